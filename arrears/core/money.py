@@ -1,0 +1,105 @@
+"""Money as integers in the currency's minor units.
+
+Rounding happens only where the domain says so (line amount, tax, proration), always half-up, and
+only through :func:`divide_half_up`. Floats never touch money.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from babel.numbers import get_currency_precision, list_currencies
+
+_KNOWN_CURRENCIES = frozenset(list_currencies())
+
+
+def is_known_currency(code: str) -> bool:
+    return isinstance(code, str) and code in _KNOWN_CURRENCIES
+
+
+def precision(currency: str) -> int:
+    """Number of decimal places of the currency's minor unit (EUR 2, JPY 0, KWD 3)."""
+    return get_currency_precision(currency)
+
+
+def divide_half_up(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half away from zero, in integer arithmetic."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if remainder * 2 >= denominator:
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+def parse_amount(text: str | int, currency: str) -> int:
+    """Parse a decimal string like ``"987.65"`` into minor units; refuse more places than the currency has."""
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        raise ValueError("amount must be a decimal string")
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"{text!r} is not a decimal number") from exc
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a decimal number")
+    places = precision(currency)
+    scaled = value.scaleb(places)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{text!r} has more than {places} decimal places for {currency}")
+    return int(scaled)
+
+
+def format_amount(minor: int | None, currency: str) -> str | None:
+    """Minor units as the decimal string the API speaks: 98765 EUR -> ``"987.65"``."""
+    if minor is None:
+        return None
+    places = precision(currency)
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**places)
+    return f"{sign}{whole}.{frac:0{places}d}" if places else f"{sign}{whole}"
+
+
+def parse_rate_basis_points(text: str | int) -> int:
+    """A percentage like ``"20"`` or ``"7.7"`` as basis points (2000, 770)."""
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"{text!r} is not a percentage") from exc
+    scaled = value * 100
+    if not value.is_finite() or scaled != scaled.to_integral_value() or not (0 <= value <= 100):
+        raise ValueError(f"{text!r} must be a percentage between 0 and 100 with at most two decimals")
+    return int(scaled)
+
+
+def format_rate(basis_points: int) -> str:
+    whole, frac = divmod(basis_points, 100)
+    return f"{whole}.{frac:02d}".rstrip("0").rstrip(".")
+
+
+def gross_amounts(net: int, tax_rate_bp: int) -> tuple[int, int]:
+    """(tax, gross) for a net line amount: tax rounds half-up once, on the line."""
+    tax = divide_half_up(net * tax_rate_bp, 10_000)
+    return tax, net + tax
+
+
+QUANTITY_SCALE = 1000
+
+
+def parse_quantity(text: str | int) -> int:
+    """Quantities keep three decimals (1.5 GB -> 1500 thousandths)."""
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"{text!r} is not a number") from exc
+    scaled = value * QUANTITY_SCALE
+    if not value.is_finite() or scaled != scaled.to_integral_value():
+        raise ValueError(f"{text!r} must have at most three decimals")
+    return int(scaled)
+
+
+def format_quantity(thousandths: int) -> str:
+    whole, frac = divmod(abs(thousandths), QUANTITY_SCALE)
+    sign = "-" if thousandths < 0 else ""
+    return f"{sign}{whole}.{frac:03d}".rstrip("0").rstrip(".")
+
+
+def line_net_amount(quantity_thousandths: int, unit_price: int) -> int:
+    return divide_half_up(quantity_thousandths * unit_price, QUANTITY_SCALE)

@@ -1,0 +1,69 @@
+from django.db import models
+
+
+class Invoice(models.Model):
+    """The Postpay invoice of one account for one billing period of one billing day.
+
+    ``billing_date`` is the billing day that starts the period (what the ERP matches on, R11);
+    ``to_date`` is exclusive and equals the next billing day. ``managed_externally`` is fixed when
+    the invoice closes (R10); ``approved`` exists only for those invoices (R9).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    class AttachmentKind(models.TextChoices):
+        NONE = ""
+        FILE = "file"
+        LINK = "link"
+
+    reseller = models.ForeignKey("tenants.Reseller", on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="invoices")
+    billing_day = models.PositiveSmallIntegerField()
+    billing_date = models.DateField()
+    from_date = models.DateField()
+    to_date = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    payment_model = models.CharField(max_length=10, default="postpay")
+    currency = models.CharField(max_length=3)
+    total = models.BigIntegerField(default=0)
+    number = models.BigIntegerField(null=True)
+    document_id = models.CharField(max_length=100, null=True)
+    original_document_id = models.CharField(max_length=100, null=True)
+    managed_externally = models.BooleanField(default=False)
+    approved = models.BooleanField(default=False)
+    approval_date = models.DateField(null=True)
+    external_total = models.BigIntegerField(null=True)
+    external_currency = models.CharField(max_length=3, null=True)
+    attachment_kind = models.CharField(max_length=4, choices=AttachmentKind.choices, blank=True, default="")
+    attachment_name = models.CharField(max_length=255, blank=True, default="")
+    attachment_url = models.URLField(max_length=2000, blank=True, default="")
+    attachment_content_type = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "billing_day", "billing_date"], name="invoice_one_per_period"),
+            models.UniqueConstraint(fields=["reseller", "document_id"], name="invoice_unique_document_id"),
+            models.CheckConstraint(condition=models.Q(approved=False) | models.Q(managed_externally=True),
+                                   name="invoice_approved_only_if_external"),
+        ]
+        indexes = [models.Index(fields=["reseller", "status", "to_date"], name="invoice_closing_idx")]
+
+    def __str__(self) -> str:
+        return self.document_id or f"open invoice #{self.pk}"
+
+    @property
+    def has_attached(self) -> bool:
+        return bool(self.attachment_kind)
+
+
+class InvoiceAttachmentFile(models.Model):
+    """The bytes of an ERP-attached file, apart from the invoice row so lists stay light (R23)."""
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="attachment_file")
+    data = models.BinaryField()

@@ -1,0 +1,254 @@
+"""Invoices: opening for a period, and the ERP hand-off (approve, revoke, complete)."""
+
+from datetime import date, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+
+from arrears.core import clock
+from arrears.core.actors import Actor
+from arrears.customers.models import Account
+from arrears.events.services import record_event
+from arrears.invoices.attachments import parse_attachment, parse_external_total
+from arrears.invoices.errors import (
+    BillingDateMismatch,
+    DocumentIdMismatch,
+    DocumentIdTaken,
+    DueDateInPast,
+    InvoiceAlreadyApproved,
+    InvoiceFieldInvalid,
+    InvoiceNotApproved,
+    InvoiceNotClosed,
+    InvoiceNotFound,
+    InvoiceNotManagedExternally,
+    InvoiceNotPostpay,
+    InvoicePaymentAlreadySettled,
+    InvoicePaymentCancelled,
+    InvoiceTotalNotPositive,
+    SeveralInvoicesMatch,
+)
+from arrears.invoices.models import Invoice, InvoiceAttachmentFile
+from arrears.payments.errors import PaymentStatusForbids
+from arrears.payments.models import Payment
+from arrears.payments.services import change_status
+from arrears.subscriptions.services import refresh_subscription_blocks
+
+
+def open_invoice_for(*, account: Account, billing_day: int, period: tuple[date, date], from_date: date,
+                     currency: str, now: datetime) -> Invoice:
+    """The open invoice of (account, billing day, period), created if missing. Inside a transaction."""
+    key = {"account": account, "billing_day": billing_day, "billing_date": period[0]}
+    invoice = Invoice.objects.filter(**key).first()
+    if invoice is not None:
+        return invoice
+    try:
+        with transaction.atomic():
+            return Invoice.objects.create(**key, reseller_id=account.reseller_id, from_date=from_date,
+                                          to_date=period[1], currency=currency, created_at=now, updated_at=now)
+    except IntegrityError:
+        return Invoice.objects.get(**key)
+
+
+# --- The ERP hand-off -------------------------------------------------------------------------------
+
+REVOKE_COMMENT = "Invoice approval related to this payment has been revoked manually. The reason: {reason}"
+
+
+def _require_document_id(document_id) -> str:
+    if not isinstance(document_id, str) or not document_id.strip():
+        raise InvoiceFieldInvalid("document_id is required", pointer="/document_id")
+    if len(document_id.strip()) > 100:
+        raise InvoiceFieldInvalid("document_id must be at most 100 characters", pointer="/document_id")
+    return document_id.strip()
+
+
+def _require_date(value, field: str, *, required: bool = True) -> date | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise InvoiceFieldInvalid(f"{field} is required as YYYY-MM-DD", pointer=f"/{field}")
+    return value
+
+
+def find_invoice_by_billing_date(account: Account, billing_date) -> Invoice:
+    """R11/R12: the ERP finds an invoice by account + billing period start; several matches refuse."""
+    billing_date = _require_date(billing_date, "billing_date")
+    matches = list(Invoice.objects.filter(account=account, billing_date=billing_date)[:2])
+    if not matches:
+        raise InvoiceNotFound(f"account {account.pk} has no invoice with billing_date {billing_date}")
+    if len(matches) > 1:
+        raise SeveralInvoicesMatch(f"account {account.pk} has several invoices with billing_date "
+                                   f"{billing_date}; use the call by invoice id", pointer="/billing_date")
+    return matches[0]
+
+
+def _check_billing_date(invoice: Invoice, billing_date: date) -> None:
+    if invoice.billing_date != billing_date:
+        raise BillingDateMismatch(f"billing_date {billing_date} does not match the invoice's billing period "
+                                  f"start {invoice.billing_date}", pointer="/billing_date")
+
+
+def _check_erp_invoice(invoice: Invoice) -> Payment:
+    """The state every ERP operation needs (R16, R28): postpay, closed, positive, external, not cancelled."""
+    if invoice.payment_model != "postpay":
+        raise InvoiceNotPostpay("only Postpay invoices are handed to the ERP")
+    if invoice.status != Invoice.Status.CLOSED:
+        raise InvoiceNotClosed("the invoice is still open; it closes the day after its billing day")
+    if invoice.total <= 0:
+        raise InvoiceTotalNotPositive("the invoice total is zero or negative; it has no payment (R6)")
+    if not invoice.managed_externally:
+        raise InvoiceNotManagedExternally("the invoice closed while the platform generated invoices (R10)")
+    payment = invoice.payment
+    if payment.status == Payment.Status.CANCELLED:
+        raise InvoicePaymentCancelled("the invoice's payment was cancelled; it cannot be approved or "
+                                      "completed (R35)")
+    return payment
+
+
+def _fresh(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_related("payment", "reseller", "account__account_class").get(pk=invoice.pk)
+
+
+def approve_invoice(invoice: Invoice, *, document_id, billing_date, due_date=None, amount=None, file=None,
+                    link=None, actor: Actor, now: datetime) -> Invoice:
+    """The ERP (or a manager) approves a closed ERP-managed invoice (R9, R13–R18, R23, R26)."""
+    document_id = _require_document_id(document_id)
+    billing_date = _require_date(billing_date, "billing_date")
+    due_date = _require_date(due_date, "due_date", required=False)
+    external = parse_external_total(amount)
+    attachment = parse_attachment(file, link)
+    with transaction.atomic(durable=True):
+        invoice = _fresh(invoice)
+        _check_billing_date(invoice, billing_date)
+        payment = _check_erp_invoice(invoice)
+        if invoice.approved:
+            raise InvoiceAlreadyApproved("the invoice is already approved; revoke it to approve again (R16)")
+        today = clock.local_date(now, invoice.reseller.timezone)
+        if due_date is None:
+            due_date = today + timedelta(days=invoice.account.account_class.payment_expiration_days - 1)
+        elif due_date < today:
+            raise DueDateInPast(f"due_date {due_date} is before today {today} (R14)", pointer="/due_date")
+        if Invoice.objects.filter(reseller_id=invoice.reseller_id, document_id=document_id).exclude(
+                pk=invoice.pk).exists():
+            raise DocumentIdTaken(f"document_id {document_id!r} is already used by another invoice (R15)",
+                                  pointer="/document_id")
+        invoice_fields = {
+            "approved": True, "approval_date": today, "document_id": document_id, "updated_at": now,
+            "external_total": external.amount if external else None,
+            "external_currency": external.currency if external else None,
+            "attachment_kind": attachment.kind if attachment else "",
+            "attachment_name": attachment.name if attachment else "",
+            "attachment_url": attachment.url if attachment else "",
+            "attachment_content_type": attachment.content_type if attachment else "",
+        }
+        try:
+            with transaction.atomic():
+                approved = Invoice.objects.filter(pk=invoice.pk, approved=False).update(**invoice_fields)
+        except IntegrityError as exc:
+            raise DocumentIdTaken(f"document_id {document_id!r} is already used by another invoice (R15)",
+                                  pointer="/document_id") from exc
+        if approved != 1:
+            raise InvoiceAlreadyApproved("the invoice was approved meanwhile")
+        expiration_date = due_date + timedelta(days=1)
+        scheduled = Payment.objects.filter(
+            pk=payment.pk, status=Payment.Status.WAITING_FOR_PAYMENT, due_date__isnull=True).update(
+            due_date=due_date, expiration_date=expiration_date, updated_at=now,
+            external_total=invoice_fields["external_total"], external_currency=invoice_fields["external_currency"])
+        if scheduled != 1:
+            raise InvoicePaymentCancelled("the invoice's payment changed meanwhile")
+        if attachment and attachment.kind == "file":
+            InvoiceAttachmentFile.objects.create(invoice=invoice, data=attachment.data)
+        record_event("invoice.approved", subject=invoice, reseller_id=invoice.reseller_id,
+                     account_id=invoice.account_id,
+                     payload={"document_id": document_id, "original_document_id": invoice.original_document_id,
+                              "billing_date": billing_date.isoformat(), "approval_date": today.isoformat(),
+                              "payment_id": payment.pk, "due_date": due_date.isoformat(),
+                              "expiration_date": expiration_date.isoformat(),
+                              "external_total": invoice_fields["external_total"],
+                              "external_currency": invoice_fields["external_currency"],
+                              "attachment": {"kind": attachment.kind, "name": attachment.name,
+                                             "url": attachment.url} if attachment else None,
+                              "changes": {"approved": [False, True], "due_date": [None, due_date.isoformat()],
+                                          "document_id": [invoice.document_id, document_id]}},
+                     actor=actor, now=now)
+    return _fresh(invoice)
+
+
+def _check_erp_number(invoice: Invoice, document_id: str) -> None:
+    if invoice.document_id != document_id:
+        raise DocumentIdMismatch(f"document_id {document_id!r} is not the number given at approval (R29)",
+                                 pointer="/document_id")
+
+
+def revoke_invoice_approval(invoice: Invoice, *, document_id, billing_date, comment: str = "", actor: Actor,
+                            now: datetime) -> Invoice:
+    """Undo an approval (R36–R40): the invoice, its payment and its subscriptions return to before."""
+    document_id = _require_document_id(document_id)
+    billing_date = _require_date(billing_date, "billing_date")
+    if comment is not None and not isinstance(comment, str):
+        raise InvoiceFieldInvalid("comment must be a string", pointer="/comment")
+    reason = (comment or "").strip() or "not given"
+    with transaction.atomic(durable=True):
+        invoice = _fresh(invoice)
+        _check_billing_date(invoice, billing_date)
+        payment = _check_erp_invoice(invoice)
+        if not invoice.approved:
+            raise InvoiceNotApproved("the invoice is not approved")
+        _check_erp_number(invoice, document_id)
+        if payment.status in (Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE):
+            raise InvoicePaymentAlreadySettled("the payment is already settled; the approval stays (R36)")
+        if payment.status not in (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED):
+            raise PaymentStatusForbids(f"the payment is {payment.status}")
+        Invoice.objects.filter(pk=invoice.pk, approved=True).update(
+            approved=False, approval_date=None, document_id=invoice.original_document_id, external_total=None,
+            external_currency=None, attachment_kind="", attachment_name="", attachment_url="",
+            attachment_content_type="", updated_at=now)
+        InvoiceAttachmentFile.objects.filter(invoice=invoice).delete()
+        comment_line = REVOKE_COMMENT.format(reason=reason)
+        reverted = Payment.objects.filter(pk=payment.pk, status=payment.status).update(
+            status=Payment.Status.WAITING_FOR_PAYMENT, due_date=None, expiration_date=None, external_total=None,
+            external_currency=None, updated_at=now,
+            comment="\n".join(filter(None, [payment.comment, comment_line])))
+        if reverted != 1:
+            raise PaymentStatusForbids("the payment changed meanwhile; reload it and try again")
+        record_event("invoice.revoked", subject=invoice, reseller_id=invoice.reseller_id,
+                     account_id=invoice.account_id,
+                     payload={"document_id": invoice.original_document_id, "erp_document_id": document_id,
+                              "billing_date": billing_date.isoformat(), "payment_id": payment.pk,
+                              "reason": reason,
+                              "changes": {"approved": [True, False],
+                                          "due_date": [payment.due_date.isoformat(), None],
+                                          "document_id": [document_id, invoice.original_document_id],
+                                          "payment_status": [payment.status, Payment.Status.WAITING_FOR_PAYMENT]}},
+                     actor=actor, now=now)
+        refresh_subscription_blocks(reseller_id=invoice.reseller_id,
+                                    today=clock.local_date(now, invoice.reseller.timezone),
+                                    account_id=invoice.account_id, actor=actor, now=now)
+    return _fresh(invoice)
+
+
+def complete_invoice_payment(invoice: Invoice, *, document_id, billing_date, actor: Actor,
+                             now: datetime) -> Invoice:
+    """The ERP saw the money: the approved invoice's payment becomes ``completed`` (R27–R29)."""
+    document_id = _require_document_id(document_id)
+    billing_date = _require_date(billing_date, "billing_date")
+    with transaction.atomic(durable=True):
+        invoice = _fresh(invoice)
+        _check_billing_date(invoice, billing_date)
+        payment = _check_erp_invoice(invoice)
+        if not invoice.approved:
+            raise InvoiceNotApproved("the invoice is not approved; approve it first (R27)")
+        _check_erp_number(invoice, document_id)
+        if payment.status in (Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE):
+            raise InvoicePaymentAlreadySettled(f"the payment is already {payment.status}")
+        from_status = payment.status
+        change_status(payment, Payment.Status.COMPLETED, now=now, closed_at=now)
+        record_event("payment.received", subject=payment, reseller_id=payment.reseller_id,
+                     account_id=payment.account_id,
+                     payload={"document_id": payment.document_id, "total": payment.total,
+                              "invoice_id": invoice.pk, "how": "erp_complete",
+                              "changes": {"status": [from_status, Payment.Status.COMPLETED]}},
+                     actor=actor, now=now)
+        refresh_subscription_blocks(reseller_id=invoice.reseller_id,
+                                    today=clock.local_date(now, invoice.reseller.timezone),
+                                    account_id=invoice.account_id, actor=actor, now=now)
+    return _fresh(invoice)

@@ -1,0 +1,134 @@
+"""Settings for Arrears.
+
+Everything that differs between a laptop and a fleet comes from the environment:
+``DATABASE_URL`` (default: a SQLite file under ``ARREARS_DATA_DIR``), ``HUEY_URL`` (default: a SQLite
+queue beside it; ``redis://…`` or ``postgres://…`` for several machines), ``ARREARS_SECRET_KEY``,
+``ARREARS_DEBUG`` and ``ARREARS_ALLOWED_HOSTS``.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("ARREARS_DATA_DIR", BASE_DIR / "var"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = os.environ.get("ARREARS_SECRET_KEY", "arrears-insecure-development-key-change-me")
+DEBUG = os.environ.get("ARREARS_DEBUG", "0") == "1"
+ALLOWED_HOSTS = os.environ.get("ARREARS_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "huey.contrib.djhuey",
+    "arrears.core",
+    "arrears.tenants",
+    "arrears.customers",
+    "arrears.catalog",
+    "arrears.subscriptions",
+    "arrears.invoices",
+    "arrears.charges",
+    "arrears.payments",
+    "arrears.events",
+    "arrears.billing",
+    "arrears.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "arrears.urls"
+WSGI_APPLICATION = "arrears.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database_from_url(url: str) -> dict:
+    config = dj_database_url.parse(url, conn_max_age=60)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets readers run beside the single writer; IMMEDIATE takes the write lock at BEGIN so two
+        # writers queue instead of failing half-way; the generous timeout covers a full billing day.
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 120,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        }
+    return config
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'arrears.sqlite3'}"
+DATABASES = {"default": _database_from_url(DATABASE_URL)}
+if os.environ.get("ARREARS_TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["ARREARS_TEST_DATABASE_NAME"]}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_ROOT = DATA_DIR / "media"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("ARREARS_LOG_LEVEL", "WARNING")},
+    "loggers": {"huey": {"level": "INFO"}, "arrears": {"level": "INFO"}},
+}
+
+
+def _huey_from_url(url: str | None):
+    """The task queue: a SQLite file by default, Redis or PostgreSQL when HUEY_URL names one."""
+    from huey import PostgresHuey, RedisHuey, SqliteHuey
+
+    immediate = os.environ.get("ARREARS_HUEY_IMMEDIATE", "0") == "1"
+    if not url:
+        return SqliteHuey("arrears", filename=str(DATA_DIR / "huey.sqlite3"), immediate=immediate)
+    if url.startswith(("redis://", "rediss://")):
+        return RedisHuey("arrears", url=url, immediate=immediate)
+    if url.startswith(("postgres://", "postgresql://")):
+        return PostgresHuey("arrears", dsn=url, immediate=immediate)
+    raise ValueError(f"HUEY_URL must start with redis:// or postgres://, got {url!r}")
+
+
+HUEY = _huey_from_url(os.environ.get("HUEY_URL"))

@@ -1,0 +1,89 @@
+"""Subscriptions and the blocking that expired payments drive (R34, R39, R44)."""
+
+from datetime import date, datetime
+
+from django.db import transaction
+from django.db.models import Max
+
+from arrears.billing.models import BillingRun
+from arrears.catalog.models import Plan
+from arrears.charges.models import Charge
+from arrears.core import sql
+from arrears.core.actors import Actor
+from arrears.customers.models import Account, AccountClass
+from arrears.events.services import record_event, record_events_in_bulk
+from arrears.payments.models import Payment
+from arrears.subscriptions.errors import StartDateAlreadyBilled, SubscriptionFieldInvalid
+from arrears.subscriptions.models import Subscription
+
+
+def last_billed_date(reseller_id: int) -> date | None:
+    return BillingRun.objects.filter(reseller_id=reseller_id).aggregate(last=Max("date"))["last"]
+
+
+def create_subscription(*, account: Account, plan: Plan, start_date: date, actor: Actor,
+                        now: datetime) -> Subscription:
+    if plan.reseller_id != account.reseller_id:
+        raise SubscriptionFieldInvalid("the plan belongs to another reseller", pointer="/plan_id")
+    if not isinstance(start_date, date):
+        raise SubscriptionFieldInvalid("start_date must be a date (YYYY-MM-DD)", pointer="/start_date")
+    billed = last_billed_date(account.reseller_id)
+    if billed is not None and start_date <= billed:
+        # The engine has already passed that day, so the first period's fee would never be charged.
+        raise StartDateAlreadyBilled(f"start_date must be after {billed.isoformat()}, the last billed day",
+                                     pointer="/start_date")
+    with transaction.atomic(durable=True):
+        subscription = Subscription.objects.create(
+            reseller_id=account.reseller_id, account=account, plan=plan,
+            billing_day=plan.service_term.billing_day, start_date=start_date, created_at=now, updated_at=now)
+        record_event("subscription.created", subject=subscription, reseller_id=account.reseller_id,
+                     account_id=account.pk,
+                     payload={"plan_id": plan.pk, "start_date": start_date.isoformat(),
+                              "billing_day": subscription.billing_day},
+                     actor=actor, now=now)
+    return subscription
+
+
+def _subscriptions_held_by_expired_payments(account_scoped: bool) -> str:
+    """SQL selecting subscriptions that have an expired payment whose grace period has passed (R44)."""
+    expired_since = sql.add_days("p.expiration_date", "ac.grace_days")
+    return (
+        f"SELECT c.subscription_id FROM {sql.table(Payment)} p"
+        f" JOIN {sql.table(Charge)} c ON c.invoice_id = p.invoice_id"
+        f" JOIN {sql.table(Account)} a ON a.id = p.account_id"
+        f" JOIN {sql.table(AccountClass)} ac ON ac.id = a.account_class_id"
+        f" WHERE p.reseller_id = %s AND p.status = 'expired' AND {expired_since} <= %s"
+        + (" AND p.account_id = %s" if account_scoped else "")
+    )
+
+
+def refresh_subscription_blocks(*, reseller_id: int, today: date, account_id: int | None = None,
+                                actor: Actor, now: datetime) -> tuple[int, int]:
+    """Block subscriptions held by an expired payment past its grace; unblock those no longer held.
+
+    Blocking is derived from payments, so every change to a payment's status calls this; a
+    cancelled ERP payment is not expired and so never blocks (R34). Returns (blocked, unblocked).
+    """
+    scope = " AND account_id = %s" if account_id is not None else ""
+    held = _subscriptions_held_by_expired_payments(account_id is not None)
+    held_params = [reseller_id, sql.db_date(today)] + ([account_id] if account_id is not None else [])
+    scope_params = [account_id] if account_id is not None else []
+    stamp = sql.db_datetime(now)
+    table = sql.table(Subscription)
+    blocked = sql.fetch_all(
+        f"UPDATE {table} SET status = 'blocked', updated_at = %s WHERE reseller_id = %s AND status = 'active'"
+        f"{scope} AND id IN ({held}) RETURNING id, account_id",
+        [stamp, reseller_id, *scope_params, *held_params],
+    )
+    unblocked = sql.fetch_all(
+        f"UPDATE {table} SET status = 'active', updated_at = %s WHERE reseller_id = %s AND status = 'blocked'"
+        f"{scope} AND id NOT IN ({held}) RETURNING id, account_id",
+        [stamp, reseller_id, *scope_params, *held_params],
+    )
+    for event_type, rows, change in (("subscription.blocked", blocked, ["active", "blocked"]),
+                                     ("subscription.unblocked", unblocked, ["blocked", "active"])):
+        record_events_in_bulk(event_type, "subscription",
+                              [(reseller_id, sub_id, acc_id, {"changes": {"status": change}})
+                               for sub_id, acc_id in sorted(rows)],
+                              actor=actor, now=now)
+    return len(blocked), len(unblocked)

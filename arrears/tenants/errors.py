@@ -1,0 +1,16 @@
+from arrears.core.errors import ArrearsError, NotFound
+
+
+class ResellerFieldInvalid(ArrearsError):
+    code = "RESELLER-0001"
+    title = "Required field missing or malformed"
+
+
+class ResellerNotFound(NotFound):
+    code = "RESELLER-0404"
+    title = "Reseller not found"
+
+
+class ManagerFieldInvalid(ArrearsError):
+    code = "MANAGER-0001"
+    title = "Required field missing or malformed"
