@@ -277,7 +277,8 @@ class _BillingDay:
             f" total = COALESCE((SELECT SUM(c.amount) FROM {charge} c WHERE c.invoice_id = ranked.invoice_id"
             "  AND c.status = 'closed'), 0)"
             f" FROM ranked WHERE {invoice}.id = ranked.invoice_id AND {invoice}.status = 'open'"
-            " RETURNING id, account_id, total, document_id, billing_date",
+            f" RETURNING {invoice}.id, {invoice}.account_id, {invoice}.total, {invoice}.document_id,"
+            f" {invoice}.billing_date",
             [first_number, self.reseller.pk, self.sql_day, lo, hi, self.stamp, self.stamp,
              self.reseller.external_invoices, self.reseller.invoice_number_prefix,
              self.reseller.invoice_number_prefix])
@@ -290,7 +291,7 @@ class _BillingDay:
         invoice, payment = sql.table(Invoice), sql.table(Payment)
         first_number = reserve_numbers(self.reseller.pk, "payment", count)
         if self.reseller.external_invoices:
-            due_date = expiration_date = "NULL"
+            due_date = expiration_date = "CAST(NULL AS date)"
         else:
             due_date = sql.add_days("%s", "ac.payment_expiration_days - 1")
             expiration_date = sql.add_days("%s", "ac.payment_expiration_days")
@@ -328,12 +329,13 @@ class _BillingDay:
                 f"  FROM {payment} p JOIN {invoice} i ON i.id = p.invoice_id"
                 "  WHERE p.reseller_id = %s AND p.status = 'waiting_for_payment' AND p.due_date = %s"
                 "  AND p.type = 'rendered_services' AND i.managed_externally = FALSE AND p.id > %s AND p.id <= %s)"
-                f" UPDATE {payment} SET status = 'paid_from_balance', amount_paid_from_balance = total,"
+                f" UPDATE {payment} SET status = 'paid_from_balance', amount_paid_from_balance = {payment}.total,"
                 "  closed_at = %s, updated_at = %s"
                 f" FROM candidates JOIN {account} a ON a.id = candidates.payer_id"
                 f" WHERE {payment}.id = candidates.payment_id AND candidates.running_total <= a.balance"
                 f" AND {payment}.status = 'waiting_for_payment'"
-                " RETURNING id, account_id, total, document_id, invoice_id",
+                f" RETURNING {payment}.id, {payment}.account_id, {payment}.total, {payment}.document_id,"
+                f" {payment}.invoice_id",
                 [self.reseller.pk, self.sql_day, lo, hi, self.stamp, self.stamp])
             rows.sort()
             sql.execute_many(
