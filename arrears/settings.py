@@ -86,8 +86,10 @@ def _database_from_url(url: str) -> dict:
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'arrears.sqlite3'}"
 DATABASES = {"default": _database_from_url(DATABASE_URL)}
-if os.environ.get("ARREARS_TEST_DATABASE_NAME"):
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["ARREARS_TEST_DATABASE_NAME"]}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tests run on a real SQLite file (WAL, IMMEDIATE), not an in-memory database.
+    # The process id keeps concurrent test runs on one machine apart.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-arrears-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
