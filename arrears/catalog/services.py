@@ -5,6 +5,7 @@ from django.db import transaction
 from arrears.catalog.errors import PlanFieldInvalid
 from arrears.catalog.models import Plan, ServiceTerm
 from arrears.core.actors import Actor
+from arrears.core.validation import clean_name
 from arrears.events.services import record_event
 from arrears.tenants.models import Reseller
 
@@ -12,9 +13,7 @@ from arrears.tenants.models import Reseller
 def create_plan(*, reseller: Reseller, name: str, fee: int, billing_day: int, tax_rate_bp: int = 0,
                 actor: Actor, now: datetime) -> Plan:
     """A plan with its recurring ``fee`` (net, minor units) on the service term of ``billing_day``."""
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise PlanFieldInvalid("name must be 1 to 200 characters", pointer="/name")
+    name = clean_name(name, PlanFieldInvalid)
     if not isinstance(fee, int) or fee < 0:
         raise PlanFieldInvalid("fee must be zero or more", pointer="/fee")
     if not isinstance(billing_day, int) or not 1 <= billing_day <= 28:

@@ -3,38 +3,19 @@
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 
 from arrears.core.actors import Actor
+from arrears.core.validation import clean_email, clean_name
 from arrears.customers.errors import AccountClassFieldInvalid, AccountFieldInvalid
 from arrears.customers.models import Account, AccountClass, CustomerUser
 from arrears.events.services import record_event
 from arrears.tenants.models import Reseller
 
 
-def _clean_name(name: str, error) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise error("name must be 1 to 200 characters", pointer="/name")
-    return name
-
-
-def _clean_email(email: str, error, *, required: bool) -> str:
-    email = (email or "").strip().lower()
-    if not email and not required:
-        return ""
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise error(f"{email!r} is not an e-mail address", pointer="/email") from exc
-    return email
-
-
 def create_account_class(*, reseller: Reseller, name: str, payment_expiration_days: int = 10,
                          grace_days: int = 0, actor: Actor, now: datetime) -> AccountClass:
-    name = _clean_name(name, AccountClassFieldInvalid)
+    name = clean_name(name, AccountClassFieldInvalid)
     if not isinstance(payment_expiration_days, int) or not 1 <= payment_expiration_days <= 365:
         raise AccountClassFieldInvalid("payment expiration period must be 1 to 365 days",
                                        pointer="/payment_expiration_days")
@@ -54,8 +35,8 @@ def create_account_class(*, reseller: Reseller, name: str, payment_expiration_da
 
 def create_account(*, reseller: Reseller, name: str, email: str = "", address: str = "",
                    account_class: AccountClass | None = None, actor: Actor, now: datetime) -> Account:
-    name = _clean_name(name, AccountFieldInvalid)
-    email = _clean_email(email, AccountFieldInvalid, required=False)
+    name = clean_name(name, AccountFieldInvalid)
+    email = clean_email(email, AccountFieldInvalid, required=False)
     if account_class is None:
         account_class = AccountClass.objects.get(reseller=reseller, is_default=True)
     elif account_class.reseller_id != reseller.pk:
@@ -71,7 +52,7 @@ def create_account(*, reseller: Reseller, name: str, email: str = "", address: s
 
 def create_customer_user(*, account: Account, email: str, password: str | None = None,
                          role: str = CustomerUser.Role.OWNER, actor: Actor, now: datetime) -> CustomerUser:
-    email = _clean_email(email, AccountFieldInvalid, required=True)
+    email = clean_email(email, AccountFieldInvalid)
     user_model = get_user_model()
     if user_model.objects.filter(username=email).exists():
         raise AccountFieldInvalid(f"a user {email} already exists", pointer="/email")

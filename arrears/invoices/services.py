@@ -29,12 +29,13 @@ from arrears.invoices.errors import (
 from arrears.invoices.models import Invoice, InvoiceAttachmentFile
 from arrears.payments.errors import PaymentStatusForbids
 from arrears.payments.models import Payment
-from arrears.payments.services import change_status
-from arrears.subscriptions.services import refresh_subscription_blocks
+from arrears.payments.services import change_status, record_payment_received
+from arrears.subscriptions.services import refresh_account_blocks
 
 
-def open_invoice_for(*, account: Account, billing_day: int, period: tuple[date, date], from_date: date,
-                     currency: str, now: datetime) -> Invoice:
+def open_invoice_for(
+    *, account: Account, billing_day: int, period: tuple[date, date], from_date: date, currency: str, now: datetime
+) -> Invoice:
     """The open invoice of (account, billing day, period), created if missing. Inside a transaction."""
     key = {"account": account, "billing_day": billing_day, "billing_date": period[0]}
     invoice = Invoice.objects.filter(**key).first()
@@ -42,8 +43,15 @@ def open_invoice_for(*, account: Account, billing_day: int, period: tuple[date, 
         return invoice
     try:
         with transaction.atomic():
-            return Invoice.objects.create(**key, reseller_id=account.reseller_id, from_date=from_date,
-                                          to_date=period[1], currency=currency, created_at=now, updated_at=now)
+            return Invoice.objects.create(
+                **key,
+                reseller_id=account.reseller_id,
+                from_date=from_date,
+                to_date=period[1],
+                currency=currency,
+                created_at=now,
+                updated_at=now,
+            )
     except IntegrityError:
         return Invoice.objects.get(**key)
 
@@ -76,15 +84,19 @@ def find_invoice_by_billing_date(account: Account, billing_date) -> Invoice:
     if not matches:
         raise InvoiceNotFound(f"account {account.pk} has no invoice with billing_date {billing_date}")
     if len(matches) > 1:
-        raise SeveralInvoicesMatch(f"account {account.pk} has several invoices with billing_date "
-                                   f"{billing_date}; use the call by invoice id", pointer="/billing_date")
+        raise SeveralInvoicesMatch(
+            f"account {account.pk} has several invoices with billing_date {billing_date}; use the call by invoice id",
+            pointer="/billing_date",
+        )
     return matches[0]
 
 
 def _check_billing_date(invoice: Invoice, billing_date: date) -> None:
     if invoice.billing_date != billing_date:
-        raise BillingDateMismatch(f"billing_date {billing_date} does not match the invoice's billing period "
-                                  f"start {invoice.billing_date}", pointer="/billing_date")
+        raise BillingDateMismatch(
+            f"billing_date {billing_date} does not match the invoice's billing period start {invoice.billing_date}",
+            pointer="/billing_date",
+        )
 
 
 def _check_erp_invoice(invoice: Invoice) -> Payment:
@@ -99,8 +111,7 @@ def _check_erp_invoice(invoice: Invoice) -> Payment:
         raise InvoiceNotManagedExternally("the invoice closed while the platform generated invoices (R10)")
     payment = invoice.payment
     if payment.status == Payment.Status.CANCELLED:
-        raise InvoicePaymentCancelled("the invoice's payment was cancelled; it cannot be approved or "
-                                      "completed (R35)")
+        raise InvoicePaymentCancelled("the invoice's payment was cancelled; it cannot be approved or completed (R35)")
     return payment
 
 
@@ -108,8 +119,18 @@ def _fresh(invoice: Invoice) -> Invoice:
     return Invoice.objects.select_related("payment", "reseller", "account__account_class").get(pk=invoice.pk)
 
 
-def approve_invoice(invoice: Invoice, *, document_id, billing_date, due_date=None, amount=None, file=None,
-                    link=None, actor: Actor, now: datetime) -> Invoice:
+def approve_invoice(
+    invoice: Invoice,
+    *,
+    document_id,
+    billing_date,
+    due_date=None,
+    amount=None,
+    file=None,
+    link=None,
+    actor: Actor,
+    now: datetime,
+) -> Invoice:
     """The ERP (or a manager) approves a closed ERP-managed invoice (R9, R13–R18, R23, R26)."""
     document_id = _require_document_id(document_id)
     billing_date = _require_date(billing_date, "billing_date")
@@ -127,12 +148,19 @@ def approve_invoice(invoice: Invoice, *, document_id, billing_date, due_date=Non
             due_date = today + timedelta(days=invoice.account.account_class.payment_expiration_days - 1)
         elif due_date < today:
             raise DueDateInPast(f"due_date {due_date} is before today {today} (R14)", pointer="/due_date")
-        if Invoice.objects.filter(reseller_id=invoice.reseller_id, document_id=document_id).exclude(
-                pk=invoice.pk).exists():
-            raise DocumentIdTaken(f"document_id {document_id!r} is already used by another invoice (R15)",
-                                  pointer="/document_id")
+        if (
+            Invoice.objects.filter(reseller_id=invoice.reseller_id, document_id=document_id)
+            .exclude(pk=invoice.pk)
+            .exists()
+        ):
+            raise DocumentIdTaken(
+                f"document_id {document_id!r} is already used by another invoice (R15)", pointer="/document_id"
+            )
         invoice_fields = {
-            "approved": True, "approval_date": today, "document_id": document_id, "updated_at": now,
+            "approved": True,
+            "approval_date": today,
+            "document_id": document_id,
+            "updated_at": now,
             "external_total": external.amount if external else None,
             "external_currency": external.currency if external else None,
             "attachment_kind": attachment.kind if attachment else "",
@@ -144,43 +172,65 @@ def approve_invoice(invoice: Invoice, *, document_id, billing_date, due_date=Non
             with transaction.atomic():
                 approved = Invoice.objects.filter(pk=invoice.pk, approved=False).update(**invoice_fields)
         except IntegrityError as exc:
-            raise DocumentIdTaken(f"document_id {document_id!r} is already used by another invoice (R15)",
-                                  pointer="/document_id") from exc
+            raise DocumentIdTaken(
+                f"document_id {document_id!r} is already used by another invoice (R15)", pointer="/document_id"
+            ) from exc
         if approved != 1:
             raise InvoiceAlreadyApproved("the invoice was approved meanwhile")
         expiration_date = due_date + timedelta(days=1)
         scheduled = Payment.objects.filter(
-            pk=payment.pk, status=Payment.Status.WAITING_FOR_PAYMENT, due_date__isnull=True).update(
-            due_date=due_date, expiration_date=expiration_date, updated_at=now,
-            external_total=invoice_fields["external_total"], external_currency=invoice_fields["external_currency"])
+            pk=payment.pk, status=Payment.Status.WAITING_FOR_PAYMENT, due_date__isnull=True
+        ).update(
+            due_date=due_date,
+            expiration_date=expiration_date,
+            updated_at=now,
+            external_total=invoice_fields["external_total"],
+            external_currency=invoice_fields["external_currency"],
+        )
         if scheduled != 1:
             raise InvoicePaymentCancelled("the invoice's payment changed meanwhile")
         if attachment and attachment.kind == "file":
             InvoiceAttachmentFile.objects.create(invoice=invoice, data=attachment.data)
-        record_event("invoice.approved", subject=invoice, reseller_id=invoice.reseller_id,
-                     account_id=invoice.account_id,
-                     payload={"document_id": document_id, "original_document_id": invoice.original_document_id,
-                              "billing_date": billing_date.isoformat(), "approval_date": today.isoformat(),
-                              "payment_id": payment.pk, "due_date": due_date.isoformat(),
-                              "expiration_date": expiration_date.isoformat(),
-                              "external_total": invoice_fields["external_total"],
-                              "external_currency": invoice_fields["external_currency"],
-                              "attachment": {"kind": attachment.kind, "name": attachment.name,
-                                             "url": attachment.url} if attachment else None,
-                              "changes": {"approved": [False, True], "due_date": [None, due_date.isoformat()],
-                                          "document_id": [invoice.document_id, document_id]}},
-                     actor=actor, now=now)
+        record_event(
+            "invoice.approved",
+            subject=invoice,
+            reseller_id=invoice.reseller_id,
+            account_id=invoice.account_id,
+            payload={
+                "document_id": document_id,
+                "original_document_id": invoice.original_document_id,
+                "billing_date": billing_date.isoformat(),
+                "approval_date": today.isoformat(),
+                "payment_id": payment.pk,
+                "due_date": due_date.isoformat(),
+                "expiration_date": expiration_date.isoformat(),
+                "external_total": invoice_fields["external_total"],
+                "external_currency": invoice_fields["external_currency"],
+                "attachment": {"kind": attachment.kind, "name": attachment.name, "url": attachment.url}
+                if attachment
+                else None,
+                "changes": {
+                    "approved": [False, True],
+                    "due_date": [None, due_date.isoformat()],
+                    "document_id": [invoice.document_id, document_id],
+                },
+            },
+            actor=actor,
+            now=now,
+        )
     return _fresh(invoice)
 
 
 def _check_erp_number(invoice: Invoice, document_id: str) -> None:
     if invoice.document_id != document_id:
-        raise DocumentIdMismatch(f"document_id {document_id!r} is not the number given at approval (R29)",
-                                 pointer="/document_id")
+        raise DocumentIdMismatch(
+            f"document_id {document_id!r} is not the number given at approval (R29)", pointer="/document_id"
+        )
 
 
-def revoke_invoice_approval(invoice: Invoice, *, document_id, billing_date, comment: str = "", actor: Actor,
-                            now: datetime) -> Invoice:
+def revoke_invoice_approval(
+    invoice: Invoice, *, document_id, billing_date, comment: str = "", actor: Actor, now: datetime
+) -> Invoice:
     """Undo an approval (R36–R40): the invoice, its payment and its subscriptions return to before."""
     document_id = _require_document_id(document_id)
     billing_date = _require_date(billing_date, "billing_date")
@@ -199,35 +249,56 @@ def revoke_invoice_approval(invoice: Invoice, *, document_id, billing_date, comm
         if payment.status not in (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED):
             raise PaymentStatusForbids(f"the payment is {payment.status}")
         Invoice.objects.filter(pk=invoice.pk, approved=True).update(
-            approved=False, approval_date=None, document_id=invoice.original_document_id, external_total=None,
-            external_currency=None, attachment_kind="", attachment_name="", attachment_url="",
-            attachment_content_type="", updated_at=now)
+            approved=False,
+            approval_date=None,
+            document_id=invoice.original_document_id,
+            external_total=None,
+            external_currency=None,
+            attachment_kind="",
+            attachment_name="",
+            attachment_url="",
+            attachment_content_type="",
+            updated_at=now,
+        )
         InvoiceAttachmentFile.objects.filter(invoice=invoice).delete()
         comment_line = REVOKE_COMMENT.format(reason=reason)
         reverted = Payment.objects.filter(pk=payment.pk, status=payment.status).update(
-            status=Payment.Status.WAITING_FOR_PAYMENT, due_date=None, expiration_date=None, external_total=None,
-            external_currency=None, updated_at=now,
-            comment="\n".join(filter(None, [payment.comment, comment_line])))
+            status=Payment.Status.WAITING_FOR_PAYMENT,
+            due_date=None,
+            expiration_date=None,
+            external_total=None,
+            external_currency=None,
+            updated_at=now,
+            comment="\n".join(filter(None, [payment.comment, comment_line])),
+        )
         if reverted != 1:
             raise PaymentStatusForbids("the payment changed meanwhile; reload it and try again")
-        record_event("invoice.revoked", subject=invoice, reseller_id=invoice.reseller_id,
-                     account_id=invoice.account_id,
-                     payload={"document_id": invoice.original_document_id, "erp_document_id": document_id,
-                              "billing_date": billing_date.isoformat(), "payment_id": payment.pk,
-                              "reason": reason,
-                              "changes": {"approved": [True, False],
-                                          "due_date": [payment.due_date.isoformat(), None],
-                                          "document_id": [document_id, invoice.original_document_id],
-                                          "payment_status": [payment.status, Payment.Status.WAITING_FOR_PAYMENT]}},
-                     actor=actor, now=now)
-        refresh_subscription_blocks(reseller_id=invoice.reseller_id,
-                                    today=clock.local_date(now, invoice.reseller.timezone),
-                                    account_id=invoice.account_id, actor=actor, now=now)
+        record_event(
+            "invoice.revoked",
+            subject=invoice,
+            reseller_id=invoice.reseller_id,
+            account_id=invoice.account_id,
+            payload={
+                "document_id": invoice.original_document_id,
+                "erp_document_id": document_id,
+                "billing_date": billing_date.isoformat(),
+                "payment_id": payment.pk,
+                "reason": reason,
+                "changes": {
+                    "approved": [True, False],
+                    "due_date": [payment.due_date.isoformat(), None],
+                    "document_id": [document_id, invoice.original_document_id],
+                    "payment_status": [payment.status, Payment.Status.WAITING_FOR_PAYMENT],
+                },
+            },
+            actor=actor,
+            now=now,
+        )
+        refresh_account_blocks(account_id=invoice.account_id, reseller=invoice.reseller, actor=actor, now=now)
     return _fresh(invoice)
 
 
-def complete_invoice_payment(invoice: Invoice, *, document_id, billing_date, actor: Actor,
-                             now: datetime) -> Invoice:
+def complete_invoice_payment(invoice: Invoice, *, document_id, billing_date, actor: Actor, now: datetime) -> Invoice:
     """The ERP saw the money: the approved invoice's payment becomes ``completed`` (R27–R29)."""
     document_id = _require_document_id(document_id)
     billing_date = _require_date(billing_date, "billing_date")
@@ -242,13 +313,8 @@ def complete_invoice_payment(invoice: Invoice, *, document_id, billing_date, act
             raise InvoicePaymentAlreadySettled(f"the payment is already {payment.status}")
         from_status = payment.status
         change_status(payment, Payment.Status.COMPLETED, now=now, closed_at=now)
-        record_event("payment.received", subject=payment, reseller_id=payment.reseller_id,
-                     account_id=payment.account_id,
-                     payload={"document_id": payment.document_id, "total": payment.total,
-                              "invoice_id": invoice.pk, "how": "erp_complete",
-                              "changes": {"status": [from_status, Payment.Status.COMPLETED]}},
-                     actor=actor, now=now)
-        refresh_subscription_blocks(reseller_id=invoice.reseller_id,
-                                    today=clock.local_date(now, invoice.reseller.timezone),
-                                    account_id=invoice.account_id, actor=actor, now=now)
+        record_payment_received(
+            payment, from_status, Payment.Status.COMPLETED, how="erp_complete", actor=actor, now=now
+        )
+        refresh_account_blocks(account_id=invoice.account_id, reseller=invoice.reseller, actor=actor, now=now)
     return _fresh(invoice)

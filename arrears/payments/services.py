@@ -5,7 +5,6 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 
-from arrears.core import clock
 from arrears.core.actors import Actor
 from arrears.customers.models import Account, BalanceEntry
 from arrears.events.services import record_event
@@ -21,7 +20,7 @@ from arrears.payments.errors import (
     PaymentStatusForbids,
 )
 from arrears.payments.models import Payment, PaymentMethod
-from arrears.subscriptions.services import refresh_subscription_blocks
+from arrears.subscriptions.services import refresh_account_blocks
 from arrears.tenants.services import document_number, reserve_numbers
 
 S = Payment.Status
@@ -37,8 +36,9 @@ def _require_settleable(payment: Payment) -> None:
     if payment.status not in state.PAYABLE:
         raise PaymentStatusForbids(f"the payment is {payment.status}", pointer="/status")
     if payment.type == Payment.Type.RENDERED_SERVICES and payment.due_date is None:
-        raise PaymentInvoiceNotApproved("the invoice of this payment is not approved yet; it cannot be paid "
-                                        "or approved (R8)")
+        raise PaymentInvoiceNotApproved(
+            "the invoice of this payment is not approved yet; it cannot be paid or approved (R8)"
+        )
 
 
 def change_status(payment: Payment, to_status: str, *, now: datetime, **fields) -> None:
@@ -46,7 +46,8 @@ def change_status(payment: Payment, to_status: str, *, now: datetime, **fields) 
     if not state.is_allowed(payment.status, to_status):
         raise PaymentStatusForbids(f"a payment cannot go from {payment.status} to {to_status}")
     changed = Payment.objects.filter(pk=payment.pk, status=payment.status).update(
-        status=to_status, updated_at=now, **fields)
+        status=to_status, updated_at=now, **fields
+    )
     if changed != 1:
         raise PaymentStatusForbids("the payment changed meanwhile; reload it and try again")
 
@@ -62,21 +63,37 @@ def _move_balance(account_id: int, amount: int, *, payment: Payment, kind: str, 
     return Account.objects.values_list("balance", flat=True).get(pk=account_id)
 
 
-def _received(payment: Payment, from_status: str, to_status: str, *, how: str, actor: Actor, now: datetime,
-              extra: dict | None = None) -> None:
-    record_event("payment.received", subject=payment, reseller_id=payment.reseller_id,
-                 account_id=payment.account_id,
-                 payload={"document_id": payment.document_id, "total": payment.total,
-                          "invoice_id": payment.invoice_id, "how": how,
-                          "changes": {"status": [from_status, to_status]}, **(extra or {})},
-                 actor=actor, now=now)
+def record_payment_received(
+    payment: Payment,
+    from_status: str,
+    to_status: str,
+    *,
+    how: str,
+    actor: Actor,
+    now: datetime,
+    extra: dict | None = None,
+) -> None:
+    record_event(
+        "payment.received",
+        subject=payment,
+        reseller_id=payment.reseller_id,
+        account_id=payment.account_id,
+        payload={
+            "document_id": payment.document_id,
+            "total": payment.total,
+            "invoice_id": payment.invoice_id,
+            "how": how,
+            "changes": {"status": [from_status, to_status]},
+            **(extra or {}),
+        },
+        actor=actor,
+        now=now,
+    )
 
 
 def _refresh_blocks(payment: Payment, *, actor: Actor, now: datetime) -> None:
     if payment.type == Payment.Type.RENDERED_SERVICES:
-        refresh_subscription_blocks(reseller_id=payment.reseller_id,
-                                    today=clock.local_date(now, payment.reseller.timezone),
-                                    account_id=payment.account_id, actor=actor, now=now)
+        refresh_account_blocks(account_id=payment.account_id, reseller=payment.reseller, actor=actor, now=now)
 
 
 def pay_from_balance(payment: Payment, *, actor: Actor, now: datetime) -> Payment:
@@ -87,21 +104,30 @@ def pay_from_balance(payment: Payment, *, actor: Actor, now: datetime) -> Paymen
             raise BalancePaymentNotAllowed("a top-up can never be paid from the balance")
         _require_settleable(payment)
         if not payment.balance_payment_allowed:
-            raise BalancePaymentNotAllowed("the ERP stated an external total that differs from the payment; "
-                                           "use another payment method (R18)")
+            raise BalancePaymentNotAllowed(
+                "the ERP stated an external total that differs from the payment; use another payment method (R18)"
+            )
         from_status = payment.status
-        change_status(payment, S.PAID_FROM_BALANCE, now=now, amount_paid_from_balance=payment.total,
-                      closed_at=now)
-        balance = _move_balance(payment.account_id, -payment.total, payment=payment,
-                                kind=BalanceEntry.Kind.PAYMENT, now=now)
-        _received(payment, from_status, S.PAID_FROM_BALANCE, how="balance", actor=actor, now=now,
-                  extra={"balance_after": balance})
+        change_status(payment, S.PAID_FROM_BALANCE, now=now, amount_paid_from_balance=payment.total, closed_at=now)
+        balance = _move_balance(
+            payment.account_id, -payment.total, payment=payment, kind=BalanceEntry.Kind.PAYMENT, now=now
+        )
+        record_payment_received(
+            payment,
+            from_status,
+            S.PAID_FROM_BALANCE,
+            how="balance",
+            actor=actor,
+            now=now,
+            extra={"balance_after": balance},
+        )
         _refresh_blocks(payment, actor=actor, now=now)
     return _locked(payment)
 
 
-def approve_payment(payment: Payment, *, payment_method: PaymentMethod | None = None, actor: Actor,
-                    now: datetime) -> Payment:
+def approve_payment(
+    payment: Payment, *, payment_method: PaymentMethod | None = None, actor: Actor, now: datetime
+) -> Payment:
     """A manager confirms money arrived: with a method (R31), or without one for an approved ERP
     invoice (R30). The payment becomes ``completed``; a top-up credits the balance."""
     with transaction.atomic(durable=True):
@@ -109,21 +135,25 @@ def approve_payment(payment: Payment, *, payment_method: PaymentMethod | None = 
         _require_settleable(payment)
         erp_payment = payment.invoice is not None and payment.invoice.managed_externally
         if payment_method is None and not erp_payment:
-            raise PaymentMethodRequired("choose the payment method the money came with (R31)",
-                                        pointer="/payment_method_id")
+            raise PaymentMethodRequired(
+                "choose the payment method the money came with (R31)", pointer="/payment_method_id"
+            )
         if payment_method is not None and (
-            not payment_method.active
-            or not payment.reseller.path.startswith(payment_method.reseller.path)
+            not payment_method.active or not payment.reseller.path.startswith(payment_method.reseller.path)
         ):
-            raise PaymentMethodInvalid("the payment method is inactive or belongs to another reseller",
-                                       pointer="/payment_method_id")
+            raise PaymentMethodInvalid(
+                "the payment method is inactive or belongs to another reseller", pointer="/payment_method_id"
+            )
         from_status = payment.status
         change_status(payment, S.COMPLETED, now=now, payment_method=payment_method, closed_at=now)
         extra = {"payment_method_id": payment_method.pk if payment_method else None}
         if payment.type == Payment.Type.TOP_UP:
-            extra["balance_after"] = _move_balance(payment.account_id, payment.total, payment=payment,
-                                                   kind=BalanceEntry.Kind.TOP_UP, now=now)
-        _received(payment, from_status, S.COMPLETED, how="manager_approval", actor=actor, now=now, extra=extra)
+            extra["balance_after"] = _move_balance(
+                payment.account_id, payment.total, payment=payment, kind=BalanceEntry.Kind.TOP_UP, now=now
+            )
+        record_payment_received(
+            payment, from_status, S.COMPLETED, how="manager_approval", actor=actor, now=now, extra=extra
+        )
         _refresh_blocks(payment, actor=actor, now=now)
     return _locked(payment)
 
@@ -137,8 +167,9 @@ def cancel_payment(payment: Payment, *, comment: str = "", actor: Actor, now: da
         payment = _locked(payment)
         if payment.type == Payment.Type.RENDERED_SERVICES:
             if not payment.invoice.managed_externally:
-                raise PaymentCancelNotAllowed("payments for rendered services cannot be cancelled when the "
-                                              "platform issues the invoices (R33)")
+                raise PaymentCancelNotAllowed(
+                    "payments for rendered services cannot be cancelled when the platform issues the invoices (R33)"
+                )
             if payment.status == S.CANCELLED:
                 raise PaymentStatusForbids("the payment is already cancelled", pointer="/status")
             if payment.invoice.approved:
@@ -148,37 +179,59 @@ def cancel_payment(payment: Payment, *, comment: str = "", actor: Actor, now: da
         comment = (comment or "").strip()
         new_comment = "\n".join(filter(None, [payment.comment, f"Cancelled: {comment}" if comment else ""]))
         change_status(payment, S.CANCELLED, now=now, closed_at=now, comment=new_comment)
-        record_event("payment.cancelled", subject=payment, reseller_id=payment.reseller_id,
-                     account_id=payment.account_id,
-                     payload={"document_id": payment.document_id, "invoice_id": payment.invoice_id,
-                              "reason": comment, "changes": {"status": [S.WAITING_FOR_PAYMENT, S.CANCELLED]}},
-                     actor=actor, now=now)
+        record_event(
+            "payment.cancelled",
+            subject=payment,
+            reseller_id=payment.reseller_id,
+            account_id=payment.account_id,
+            payload={
+                "document_id": payment.document_id,
+                "invoice_id": payment.invoice_id,
+                "reason": comment,
+                "changes": {"status": [S.WAITING_FOR_PAYMENT, S.CANCELLED]},
+            },
+            actor=actor,
+            now=now,
+        )
     return _locked(payment)
 
 
-def _new_top_up(account: Account, amount: int, status: str, *, payment_method: PaymentMethod | None,
-                now: datetime) -> Payment:
+def _new_top_up(
+    account: Account, amount: int, status: str, *, payment_method: PaymentMethod | None, now: datetime
+) -> Payment:
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise PaymentFieldInvalid("amount must be positive", pointer="/amount")
     reseller = account.reseller
     number = reserve_numbers(reseller.pk, "payment", 1)
     return Payment.objects.create(
-        reseller=reseller, account=account, type=Payment.Type.TOP_UP, status=status, number=number,
-        document_id=document_number(reseller.payment_number_prefix, number), total=amount, initial_total=amount,
-        currency=reseller.currency, payment_method=payment_method, created_at=now, updated_at=now,
-        closed_at=now if status == S.COMPLETED else None)
+        reseller=reseller,
+        account=account,
+        type=Payment.Type.TOP_UP,
+        status=status,
+        number=number,
+        document_id=document_number(reseller.payment_number_prefix, number),
+        total=amount,
+        initial_total=amount,
+        currency=reseller.currency,
+        payment_method=payment_method,
+        created_at=now,
+        updated_at=now,
+        closed_at=now if status == S.COMPLETED else None,
+    )
 
 
-def top_up_balance(account: Account, amount: int, *, payment_method: PaymentMethod | None = None,
-                   actor: Actor, now: datetime) -> Payment:
+def top_up_balance(
+    account: Account, amount: int, *, payment_method: PaymentMethod | None = None, actor: Actor, now: datetime
+) -> Payment:
     """Record money received for the balance: a completed top-up payment and a ledger credit."""
     if payment_method is not None and payment_method.reseller_id != account.reseller_id:
         raise PaymentMethodInvalid("the payment method belongs to another reseller", pointer="/payment_method_id")
     with transaction.atomic(durable=True):
         payment = _new_top_up(account, amount, S.COMPLETED, payment_method=payment_method, now=now)
         balance = _move_balance(account.pk, amount, payment=payment, kind=BalanceEntry.Kind.TOP_UP, now=now)
-        _received(payment, None, S.COMPLETED, how="top_up", actor=actor, now=now,
-                  extra={"balance_after": balance})
+        record_payment_received(
+            payment, None, S.COMPLETED, how="top_up", actor=actor, now=now, extra={"balance_after": balance}
+        )
     return payment
 
 
@@ -186,8 +239,18 @@ def request_top_up(account: Account, amount: int, *, actor: Actor, now: datetime
     """A customer asks to top up: a waiting payment that a manager approves when the money arrives."""
     with transaction.atomic(durable=True):
         payment = _new_top_up(account, amount, S.WAITING_FOR_PAYMENT, payment_method=None, now=now)
-        record_event("payment.created", subject=payment, reseller_id=account.reseller_id, account_id=account.pk,
-                     payload={"document_id": payment.document_id, "type": payment.type, "total": amount,
-                              "changes": {"status": [None, S.WAITING_FOR_PAYMENT]}},
-                     actor=actor, now=now)
+        record_event(
+            "payment.created",
+            subject=payment,
+            reseller_id=account.reseller_id,
+            account_id=account.pk,
+            payload={
+                "document_id": payment.document_id,
+                "type": payment.type,
+                "total": amount,
+                "changes": {"status": [None, S.WAITING_FOR_PAYMENT]},
+            },
+            actor=actor,
+            now=now,
+        )
     return payment

@@ -8,7 +8,7 @@ from django.db.models import Max
 from arrears.billing.models import BillingRun
 from arrears.catalog.models import Plan
 from arrears.charges.models import Charge
-from arrears.core import sql
+from arrears.core import clock, sql
 from arrears.core.actors import Actor
 from arrears.customers.models import Account, AccountClass
 from arrears.events.services import record_event, record_events_in_bulk
@@ -87,3 +87,9 @@ def refresh_subscription_blocks(*, reseller_id: int, today: date, account_id: in
                                for sub_id, acc_id in sorted(rows)],
                               actor=actor, now=now)
     return len(blocked), len(unblocked)
+
+
+def refresh_account_blocks(*, account_id: int, reseller, actor: Actor, now: datetime) -> tuple[int, int]:
+    """Re-derive the blocking of one account's subscriptions after one of its payments changed."""
+    return refresh_subscription_blocks(reseller_id=reseller.pk, today=clock.local_date(now, reseller.timezone),
+                                       account_id=account_id, actor=actor, now=now)

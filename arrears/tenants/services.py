@@ -4,12 +4,11 @@ from datetime import datetime
 from zoneinfo import available_timezones
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 
 from arrears.core import money, sql
 from arrears.core.actors import Actor
+from arrears.core.validation import clean_email, clean_name
 from arrears.customers.models import AccountClass
 from arrears.events.services import record_event
 from arrears.tenants.errors import ManagerFieldInvalid, ResellerFieldInvalid
@@ -18,16 +17,9 @@ from arrears.tenants.models import Manager, Reseller
 _TIMEZONES = frozenset(available_timezones())
 
 
-def _require_name(name: str, error=ResellerFieldInvalid) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise error("name must be 1 to 200 characters", pointer="/name")
-    return name
-
-
 def create_reseller(*, name: str, currency: str, parent: Reseller | None = None, timezone: str = "UTC",
                     external_invoices: bool = False, actor: Actor, now: datetime) -> Reseller:
-    name = _require_name(name)
+    name = clean_name(name, ResellerFieldInvalid)
     currency = (currency or "").strip().upper()
     if not money.is_known_currency(currency):
         raise ResellerFieldInvalid(f"unknown ISO 4217 currency {currency!r}", pointer="/currency")
@@ -62,11 +54,7 @@ def set_external_invoices(reseller: Reseller, enabled: bool, *, actor: Actor, no
 
 def create_manager(*, reseller: Reseller, email: str, password: str | None = None,
                    role: str = Manager.Role.ADMIN, actor: Actor, now: datetime) -> Manager:
-    email = (email or "").strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise ManagerFieldInvalid(f"{email!r} is not an e-mail address", pointer="/email") from exc
+    email = clean_email(email, ManagerFieldInvalid)
     if role not in Manager.Role.values:
         raise ManagerFieldInvalid(f"role must be one of {', '.join(Manager.Role.values)}", pointer="/role")
     user_model = get_user_model()
