@@ -35,11 +35,23 @@ class JsonCommand(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.detail}{field}") from exc
 
 
-def lookup(model, pk, label: str):
+def lookup(model_or_queryset, pk, label: str):
+    """The object with ``pk`` among those given (a model or a queryset already scoped to the caller)."""
+    queryset = getattr(model_or_queryset, "objects", model_or_queryset)
     try:
-        return model.objects.get(pk=pk)
-    except model.DoesNotExist as exc:
+        return queryset.get(pk=pk)
+    except queryset.model.DoesNotExist as exc:
         raise CommandError(f"{label} {pk} does not exist") from exc
+
+
+def manager_actor(email: str):
+    """The manager acting through the CLI, and the actor recorded on the events it causes (R45)."""
+    from arrears.tenants.models import Manager
+
+    manager = Manager.objects.select_related("user", "reseller").filter(user__email=email.strip().lower()).first()
+    if manager is None:
+        raise CommandError(f"no manager with e-mail {email}")
+    return Actor.manager(manager), manager
 
 
 def parse_on_off(value: str) -> bool:
