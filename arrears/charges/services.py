@@ -29,7 +29,7 @@ def post_usage_charge(subscription: Subscription, *, description: str, quantity:
         existing = Charge.objects.filter(subscription=subscription, external_id=external_id).first()
         if existing is not None:
             return existing, False
-    description = (description or "").strip()
+    description = description.strip() if isinstance(description, str) else ""
     if not description or len(description) > 255:
         raise ChargeFieldInvalid("description must be 1 to 255 characters", pointer="/description")
     try:
@@ -42,7 +42,8 @@ def post_usage_charge(subscription: Subscription, *, description: str, quantity:
         raise ChargeFieldInvalid("unit_price must be zero or more", pointer="/unit_price")
     reseller = subscription.reseller
     today = clock.local_date(now, reseller.timezone)
-    if not isinstance(usage_date, date) or usage_date > today or usage_date < subscription.start_date:
+    if (isinstance(usage_date, datetime) or not isinstance(usage_date, date) or usage_date > today
+            or usage_date < subscription.start_date):
         raise ChargeFieldInvalid(
             f"date must lie between the subscription start {subscription.start_date} and today {today}",
             pointer="/date")
@@ -57,7 +58,7 @@ def post_usage_charge(subscription: Subscription, *, description: str, quantity:
         with transaction.atomic(durable=True):
             invoice = open_invoice_for(account=subscription.account, billing_day=subscription.billing_day,
                                        period=period, from_date=max(period[0], subscription.start_date),
-                                       currency=reseller.currency, now=now)
+                                       currency=reseller.currency, actor=actor, now=now)
             if invoice.status != Invoice.Status.OPEN:
                 raise SubscriptionNotChargeable("the current period's invoice is already closed",
                                                 pointer="/date")

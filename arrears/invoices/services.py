@@ -3,6 +3,7 @@
 from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from arrears.core import clock
 from arrears.core.actors import Actor
@@ -34,16 +35,26 @@ from arrears.subscriptions.services import refresh_account_blocks
 
 
 def open_invoice_for(
-    *, account: Account, billing_day: int, period: tuple[date, date], from_date: date, currency: str, now: datetime
+    *,
+    account: Account,
+    billing_day: int,
+    period: tuple[date, date],
+    from_date: date,
+    currency: str,
+    actor: Actor,
+    now: datetime,
 ) -> Invoice:
-    """The open invoice of (account, billing day, period), created if missing. Inside a transaction."""
+    """The open invoice of (account, billing day, period), created if missing. Inside a transaction.
+
+    Creating it records ``invoice.opened`` just as the billing engine does when it opens one (R45).
+    """
     key = {"account": account, "billing_day": billing_day, "billing_date": period[0]}
     invoice = Invoice.objects.filter(**key).first()
     if invoice is not None:
         return invoice
     try:
         with transaction.atomic():
-            return Invoice.objects.create(
+            invoice = Invoice.objects.create(
                 **key,
                 reseller_id=account.reseller_id,
                 from_date=from_date,
@@ -52,6 +63,20 @@ def open_invoice_for(
                 created_at=now,
                 updated_at=now,
             )
+            record_event(
+                "invoice.opened",
+                subject=invoice,
+                reseller_id=invoice.reseller_id,
+                account_id=account.pk,
+                payload={
+                    "billing_date": period[0].isoformat(),
+                    "to_date": period[1].isoformat(),
+                    "changes": {"status": [None, "open"]},
+                },
+                actor=actor,
+                now=now,
+            )
+            return invoice
     except IntegrityError:
         return Invoice.objects.get(**key)
 
@@ -148,8 +173,11 @@ def approve_invoice(
             due_date = today + timedelta(days=invoice.account.account_class.payment_expiration_days - 1)
         elif due_date < today:
             raise DueDateInPast(f"due_date {due_date} is before today {today} (R14)", pointer="/due_date")
+        # Another invoice's platform number stays reserved while it is approved: revoking restores it (R15).
         if (
-            Invoice.objects.filter(reseller_id=invoice.reseller_id, document_id=document_id)
+            Invoice.objects.filter(
+                Q(document_id=document_id) | Q(original_document_id=document_id), reseller_id=invoice.reseller_id
+            )
             .exclude(pk=invoice.pk)
             .exists()
         ):

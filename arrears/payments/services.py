@@ -41,6 +41,16 @@ def _require_settleable(payment: Payment) -> None:
         )
 
 
+def _require_usable_method(payment_method: PaymentMethod | None, reseller) -> None:
+    """A method must be active and offered by the payment's reseller or one of its ancestors."""
+    if payment_method is not None and (
+        not payment_method.active or not reseller.path.startswith(payment_method.reseller.path)
+    ):
+        raise PaymentMethodInvalid(
+            "the payment method is inactive or belongs to another reseller", pointer="/payment_method_id"
+        )
+
+
 def change_status(payment: Payment, to_status: str, *, now: datetime, **fields) -> None:
     """Conditional UPDATE along the transition table; a racing caller that lost gets an error."""
     if not state.is_allowed(payment.status, to_status):
@@ -138,12 +148,7 @@ def approve_payment(
             raise PaymentMethodRequired(
                 "choose the payment method the money came with (R31)", pointer="/payment_method_id"
             )
-        if payment_method is not None and (
-            not payment_method.active or not payment.reseller.path.startswith(payment_method.reseller.path)
-        ):
-            raise PaymentMethodInvalid(
-                "the payment method is inactive or belongs to another reseller", pointer="/payment_method_id"
-            )
+        _require_usable_method(payment_method, payment.reseller)
         from_status = payment.status
         change_status(payment, S.COMPLETED, now=now, payment_method=payment_method, closed_at=now)
         extra = {"payment_method_id": payment_method.pk if payment_method else None}
@@ -224,8 +229,7 @@ def top_up_balance(
     account: Account, amount: int, *, payment_method: PaymentMethod | None = None, actor: Actor, now: datetime
 ) -> Payment:
     """Record money received for the balance: a completed top-up payment and a ledger credit."""
-    if payment_method is not None and payment_method.reseller_id != account.reseller_id:
-        raise PaymentMethodInvalid("the payment method belongs to another reseller", pointer="/payment_method_id")
+    _require_usable_method(payment_method, account.reseller)
     with transaction.atomic(durable=True):
         payment = _new_top_up(account, amount, S.COMPLETED, payment_method=payment_method, now=now)
         balance = _move_balance(account.pk, amount, payment=payment, kind=BalanceEntry.Kind.TOP_UP, now=now)

@@ -1,0 +1,37 @@
+import sys
+import time
+from datetime import date
+
+from django.core.management.base import CommandError
+
+from arrears.core import clock
+from arrears.core.management.base import JsonCommand
+from arrears.demo.builder import OPERATOR_TIMEZONE, build_demo
+
+
+class Command(JsonCommand):
+    help = ("Create a demo data set: an operator (EUR) and an ERP-mode sub-reseller with customers and about "
+            "three months of billing history, then print the logins. Run again, it only prints the logins.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--today", help="the demo's today, YYYY-MM-DD (default: today's date in "
+                                            f"{OPERATOR_TIMEZONE})")
+
+    def handle(self, *args, **options):
+        if options["today"]:
+            try:
+                today = date.fromisoformat(options["today"])
+            except ValueError as exc:
+                raise CommandError(f"--today: {options['today']!r} is not YYYY-MM-DD") from exc
+        else:
+            today = clock.local_date(self.now(), OPERATOR_TIMEZONE)
+        started = time.monotonic()
+
+        def progress(message: str) -> None:
+            self.stderr.write(message)
+            sys.stderr.flush()
+
+        summary = build_demo(today=today, progress=progress)
+        if summary["created"]:
+            self.stderr.write(f"Demo built in {time.monotonic() - started:.1f} s.")
+        self.print_json(summary)

@@ -1,0 +1,484 @@
+"""approve_invoice and find_invoice_by_billing_date: the ERP approves a closed ERP-managed invoice.
+
+Rules: R9, R10, R11–R18, R23, R26, R47.
+"""
+
+import base64
+import io
+import zipfile
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from arrears.events.models import Event
+from arrears.invoices.attachments import DOCX, MAX_ATTACHMENT_BYTES, PDF
+from arrears.invoices.models import Invoice, InvoiceAttachmentFile
+from arrears.invoices.services import approve_invoice, find_invoice_by_billing_date
+from arrears.payments.models import Payment
+from arrears.payments.services import cancel_payment
+from arrears.tenants.services import set_external_invoices
+from tests.conftest import ERP, MANAGER, at, bill
+from tests.factories import AccountFactory, ResellerFactory
+from tests.service_support import (
+    APPROVAL_DAY,
+    FEE,
+    JAN_1,
+    approved,
+    assert_approval_matches_due_date,
+    closed_erp_invoice,
+    invoice_of,
+    invoices_of,
+    refused,
+    reload,
+)
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+
+
+def data_uri(data: bytes, mime: str = PDF) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def docx_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as docx:
+        docx.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        docx.writestr("word/document.xml", '<?xml version="1.0"?><w:document/>')
+    return buffer.getvalue()
+
+
+def approve(invoice: Invoice, *, day: date = APPROVAL_DAY, **fields):
+    """When the ERP approves ``invoice`` with ``fields`` over the usual document_id and billing_date."""
+    body = {"document_id": "NS2000015", "billing_date": invoice.billing_date} | fields
+    return approve_invoice(invoice, actor=ERP, now=at(day), **body)
+
+
+def approve_refused(code: str, invoice: Invoice, *, pointer: str | None = None, day: date = APPROVAL_DAY, **fields):
+    body = {"document_id": "NS2000015", "billing_date": invoice.billing_date} | fields
+    return refused(code, approve_invoice, invoice, pointer=pointer, actor=ERP, now=at(day), **body)
+
+
+@pytest.fixture
+def invoice(erp_reseller) -> Invoice:
+    return closed_erp_invoice(erp_reseller)
+
+
+# --- R11 / R12: finding the invoice by account + billing_date -----------------------------------------
+
+
+def test_R11_the_invoice_is_found_by_account_and_billing_period_start(invoice):
+    # Given a closed invoice for the period starting 2026-01-01
+    # When the ERP looks it up by account and billing_date
+    found = find_invoice_by_billing_date(invoice.account, JAN_1)
+    # Then it is that invoice
+    assert found.pk == invoice.pk
+
+
+def test_R11_a_billing_date_inside_the_period_is_not_its_start_and_finds_nothing(invoice):
+    refused("INVOICE-0404", find_invoice_by_billing_date, invoice.account, date(2026, 1, 2))
+
+
+def test_R11_the_first_day_billed_is_not_the_billing_date(invoice):
+    # Given the subscription started on the period's last day, the invoice runs from 2026-01-31
+    assert (invoice.billing_date, invoice.from_date) == (JAN_1, date(2026, 1, 31))
+    refused("INVOICE-0404", find_invoice_by_billing_date, invoice.account, invoice.from_date)
+
+
+def test_R11_another_accounts_invoice_is_not_found(invoice):
+    other_account = AccountFactory(reseller=invoice.reseller)
+    refused("INVOICE-0404", find_invoice_by_billing_date, other_account, JAN_1)
+
+
+@pytest.mark.parametrize("billing_date", [None, "2026-01-01", datetime(2026, 1, 1, 0, 0)])
+def test_R11_billing_date_must_be_a_date(invoice, billing_date):
+    refused("INVOICE-0001", find_invoice_by_billing_date, invoice.account, billing_date, pointer="/billing_date")
+
+
+def test_R12_several_invoices_with_one_billing_date_refuse_and_the_by_id_call_still_works(invoice):
+    # Given a second invoice of the same account with the same billing_date.
+    # The services cannot produce this: billing_date is the period start, which falls on the billing
+    # day itself, so invoices of different billing days never share it and one billing day has one
+    # invoice per period. The row is created directly to simulate such data (e.g. an import).
+    Invoice.objects.create(
+        reseller=invoice.reseller,
+        account=invoice.account,
+        billing_day=15,
+        billing_date=JAN_1,
+        from_date=JAN_1,
+        to_date=date(2026, 2, 1),
+        currency="EUR",
+        created_at=at(JAN_1),
+        updated_at=at(JAN_1),
+    )
+    # When the ERP looks up by account + billing_date
+    # Then the call is refused and names billing_date
+    refused("INVOICE-0104", find_invoice_by_billing_date, invoice.account, JAN_1, pointer="/billing_date")
+    # And the by-id call approves the intended invoice
+    assert approve(invoice).approved
+
+
+# --- R9 / R13 / R14: approval and the due date ----------------------------------------------------
+
+
+def test_R9_R13_approval_without_due_date_uses_the_account_class_expiration_period(erp_reseller):
+    # Given an invoice of an account whose class lets payments expire after 5 days
+    invoice = closed_erp_invoice(erp_reseller, expiration_days=5)
+    assert_approval_matches_due_date(invoice)
+    # When the ERP approves it on 2026-02-03 without a due date
+    result = approve(invoice)
+    # Then due date = approval date + 5 − 1, expiration date = due date + 1
+    assert result.approved
+    assert result.approval_date == APPROVAL_DAY
+    assert result.payment.due_date == date(2026, 2, 7)
+    assert result.payment.expiration_date == date(2026, 2, 8)
+    assert result.payment.status == Payment.Status.WAITING_FOR_PAYMENT
+    assert_approval_matches_due_date(result)
+
+
+def test_R13_a_given_due_date_is_used(invoice):
+    result = approve(invoice, due_date=date(2026, 3, 15))
+    assert result.payment.due_date == date(2026, 3, 15)
+    assert result.payment.expiration_date == date(2026, 3, 16)
+    assert result.approval_date == APPROVAL_DAY
+
+
+def test_R14_a_due_date_of_today_is_accepted(invoice):
+    result = approve(invoice, due_date=APPROVAL_DAY)
+    assert result.payment.due_date == APPROVAL_DAY
+    assert result.payment.expiration_date == APPROVAL_DAY + timedelta(days=1)
+
+
+def test_R14_a_due_date_in_the_past_is_refused(invoice):
+    approve_refused("INVOICE-0108", invoice, due_date=APPROVAL_DAY - timedelta(days=1), pointer="/due_date")
+    assert_approval_matches_due_date(invoice)
+
+
+def test_R14_today_is_the_resellers_calendar_date_not_the_utc_date(db):
+    # Given an ERP reseller in Auckland: 2026-02-03 12:00 UTC is already 2026-02-04 01:00 there
+    reseller = ResellerFactory(erp=True, timezone="Pacific/Auckland")
+    invoice = closed_erp_invoice(reseller)
+    now = at(APPROVAL_DAY)
+    assert now.date() == date(2026, 2, 3)
+    # When the ERP gives the UTC date as due date
+    # Then it is in the past on the reseller's calendar
+    refused(
+        "INVOICE-0108",
+        approve_invoice,
+        invoice,
+        document_id="NZ-1",
+        billing_date=JAN_1,
+        due_date=date(2026, 2, 3),
+        actor=ERP,
+        now=now,
+        pointer="/due_date",
+    )
+    # And the local date is accepted
+    result = approve_invoice(
+        invoice, document_id="NZ-1", billing_date=JAN_1, due_date=date(2026, 2, 4), actor=ERP, now=now
+    )
+    assert result.payment.due_date == date(2026, 2, 4)
+    assert result.approval_date == date(2026, 2, 4)
+
+
+def test_R13_the_default_due_date_counts_from_the_resellers_local_approval_date(db):
+    reseller = ResellerFactory(erp=True, timezone="Pacific/Auckland")
+    invoice = closed_erp_invoice(reseller)
+    result = approve_invoice(invoice, document_id="NZ-1", billing_date=JAN_1, actor=ERP, now=at(APPROVAL_DAY))
+    assert result.approval_date == date(2026, 2, 4)
+    assert result.payment.due_date == date(2026, 2, 13)
+
+
+@pytest.mark.parametrize("due_date", ["2026-03-01", datetime(2026, 3, 1, 0, 0), 20260301])
+def test_R47_a_malformed_due_date_is_refused_by_name(invoice, due_date):
+    approve_refused("INVOICE-0001", invoice, due_date=due_date, pointer="/due_date")
+
+
+# --- R15: the ERP number -------------------------------------------------------------------------
+
+
+def test_R15_approval_replaces_the_number_with_the_document_id_and_keeps_the_original(invoice):
+    platform_number = invoice.document_id
+    assert platform_number and invoice.original_document_id == platform_number
+    result = approve(invoice, document_id="NS2000015")
+    assert result.document_id == "NS2000015"
+    assert result.original_document_id == platform_number
+    assert result.number == invoice.number
+
+
+def test_R15_a_document_id_used_by_another_invoice_of_the_reseller_is_refused(erp_reseller):
+    first, second = invoices_of(AccountFactory(reseller=erp_reseller), AccountFactory(reseller=erp_reseller))
+    approve(first, document_id="NS-1")
+    approve_refused("INVOICE-0109", second, document_id="NS-1", pointer="/document_id")
+    assert_approval_matches_due_date(second)
+
+
+def test_R15_a_document_id_equal_to_another_invoices_platform_number_is_refused(erp_reseller):
+    first, second = invoices_of(AccountFactory(reseller=erp_reseller), AccountFactory(reseller=erp_reseller))
+    approve_refused("INVOICE-0109", second, document_id=first.document_id, pointer="/document_id")
+
+
+def test_R15_a_document_id_equal_to_the_platform_number_of_an_approved_invoice_is_refused(erp_reseller):
+    # Given the first invoice approved under the ERP's number, so its platform number is set aside
+    first, second = invoices_of(AccountFactory(reseller=erp_reseller), AccountFactory(reseller=erp_reseller))
+    platform_number = first.document_id
+    approve(first, document_id="NS-1")
+    # When the second invoice is approved under the first one's platform number
+    # Then it is refused: revoking the first approval must be able to restore that number
+    approve_refused("INVOICE-0109", second, document_id=platform_number, pointer="/document_id")
+
+
+def test_R15_an_invoice_may_be_approved_under_its_own_platform_number(invoice):
+    assert approve(invoice, document_id=invoice.document_id).document_id == invoice.original_document_id
+
+
+def test_R15_the_same_document_id_in_another_reseller_is_fine(erp_reseller):
+    invoice = closed_erp_invoice(erp_reseller)
+    other_invoice = closed_erp_invoice(ResellerFactory(erp=True))
+    approve(invoice, document_id="NS-1")
+    assert approve(other_invoice, document_id="NS-1").document_id == "NS-1"
+
+
+@pytest.mark.parametrize("document_id", [None, "", "   ", 15, "N" * 101])
+def test_R16_R47_a_missing_or_malformed_document_id_is_refused_by_name(invoice, document_id):
+    approve_refused("INVOICE-0001", invoice, document_id=document_id, pointer="/document_id")
+
+
+# --- R16: what approval requires ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("billing_date", [None, "2026-01-01", datetime(2026, 1, 1, 0, 0)])
+def test_R16_R47_a_missing_or_malformed_billing_date_is_refused_by_name(invoice, billing_date):
+    approve_refused("INVOICE-0001", invoice, billing_date=billing_date, pointer="/billing_date")
+
+
+def test_R16_a_billing_date_that_is_not_the_invoices_period_start_is_refused(invoice):
+    approve_refused("INVOICE-0005", invoice, billing_date=date(2026, 2, 1), pointer="/billing_date")
+
+
+def test_R16_an_open_invoice_cannot_be_approved(invoice):
+    # Given the February period's invoice, still open on 2026-02-02
+    open_invoice = Invoice.objects.get(account=invoice.account, billing_date=date(2026, 2, 1))
+    assert open_invoice.status == Invoice.Status.OPEN
+    approve_refused("INVOICE-0011", open_invoice)
+
+
+def test_R16_an_invoice_of_the_default_mode_cannot_be_approved(reseller):
+    invoice = invoice_of(AccountFactory(reseller=reseller))
+    assert not invoice.managed_externally
+    approve_refused("INVOICE-0105", invoice)
+
+
+def test_R10_switching_to_erp_mode_after_closing_does_not_hand_the_invoice_over(reseller):
+    # Given an invoice closed in the default mode
+    invoice = invoice_of(AccountFactory(reseller=reseller))
+    # When the reseller switches to ERP mode afterwards
+    set_external_invoices(reseller, True, actor=MANAGER, now=at(APPROVAL_DAY))
+    # Then the invoice still cannot be approved
+    approve_refused("INVOICE-0105", invoice)
+
+
+def test_R6_R16_an_invoice_with_zero_total_cannot_be_approved(erp_reseller):
+    invoice = invoice_of(AccountFactory(reseller=erp_reseller), fee=0)
+    assert invoice.status == Invoice.Status.CLOSED and invoice.total == 0
+    assert not Payment.objects.filter(invoice=invoice).exists()
+    approve_refused("INVOICE-0012", invoice)
+
+
+def test_R16_an_approved_invoice_cannot_be_approved_again(invoice):
+    approve(invoice, document_id="NS-1")
+    approve_refused("INVOICE-0101", invoice, document_id="NS-2", day=APPROVAL_DAY + timedelta(days=1))
+    assert reload(invoice).document_id == "NS-1"
+
+
+def test_R16_R35_an_invoice_whose_payment_was_cancelled_cannot_be_approved(invoice):
+    cancel_payment(invoice.payment, comment="customer left", actor=MANAGER, now=at(APPROVAL_DAY))
+    approve_refused("INVOICE-0017", invoice)
+
+
+# --- R17 / R18: the external total ------------------------------------------------------------------
+
+
+def test_R17_the_external_total_is_stored_and_the_platform_totals_do_not_change(invoice):
+    result = approve(invoice, amount={"total": "1050.00", "currency": "USD"})
+    assert (result.external_total, result.external_currency) == (105_000, "USD")
+    assert (result.payment.external_total, result.payment.external_currency) == (105_000, "USD")
+    assert (result.total, result.currency) == (FEE, "EUR")
+    assert (result.payment.total, result.payment.initial_total, result.payment.currency) == (FEE, FEE, "EUR")
+
+
+def test_R17_without_an_external_total_nothing_external_is_stored(invoice):
+    result = approve(invoice)
+    assert result.external_total is None and result.external_currency is None
+    assert result.payment.external_total is None and result.payment.external_currency is None
+    assert result.payment.balance_payment_allowed
+
+
+@pytest.mark.parametrize(
+    ("amount", "allowed"),
+    [
+        ({"total": "100.00", "currency": "EUR"}, True),
+        ({"total": "100", "currency": "EUR"}, True),
+        ({"total": "100.01", "currency": "EUR"}, False),
+        ({"total": "100.00", "currency": "USD"}, False),
+    ],
+)
+def test_R18_the_balance_is_allowed_only_when_the_external_total_equals_the_platform_total(invoice, amount, allowed):
+    assert approve(invoice, amount=amount).payment.balance_payment_allowed is allowed
+
+
+@pytest.mark.parametrize(
+    ("amount", "pointer"),
+    [
+        ({"total": "-1.00", "currency": "EUR"}, "/amount/total"),
+        ({"total": "0.00", "currency": "EUR"}, "/amount/total"),
+        ({"total": "1.005", "currency": "EUR"}, "/amount/total"),
+        ({"total": "100.5", "currency": "JPY"}, "/amount/total"),
+        ({"total": "ten", "currency": "EUR"}, "/amount/total"),
+        ({"total": 100.0, "currency": "EUR"}, "/amount/total"),
+        ({"total": "100.00"}, "/amount/currency"),
+        ({"total": "100.00", "currency": "XYZ"}, "/amount/currency"),
+        ({"total": "100.00", "currency": "eur"}, "/amount/currency"),
+        ("100.00", "/amount"),
+    ],
+)
+def test_R17_R47_a_bad_external_total_is_refused_by_name(invoice, amount, pointer):
+    approve_refused("INVOICE-0106", invoice, amount=amount, pointer=pointer)
+
+
+# --- R23: the attachment ---------------------------------------------------------------------------
+
+
+def test_R23_a_pdf_file_is_attached(invoice):
+    result = approve(invoice, file={"name": "NS2000015.pdf", "data": data_uri(PDF_BYTES)})
+    assert result.has_attached
+    assert (result.attachment_kind, result.attachment_name) == ("file", "NS2000015.pdf")
+    assert result.attachment_content_type == PDF
+    assert bytes(InvoiceAttachmentFile.objects.get(invoice=result).data) == PDF_BYTES
+
+
+def test_R23_a_docx_file_is_recognised_by_its_content(invoice):
+    document = docx_bytes()
+    result = approve(invoice, file={"name": "NS2000015.docx", "data": data_uri(document, DOCX)})
+    assert result.attachment_content_type == DOCX
+    assert bytes(InvoiceAttachmentFile.objects.get(invoice=result).data) == document
+
+
+def test_R23_a_file_of_exactly_10_mb_is_accepted(invoice):
+    data = PDF_BYTES + b"\0" * (MAX_ATTACHMENT_BYTES - len(PDF_BYTES))
+    result = approve(invoice, file={"name": "big.pdf", "data": data_uri(data)})
+    assert len(InvoiceAttachmentFile.objects.get(invoice=result).data) == MAX_ATTACHMENT_BYTES
+
+
+def test_R23_an_https_link_is_attached_and_never_fetched(invoice):
+    result = approve(invoice, link={"name": "NS2000015", "data": "https://erp.example.com/inv/15.pdf"})
+    assert (result.attachment_kind, result.attachment_name) == ("link", "NS2000015")
+    assert result.attachment_url == "https://erp.example.com/inv/15.pdf"
+    assert not InvoiceAttachmentFile.objects.filter(invoice=result).exists()
+
+
+def test_R24_without_an_attachment_nothing_is_attached(invoice):
+    result = approve(invoice)
+    assert not result.has_attached
+    assert not InvoiceAttachmentFile.objects.filter(invoice=result).exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "pointer"),
+    [
+        (
+            {
+                "file": {"name": "a.pdf", "data": data_uri(PDF_BYTES)},
+                "link": {"name": "a", "data": "https://erp.example.com/a.pdf"},
+            },
+            "/link",
+        ),
+        ({"link": {"name": "a", "data": "http://erp.example.com/a.pdf"}}, "/link/data"),
+        ({"link": {"name": "a", "data": "ftp://erp.example.com/a.pdf"}}, "/link/data"),
+        ({"link": {"name": "a", "data": "https://"}}, "/link/data"),
+        ({"link": {"name": "", "data": "https://erp.example.com/a.pdf"}}, "/link/name"),
+        ({"link": "https://erp.example.com/a.pdf"}, "/link"),
+        ({"file": {"name": "a.pdf", "data": "data:application/pdf;base64,@@not base64@@"}}, "/file/data"),
+        ({"file": {"name": "a.pdf", "data": base64.b64encode(PDF_BYTES).decode()}}, "/file/data"),
+        ({"file": {"name": "a.pdf", "data": data_uri(PNG_BYTES)}}, "/file/data"),
+        ({"file": {"name": "a.pdf", "data": data_uri(b"")}}, "/file/data"),
+        ({"file": {"name": "", "data": data_uri(PDF_BYTES)}}, "/file/name"),
+        ({"file": "a.pdf"}, "/file"),
+    ],
+    ids=[
+        "file-and-link",
+        "http-link",
+        "ftp-link",
+        "link-without-host",
+        "link-without-name",
+        "link-not-object",
+        "bad-base64",
+        "not-a-data-uri",
+        "png-named-pdf",
+        "empty-file",
+        "file-without-name",
+        "file-not-object",
+    ],
+)
+def test_R23_R47_a_bad_attachment_is_refused_by_name(invoice, fields, pointer):
+    approve_refused("INVOICE-0107", invoice, pointer=pointer, **fields)
+
+
+def test_R23_a_file_over_10_mb_is_refused(invoice):
+    data = PDF_BYTES + b"\0" * (MAX_ATTACHMENT_BYTES + 1 - len(PDF_BYTES))
+    approve_refused("INVOICE-0107", invoice, file={"name": "big.pdf", "data": data_uri(data)}, pointer="/file/data")
+
+
+# --- R26: the event ---------------------------------------------------------------------------------
+
+
+def test_R26_approval_records_invoice_approved_with_the_actor(invoice):
+    platform_number = invoice.document_id
+    approve(
+        invoice,
+        document_id="NS2000015",
+        due_date=date(2026, 2, 20),
+        amount={"total": "105.00", "currency": "EUR"},
+        link={"name": "NS2000015", "data": "https://erp.example.com/inv/15.pdf"},
+    )
+    event = Event.objects.get(type="invoice.approved")
+    assert (event.subject_type, event.subject_id) == ("invoice", invoice.pk)
+    assert (event.reseller_id, event.account_id) == (invoice.reseller_id, invoice.account_id)
+    assert (event.actor_kind, event.actor_id, event.actor_label) == (ERP.kind, ERP.id, ERP.label)
+    assert event.occurred_at == at(APPROVAL_DAY)
+    assert event.payload | {"changes": None} == {
+        "document_id": "NS2000015",
+        "original_document_id": platform_number,
+        "billing_date": "2026-01-01",
+        "approval_date": "2026-02-03",
+        "payment_id": invoice.payment.pk,
+        "due_date": "2026-02-20",
+        "expiration_date": "2026-02-21",
+        "external_total": 10_500,
+        "external_currency": "EUR",
+        "attachment": {"kind": "link", "name": "NS2000015", "url": "https://erp.example.com/inv/15.pdf"},
+        "changes": None,
+    }
+    assert event.payload["changes"]["approved"] == [False, True]
+    assert event.payload["changes"]["document_id"] == [platform_number, "NS2000015"]
+
+
+def test_R26_a_manager_approving_is_recorded_as_the_manager(invoice):
+    approve_invoice(invoice, document_id="NS-1", billing_date=JAN_1, actor=MANAGER, now=at(APPROVAL_DAY))
+    event = Event.objects.get(type="invoice.approved")
+    assert (event.actor_kind, event.actor_id) == ("manager", MANAGER.id)
+
+
+# --- the approved invoice in the billing timeline ---------------------------------------------------
+
+
+def test_R8_R22_an_unapproved_payment_never_expires_and_an_approved_one_expires_after_its_due_date(erp_reseller):
+    waiting = closed_erp_invoice(erp_reseller)
+    bill(erp_reseller, date(2026, 2, 20))
+    assert reload(waiting).payment.status == Payment.Status.WAITING_FOR_PAYMENT
+    approved(waiting, day=date(2026, 2, 20), due_date=date(2026, 2, 25))
+    bill(erp_reseller, date(2026, 2, 25))
+    assert reload(waiting).payment.status == Payment.Status.WAITING_FOR_PAYMENT
+    bill(erp_reseller, date(2026, 2, 26))
+    assert reload(waiting).payment.status == Payment.Status.EXPIRED
+    assert_approval_matches_due_date(waiting)
