@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -13,7 +13,7 @@ ERP = Actor("api_token", 1, "erp token")
 
 def at(day: date, hour: int = 12) -> datetime:
     """A business time on ``day`` (UTC, the factories' reseller time zone)."""
-    return datetime.combine(day, time(hour), tzinfo=timezone.utc)
+    return datetime.combine(day, time(hour), tzinfo=UTC)
 
 
 def bill(reseller, until: date):

@@ -4,7 +4,7 @@ Each factory has state traits (``erp=True`` for a reseller in ERP mode, ``balanc
 with money on it). Time is explicit: ``T0`` is the default business time for setup.
 """
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import factory
 
@@ -16,7 +16,7 @@ from arrears.payments.services import top_up_balance
 from arrears.subscriptions.services import create_subscription
 from arrears.tenants.services import create_reseller
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class ResellerFactory(factory.Factory):

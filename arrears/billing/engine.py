@@ -219,10 +219,14 @@ class _BillingDay:
 
     def close_ended_charges(self) -> int:
         closed = 0
+        # A chunk is an invoice-id range. Without statistics SQLite prefers charge_closing_idx and so
+        # walks every blocked charge of the reseller once per chunk, which grows with the square of the
+        # data; PostgreSQL picks the invoice index from its statistics.
+        charges = sql.table(Charge) + ("" if sql.is_postgres() else " INDEXED BY charge_invoice_status_idx")
         where = "reseller_id = %s AND status = 'open' AND to_date <= %s"
         for lo, hi in self._chunks(Invoice, where, [self.reseller.pk, self.sql_day], "closing charges"):
             rows = sql.fetch_all(
-                f"UPDATE {sql.table(Charge)} SET status = 'closed', closed_at = %s"
+                f"UPDATE {charges} SET status = 'closed', closed_at = %s"
                 " WHERE reseller_id = %s AND invoice_id > %s AND invoice_id <= %s AND status = 'blocked'"
                 " AND close_date <= %s RETURNING id, invoice_id, account_id, amount",
                 [self.stamp, self.reseller.pk, lo, hi, self.sql_day])
@@ -232,7 +236,8 @@ class _BillingDay:
             self._events("charges.closed", "invoice", [
                 (self.reseller.pk, invoice_id, account_id,
                  {"charge_ids": sorted(charge_id for charge_id, _ in charges), "count": len(charges),
-                  "amount": sum(amount for _, amount in charges), "changes": {"status": ["blocked", "closed"]}})
+                  "amount": sum(amount for _, amount in charges),
+                  "changes": {"charge_status": ["blocked", "closed"]}})
                 for (invoice_id, account_id), charges in sorted(per_invoice.items())])
             closed += len(rows)
         return closed
@@ -323,20 +328,22 @@ class _BillingDay:
         paid_total = 0
         for lo, hi in self._chunks(Payment, due_today, [self.reseller.pk, self.sql_day], "paying from balance"):
             # Per account, payments are taken oldest first while the running total fits the balance.
+            # The running total also counts the account's payments due today that earlier chunks left
+            # unpaid (they did not fit), so the outcome does not depend on where chunks split.
             rows = sql.fetch_all(
                 "WITH candidates AS (SELECT p.id AS payment_id, p.account_id AS payer_id,"
                 "  SUM(p.total) OVER (PARTITION BY p.account_id ORDER BY p.id) AS running_total"
                 f"  FROM {payment} p JOIN {invoice} i ON i.id = p.invoice_id"
                 "  WHERE p.reseller_id = %s AND p.status = 'waiting_for_payment' AND p.due_date = %s"
-                "  AND p.type = 'rendered_services' AND i.managed_externally = FALSE AND p.id > %s AND p.id <= %s)"
+                "  AND p.type = 'rendered_services' AND i.managed_externally = FALSE AND p.id <= %s)"
                 f" UPDATE {payment} SET status = 'paid_from_balance', amount_paid_from_balance = {payment}.total,"
                 "  closed_at = %s, updated_at = %s"
                 f" FROM candidates JOIN {account} a ON a.id = candidates.payer_id"
-                f" WHERE {payment}.id = candidates.payment_id AND candidates.running_total <= a.balance"
-                f" AND {payment}.status = 'waiting_for_payment'"
+                f" WHERE {payment}.id = candidates.payment_id AND candidates.payment_id > %s"
+                f" AND candidates.running_total <= a.balance AND {payment}.status = 'waiting_for_payment'"
                 f" RETURNING {payment}.id, {payment}.account_id, {payment}.total, {payment}.document_id,"
                 f" {payment}.invoice_id",
-                [self.reseller.pk, self.sql_day, lo, hi, self.stamp, self.stamp])
+                [self.reseller.pk, self.sql_day, hi, self.stamp, self.stamp, lo])
             rows.sort()
             sql.execute_many(
                 f"INSERT INTO {sql.table(BalanceEntry)} (account_id, kind, amount, payment_id, created_at)"

@@ -32,6 +32,7 @@ from arrears.payments.errors import PaymentStatusForbids
 from arrears.payments.models import Payment
 from arrears.payments.services import change_status, record_payment_received
 from arrears.subscriptions.services import refresh_account_blocks
+from arrears.tenants.services import document_number
 
 
 def open_invoice_for(
@@ -144,6 +145,17 @@ def _fresh(invoice: Invoice) -> Invoice:
     return Invoice.objects.select_related("payment", "reseller", "account__account_class").get(pk=invoice.pk)
 
 
+def _platform_will_issue(reseller, document_id: str) -> bool:
+    """A number in the platform's own format that closing has not issued yet: taking it would make the
+    billing engine's numbering collide with it (R15). Numbers already issued are checked as taken."""
+    prefix = reseller.invoice_number_prefix
+    digits = document_id[len(prefix) :]
+    if not document_id.startswith(prefix) or not digits.isdigit():
+        return False
+    number = int(digits)
+    return document_number(prefix, number) == document_id and number >= reseller.next_invoice_number
+
+
 def approve_invoice(
     invoice: Invoice,
     *,
@@ -183,6 +195,11 @@ def approve_invoice(
         ):
             raise DocumentIdTaken(
                 f"document_id {document_id!r} is already used by another invoice (R15)", pointer="/document_id"
+            )
+        if _platform_will_issue(invoice.reseller, document_id):
+            raise DocumentIdTaken(
+                f"document_id {document_id!r} is a number the platform will give a later invoice (R15)",
+                pointer="/document_id",
             )
         invoice_fields = {
             "approved": True,

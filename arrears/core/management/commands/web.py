@@ -1,0 +1,51 @@
+"""``arrears web``: the HTTP server alone (gunicorn), for machines that run the queue elsewhere."""
+
+import os
+import sys
+
+import gunicorn
+from django.core.management.base import BaseCommand
+
+
+def add_web_arguments(parser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+
+
+def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The gunicorn command line shared by ``web`` and ``serve``.
+
+    Threaded workers suit a small machine: requests mostly wait on the database, and two processes keep
+    one crash from taking the whole site down.
+    """
+    command = [
+        sys.executable, "-m", "gunicorn", "arrears.wsgi:application",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--worker-class", "gthread",
+        "--graceful-timeout", "20",
+        "--access-logfile", "-",
+        "--error-logfile", "-",
+    ]
+    if gunicorn.version_info >= (25, 1):
+        # The control socket's default path is one per user, so a second server on the machine (a test
+        # run beside the demo) would take it over; Arrears does not use it.
+        command.append("--no-control-socket")
+    return command
+
+
+class Command(BaseCommand):
+    help = "Run the web server (gunicorn). Run `arrears collectstatic --noinput` once per release first."
+
+    def add_arguments(self, parser):
+        add_web_arguments(parser)
+
+    def handle(self, *args, **options):
+        command = gunicorn_command(host=options["host"], port=options["port"], workers=options["workers"],
+                                   threads=options["threads"])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(command[0], command)
