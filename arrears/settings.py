@@ -107,7 +107,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("ARREARS_STATIC_ROOT", DATA_DIR / "static"))
 MEDIA_ROOT = DATA_DIR / "media"
 
 LOGGING = {
@@ -115,7 +115,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("ARREARS_LOG_LEVEL", "WARNING")},
-    "loggers": {"huey": {"level": "INFO"}, "arrears": {"level": "INFO"}},
+    "loggers": {
+        "huey": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "arrears": {"level": "INFO"},
+    },
 }
 
 
