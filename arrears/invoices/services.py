@@ -263,7 +263,29 @@ def approve_invoice(
             actor=actor,
             now=now,
         )
+        _record_payment_rescheduled(
+            payment,
+            "payment.due_date_set",
+            {"due_date": [None, due_date.isoformat()], "external_total": [None, invoice_fields["external_total"]]},
+            actor=actor,
+            now=now,
+        )
     return _fresh(invoice)
+
+
+def _record_payment_rescheduled(
+    payment: Payment, event_type: str, changes: dict, *, actor: Actor, now: datetime
+) -> None:
+    """The payment's own log entry for an approval or its revocation (R45)."""
+    record_event(
+        event_type,
+        subject=payment,
+        reseller_id=payment.reseller_id,
+        account_id=payment.account_id,
+        payload={"document_id": payment.document_id, "invoice_id": payment.invoice_id, "changes": changes},
+        actor=actor,
+        now=now,
+    )
 
 
 def _check_erp_number(invoice: Invoice, document_id: str) -> None:
@@ -333,8 +355,23 @@ def revoke_invoice_approval(
                     "approved": [True, False],
                     "due_date": [payment.due_date.isoformat(), None],
                     "document_id": [document_id, invoice.original_document_id],
-                    "payment_status": [payment.status, Payment.Status.WAITING_FOR_PAYMENT],
                 },
+            },
+            actor=actor,
+            now=now,
+        )
+        _record_payment_rescheduled(
+            payment,
+            "payment.approval_revoked",
+            {
+                "due_date": [payment.due_date.isoformat(), None],
+                "external_total": [payment.external_total, None],
+                # An expired payment goes back to waiting; a waiting one keeps its status.
+                **(
+                    {"status": [payment.status, Payment.Status.WAITING_FOR_PAYMENT]}
+                    if payment.status != Payment.Status.WAITING_FOR_PAYMENT
+                    else {}
+                ),
             },
             actor=actor,
             now=now,

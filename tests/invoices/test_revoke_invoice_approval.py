@@ -255,3 +255,18 @@ def test_R28_a_zero_total_invoice_cannot_be_revoked(erp_reseller):
 )
 def test_R47_malformed_revoke_input_is_refused_by_name(approved_invoice, fields, pointer):
     revoke_refused("INVOICE-0001", approved_invoice, pointer=pointer, **fields)
+
+
+def test_R45_the_payment_log_records_the_approval_and_its_revocation(approved_invoice):
+    payment = approved_invoice.payment
+
+    revoke(approved_invoice, comment="wrong amount")
+
+    log = Event.objects.filter(subject_type="payment", subject_id=payment.pk).order_by("id")
+    set_event, revoked_event = [event for event in log if event.type != "payment.created"]
+    assert set_event.type == "payment.due_date_set"
+    assert set_event.payload["changes"]["due_date"][0] is None
+    assert revoked_event.type == "payment.approval_revoked"
+    assert revoked_event.payload["changes"]["due_date"][1] is None
+    assert "status" not in revoked_event.payload["changes"]  # it was waiting and stays waiting
+    assert (revoked_event.actor_kind, revoked_event.actor_label) == (ERP.kind, ERP.label)
