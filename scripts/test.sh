@@ -106,6 +106,13 @@ record() {  # record NAME EXIT-CODE [DETAIL]
     results+=("$outcome${3:+ — $3}")
 }
 pytest_summary() { grep -E '[0-9]+ (passed|failed|error)|no tests ran' "$1" | tail -n 1 | tr -d '=' | sed 's/^ *//;s/ *$//'; }
+count() {  # count WORD SUMMARY: the number before WORD in a pytest summary line, or 0
+    local n
+    n="$(grep -oE "[0-9]+ $1" <<<"$2" | grep -oE '^[0-9]+' || true)"
+    echo "${n:-0}"
+}
+total_passed=0
+total_failed=0
 
 say "ruff check"
 status=0
@@ -118,7 +125,15 @@ run_pytest() {  # run_pytest NAME [VAR=VALUE…]
     log="$(mktemp)"
     say "pytest on $name"
     env "$@" pytest "${pytest_args[@]}" 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
-    record "pytest on $name" "$status" "$(pytest_summary "$log")"
+    summary="$(pytest_summary "$log")"
+    # A skipped test proves nothing: every test must run, browser tests included.
+    if [ "$status" -eq 0 ] && [ "$(count skipped "$summary")" -ne 0 ]; then
+        status=1
+        summary="$summary — skipped tests are not allowed"
+    fi
+    total_passed=$((total_passed + $(count passed "$summary")))
+    total_failed=$((total_failed + $(count failed "$summary") + $(count error "$summary")))
+    record "pytest on $name" "$status" "$summary"
     rm -f "$log"
 }
 run_pytest "SQLite"
@@ -131,6 +146,8 @@ for i in "${!names[@]}"; do
 done
 if [ "$failed" -ne 0 ]; then
     say "FAILED"
+    echo "$total_passed passed, $total_failed failed"
     exit 1
 fi
 say "all checks passed"
+echo "$total_passed passed, $total_failed failed"
