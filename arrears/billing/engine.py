@@ -149,7 +149,7 @@ class _BillingDay:
         created = 0
         if self.day.day <= 28:
             period = clock.period_containing(self.day, self.day.day)
-            created += self._create_charges(self.day.day, period, "s.start_date <= %s", "pl.fee", "")
+            created += self._create_charges(self.day.day, period, "start_date <= %s", "pl.fee", "")
         starting_mid_period = Subscription.objects.filter(
             reseller=self.reseller, start_date=self.day, status__in=["active", "blocked"]).exclude(
             billing_day=self.day.day).values_list("billing_day", flat=True).distinct().order_by("billing_day")
@@ -158,7 +158,7 @@ class _BillingDay:
             days_used = clock.days_between(self.day, period[1])
             days_in_period = clock.days_between(*period)
             fee = f"((pl.fee * {days_used} * 2 + {days_in_period}) / ({2 * days_in_period}))"
-            created += self._create_charges(billing_day, period, "s.start_date = %s", fee,
+            created += self._create_charges(billing_day, period, "start_date = %s", fee,
                                             f", prorated {days_used}/{days_in_period} days")
         return created
 
@@ -167,12 +167,12 @@ class _BillingDay:
         subscription, invoice, charge = sql.table(Subscription), sql.table(Invoice), sql.table(Charge)
         billing_date, to_date = sql.db_date(period[0]), sql.db_date(period[1])
         last_day = period[1] - timedelta(days=1)
-        where = (f"reseller_id = %s AND billing_day = %s AND {start_condition.replace('s.', '')}"
+        where = (f"reseller_id = %s AND billing_day = %s AND {start_condition}"
                  f" AND status IN {BILLABLE_STATUSES}")
         where_params = [self.reseller.pk, billing_day, self.sql_day]
         created = 0
         for lo, hi in self._chunks(Subscription, where, where_params, "creating recurring charges"):
-            chunk = (f"s.reseller_id = %s AND s.billing_day = %s AND {start_condition}"
+            chunk = (f"s.reseller_id = %s AND s.billing_day = %s AND s.{start_condition}"
                      f" AND s.status IN {BILLABLE_STATUSES} AND s.id > %s AND s.id <= %s")
             chunk_params = [*where_params, lo, hi]
             opened = sql.fetch_all(

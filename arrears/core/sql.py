@@ -20,13 +20,6 @@ def add_days(date_sql: str, days_sql: str) -> str:
     return f"date({date_sql}, printf('%+d days', {days_sql}))"
 
 
-def json_object(fields: dict[str, str]) -> str:
-    """SQL building a JSON object from ``{key: sql expression}``."""
-    function = "jsonb_build_object" if is_postgres() else "json_object"
-    args = ", ".join(f"'{key}', {expr}" for key, expr in fields.items())
-    return f"{function}({args})"
-
-
 DOCUMENT_NUMBER_WIDTH = 8
 
 

@@ -54,6 +54,15 @@ def manager_actor(email: str):
     return Actor.manager(manager), manager
 
 
+def parse_date_option(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"{option}: {value!r} is not YYYY-MM-DD") from exc
+
+
 def parse_on_off(value: str) -> bool:
     if value not in ("on", "off"):
         raise CommandError(f"expected on or off, got {value!r}")

@@ -1,10 +1,7 @@
 import sys
-from datetime import date
-
-from django.core.management.base import CommandError
 
 from arrears.billing.engine import run_billing
-from arrears.core.management.base import JsonCommand, lookup
+from arrears.core.management.base import JsonCommand, lookup, parse_date_option
 from arrears.tenants.models import Reseller
 
 
@@ -18,12 +15,7 @@ class Command(JsonCommand):
         run.add_argument("--reseller", type=int, help="bill only this reseller")
 
     def handle(self, *args, **options):
-        until = None
-        if options["date"]:
-            try:
-                until = date.fromisoformat(options["date"])
-            except ValueError as exc:
-                raise CommandError(f"--date: {options['date']!r} is not YYYY-MM-DD") from exc
+        until = parse_date_option(options["date"], "--date")
         reseller_ids = None
         if options["reseller"]:
             reseller_ids = [lookup(Reseller, options["reseller"], "reseller").pk]

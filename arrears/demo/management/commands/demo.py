@@ -1,11 +1,8 @@
 import sys
 import time
-from datetime import date
-
-from django.core.management.base import CommandError
 
 from arrears.core import clock
-from arrears.core.management.base import JsonCommand
+from arrears.core.management.base import JsonCommand, parse_date_option
 from arrears.demo.builder import OPERATOR_TIMEZONE, build_demo
 
 
@@ -18,13 +15,7 @@ class Command(JsonCommand):
                                             f"{OPERATOR_TIMEZONE})")
 
     def handle(self, *args, **options):
-        if options["today"]:
-            try:
-                today = date.fromisoformat(options["today"])
-            except ValueError as exc:
-                raise CommandError(f"--today: {options['today']!r} is not YYYY-MM-DD") from exc
-        else:
-            today = clock.local_date(self.now(), OPERATOR_TIMEZONE)
+        today = parse_date_option(options["today"], "--today") or clock.local_date(self.now(), OPERATOR_TIMEZONE)
         started = time.monotonic()
 
         def progress(message: str) -> None:

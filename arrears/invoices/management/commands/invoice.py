@@ -1,20 +1,7 @@
-from datetime import date
-
-from django.core.management.base import CommandError
-
-from arrears.core.management.base import JsonCommand, lookup, manager_actor
+from arrears.core.management.base import JsonCommand, lookup, manager_actor, parse_date_option
 from arrears.core.serializers import invoice_dict
 from arrears.invoices.models import Invoice
 from arrears.invoices.services import approve_invoice, complete_invoice_payment, revoke_invoice_approval
-
-
-def _date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"{option}: {value!r} is not YYYY-MM-DD") from exc
 
 
 class Command(JsonCommand):
@@ -58,12 +45,12 @@ class Command(JsonCommand):
         )
         common = {
             "document_id": options["document_id"],
-            "billing_date": _date(options["billing_date"], "--billing-date"),
+            "billing_date": parse_date_option(options["billing_date"], "--billing-date"),
             "actor": actor,
             "now": self.now(),
         }
         if options["action"] == "approve":
-            invoice = approve_invoice(invoice, due_date=_date(options["due_date"], "--due-date"), **common)
+            invoice = approve_invoice(invoice, due_date=parse_date_option(options["due_date"], "--due-date"), **common)
         elif options["action"] == "revoke":
             invoice = revoke_invoice_approval(invoice, comment=options["comment"], **common)
         else:
