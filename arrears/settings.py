@@ -3,7 +3,8 @@
 Everything that differs between a laptop and a fleet comes from the environment:
 ``DATABASE_URL`` (default: a SQLite file under ``ARREARS_DATA_DIR``), ``HUEY_URL`` (default: a SQLite
 queue beside it; ``redis://…`` or ``postgres://…`` for several machines), ``ARREARS_SECRET_KEY``,
-``ARREARS_DEBUG`` and ``ARREARS_ALLOWED_HOSTS``.
+``ARREARS_DEBUG``, ``ARREARS_ALLOWED_HOSTS``, ``ARREARS_API_THROTTLE`` (requests per token, e.g. ``50/s``;
+``off`` disables) and ``ARREARS_CACHE_URL`` (``redis://…``: one throttling budget shared by all workers).
 """
 
 import os
@@ -27,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    "ninja",
     "arrears.core",
     "arrears.tenants",
     "arrears.customers",
@@ -38,6 +40,7 @@ INSTALLED_APPS = [
     "arrears.events",
     "arrears.billing",
     "arrears.demo",
+    "arrears.api",
 ]
 
 MIDDLEWARE = [
@@ -49,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "arrears.api.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "arrears.urls"
@@ -135,5 +139,14 @@ def _huey_from_url(url: str | None):
         return PostgresHuey("arrears", dsn=url, immediate=immediate)
     raise ValueError(f"HUEY_URL must start with redis:// or postgres://, got {url!r}")
 
+
+# The API's per-token budget, "N/s|m|h|d". Counted in the cache: per worker process unless the cache is shared.
+ARREARS_API_THROTTLE = None if os.environ.get("ARREARS_API_THROTTLE", "50/s") == "off" else os.environ.get(
+    "ARREARS_API_THROTTLE", "50/s")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["ARREARS_CACHE_URL"]}
+    if os.environ.get("ARREARS_CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 HUEY = _huey_from_url(os.environ.get("HUEY_URL"))

@@ -1,4 +1,4 @@
-from arrears.core.errors import ArrearsError
+from arrears.core.errors import ArrearsError, NotFound
 
 
 class ChargeFieldInvalid(ArrearsError):
@@ -9,3 +9,8 @@ class ChargeFieldInvalid(ArrearsError):
 class SubscriptionNotChargeable(ArrearsError):
     code = "CHARGE-0101"
     title = "The subscription cannot be charged"
+
+
+class ChargeNotFound(NotFound):
+    code = "CHARGE-0404"
+    title = "Charge not found"

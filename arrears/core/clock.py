@@ -11,6 +11,10 @@ def wall_clock() -> datetime:
     return timezone.now()
 
 
+def zone(tz_name: str) -> ZoneInfo:
+    return ZoneInfo(tz_name)
+
+
 def local_date(now: datetime, tz_name: str) -> date:
     return now.astimezone(ZoneInfo(tz_name)).date()
 

@@ -6,15 +6,20 @@ class ArrearsError(Exception):
     status = 400
     title = "Request failed"
 
-    def __init__(self, detail: str | None = None, *, pointer: str | None = None):
+    def __init__(self, detail: str | None = None, *, pointer: str | None = None, parameter: str | None = None,
+                 header: str | None = None):
         self.detail = detail or self.title
-        self.pointer = pointer
+        self.pointer = pointer  # the body field at fault, as a JSON pointer ("/amount/total")
+        self.parameter = parameter  # or the query parameter ("filter[status]")
+        self.header = header  # or the request header ("Idempotency-Key")
         super().__init__(f"{self.code}: {self.detail}")
 
     def as_dict(self) -> dict:
         error = {"status": str(self.status), "code": self.code, "title": self.title, "detail": self.detail}
-        if self.pointer:
-            error["source"] = {"pointer": self.pointer}
+        source = {name: value for name, value in (("pointer", self.pointer), ("parameter", self.parameter),
+                                                  ("header", self.header)) if value is not None}
+        if source:
+            error["source"] = source
         return error
 
 

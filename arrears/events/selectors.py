@@ -1,5 +1,48 @@
+from django.db import connection
+
+from arrears.core import sql
+from arrears.events.errors import FeedParameterInvalid
 from arrears.events.models import Event
+from arrears.tenants.models import Reseller
+from arrears.tenants.selectors import subtree_ids
 
 
 def events_of_subject(subject):
     return Event.objects.filter(subject_type=subject._meta.model_name, subject_id=subject.pk).order_by("id")
+
+
+def feed_after(reseller: Reseller, after: int, *, limit: int, event_type: str | None = None,
+               account_id: int | None = None) -> list[Event]:
+    """The change feed of ``reseller``'s subtree after the event ``after`` (0: from the start), gap-free.
+
+    SQLite serializes writers, so ids commit in order and the feed is simply ordered by id. On PostgreSQL
+    ids are drawn before commit and a later id can commit first; there the feed is ordered by
+    (transaction id, id) and shows only transactions older than every one still running (``tx_id``, see
+    the events migration), so nothing can later appear before a position a reader has passed.
+    """
+    if after and not Event.objects.filter(pk=after, reseller_id__in=subtree_ids(reseller)).exists():
+        raise FeedParameterInvalid(f"after={after} is not an event of this feed", parameter="after")
+    if connection.vendor != "postgresql":
+        events = Event.objects.filter(reseller_id__in=subtree_ids(reseller), id__gt=after)
+        if event_type:
+            events = events.filter(type=event_type)
+        if account_id:
+            events = events.filter(account_id=account_id)
+        return list(events.order_by("id")[:limit])
+    conditions = [
+        f"reseller_id IN (SELECT id FROM {sql.table(Reseller)} WHERE path LIKE %s)",
+        # The reader's own uncommitted events are visible to it too (tests, and a task reading what it wrote).
+        "(tx_id < pg_snapshot_xmin(pg_current_snapshot()) OR tx_id = pg_current_xact_id_if_assigned())",
+    ]
+    params: list = [reseller.path + "%"]
+    if after:
+        conditions.append(f"(tx_id, id) > ((SELECT tx_id FROM {sql.table(Event)} WHERE id = %s), %s)")
+        params += [after, after]
+    if event_type:
+        conditions.append("type = %s")
+        params.append(event_type)
+    if account_id:
+        conditions.append("account_id = %s")
+        params.append(account_id)
+    query = (f"SELECT * FROM {sql.table(Event)} WHERE {' AND '.join(conditions)} ORDER BY tx_id, id LIMIT %s")
+    return list(Event.objects.raw(query, [*params, limit]))

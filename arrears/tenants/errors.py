@@ -14,3 +14,18 @@ class ResellerNotFound(NotFound):
 class ManagerFieldInvalid(ArrearsError):
     code = "MANAGER-0001"
     title = "Required field missing or malformed"
+
+
+class TokenFieldInvalid(ArrearsError):
+    code = "TOKEN-0001"
+    title = "Required field missing or malformed"
+
+
+class TokenAlreadyRevoked(ArrearsError):
+    code = "TOKEN-0101"
+    title = "Token already revoked"
+
+
+class TokenNotFound(NotFound):
+    code = "TOKEN-0404"
+    title = "Token not found"

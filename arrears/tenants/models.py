@@ -45,3 +45,26 @@ class Manager(models.Model):
 
     def __str__(self) -> str:
         return self.user.email
+
+
+class ApiToken(models.Model):
+    """The credential of an ERP integration acting as a manager, sent as the ``X-Api-Token`` header.
+
+    Only the sha256 of the secret is stored: a database leak does not leak working credentials.
+    ``prefix`` keeps the secret's first characters so that a person can tell tokens apart in a list.
+    """
+
+    manager = models.ForeignKey(Manager, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,51 @@
+"""Errors of the API layer itself: authentication, scopes, throttling and idempotency keys."""
+
+from arrears.core.errors import ArrearsError
+
+
+class TokenMissingOrInvalid(ArrearsError):
+    code = "AUTH-0001"
+    status = 401
+    title = "Missing or invalid API token"
+
+
+class ScopeMissing(ArrearsError):
+    code = "AUTH-0003"
+    status = 403
+    title = "The token's scopes do not allow this operation"
+
+
+class TooManyRequests(ArrearsError):
+    code = "RATE-0429"
+    status = 429
+    title = "Too many requests"
+
+
+class IdempotencyKeyReused(ArrearsError):
+    code = "IDEMPOTENCY-0001"
+    status = 422
+    title = "Idempotency-Key reused with a different request"
+
+
+class IdempotencyKeyInFlight(ArrearsError):
+    code = "IDEMPOTENCY-0002"
+    status = 409
+    title = "A request with this Idempotency-Key is still running"
+
+
+class IdempotencyKeyMalformed(ArrearsError):
+    code = "IDEMPOTENCY-0003"
+    status = 400
+    title = "Malformed Idempotency-Key"
+
+
+class RouteNotFound(ArrearsError):
+    code = "REQUEST-0404"
+    status = 404
+    title = "No such route"
+
+
+class InternalError(ArrearsError):
+    code = "SERVER-0500"
+    status = 500
+    title = "Internal error"

@@ -1,0 +1,102 @@
+"""``Idempotency-Key`` on every POST of the API (erp-api.md, "Conventions").
+
+The same key with the same request within 24 hours replays the first response byte for byte; with a
+different request it answers 422 IDEMPOTENCY-0001; while the first call still runs, 409 IDEMPOTENCY-0002.
+Keys belong to the token that sent them. The key is claimed in its own committed row before the call runs,
+so a concurrent retry sees it at once; responses that say nothing about the operation (401, 429, 5xx) are
+not kept, and the key is freed for a real retry.
+"""
+
+import hashlib
+import json
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+
+from arrears.api.errors import IdempotencyKeyInFlight, IdempotencyKeyMalformed, IdempotencyKeyReused
+from arrears.api.jsonapi import render_error
+from arrears.api.models import IdempotencyKey
+from arrears.core import clock
+from arrears.tenants.models import ApiToken
+from arrears.tenants.tokens import hash_secret
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+REPLAY_WINDOW = timedelta(hours=24)
+# A claim this old without a response belongs to a worker that died mid-call; a retry may take it over.
+ABANDONED_AFTER = timedelta(minutes=5)
+NOT_KEPT = frozenset({401, 429})
+
+
+def _request_hash(request: HttpRequest) -> str:
+    try:
+        body = json.dumps(json.loads(request.body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        body = request.body
+    return hashlib.sha256(b"%s %s\n%s" % (request.method.encode(), request.path.encode(), body)).hexdigest()
+
+
+class IdempotencyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = request.headers.get(HEADER)
+        if key is None or request.method != "POST" or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        if not key.strip() or len(key) > MAX_KEY_LENGTH:
+            return render_error(IdempotencyKeyMalformed(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters",
+                                                        header=HEADER))
+        secret = request.headers.get("X-Api-Token") or ""
+        token_id = ApiToken.objects.filter(secret_hash=hash_secret(secret), revoked_at__isnull=True).values_list(
+            "id", flat=True).first()
+        if token_id is None:
+            return self.get_response(request)  # the API answers 401
+        request_hash = _request_hash(request)
+        claim, earlier = self._claim(token_id, key, request_hash)
+        if earlier is not None:
+            return earlier
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            IdempotencyKey.objects.filter(pk=claim.pk).delete()
+            raise
+        if response.status_code >= 500 or response.status_code in NOT_KEPT:
+            IdempotencyKey.objects.filter(pk=claim.pk).delete()
+        else:
+            IdempotencyKey.objects.filter(pk=claim.pk).update(
+                response_status=response.status_code, response_body=response.content,
+                response_headers={"Content-Type": response["Content-Type"]})
+        return response
+
+    def _claim(self, token_id: int, key: str, request_hash: str) -> tuple[IdempotencyKey | None, HttpResponse | None]:
+        """Either a fresh claim on the key, or the response a request with this key must get instead."""
+        now = clock.wall_clock()
+        for _ in range(2):
+            try:
+                with transaction.atomic():
+                    return IdempotencyKey.objects.create(token_id=token_id, key=key, request_hash=request_hash,
+                                                         created_at=now), None
+            except IntegrityError:
+                pass
+            earlier = IdempotencyKey.objects.filter(token_id=token_id, key=key).first()
+            if earlier is None:
+                continue  # freed meanwhile: claim again
+            expired = earlier.created_at < now - REPLAY_WINDOW
+            abandoned = earlier.response_status is None and earlier.created_at < now - ABANDONED_AFTER
+            if expired or abandoned:
+                IdempotencyKey.objects.filter(pk=earlier.pk, created_at=earlier.created_at).delete()
+                continue
+            if earlier.request_hash != request_hash:
+                return None, render_error(IdempotencyKeyReused(
+                    f"{HEADER} {key!r} was used for a different request", header=HEADER))
+            if earlier.response_status is None:
+                return None, render_error(IdempotencyKeyInFlight(
+                    f"the first request with {HEADER} {key!r} is still running; retry later", header=HEADER))
+            replay = HttpResponse(bytes(earlier.response_body), status=earlier.response_status,
+                                  content_type=earlier.response_headers.get("Content-Type"))
+            replay["Idempotent-Replayed"] = "true"
+            return None, replay
+        return None, render_error(IdempotencyKeyInFlight(
+            f"the request with {HEADER} {key!r} is changing; retry later", header=HEADER))

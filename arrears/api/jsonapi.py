@@ -1,0 +1,150 @@
+"""JSON:API documents: rendering, errors, pagination, sorting and filters of list routes."""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from arrears.core import clock
+from arrears.core.errors import ArrearsError
+
+MEDIA_TYPE = "application/vnd.api+json"
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def render(document: dict, *, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    body = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return HttpResponse(body, status=status, content_type=MEDIA_TYPE, headers=headers)
+
+
+def render_error(error: ArrearsError, *, headers: dict | None = None) -> HttpResponse:
+    return render({"errors": [error.as_dict()]}, status=error.status, headers=headers)
+
+
+def render_errors(errors: list[dict], status: int) -> HttpResponse:
+    return render({"errors": errors}, status=status)
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """RFC 3339 with offset, always UTC so that clients never guess a zone."""
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def identifier(resource_type: str, pk) -> dict:
+    return {"id": str(pk), "type": resource_type}
+
+
+def resource(resource_type: str, pk, attributes: dict, relationships: dict | None = None) -> dict:
+    document = {"id": str(pk), "type": resource_type, "attributes": attributes}
+    if relationships is not None:
+        document["relationships"] = relationships
+    return document
+
+
+# --- Lists ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    total: int
+    number: int
+    size: int
+
+
+def paginate(queryset: QuerySet, query) -> Page:
+    """One page of ``queryset``; ``query`` carries ``page_size`` and ``page_number`` (``page[size]``, …)."""
+    total = queryset.count()
+    offset = (query.page_number - 1) * query.page_size
+    items = list(queryset[offset : offset + query.page_size]) if offset < total else []
+    return Page(items=items, total=total, number=query.page_number, size=query.page_size)
+
+
+def list_document(request: HttpRequest, page: Page, data: list[dict], included: list[dict] | None = None) -> dict:
+    def page_link(number: int) -> str:
+        params = request.GET.copy()
+        params["page[number]"] = str(number)
+        params["page[size]"] = str(page.size)
+        return f"{request.path}?{urlencode(sorted(params.items()))}"
+
+    last = max(1, -(-page.total // page.size))
+    document = {
+        "data": data,
+        "meta": {"total": page.total, "page": {"number": page.number, "size": page.size, "last": last}},
+        "links": {
+            "self": page_link(page.number),
+            "next": page_link(page.number + 1) if page.number < last else None,
+            "prev": page_link(min(page.number - 1, last)) if page.number > 1 else None,
+        },
+    }
+    if included is not None:
+        document["included"] = included
+    return document
+
+
+def order_by(queryset: QuerySet, sort: str | None) -> QuerySet:
+    """``sort=-created_at`` → newest first; ``id`` breaks ties so that pages never overlap."""
+    if not sort:
+        return queryset.order_by("id")
+    descending = sort.startswith("-")
+    tie_breaker = "-id" if descending else "id"
+    return queryset.order_by(sort, tie_breaker) if sort.lstrip("-") != "id" else queryset.order_by(sort)
+
+
+def includes(include: str | None) -> frozenset[str]:
+    return frozenset(part for part in (include or "").split(",") if part)
+
+
+def _day_bounds(value, tz_name: str) -> tuple[datetime, datetime]:
+    """A date filter on a date-time field means that whole day on the reseller's calendar."""
+    start = clock.start_of_day(value, tz_name)
+    return start, clock.start_of_day(value + timedelta(days=1), tz_name)
+
+
+def _as_moment(value, tz_name: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=clock.zone(tz_name))
+    return clock.start_of_day(value, tz_name)
+
+
+def apply_filters(queryset: QuerySet, query, *, tz_name: str, datetime_fields: frozenset[str]) -> QuerySet:
+    """Turn the ``filter[field]`` / ``filter[field][gt|lt]`` parameters of ``query`` into ORM lookups.
+
+    Field names come from each parameter's alias, so a list's query schema is the one place that
+    declares what can be filtered. Date-time fields take a date (that whole local day) or a date-time
+    (naive ones are read on the reseller's calendar).
+    """
+    for name, field in type(query).model_fields.items():
+        alias = field.alias or ""
+        value = getattr(query, name)
+        if value is None or not alias.startswith("filter["):
+            continue
+        parts = alias.removeprefix("filter[").removesuffix("]").split("][")
+        column, operator = parts[0], (parts[1] if len(parts) > 1 else "exact")
+        if column in datetime_fields:
+            if operator == "exact" and not isinstance(value, datetime):
+                start, end = _day_bounds(value, tz_name)
+                queryset = queryset.filter(**{f"{column}__gte": start, f"{column}__lt": end})
+                continue
+            value = _as_moment(value, tz_name)
+        queryset = queryset.filter(**{f"{column}__{operator}": value})
+    return queryset
+
+
+DATETIME_FIELDS = frozenset({"created_at", "updated_at", "closed_at"})
+
+
+def listed_page(queryset: QuerySet, query, reseller) -> Page:
+    """Filter, sort and cut one page of a list route's queryset, as its query parameters say."""
+    queryset = apply_filters(queryset, query, tz_name=reseller.timezone, datetime_fields=DATETIME_FIELDS)
+    return paginate(order_by(queryset, query.sort), query)

@@ -1,0 +1,201 @@
+"""JSON:API resources of the domain objects, built in bulk: one query per relationship per page."""
+
+from collections import defaultdict
+
+from arrears.api.jsonapi import identifier, resource, timestamp
+from arrears.charges.models import Charge
+from arrears.core import money
+from arrears.customers.models import Account
+from arrears.invoices.models import Invoice
+from arrears.payments.models import Payment
+from arrears.subscriptions.models import Subscription
+
+
+def _payment_of(invoice: Invoice) -> Payment | None:
+    return getattr(invoice, "payment", None)
+
+
+def _attachment(invoice: Invoice) -> dict | None:
+    if not invoice.attachment_kind:
+        return None
+    return {"kind": invoice.attachment_kind, "name": invoice.attachment_name, "url": invoice.attachment_url or None}
+
+
+def invoice_attributes(invoice: Invoice) -> dict:
+    payment = _payment_of(invoice)
+    currency = invoice.currency
+    return {
+        "document_id": invoice.document_id,
+        "original_document_id": invoice.original_document_id,
+        "status": invoice.status,
+        "payment_model": invoice.payment_model,
+        "total": money.format_amount(invoice.total, currency),
+        "currency": currency,
+        "account_id": invoice.account_id,
+        "from_date": invoice.from_date,
+        "to_date": invoice.to_date,
+        "billing_date": invoice.billing_date,
+        "managed_externally": invoice.managed_externally,
+        "approved": invoice.approved,
+        "approval_date": invoice.approval_date,
+        "external_total": money.format_amount(invoice.external_total, invoice.external_currency or currency),
+        "external_currency": invoice.external_currency,
+        "has_attached": invoice.has_attached,
+        "attachment": _attachment(invoice),
+        "due_date": payment.due_date if payment else None,
+        "created_at": timestamp(invoice.created_at),
+        "updated_at": timestamp(invoice.updated_at),
+        "closed_at": timestamp(invoice.closed_at),
+    }
+
+
+def invoice_resources(invoices: list[Invoice]) -> list[dict]:
+    """Invoices (loaded with ``select_related("payment")``) with their relationships, in one extra query."""
+    charges_of = defaultdict(list)
+    subscriptions_of = defaultdict(dict)
+    rows = Charge.objects.filter(invoice_id__in=[invoice.pk for invoice in invoices]).order_by("id")
+    for charge_id, invoice_id, subscription_id in rows.values_list("id", "invoice_id", "subscription_id"):
+        charges_of[invoice_id].append(identifier("charges", charge_id))
+        subscriptions_of[invoice_id].setdefault(subscription_id, identifier("subscriptions", subscription_id))
+    resources = []
+    for invoice in invoices:
+        payment = _payment_of(invoice)
+        resources.append(resource("invoices", invoice.pk, invoice_attributes(invoice), {
+            "subscriptions": {"data": list(subscriptions_of[invoice.pk].values())},
+            "payments": {"data": [identifier("payments", payment.pk)] if payment else []},
+            "charges": {"data": charges_of[invoice.pk]},
+        }))
+    return resources
+
+
+def invoice_included(invoices: list[Invoice], include: frozenset[str]) -> list[dict]:
+    included: list[dict] = []
+    ids = [invoice.pk for invoice in invoices]
+    if "subscriptions" in include:
+        subscription_ids = Charge.objects.filter(invoice_id__in=ids).values("subscription_id")
+        included += [subscription_resource(s) for s in Subscription.objects.filter(pk__in=subscription_ids)]
+    if "payments" in include:
+        payments = [payment for invoice in invoices if (payment := _payment_of(invoice)) is not None]
+        included += payment_resources(payments)
+    if "charges" in include:
+        included += [charge_resource(c, c.invoice.currency)
+                     for c in Charge.objects.filter(invoice_id__in=ids).select_related("invoice")]
+    return included
+
+
+def payment_attributes(payment: Payment) -> dict:
+    currency = payment.currency
+    return {
+        "document_id": payment.document_id,
+        "type": payment.type,
+        "status": payment.status,
+        "total": money.format_amount(payment.total, currency),
+        "initial_total": money.format_amount(payment.initial_total, currency),
+        "amount_paid_from_balance": money.format_amount(payment.amount_paid_from_balance, currency),
+        "currency_code": currency,
+        "due_date": payment.due_date,
+        "expiration_date": payment.expiration_date,
+        "external_total": money.format_amount(payment.external_total, payment.external_currency or currency),
+        "external_currency": payment.external_currency,
+        "balance_payment_allowed": payment.balance_payment_allowed,
+        "comment": payment.comment,
+        "account_id": payment.account_id,
+        "invoice_id": payment.invoice_id,
+        "created_at": timestamp(payment.created_at),
+        "updated_at": timestamp(payment.updated_at),
+        "closed_at": timestamp(payment.closed_at),
+    }
+
+
+def payment_resources(payments: list[Payment]) -> list[dict]:
+    return [
+        resource("payments", payment.pk, payment_attributes(payment), {
+            "invoices": {"data": [identifier("invoices", payment.invoice_id)] if payment.invoice_id else []},
+            "account": {"data": identifier("accounts", payment.account_id)},
+        })
+        for payment in payments
+    ]
+
+
+def payment_included(payments: list[Payment], include: frozenset[str], currency: str) -> list[dict]:
+    included: list[dict] = []
+    if "invoices" in include:
+        invoice_ids = [payment.invoice_id for payment in payments if payment.invoice_id]
+        included += invoice_resources(list(Invoice.objects.filter(pk__in=invoice_ids).select_related("payment")))
+    if "account" in include:
+        accounts = Account.objects.filter(pk__in={payment.account_id for payment in payments})
+        included += [account_resource(account, currency) for account in accounts]
+    return included
+
+
+def charge_resource(charge: Charge, currency: str) -> dict:
+    return resource("charges", charge.pk, {
+        "kind": charge.kind,
+        "description": charge.description,
+        "status": charge.status,
+        "quantity": money.format_quantity(charge.quantity),
+        "unit_price": money.format_amount(charge.unit_price, currency),
+        "net_amount": money.format_amount(charge.net_amount, currency),
+        "tax_rate": money.format_rate(charge.tax_rate_bp),
+        "tax_amount": money.format_amount(charge.tax_amount, currency),
+        "amount": money.format_amount(charge.amount, currency),
+        "currency": currency,
+        "period_from": charge.period_from,
+        "period_to": charge.period_to,
+        "close_date": charge.close_date,
+        "external_id": charge.external_id,
+        "account_id": charge.account_id,
+        "subscription_id": charge.subscription_id,
+        "invoice_id": charge.invoice_id,
+        "created_at": timestamp(charge.created_at),
+        "closed_at": timestamp(charge.closed_at),
+    })
+
+
+def account_resource(account: Account, currency: str) -> dict:
+    return resource("accounts", account.pk, {
+        "name": account.name,
+        "email": account.email,
+        "address": account.address,
+        "account_class_id": account.account_class_id,
+        "balance": money.format_amount(account.balance, currency),
+        "currency": currency,
+        "created_at": timestamp(account.created_at),
+    })
+
+
+def subscription_resource(subscription: Subscription) -> dict:
+    return resource("subscriptions", subscription.pk, {
+        "account_id": subscription.account_id,
+        "plan_id": subscription.plan_id,
+        "status": subscription.status,
+        "billing_day": subscription.billing_day,
+        "start_date": subscription.start_date,
+        "created_at": timestamp(subscription.created_at),
+        "updated_at": timestamp(subscription.updated_at),
+    })
+
+
+def plan_resource(plan, currency: str) -> dict:
+    return resource("plans", plan.pk, {
+        "name": plan.name,
+        "fee": money.format_amount(plan.fee, currency),
+        "currency": currency,
+        "tax_rate": money.format_rate(plan.tax_rate_bp),
+        "billing_day": plan.service_term.billing_day,
+        "service_term_id": plan.service_term_id,
+        "created_at": timestamp(plan.created_at),
+    })
+
+
+def event_resource(event) -> dict:
+    return resource("events", event.pk, {
+        "type": event.type,
+        "reseller_id": event.reseller_id,
+        "account_id": event.account_id,
+        "subject_type": event.subject_type,
+        "subject_id": event.subject_id,
+        "payload": event.payload,
+        "actor": {"kind": event.actor_kind, "id": event.actor_id, "label": event.actor_label},
+        "occurred_at": timestamp(event.occurred_at),
+    })

@@ -1,0 +1,515 @@
+"""Request bodies, list parameters and the documented shape of every response of the v3 API.
+
+Request schemas validate input (ninja + Pydantic); response schemas only describe what the resource
+builders in ``resources.py`` render, so that ``/openapi.json`` tells clients exactly what they get.
+"""
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from ninja import Schema
+from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema, create_model
+
+MAX_ID = 2**63 - 1
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value):
+    """Dates are ``YYYY-MM-DD`` strings only: Pydantic would otherwise read numbers as Unix timestamps."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("must be a date string YYYY-MM-DD")
+
+
+def _plain_text(value):
+    """Text the databases can store: no NUL characters, no unpaired surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("must be valid Unicode text") from exc
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def text(max_length: int, *, min_length: int = 0):
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), BeforeValidator(_plain_text)]
+
+
+DocumentId = Annotated[text(100, min_length=1), Field(description="The ERP's invoice number.", examples=["NS2000015"])]
+BillingDate = Annotated[IsoDate, Field(description="Start date of the invoice's billing period (R11).")]
+
+
+# --- ERP bodies (flat objects, as ActivePlatform's API v3) -------------------------------------------------
+
+
+class InvoiceReference(Schema):
+    document_id: DocumentId
+    billing_date: BillingDate
+
+
+class ExternalAmount(Schema):
+    total: text(32) = Field(description="A positive decimal string in the currency's precision.", examples=["1050.00"])
+    currency: text(3) = Field(description="ISO 4217 code.", examples=["USD"])
+
+
+class AttachedFile(Schema):
+    name: text(255) = Field(examples=["NS2000015.pdf"])
+    data: str = Field(description="A base64 data URI of a PDF, DOC, DOCX or XLSX file of at most 10 MB; the type "
+                      "is read from the content.", examples=["data:application/pdf;base64,JVBERi0xLjQK..."])
+
+
+class AttachedLink(Schema):
+    name: text(255) = Field(examples=["NS2000015"])
+    data: text(2000) = Field(description="An https URL; Arrears never fetches it.",
+                             examples=["https://erp.example.com/invoices/NS2000015.pdf"])
+
+
+class ApproveInvoiceBody(InvoiceReference):
+    due_date: IsoDate | None = Field(None, description="Today or later; default: today + the account class's "
+                                     "payment expiration period − 1 day (R13, R14).")
+    amount: ExternalAmount | None = Field(None, description="The ERP's own total and currency (R17, R18).")
+    file: AttachedFile | None = Field(None, description="The ERP's invoice document; not together with link (R23).")
+    link: AttachedLink | None = Field(None, description="A link to the ERP's invoice; not together with file (R23).")
+
+
+class CompleteInvoiceBody(InvoiceReference):
+    pass
+
+
+class RevokeInvoiceBody(InvoiceReference):
+    comment: text(1000) | None = Field(None, description="The reason, appended to the payment's comment (R38).")
+
+
+# --- Platform bodies ------------------------------------------------------------------------------------------
+
+
+class CreateAccountBody(Schema):
+    name: text(200, min_length=1)
+    email: text(254) | None = None
+    address: text(1000) | None = None
+    account_class_id: Id | None = Field(None, description="Default: the reseller's default account class.")
+
+
+class CreateSubscriptionBody(Schema):
+    plan_id: Id
+    start_date: IsoDate
+
+
+class PostUsageChargeBody(Schema):
+    description: text(255, min_length=1)
+    quantity: text(32) | int = Field(description="Up to three decimal places.", examples=["12.5"])
+    unit_price: text(32) = Field(description="Net price per unit, a decimal string in the reseller currency.",
+                                 examples=["0.40"])
+    date: IsoDate = Field(description="The day of use; from the subscription start up to today.")
+    external_id: text(255) | None = Field(None, description="The connector's id: posting it again returns the "
+                                          "first charge and creates nothing.")
+
+
+# --- List parameters -----------------------------------------------------------------------------------------
+
+
+class ListQuery(Schema):
+    page_size: int = Field(50, ge=1, le=500, alias="page[size]")
+    page_number: int = Field(1, ge=1, le=1_000_000, alias="page[number]")
+
+
+DateOrDateTime = date | datetime
+
+
+def list_query(name: str, *, sort: tuple[str, ...], include: tuple[str, ...] = (), exact: dict[str, Any],
+               ranged: dict[str, Any]) -> type[ListQuery]:
+    """A list's query schema: ``filter[f]`` for every filterable field, ``filter[f][gt|lt]`` for the ranged
+    ones, ``sort`` over ``sort`` (``-`` for descending) and ``include`` over ``include``."""
+    fields: dict[str, Any] = {}
+    for column, kind in {**exact, **ranged}.items():
+        fields[column] = (kind | None, Field(None, alias=f"filter[{column}]"))
+    for column, kind in ranged.items():
+        fields[f"{column}_gt"] = (kind | None, Field(None, alias=f"filter[{column}][gt]"))
+        fields[f"{column}_lt"] = (kind | None, Field(None, alias=f"filter[{column}][lt]"))
+    orders = tuple(order for column in sort for order in (column, f"-{column}"))
+    fields["sort"] = (Literal[orders] | None, Field(None, alias="sort"))
+    if include:
+        choice = "|".join(include)
+        fields["include"] = (str | None, Field(None, alias="include", pattern=rf"^({choice})(,({choice}))*$",
+                                               description=f"Comma list of: {', '.join(include)}."))
+    return create_model(name, __base__=ListQuery, **fields)
+
+
+InvoiceListQuery = list_query(
+    "InvoiceListQuery",
+    sort=("id", "created_at", "updated_at", "closed_at", "billing_date", "from_date", "to_date", "total"),
+    include=("subscriptions", "payments", "charges"),
+    exact={"status": Literal["open", "closed"], "approved": bool, "managed_externally": bool, "account_id": Id,
+           "payment_model": Literal["postpay", "prepay"]},
+    ranged={"from_date": IsoDate, "to_date": IsoDate, "billing_date": IsoDate, "created_at": DateOrDateTime,
+            "updated_at": DateOrDateTime},
+)
+PaymentStatus = Literal["waiting_for_payment", "expired", "processing", "completed", "paid_from_balance", "cancelled"]
+PaymentListQuery = list_query(
+    "PaymentListQuery",
+    sort=("id", "created_at", "updated_at", "due_date", "total"),
+    include=("invoices", "account"),
+    exact={"status": PaymentStatus, "type": Literal["rendered_services", "top_up"], "account_id": Id,
+           "invoice_id": Id},
+    ranged={"due_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
+)
+ChargeListQuery = list_query(
+    "ChargeListQuery",
+    sort=("id", "created_at", "close_date", "amount"),
+    exact={"status": Literal["new", "blocked", "closed", "deleted"], "kind": Literal["recurring", "usage", "setup"],
+           "subscription_id": Id, "account_id": Id, "invoice_id": Id},
+    ranged={"close_date": IsoDate, "created_at": DateOrDateTime},
+)
+AccountListQuery = list_query(
+    "AccountListQuery",
+    sort=("id", "created_at", "name"),
+    exact={"account_class_id": Id},
+    ranged={"created_at": DateOrDateTime},
+)
+SubscriptionListQuery = list_query(
+    "SubscriptionListQuery",
+    sort=("id", "created_at", "start_date"),
+    exact={"status": Literal["active", "blocked", "stopped"], "account_id": Id, "plan_id": Id,
+           "billing_day": Annotated[int, Field(ge=1, le=28)]},
+    ranged={"start_date": IsoDate, "created_at": DateOrDateTime},
+)
+PlanListQuery = list_query("PlanListQuery", sort=("id", "created_at", "name"), exact={}, ranged={})
+
+
+class EventFeedQuery(Schema):
+    after: int = Field(0, ge=0, le=MAX_ID, description="The cursor: the id of the last event already read.")
+    page_size: int = Field(100, ge=1, le=1000, alias="page[size]")
+    type: text(64) | None = Field(None, alias="filter[type]", description="Only events of this type.")
+    account_id: Id | None = Field(None, alias="filter[account_id]")
+
+
+class IncludeQuery(Schema):
+    include: str | None = Field(None, pattern=r"^(subscriptions|payments|charges)(,(subscriptions|payments|charges))*$",
+                                description="Comma list of: subscriptions, payments, charges.")
+
+
+class PaymentIncludeQuery(Schema):
+    include: str | None = Field(None, pattern=r"^(invoices|account)(,(invoices|account))*$",
+                                description="Comma list of: invoices, account.")
+
+
+# --- Responses (documentation of what resources.py renders) ----------------------------------------------
+
+
+class ResourceIdentifier(Schema):
+    id: str
+    type: str
+
+
+class ToMany(Schema):
+    data: list[ResourceIdentifier]
+
+
+class ToOne(Schema):
+    data: ResourceIdentifier | None
+
+
+class Attachment(Schema):
+    kind: Literal["file", "link"]
+    name: str
+    url: str | None
+
+
+class InvoiceAttributes(Schema):
+    document_id: str | None
+    original_document_id: str | None
+    status: Literal["open", "closed"]
+    payment_model: Literal["postpay"]
+    total: str
+    currency: str
+    account_id: int
+    from_date: date
+    to_date: date = Field(description="Exclusive.")
+    billing_date: date
+    managed_externally: bool
+    approved: bool
+    approval_date: date | None
+    external_total: str | None
+    external_currency: str | None
+    has_attached: bool
+    attachment: Attachment | None
+    due_date: date | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class InvoiceRelationships(Schema):
+    subscriptions: ToMany
+    payments: ToMany
+    charges: ToMany
+
+
+class InvoiceResource(Schema):
+    id: str
+    type: Literal["invoices"]
+    attributes: InvoiceAttributes
+    relationships: InvoiceRelationships
+
+
+class PaymentAttributes(Schema):
+    document_id: str
+    type: Literal["rendered_services", "top_up"]
+    status: PaymentStatus
+    total: str
+    initial_total: str
+    amount_paid_from_balance: str
+    currency_code: str
+    due_date: date | None
+    expiration_date: date | None
+    external_total: str | None
+    external_currency: str | None
+    balance_payment_allowed: bool
+    comment: str
+    account_id: int
+    invoice_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class PaymentRelationships(Schema):
+    invoices: ToMany
+    account: ToOne
+
+
+class PaymentResource(Schema):
+    id: str
+    type: Literal["payments"]
+    attributes: PaymentAttributes
+    relationships: PaymentRelationships
+
+
+class ChargeAttributes(Schema):
+    kind: Literal["recurring", "usage", "setup"]
+    description: str
+    status: Literal["new", "blocked", "closed", "deleted"]
+    quantity: str
+    unit_price: str
+    net_amount: str
+    tax_rate: str = Field(description="Percent, e.g. \"20\" or \"7.5\".")
+    tax_amount: str
+    amount: str = Field(description="Gross: net amount + tax.")
+    currency: str
+    period_from: date
+    period_to: date = Field(description="Exclusive.")
+    close_date: date
+    external_id: str | None
+    account_id: int
+    subscription_id: int
+    invoice_id: int
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class ChargeResource(Schema):
+    id: str
+    type: Literal["charges"]
+    attributes: ChargeAttributes
+
+
+class AccountAttributes(Schema):
+    name: str
+    email: str
+    address: str
+    account_class_id: int
+    balance: str
+    currency: str
+    created_at: datetime
+
+
+class AccountResource(Schema):
+    id: str
+    type: Literal["accounts"]
+    attributes: AccountAttributes
+
+
+class SubscriptionAttributes(Schema):
+    account_id: int
+    plan_id: int
+    status: Literal["active", "blocked", "stopped"]
+    billing_day: int
+    start_date: date
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionResource(Schema):
+    id: str
+    type: Literal["subscriptions"]
+    attributes: SubscriptionAttributes
+
+
+class PlanAttributes(Schema):
+    name: str
+    fee: str
+    currency: str
+    tax_rate: str
+    billing_day: int
+    service_term_id: int
+    created_at: datetime
+
+
+class PlanResource(Schema):
+    id: str
+    type: Literal["plans"]
+    attributes: PlanAttributes
+
+
+class EventActor(Schema):
+    kind: Literal["system", "manager", "api_token", "customer_user"]
+    id: int | None
+    label: str
+
+
+class EventAttributes(Schema):
+    type: str
+    reseller_id: int
+    account_id: int | None
+    subject_type: str
+    subject_id: int
+    payload: dict[str, Any]
+    actor: EventActor
+    occurred_at: datetime
+
+
+class EventResource(Schema):
+    id: str
+    type: Literal["events"]
+    attributes: EventAttributes
+
+
+IncludedResource = InvoiceResource | PaymentResource | ChargeResource | SubscriptionResource | AccountResource
+
+
+class ListMetaPage(Schema):
+    number: int
+    size: int
+    last: int
+
+
+class ListMeta(Schema):
+    total: int
+    page: ListMetaPage
+
+
+class ListLinks(Schema):
+    self: str
+    next: str | None
+    prev: str | None
+
+
+class InvoiceDocument(Schema):
+    data: InvoiceResource
+    included: list[IncludedResource] | None = None
+
+
+class InvoiceListDocument(Schema):
+    data: list[InvoiceResource]
+    included: list[IncludedResource] | None = None
+    meta: ListMeta
+    links: ListLinks
+
+
+class PaymentDocument(Schema):
+    data: PaymentResource
+    included: list[IncludedResource] | None = None
+
+
+class PaymentListDocument(Schema):
+    data: list[PaymentResource]
+    included: list[IncludedResource] | None = None
+    meta: ListMeta
+    links: ListLinks
+
+
+class ChargeDocument(Schema):
+    data: ChargeResource
+
+
+class ChargeListDocument(Schema):
+    data: list[ChargeResource]
+    meta: ListMeta
+    links: ListLinks
+
+
+class AccountDocument(Schema):
+    data: AccountResource
+
+
+class AccountListDocument(Schema):
+    data: list[AccountResource]
+    meta: ListMeta
+    links: ListLinks
+
+
+class SubscriptionDocument(Schema):
+    data: SubscriptionResource
+
+
+class SubscriptionListDocument(Schema):
+    data: list[SubscriptionResource]
+    meta: ListMeta
+    links: ListLinks
+
+
+class PlanDocument(Schema):
+    data: PlanResource
+
+
+class PlanListDocument(Schema):
+    data: list[PlanResource]
+    meta: ListMeta
+    links: ListLinks
+
+
+class EventFeedMeta(Schema):
+    next_cursor: int = Field(description="Pass as `after` to read on; equals `after` when nothing new is visible.")
+
+
+class EventFeedLinks(Schema):
+    self: str
+    next: str
+
+
+class EventFeedDocument(Schema):
+    data: list[EventResource]
+    meta: EventFeedMeta
+    links: EventFeedLinks
+
+
+class ErrorSource(Schema):
+    pointer: str | None = None
+    parameter: str | None = None
+    header: str | None = None
+
+
+class ErrorObject(Schema):
+    status: str
+    code: str
+    title: str
+    detail: str
+    source: ErrorSource | None = None
+
+
+class ErrorDocument(Schema):
+    errors: list[ErrorObject]
