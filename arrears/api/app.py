@@ -9,7 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.renderers import JSONRenderer
 
-from arrears.api.auth import TokenAuth, throttles
+from arrears.api.auth import TokenAuth, TokenThrottle
 from arrears.api.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyMalformed,
@@ -56,7 +56,7 @@ api = ArrearsAPI(
     description=DESCRIPTION,
     renderer=JsonApiRenderer(),
     auth=TokenAuth(),
-    throttle=throttles(),
+    throttle=[TokenThrottle()],
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url="/api/docs",

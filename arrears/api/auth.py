@@ -41,16 +41,22 @@ def caller_reseller(request: HttpRequest, reseller_id: int, scope: str) -> Resel
 
 
 class TokenThrottle(SimpleRateThrottle):
-    """``ARREARS_API_THROTTLE`` requests per period and token (e.g. ``50/s``); counted in Django's cache,
-    so several workers share one budget only when the cache is shared (``ARREARS_CACHE_URL``)."""
+    """``ARREARS_API_THROTTLE`` requests per period and token (e.g. ``50/s``), read on every request so that
+    a changed setting applies at once. Counted in Django's cache: several workers share one budget only
+    when the cache is shared (``ARREARS_CACHE_URL``)."""
 
     def __init__(self):
-        super().__init__(settings.ARREARS_API_THROTTLE)
+        self.rate = None
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        rate = settings.ARREARS_API_THROTTLE
+        if not rate:
+            return True
+        if rate != self.rate:
+            self.rate = rate
+            self.num_requests, self.duration = self.parse_rate(rate)
+        return super().allow_request(request)
 
     def get_cache_key(self, request: HttpRequest) -> str | None:
         principal = getattr(request, "auth", None)
         return f"arrears-throttle-{principal.token_id}" if principal else None
-
-
-def throttles() -> list[SimpleRateThrottle]:
-    return [TokenThrottle()] if settings.ARREARS_API_THROTTLE else []
