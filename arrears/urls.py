@@ -9,3 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", api.urls),
 ]
+
+handler404 = "arrears.api.views.not_found"
+handler500 = "arrears.api.views.server_error"
