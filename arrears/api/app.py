@@ -24,6 +24,7 @@ from arrears.api.jsonapi import MEDIA_TYPE, render_error, render_errors
 from arrears.api.operations import OPERATIONS, OperationErrors
 from arrears.api.routes import erp, platform, reads
 from arrears.core.errors import ArrearsError
+from arrears.tenants.errors import ResellerNotFound
 
 logger = logging.getLogger("arrears.api")
 
@@ -141,7 +142,8 @@ def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 # --- OpenAPI -----------------------------------------------------------------------------------------------
 
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorDocument"}
-COMMON_ERRORS = (TokenMissingOrInvalid, ScopeMissing, TooManyRequests)
+# Every route names a reseller: one out of the token's reach answers 404 RESELLER-0404 (R46).
+COMMON_ERRORS = (TokenMissingOrInvalid, ScopeMissing, ResellerNotFound, TooManyRequests)
 POST_ERRORS = (IdempotencyKeyMalformed, IdempotencyKeyReused, IdempotencyKeyInFlight)
 IDEMPOTENCY_PARAMETER = {
     "in": "header", "name": "Idempotency-Key", "required": False,
@@ -179,6 +181,7 @@ def document_errors(schema: dict) -> dict:
         for method, operation in methods.items():
             spec = OPERATIONS[operation["operationId"]]
             errors = [*spec.documented(), *COMMON_ERRORS, *(POST_ERRORS if method == "post" else ())]
+            errors = list(dict.fromkeys(errors))  # list routes document RESELLER-0404 themselves
             by_status: dict[int, list] = {}
             for error in errors:
                 by_status.setdefault(error.status, []).append(error)
