@@ -7,6 +7,7 @@ import math
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 
 from arrears.api.auth import TokenAuth, TokenThrottle
@@ -45,6 +46,17 @@ class JsonApiRenderer(JSONRenderer):
     media_type = MEDIA_TYPE
 
 
+class JsonObjectParser(Parser):
+    """Bodies are JSON objects. Ninja would read a list or a scalar as an empty object and report every
+    required field missing; refusing it here makes it the body-level error of ``http_error``."""
+
+    def parse_body(self, request: HttpRequest):
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
+
+
 class ArrearsAPI(NinjaAPI):
     def get_openapi_schema(self, *args, **kwargs):
         schema = super().get_openapi_schema(*args, **kwargs)
@@ -56,6 +68,7 @@ api = ArrearsAPI(
     version="3",
     description=DESCRIPTION,
     renderer=JsonApiRenderer(),
+    parser=JsonObjectParser(),
     auth=TokenAuth(),
     throttle=[TokenThrottle()],
     urls_namespace="api",
@@ -165,12 +178,12 @@ def _error_response(errors: list[type[ArrearsError]]) -> dict:
 
 
 def _without_null(schema: dict) -> dict:
-    """Query parameters cannot be null: ``anyOf [X, null]`` becomes X."""
+    """Query parameters cannot be null: ``anyOf [X, null]`` becomes X, ``anyOf [X, Y, null]`` ``anyOf [X, Y]``."""
     options = schema.get("anyOf")
-    if options and len(options) == 2 and {"type": "null"} in options:
+    if options and {"type": "null"} in options:
         rest = dict(schema)
-        rest.pop("anyOf")
-        return {**next(option for option in options if option != {"type": "null"}), **rest}
+        options = [option for option in rest.pop("anyOf") if option != {"type": "null"}]
+        return {**options[0], **rest} if len(options) == 1 else {"anyOf": options, **rest}
     return schema
 
 
