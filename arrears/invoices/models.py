@@ -52,7 +52,11 @@ class Invoice(models.Model):
             models.CheckConstraint(condition=models.Q(approved=False) | models.Q(managed_externally=True),
                                    name="invoice_approved_only_if_external"),
         ]
-        indexes = [models.Index(fields=["reseller", "status", "to_date"], name="invoice_closing_idx")]
+        indexes = [
+            models.Index(fields=["reseller", "status", "to_date"], name="invoice_closing_idx"),
+            # Approval refuses a document_id that another invoice holds as its platform number (R15).
+            models.Index(fields=["reseller", "original_document_id"], name="invoice_original_doc_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.document_id or f"open invoice #{self.pk}"

@@ -47,8 +47,10 @@ def create_subscription(*, account: Account, plan: Plan, start_date: date, actor
 def _subscriptions_held_by_expired_payments(account_scoped: bool) -> str:
     """SQL selecting subscriptions that have an expired payment whose grace period has passed (R44)."""
     expired_since = sql.add_days("p.expiration_date", "ac.grace_days")
+    # For one account, SQLite (without statistics) would otherwise walk all the reseller's payments.
+    hint = " INDEXED BY payment_account_status_idx" if account_scoped and not sql.is_postgres() else ""
     return (
-        f"SELECT c.subscription_id FROM {sql.table(Payment)} p"
+        f"SELECT c.subscription_id FROM {sql.table(Payment)} p{hint}"
         f" JOIN {sql.table(Charge)} c ON c.invoice_id = p.invoice_id"
         f" JOIN {sql.table(Account)} a ON a.id = p.account_id"
         f" JOIN {sql.table(AccountClass)} ac ON ac.id = a.account_class_id"
