@@ -75,11 +75,11 @@ TEMPLATES = [
 
 
 def _database_from_url(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_max_age=60)
+    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside the single writer; IMMEDIATE takes the write lock at BEGIN so two
         # writers queue instead of failing half-way; the generous timeout covers a full billing day.
-        config["CONN_MAX_AGE"] = 0
+        # Connections are kept (conn_max_age above): opening one costs more than a typical API request.
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": 120,

@@ -4,7 +4,7 @@ from collections import defaultdict
 
 from arrears.api.jsonapi import identifier, resource, timestamp
 from arrears.charges.models import Charge
-from arrears.core import money
+from arrears.core import money, sql
 from arrears.customers.models import Account
 from arrears.invoices.models import Invoice
 from arrears.payments.models import Payment
@@ -53,8 +53,11 @@ def invoice_resources(invoices: list[Invoice]) -> list[dict]:
     """Invoices (loaded with ``select_related("payment")``) with their relationships, in one extra query."""
     charges_of = defaultdict(list)
     subscriptions_of = defaultdict(dict)
-    rows = Charge.objects.filter(invoice_id__in=[invoice.pk for invoice in invoices]).order_by("id")
-    for charge_id, invoice_id, subscription_id in rows.values_list("id", "invoice_id", "subscription_id"):
+    ids = [invoice.pk for invoice in invoices]
+    rows = sql.fetch_all(
+        f"SELECT id, invoice_id, subscription_id FROM {sql.table(Charge)} WHERE invoice_id IN"
+        f" ({', '.join(['%s'] * len(ids))}) ORDER BY id", ids) if ids else []
+    for charge_id, invoice_id, subscription_id in rows:
         charges_of[invoice_id].append(identifier("charges", charge_id))
         subscriptions_of[invoice_id].setdefault(subscription_id, identifier("subscriptions", subscription_id))
     resources = []

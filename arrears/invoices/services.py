@@ -28,6 +28,7 @@ from arrears.invoices.errors import (
     SeveralInvoicesMatch,
 )
 from arrears.invoices.models import Invoice, InvoiceAttachmentFile
+from arrears.invoices.selectors import invoice_with_terms
 from arrears.payments.errors import PaymentStatusForbids
 from arrears.payments.models import Payment
 from arrears.payments.services import change_status, record_payment_received
@@ -142,7 +143,7 @@ def _check_erp_invoice(invoice: Invoice) -> Payment:
 
 
 def _fresh(invoice: Invoice) -> Invoice:
-    return Invoice.objects.select_related("payment", "reseller", "account__account_class").get(pk=invoice.pk)
+    return invoice_with_terms(invoice.pk)
 
 
 def _platform_will_issue(reseller, document_id: str) -> bool:
