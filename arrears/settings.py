@@ -80,6 +80,8 @@ def _database_from_url(url: str) -> dict:
         # WAL lets readers run beside the single writer; IMMEDIATE takes the write lock at BEGIN so two
         # writers queue instead of failing half-way; the generous timeout covers a full billing day.
         # Connections are kept (conn_max_age above): opening one costs more than a typical API request.
+        # Writers queue on a lock file rather than in SQLite's sleeping busy handler (see the backend).
+        config["ENGINE"] = "arrears.core.sqlite_backend"
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": 120,
@@ -90,7 +92,7 @@ def _database_from_url(url: str) -> dict:
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'arrears.sqlite3'}"
 DATABASES = {"default": _database_from_url(DATABASE_URL)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "arrears.core.sqlite_backend":
     # Tests run on a real SQLite file (WAL, IMMEDIATE), not an in-memory database.
     # The process id keeps concurrent test runs on one machine apart.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-arrears-{os.getpid()}.sqlite3")}
