@@ -7,21 +7,22 @@ from arrears.core import sql
 from arrears.core.actors import Actor
 from arrears.events.models import Event
 
+_COLUMNS = ("type", "reseller_id", "account_id", "subject_type", "subject_id", "payload", "actor_kind", "actor_id",
+            "actor_label", "occurred_at")
+
 
 def record_event(event_type: str, *, subject, reseller_id: int, account_id: int | None, payload: dict,
                  actor: Actor, now: datetime) -> Event:
-    return Event.objects.create(
-        type=event_type,
-        reseller_id=reseller_id,
-        account_id=account_id,
-        subject_type=subject._meta.model_name,
-        subject_id=subject.pk,
-        payload=payload,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_label=actor.label,
-        occurred_at=now,
+    """One event row, written with a plain INSERT: every service call writes one or two, and compiling the ORM's
+    INSERT costs more than running it."""
+    values = (event_type, reseller_id, account_id, subject._meta.model_name, subject.pk, payload, actor.kind,
+              actor.id, actor.label, now)
+    row = sql.fetch_all(
+        f"INSERT INTO {sql.table(Event)} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+        " RETURNING id",
+        [*values[:5], json.dumps(payload), *values[6:9], sql.db_datetime(now)],
     )
+    return Event(id=row[0][0], **dict(zip(_COLUMNS, values, strict=True)))
 
 
 # Events per INSERT statement: one multi-row statement costs far less than as many single-row ones

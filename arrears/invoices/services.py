@@ -146,6 +146,12 @@ def _fresh(invoice: Invoice) -> Invoice:
     return invoice_with_terms(invoice.pk)
 
 
+def _apply(instance, fields: dict) -> None:
+    """Mirror on the loaded object what a conditional UPDATE just wrote, instead of reading it back."""
+    for name, value in fields.items():
+        setattr(instance, name, value)
+
+
 def _platform_will_issue(reseller, document_id: str) -> bool:
     """A number in the platform's own format that closing has not issued yet: taking it would make the
     billing engine's numbering collide with it (R15). Numbers already issued are checked as taken."""
@@ -274,7 +280,11 @@ def approve_invoice(
             actor=actor,
             now=now,
         )
-    return _fresh(invoice)
+        _apply(invoice, invoice_fields)
+        _apply(payment, {"due_date": due_date, "expiration_date": expiration_date, "updated_at": now,
+                         "external_total": invoice_fields["external_total"],
+                         "external_currency": invoice_fields["external_currency"]})
+    return invoice
 
 
 def _record_payment_rescheduled(
@@ -399,8 +409,9 @@ def complete_invoice_payment(invoice: Invoice, *, document_id, billing_date, act
             raise InvoicePaymentAlreadySettled(f"the payment is already {payment.status}")
         from_status = payment.status
         change_status(payment, Payment.Status.COMPLETED, now=now, closed_at=now)
+        _apply(payment, {"status": Payment.Status.COMPLETED, "updated_at": now, "closed_at": now})
         record_payment_received(
             payment, from_status, Payment.Status.COMPLETED, how="erp_complete", actor=actor, now=now
         )
         refresh_account_blocks(account_id=invoice.account_id, reseller=invoice.reseller, actor=actor, now=now)
-    return _fresh(invoice)
+    return invoice
