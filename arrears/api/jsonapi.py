@@ -105,16 +105,30 @@ def includes(include: str | None) -> frozenset[str]:
     return frozenset(part for part in (include or "").split(",") if part)
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """Filters compare in UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 and Python accept. A
+    moment UTC cannot hold (year 1 or 9999 with an offset) becomes the end of time it lies beyond."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return _EARLIEST if moment.year == 1 else _LATEST
+
+
 def _day_bounds(value, tz_name: str) -> tuple[datetime, datetime]:
     """A date filter on a date-time field means that whole day on the reseller's calendar."""
     start = clock.start_of_day(value, tz_name)
-    return start, clock.start_of_day(value + timedelta(days=1), tz_name)
+    end = clock.start_of_day(value + timedelta(days=1), tz_name) if value < date.max else _LATEST
+    return _in_utc(start), _in_utc(end)
 
 
 def _as_moment(value, tz_name: str) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=clock.zone(tz_name))
-    return clock.start_of_day(value, tz_name)
+        return _in_utc(value if value.tzinfo else value.replace(tzinfo=clock.zone(tz_name)))
+    return _in_utc(clock.start_of_day(value, tz_name))
 
 
 def apply_filters(queryset: QuerySet, query, *, tz_name: str, datetime_fields: frozenset[str]) -> QuerySet:

@@ -6,10 +6,11 @@ builders in ``resources.py`` render, so that ``/openapi.json`` tells clients exa
 
 import re
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema, create_model
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema, create_model
 
 MAX_ID = 2**63 - 1
 
@@ -42,6 +43,40 @@ def _plain_text(value):
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})]
+LATEST_DATE = date(2999, 12, 31)
+
+
+def _not_too_late(value: date) -> date:
+    """Dates the services compute with (due date + grace, billing periods) must stay inside the calendar."""
+    if value > LATEST_DATE:
+        raise ValueError(f"must be {LATEST_DATE} or earlier")
+    return value
+
+
+# A date the call stores (a due date, a subscription start), not one it only looks up.
+StoredDate = Annotated[IsoDate, AfterValidator(_not_too_late)]
+
+
+def _below_ten_to_the(digits: int) -> BeforeValidator:
+    """A decimal string or integer under 10^``digits`` in magnitude, so that amounts and their products fit the
+    64-bit columns; what is no number at all is left to the service, which names the problem."""
+
+    def check(value):
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            try:
+                number = Decimal(str(value).strip())
+            except (InvalidOperation, ValueError):
+                return value
+            # adjusted(): the exponent of the leading digit, exact even where arithmetic would overflow (1e999999999)
+            if number.is_finite() and number and number.adjusted() >= digits:
+                raise ValueError(f"must be less than 10^{digits}")
+        return value
+
+    return BeforeValidator(check)
+
+
+# In major units: quantity × unit price stays below 2^63 minor units even in a currency with 3 decimals.
+AMOUNT_DIGITS, UNIT_PRICE_DIGITS, QUANTITY_DIGITS = 12, 8, 7
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
@@ -62,7 +97,8 @@ class InvoiceReference(Schema):
 
 
 class ExternalAmount(Schema):
-    total: text(32) = Field(description="A positive decimal string in the currency's precision.", examples=["1050.00"])
+    total: Annotated[text(32), _below_ten_to_the(AMOUNT_DIGITS)] = Field(
+        description="A positive decimal string in the currency's precision, below 10^12.", examples=["1050.00"])
     currency: text(3) = Field(description="ISO 4217 code.", examples=["USD"])
 
 
@@ -79,7 +115,7 @@ class AttachedLink(Schema):
 
 
 class ApproveInvoiceBody(InvoiceReference):
-    due_date: IsoDate | None = Field(None, description="Today or later; default: today + the account class's "
+    due_date: StoredDate | None = Field(None, description="Today or later; default: today + the account class's "
                                      "payment expiration period − 1 day (R13, R14).")
     amount: ExternalAmount | None = Field(None, description="The ERP's own total and currency (R17, R18).")
     file: AttachedFile | None = Field(None, description="The ERP's invoice document; not together with link (R23).")
@@ -106,14 +142,15 @@ class CreateAccountBody(Schema):
 
 class CreateSubscriptionBody(Schema):
     plan_id: Id
-    start_date: IsoDate
+    start_date: StoredDate
 
 
 class PostUsageChargeBody(Schema):
     description: text(255, min_length=1)
-    quantity: text(32) | int = Field(description="Up to three decimal places.", examples=["12.5"])
-    unit_price: text(32) = Field(description="Net price per unit, a decimal string in the reseller currency.",
-                                 examples=["0.40"])
+    quantity: Annotated[text(32) | int, _below_ten_to_the(QUANTITY_DIGITS)] = Field(
+        description="Up to three decimal places, below 10^7.", examples=["12.5"])
+    unit_price: Annotated[text(32), _below_ten_to_the(UNIT_PRICE_DIGITS)] = Field(
+        description="Net price per unit, a decimal string in the reseller currency, below 10^8.", examples=["0.40"])
     date: IsoDate = Field(description="The day of use; from the subscription start up to today.")
     external_id: text(255) | None = Field(None, description="The connector's id: posting it again returns the "
                                           "first charge and creates nothing.")
@@ -127,7 +164,19 @@ class ListQuery(Schema):
     page_number: int = Field(1, ge=1, le=1_000_000, alias="page[number]")
 
 
-DateOrDateTime = date | datetime
+_ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+
+
+def _iso_date_or_date_time(value):
+    """``YYYY-MM-DD`` or an ISO 8601 date-time only: Pydantic would otherwise read numbers as Unix timestamps."""
+    if isinstance(value, str) and (_ISO_DATE.match(value) or _ISO_DATE_TIME.match(value)):
+        return value
+    if isinstance(value, date):
+        return value
+    raise ValueError("must be a date YYYY-MM-DD or a date-time YYYY-MM-DDThh:mm:ss±hh:mm")
+
+
+DateOrDateTime = Annotated[date | datetime, BeforeValidator(_iso_date_or_date_time)]
 
 
 def list_query(name: str, *, sort: tuple[str, ...], include: tuple[str, ...] = (), exact: dict[str, Any],
