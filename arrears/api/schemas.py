@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, WithJsonSchema, create_model
 
 MAX_ID = 2**63 - 1
 
@@ -96,19 +96,19 @@ class InvoiceReference(Schema):
     billing_date: BillingDate
 
 
-class ExternalAmount(Schema):
+class ExternalAmount(BaseModel):  # plain model: ninja's Schema reads a string as an empty object
     total: Annotated[text(32), _below_ten_to_the(AMOUNT_DIGITS)] = Field(
         description="A positive decimal string in the currency's precision, below 10^12.", examples=["1050.00"])
     currency: text(3) = Field(description="ISO 4217 code.", examples=["USD"])
 
 
-class AttachedFile(Schema):
+class AttachedFile(BaseModel):  # plain model: ninja's Schema reads a string as an empty object
     name: text(255) = Field(examples=["NS2000015.pdf"])
     data: str = Field(description="A base64 data URI of a PDF, DOC, DOCX or XLSX file of at most 10 MB; the type "
                       "is read from the content.", examples=["data:application/pdf;base64,JVBERi0xLjQK..."])
 
 
-class AttachedLink(Schema):
+class AttachedLink(BaseModel):  # plain model: ninja's Schema reads a string as an empty object
     name: text(255) = Field(examples=["NS2000015"])
     data: text(2000) = Field(description="An https URL; Arrears never fetches it.",
                              examples=["https://erp.example.com/invoices/NS2000015.pdf"])
