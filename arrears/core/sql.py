@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from django.db import connection
+from django.db import connection, models
 
 
 def is_postgres() -> bool:
@@ -100,3 +100,25 @@ class RowLoader:
             for converter in converters:
                 values[index] = converter(values[index], column, connection)
         return self.model.from_db(connection.alias, self.attnames, values), end
+
+
+def conditional_update(model, *, where: dict, values: dict) -> int:
+    """``UPDATE … SET values WHERE where`` in hand-written SQL, values prepared by their fields exactly as the
+    ORM prepares them; returns the row count. The status changes of the hottest services use it: compiling the
+    ORM's UPDATE costs more than running it. ``None`` in ``where`` means IS NULL."""
+    quote = connection.ops.quote_name
+
+    def prepared(name: str, value):
+        field = model._meta.get_field(name)
+        if isinstance(value, models.Model):  # a related object stands for its key
+            value = value.pk
+        return field.get_db_prep_value(value, connection, prepared=False)
+
+    assignments = ", ".join(f"{quote(model._meta.get_field(name).column)} = %s" for name in values)
+    conditions = " AND ".join(
+        f"{quote(model._meta.get_field(name).column)} IS NULL" if value is None
+        else f"{quote(model._meta.get_field(name).column)} = %s"
+        for name, value in where.items())
+    params = [prepared(name, value) for name, value in values.items()]
+    params += [prepared(name, value) for name, value in where.items() if value is not None]
+    return execute(f"UPDATE {table(model)} SET {assignments} WHERE {conditions}", params)

@@ -3,9 +3,8 @@
 from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
-from arrears.core import clock
+from arrears.core import clock, sql
 from arrears.core.actors import Actor
 from arrears.customers.models import Account
 from arrears.events.services import record_event
@@ -152,6 +151,15 @@ def _apply(instance, fields: dict) -> None:
         setattr(instance, name, value)
 
 
+def _number_taken(invoice: Invoice, document_id: str) -> bool:
+    """Another invoice of the reseller holds ``document_id``, as its number or as the platform number that
+    revoking its approval would restore (R15). Each side of the OR is one index lookup."""
+    return bool(sql.fetch_all(
+        f"SELECT 1 FROM {sql.table(Invoice)} WHERE ((reseller_id = %s AND document_id = %s)"
+        " OR (reseller_id = %s AND original_document_id = %s)) AND id <> %s LIMIT 1",
+        [invoice.reseller_id, document_id, invoice.reseller_id, document_id, invoice.pk]))
+
+
 def _platform_will_issue(reseller, document_id: str) -> bool:
     """A number in the platform's own format that closing has not issued yet: taking it would make the
     billing engine's numbering collide with it (R15). Numbers already issued are checked as taken."""
@@ -195,14 +203,7 @@ def approve_invoice(
         # Another invoice's platform number stays reserved while it is approved: revoking restores it (R15).
         # Each side of the OR names the reseller, so that each is one index lookup (not a scan of the reseller's
         # invoices).
-        if (
-            Invoice.objects.filter(
-                Q(reseller_id=invoice.reseller_id, document_id=document_id)
-                | Q(reseller_id=invoice.reseller_id, original_document_id=document_id)
-            )
-            .exclude(pk=invoice.pk)
-            .exists()
-        ):
+        if _number_taken(invoice, document_id):
             raise DocumentIdTaken(
                 f"document_id {document_id!r} is already used by another invoice (R15)", pointer="/document_id"
             )
@@ -225,7 +226,8 @@ def approve_invoice(
         }
         try:
             with transaction.atomic():
-                approved = Invoice.objects.filter(pk=invoice.pk, approved=False).update(**invoice_fields)
+                approved = sql.conditional_update(Invoice, where={"id": invoice.pk, "approved": False},
+                                                  values=invoice_fields)
         except IntegrityError as exc:
             raise DocumentIdTaken(
                 f"document_id {document_id!r} is already used by another invoice (R15)", pointer="/document_id"
@@ -233,14 +235,12 @@ def approve_invoice(
         if approved != 1:
             raise InvoiceAlreadyApproved("the invoice was approved meanwhile")
         expiration_date = due_date + timedelta(days=1)
-        scheduled = Payment.objects.filter(
-            pk=payment.pk, status=Payment.Status.WAITING_FOR_PAYMENT, due_date__isnull=True
-        ).update(
-            due_date=due_date,
-            expiration_date=expiration_date,
-            updated_at=now,
-            external_total=invoice_fields["external_total"],
-            external_currency=invoice_fields["external_currency"],
+        scheduled = sql.conditional_update(
+            Payment,
+            where={"id": payment.pk, "status": Payment.Status.WAITING_FOR_PAYMENT, "due_date": None},
+            values={"due_date": due_date, "expiration_date": expiration_date, "updated_at": now,
+                    "external_total": invoice_fields["external_total"],
+                    "external_currency": invoice_fields["external_currency"]},
         )
         if scheduled != 1:
             raise InvoicePaymentCancelled("the invoice's payment changed meanwhile")

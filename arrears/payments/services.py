@@ -5,6 +5,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 
+from arrears.core import sql
 from arrears.core.actors import Actor
 from arrears.customers.models import Account, BalanceEntry
 from arrears.events.services import record_event
@@ -55,9 +56,8 @@ def change_status(payment: Payment, to_status: str, *, now: datetime, **fields) 
     """Conditional UPDATE along the transition table; a racing caller that lost gets an error."""
     if not state.is_allowed(payment.status, to_status):
         raise PaymentStatusForbids(f"a payment cannot go from {payment.status} to {to_status}")
-    changed = Payment.objects.filter(pk=payment.pk, status=payment.status).update(
-        status=to_status, updated_at=now, **fields
-    )
+    changed = sql.conditional_update(Payment, where={"id": payment.pk, "status": payment.status},
+                                     values={"status": to_status, "updated_at": now, **fields})
     if changed != 1:
         raise PaymentStatusForbids("the payment changed meanwhile; reload it and try again")
 
