@@ -77,26 +77,31 @@ class RowLoader:
         self.fields = model._meta.concrete_fields
         self.attnames = [field.attname for field in self.fields]
         self._converters = None
+        self._select_lists: dict[str, str] = {}
 
     def columns(self, alias: str) -> str:
-        quote = connection.ops.quote_name
-        return ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
+        if alias not in self._select_lists:
+            quote = connection.ops.quote_name
+            self._select_lists[alias] = ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
+        return self._select_lists[alias]
 
-    def _converters_of_fields(self):
+    def _converters_of_fields(self) -> list[tuple[int, object, list]]:
+        """(index, column, converters) of the fields that have converters at all: most have none."""
         if self._converters is None:
             self._converters = []
-            for field in self.fields:
+            for index, field in enumerate(self.fields):
                 column = field.get_col(self.model._meta.db_table)
-                self._converters.append(
-                    (column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
+                converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+                if converters:
+                    self._converters.append((index, column, converters))
         return self._converters
 
     def load(self, row, start: int = 0):
         end = start + len(self.fields)
-        values = list(row[start:end])
-        if values[0] is None:
+        if row[start] is None:
             return None, end
-        for index, (column, converters) in enumerate(self._converters_of_fields()):
+        values = list(row[start:end])
+        for index, column, converters in self._converters_of_fields():
             for converter in converters:
                 values[index] = converter(values[index], column, connection)
         return self.model.from_db(connection.alias, self.attnames, values), end
