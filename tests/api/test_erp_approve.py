@@ -5,7 +5,6 @@ The story (tests/service_support.py): an ERP reseller's account subscribed on 20
 open. Every call happens on 2026-02-03, the approval day. Rules: R9, R11–R18, R23, R46, R47.
 """
 
-import base64
 from datetime import date
 
 import pytest
@@ -14,6 +13,7 @@ import time_machine
 from arrears.invoices.models import Invoice, InvoiceAttachmentFile
 from arrears.payments.services import cancel_payment
 from tests.api.conftest import MEDIA_TYPE, ApiClient, refused_over_http
+from tests.api.erp_support import MISSING, UNKNOWN_ID, data_uri, erp_body, erp_path
 from tests.conftest import MANAGER, at
 from tests.factories import AccountFactory, ResellerFactory
 from tests.service_support import APPROVAL_DAY, JAN_1, approved, closed_erp_invoice, invoice_of, invoices_of, reload
@@ -21,25 +21,15 @@ from tests.service_support import APPROVAL_DAY, JAN_1, approved, closed_erp_invo
 PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
 LINK = {"name": "NS2000015", "data": "https://erp.example.com/inv/15.pdf"}
-MISSING = object()  # a field left out of the body
-UNKNOWN_ID = 987_654_321
 
-
-def data_uri(data: bytes, mime: str = "application/pdf") -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
 def body(**fields) -> dict:
-    """The usual approval body with ``fields`` replaced; a field given as MISSING is left out."""
-    merged = {"document_id": "NS2000015", "billing_date": JAN_1.isoformat()} | fields
-    return {name: value for name, value in merged.items() if value is not MISSING}
+    return erp_body("NS2000015", **fields)
 
 
 def approve_path(invoice: Invoice, route: str, *, reseller_id: int | None = None) -> str:
-    base = f"/api/v3/resellers/{reseller_id or invoice.reseller_id}"
-    if route == "by_account":
-        return f"{base}/accounts/{invoice.account_id}/approve_invoices"
-    return f"{base}/invoices/{invoice.pk}/approve"
+    return erp_path(invoice, route, "approve", reseller_id=reseller_id)
 
 
 @pytest.fixture(autouse=True)

@@ -16,26 +16,20 @@ from arrears.invoices.models import Invoice
 from arrears.payments.models import Payment
 from arrears.payments.services import cancel_payment, pay_from_balance
 from tests.api.conftest import MEDIA_TYPE, ApiClient, refused_over_http
+from tests.api.erp_support import MISSING, UNKNOWN_ID, erp_body, erp_path
 from tests.conftest import ERP, MANAGER, at
 from tests.factories import AccountFactory, ResellerFactory
-from tests.service_support import APPROVAL_DAY, FEE, JAN_1, approved, closed_erp_invoice, invoice_of, reload
+from tests.service_support import APPROVAL_DAY, FEE, approved, closed_erp_invoice, invoice_of, reload
 
 PAYMENT_DAY = date(2026, 2, 6)
-MISSING = object()  # a field left out of the body
-UNKNOWN_ID = 987_654_321
 
 
 def body(**fields) -> dict:
-    """The usual completion body with ``fields`` replaced; a field given as MISSING is left out."""
-    merged = {"document_id": "ERP-1", "billing_date": JAN_1.isoformat()} | fields
-    return {name: value for name, value in merged.items() if value is not MISSING}
+    return erp_body("ERP-1", **fields)
 
 
 def complete_path(invoice: Invoice, route: str, *, reseller_id: int | None = None) -> str:
-    base = f"/api/v3/resellers/{reseller_id or invoice.reseller_id}"
-    if route == "by_account":
-        return f"{base}/accounts/{invoice.account_id}/complete_invoices"
-    return f"{base}/invoices/{invoice.pk}/complete"
+    return erp_path(invoice, route, "complete", reseller_id=reseller_id)
 
 
 @pytest.fixture(autouse=True)

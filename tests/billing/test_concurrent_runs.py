@@ -10,14 +10,13 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.db import connection
+
+from tests.separate_databases import postgres_database
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -110,34 +109,11 @@ print(json.dumps(stats))
 """
 
 
-def _postgres_database():
-    """A fresh, uniquely named database on the test session's PostgreSQL server, and its dropper."""
-    import psycopg
-
-    db = settings.DATABASES["default"]
-    server = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"],
-              "password": db["PASSWORD"] or None}
-    name = f"arrears_concurrency_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        # A throwaway database need not wait for the disk on each commit; locking is unaffected.
-        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit TO off')
-    credentials = quote(server["user"], safe="") + (f":{quote(server['password'], safe='')}"
-                                                     if server["password"] else "")
-    url = f"postgres://{credentials}@{quote(str(server['host']), safe='')}:{server['port']}/{name}"
-
-    def drop():
-        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url, drop
-
-
 @pytest.fixture
 def separate_database(tmp_path):
     """Environment for subprocesses that points at a new, migrated database of the session's kind."""
     if connection.vendor == "postgresql":
-        url, drop = _postgres_database()
+        url, drop = postgres_database("arrears_concurrency")
     else:
         url, drop = f"sqlite:///{tmp_path / 'concurrent.sqlite3'}", lambda: None
     env = {**os.environ, "DATABASE_URL": url, "ARREARS_DATA_DIR": str(tmp_path),

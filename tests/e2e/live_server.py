@@ -12,14 +12,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
-from django.conf import settings
 from django.db import connection
+
+from tests.separate_databases import postgres_database
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +32,7 @@ def separate_database(tmp_path: Path) -> Iterator[dict]:
     """The environment of subprocesses that use a new, migrated database of the session's kind."""
     drop = None
     if connection.vendor == "postgresql":
-        url, drop = _postgres_database()
+        url, drop = postgres_database("arrears_e2e")
     else:
         url = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
     env = {**os.environ, "DATABASE_URL": url, "ARREARS_DATA_DIR": str(tmp_path),
@@ -45,27 +44,6 @@ def separate_database(tmp_path: Path) -> Iterator[dict]:
     finally:
         if drop is not None:
             drop()
-
-
-def _postgres_database():
-    import psycopg
-
-    db = settings.DATABASES["default"]
-    server = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"],
-              "password": db["PASSWORD"] or None}
-    name = f"arrears_e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit TO off')
-    credentials = quote(server["user"], safe="") + (f":{quote(server['password'], safe='')}"
-                                                     if server["password"] else "")
-    url = f"postgres://{credentials}@{quote(str(server['host']), safe='')}:{server['port']}/{name}"
-
-    def drop():
-        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url, drop
 
 
 def run(command: list[str], env: dict) -> str:
