@@ -105,7 +105,9 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
         where, *location = error["loc"]
         message = error["msg"]
         if where == "path":
-            return render_error(spec.not_found(f"no {location[0]} {error.get('input')!r} is visible to this token"))
+            value = request.resolver_match.kwargs.get(location[0], error.get("input"))
+            not_found = ResellerNotFound if location[0] == "reseller_id" else spec.not_found
+            return render_error(not_found(f"no {location[0]} {value} is visible to this token"))
         if where == "body":
             field = location[1:]  # location[0] is the view's parameter name
             pointer = "/" + "/".join(str(part) for part in field) if field else ""
