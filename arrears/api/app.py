@@ -195,8 +195,8 @@ def document_errors(schema: dict) -> dict:
     for methods in schema["paths"].values():
         for method, operation in methods.items():
             spec = OPERATIONS[operation["operationId"]]
-            errors = [*spec.documented(), *COMMON_ERRORS, *(POST_ERRORS if method == "post" else ())]
-            errors = list(dict.fromkeys(errors))  # list routes document RESELLER-0404 themselves
+            # dict.fromkeys: one entry per error, though e.g. list routes name RESELLER-0404 themselves too.
+            errors = dict.fromkeys([*spec.documented(), *COMMON_ERRORS, *(POST_ERRORS if method == "post" else ())])
             by_status: dict[int, list] = {}
             for error in errors:
                 by_status.setdefault(error.status, []).append(error)

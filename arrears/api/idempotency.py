@@ -18,8 +18,7 @@ from arrears.api.errors import IdempotencyKeyInFlight, IdempotencyKeyMalformed, 
 from arrears.api.jsonapi import render_error
 from arrears.api.models import IdempotencyKey
 from arrears.core import clock
-from arrears.tenants.models import ApiToken
-from arrears.tenants.tokens import hash_secret
+from arrears.tenants.tokens import authenticate_token
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -48,11 +47,10 @@ class IdempotencyMiddleware:
         if not key.strip() or len(key) > MAX_KEY_LENGTH:
             return render_error(IdempotencyKeyMalformed(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters",
                                                         header=HEADER))
-        secret = request.headers.get("X-Api-Token") or ""
-        token_id = ApiToken.objects.filter(secret_hash=hash_secret(secret), revoked_at__isnull=True).values_list(
-            "id", flat=True).first()
-        if token_id is None:
+        token = authenticate_token(request.headers.get("X-Api-Token"), now=clock.wall_clock())
+        if token is None:
             return self.get_response(request)  # the API answers 401
+        token_id = token.pk
         request_hash = _request_hash(request)
         claim, earlier = self._claim(token_id, key, request_hash)
         if earlier is not None:

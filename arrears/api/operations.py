@@ -21,11 +21,8 @@ class OperationErrors:
                 return error
         return self.field_error
 
-    def documented(self) -> list[type[ArrearsError]]:
-        seen: dict[str, type[ArrearsError]] = {}
-        for error in (self.field_error, *self.pointer_errors.values(), self.not_found, *self.errors):
-            seen.setdefault(error.code, error)
-        return list(seen.values())
+    def documented(self) -> tuple[type[ArrearsError], ...]:
+        return (self.field_error, *self.pointer_errors.values(), self.not_found, *self.errors)
 
 
 OPERATIONS: dict[str, OperationErrors] = {}

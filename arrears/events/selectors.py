@@ -4,7 +4,6 @@ from arrears.core import sql
 from arrears.events.errors import FeedParameterInvalid
 from arrears.events.models import Event
 from arrears.tenants.models import Reseller
-from arrears.tenants.selectors import subtree_ids
 
 
 def events_of_subject(subject):
@@ -20,29 +19,27 @@ def feed_after(reseller: Reseller, after: int, *, limit: int, event_type: str | 
     (transaction id, id) and shows only transactions older than every one still running (``tx_id``, see
     the events migration), so nothing can later appear before a position a reader has passed.
     """
-    if after and not Event.objects.filter(pk=after, reseller_id__in=subtree_ids(reseller)).exists():
+    if after and not Event.objects.filter(pk=after, reseller_id__in=reseller.subtree_ids()).exists():
         raise FeedParameterInvalid(f"after={after} is not an event of this feed", parameter="after")
-    if connection.vendor != "postgresql":
-        events = Event.objects.filter(reseller_id__in=subtree_ids(reseller), id__gt=after)
-        if event_type:
-            events = events.filter(type=event_type)
-        if account_id:
-            events = events.filter(account_id=account_id)
-        return list(events.order_by("id")[:limit])
-    conditions = [
-        f"reseller_id IN (SELECT id FROM {sql.table(Reseller)} WHERE path LIKE %s)",
-        # The reader's own uncommitted events are visible to it too (tests, and a task reading what it wrote).
-        "(tx_id < pg_snapshot_xmin(pg_current_snapshot()) OR tx_id = pg_current_xact_id_if_assigned())",
-    ]
+    conditions = [f"reseller_id IN (SELECT id FROM {sql.table(Reseller)} WHERE path LIKE %s)"]
     params: list = [reseller.path + "%"]
-    if after:
-        conditions.append(f"(tx_id, id) > ((SELECT tx_id FROM {sql.table(Event)} WHERE id = %s), %s)")
-        params += [after, after]
+    if connection.vendor == "postgresql":
+        # The reader's own uncommitted events are visible to it too (tests, and a task reading what it wrote).
+        conditions.append(
+            "(tx_id < pg_snapshot_xmin(pg_current_snapshot()) OR tx_id = pg_current_xact_id_if_assigned())")
+        order = "tx_id, id"
+        if after:
+            conditions.append(f"(tx_id, id) > ((SELECT tx_id FROM {sql.table(Event)} WHERE id = %s), %s)")
+            params += [after, after]
+    else:
+        order = "id"
+        conditions.append("id > %s")
+        params.append(after)
     if event_type:
         conditions.append("type = %s")
         params.append(event_type)
     if account_id:
         conditions.append("account_id = %s")
         params.append(account_id)
-    query = (f"SELECT * FROM {sql.table(Event)} WHERE {' AND '.join(conditions)} ORDER BY tx_id, id LIMIT %s")
+    query = f"SELECT * FROM {sql.table(Event)} WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT %s"
     return list(Event.objects.raw(query, [*params, limit]))

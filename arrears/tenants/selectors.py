@@ -13,6 +13,3 @@ def reseller_visible_to(principal: Principal, reseller_id: int) -> Reseller:
         raise ResellerNotFound(f"no reseller {reseller_id} is visible to this token")
     return reseller
 
-
-def subtree_ids(reseller: Reseller):
-    return Reseller.objects.filter(path__startswith=reseller.path).values("id")
