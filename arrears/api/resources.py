@@ -50,23 +50,24 @@ def invoice_attributes(invoice: Invoice) -> dict:
 
 
 def invoice_resources(invoices: list[Invoice]) -> list[dict]:
-    """Invoices (loaded with ``select_related("payment")``) with their relationships, in one extra query."""
-    charges_of = defaultdict(list)
-    subscriptions_of = defaultdict(dict)
-    ids = [invoice.pk for invoice in invoices]
-    rows = sql.fetch_all(
-        f"SELECT id, invoice_id, subscription_id FROM {sql.table(Charge)} WHERE invoice_id IN"
-        f" ({', '.join(['%s'] * len(ids))}) ORDER BY id", ids) if ids else []
-    for charge_id, invoice_id, subscription_id in rows:
-        charges_of[invoice_id].append(identifier("charges", charge_id))
-        subscriptions_of[invoice_id].setdefault(subscription_id, identifier("subscriptions", subscription_id))
+    """Invoices (loaded with ``select_related("payment")``) with their relationships: the charges come from the
+    ``charge_refs`` the hot selectors load along, or else from one extra query for all the invoices."""
+    refs_of: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    unloaded = [invoice.pk for invoice in invoices if not hasattr(invoice, "charge_refs")]
+    if unloaded:
+        for charge_id, invoice_id, subscription_id in sql.fetch_all(
+                f"SELECT id, invoice_id, subscription_id FROM {sql.table(Charge)} WHERE invoice_id IN"
+                f" ({', '.join(['%s'] * len(unloaded))}) ORDER BY id", unloaded):
+            refs_of[invoice_id].append((charge_id, subscription_id))
     resources = []
     for invoice in invoices:
+        refs = invoice.charge_refs if hasattr(invoice, "charge_refs") else refs_of[invoice.pk]
+        subscription_ids = dict.fromkeys(subscription_id for _, subscription_id in refs)
         payment = _payment_of(invoice)
         resources.append(resource("invoices", invoice.pk, invoice_attributes(invoice), {
-            "subscriptions": {"data": list(subscriptions_of[invoice.pk].values())},
+            "subscriptions": {"data": [identifier("subscriptions", pk) for pk in subscription_ids]},
             "payments": {"data": [identifier("payments", payment.pk)] if payment else []},
-            "charges": {"data": charges_of[invoice.pk]},
+            "charges": {"data": [identifier("charges", charge_id) for charge_id, _ in refs]},
         }))
     return resources
 

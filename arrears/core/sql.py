@@ -9,8 +9,24 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+_TABLES: dict[tuple[str, type], str] = {}
+
+
 def table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+    """The model's quoted table name; kept, since the hot paths name several tables per request."""
+    key = (connection.vendor, model)
+    name = _TABLES.get(key)
+    if name is None:
+        name = _TABLES[key] = connection.ops.quote_name(model._meta.db_table)
+    return name
+
+
+def joined_text(expression: str) -> str:
+    """SQL aggregating the text ``expression`` of a group's rows into one comma-separated string, in no
+    particular order (SQLite before 3.44 cannot order inside an aggregate)."""
+    if is_postgres():
+        return f"string_agg({expression}, ',')"
+    return f"group_concat({expression}, ',')"
 
 
 def add_days(date_sql: str, days_sql: str) -> str:

@@ -142,7 +142,9 @@ def _check_erp_invoice(invoice: Invoice) -> Payment:
 
 
 def _fresh(invoice: Invoice) -> Invoice:
-    return invoice_with_terms(invoice.pk)
+    """The invoice read again inside the service's transaction, within its reseller: the API hands the ERP
+    services only a reference (id and the caller's reseller), so this read is also the tenancy check."""
+    return invoice_with_terms(invoice.pk, reseller_id=invoice.reseller_id)
 
 
 def _apply(instance, fields: dict) -> None:
@@ -225,9 +227,9 @@ def approve_invoice(
             "attachment_content_type": attachment.content_type if attachment else "",
         }
         try:
-            with transaction.atomic():
-                approved = sql.conditional_update(Invoice, where={"id": invoice.pk, "approved": False},
-                                                  values=invoice_fields)
+            # No savepoint: the refusal leaves the whole transaction, which rolls back.
+            approved = sql.conditional_update(Invoice, where={"id": invoice.pk, "approved": False},
+                                              values=invoice_fields)
         except IntegrityError as exc:
             raise DocumentIdTaken(
                 f"document_id {document_id!r} is already used by another invoice (R15)", pointer="/document_id"
@@ -413,5 +415,7 @@ def complete_invoice_payment(invoice: Invoice, *, document_id, billing_date, act
         record_payment_received(
             payment, from_status, Payment.Status.COMPLETED, how="erp_complete", actor=actor, now=now
         )
-        refresh_account_blocks(account_id=invoice.account_id, reseller=invoice.reseller, actor=actor, now=now)
+        if from_status == Payment.Status.EXPIRED:
+            # Only an expired payment blocks (R44), so settling a waiting one cannot lift a block.
+            refresh_account_blocks(account_id=invoice.account_id, reseller=invoice.reseller, actor=actor, now=now)
     return invoice

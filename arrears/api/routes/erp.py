@@ -19,7 +19,6 @@ from arrears.customers.selectors import account_of
 from arrears.invoices import errors as invoice_errors
 from arrears.invoices.errors import InvoiceFieldInvalid, InvoiceNotFound
 from arrears.invoices.models import Invoice
-from arrears.invoices.selectors import invoice_of
 from arrears.invoices.services import (
     approve_invoice,
     complete_invoice_payment,
@@ -65,7 +64,9 @@ def _by_account(request: HttpRequest, reseller_id: int, account_id: int, billing
 
 
 def _by_id(request: HttpRequest, reseller_id: int, invoice_id: int) -> Invoice:
-    return invoice_of(caller_reseller(request, reseller_id, "erp"), invoice_id)
+    """A reference to the invoice within the caller's reseller: the service reads it in its transaction, and
+    that read answers 404 for an invoice of any other reseller."""
+    return Invoice(pk=invoice_id, reseller_id=caller_reseller(request, reseller_id, "erp").pk)
 
 
 def _approve(request: HttpRequest, invoice: Invoice, body: ApproveInvoiceBody) -> HttpResponse:
