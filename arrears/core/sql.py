@@ -3,21 +3,23 @@
 from datetime import date, datetime
 
 from django.db import connection, models
+from django.db.models import signals
+from django.db.models.base import ModelState
 
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-_TABLES: dict[tuple[str, type], str] = {}
+_TABLES: dict[type, str] = {}
 
 
 def table(model) -> str:
-    """The model's quoted table name; kept, since the hot paths name several tables per request."""
-    key = (connection.vendor, model)
-    name = _TABLES.get(key)
+    """The model's quoted table name, kept per model: the hot paths name several tables per request. Both
+    databases quote names alike, so the name does not depend on the connection."""
+    name = _TABLES.get(model)
     if name is None:
-        name = _TABLES[key] = connection.ops.quote_name(model._meta.db_table)
+        name = _TABLES[model] = connection.ops.quote_name(model._meta.db_table)
     return name
 
 
@@ -93,6 +95,7 @@ class RowLoader:
         self.fields = model._meta.concrete_fields
         self.attnames = [field.attname for field in self.fields]
         self._converters = None
+        self._plain: bool | None = None
         self._select_lists: dict[str, str] = {}
 
     def columns(self, alias: str) -> str:
@@ -120,7 +123,18 @@ class RowLoader:
         for index, column, converters in self._converters_of_fields():
             for converter in converters:
                 values[index] = converter(values[index], column, connection)
-        return self.model.from_db(connection.alias, self.attnames, values), end
+        if self._plain is None:
+            self._plain = not (signals.pre_init.has_listeners(self.model)
+                               or signals.post_init.has_listeners(self.model))
+        if not self._plain:
+            return self.model.from_db(connection.alias, self.attnames, values), end
+        # What Model.from_db builds, without __init__'s walk over the fields: with no pre_init/post_init
+        # listener, an instance loaded from a row is its field values and a ModelState.
+        instance = self.model.__new__(self.model)
+        instance.__dict__.update(zip(self.attnames, values, strict=True))
+        state = instance._state = ModelState()
+        state.adding, state.db = False, connection.alias
+        return instance, end
 
 
 def conditional_update(model, *, where: dict, values: dict) -> int:
