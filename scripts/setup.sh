@@ -68,6 +68,15 @@ if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
     apt_install python3-venv python3.11-venv
 fi
 
+# WeasyPrint renders invoice PDFs through Pango and needs at least one font.
+missing_libs=()
+for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing_libs+=("$package")
+done
+if [ "${#missing_libs[@]}" -gt 0 ]; then
+    apt_install "${missing_libs[@]}"
+fi
+
 if [ -x .venv/bin/python ] && is_python311 .venv/bin/python && .venv/bin/python -m pip --version >/dev/null 2>&1; then
     say "virtualenv .venv exists"
 else

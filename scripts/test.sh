@@ -85,6 +85,14 @@ if [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" != "PONG" ]; then
 fi
 say "Redis is ready"
 
+# --- PDF tools: the invoice document tests check the PDFs with qpdf and pdftotext ------------------------
+missing_tools=()
+command -v qpdf >/dev/null || missing_tools+=(qpdf)
+command -v pdftotext >/dev/null || missing_tools+=(poppler-utils)
+if [ "${#missing_tools[@]}" -gt 0 ]; then
+    apt_install "${missing_tools[@]}"
+fi
+
 # --- the checks ----------------------------------------------------------------------------------------
 export ARREARS_DATA_DIR="$repo/var/test"
 mkdir -p "$ARREARS_DATA_DIR"
