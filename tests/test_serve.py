@@ -11,14 +11,12 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 from urllib.parse import quote
 
 import psutil
 import pytest
 import time_machine
 from django.db import OperationalError, connection
-from huey.exceptions import RetryTask
 
 from arrears.billing import tasks
 from arrears.billing.models import BillingRun
@@ -64,24 +62,41 @@ def test_billing_now_bills_only_the_given_resellers(db):
     assert not BillingRun.objects.filter(reseller=other).exists()
 
 
-def test_billing_now_retries_transient_database_errors_a_few_times(monkeypatch):
+@pytest.fixture
+def queue_in_memory(settings):
+    """The real Huey instance, in immediate mode: its storage is in memory, retries go to its schedule."""
+    huey = settings.HUEY
+    was_immediate = huey.immediate
+    huey.immediate = True
+    yield huey
+    huey.immediate = was_immediate
+
+
+def test_billing_now_retries_transient_database_errors_three_times(monkeypatch, queue_in_memory):
     def lose_the_connection(**kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(tasks, "run_billing", lose_the_connection)
-    with pytest.raises(RetryTask):
-        run_billing_now.call_local(task=SimpleNamespace(retries=0))
-    with pytest.raises(OperationalError):
-        run_billing_now.call_local(task=SimpleNamespace(retries=tasks.TRANSIENT_RETRIES))
+    task = run_billing_now.s()
+    # Each failed run is scheduled again a minute later, with one retry less, until none is left.
+    for retries_left in (2, 1, 0):
+        queue_in_memory.execute(task)
+        assert task.retries == retries_left
+        assert task.eta is not None  # scheduled again
+        task.eta = None  # the minute has passed: the consumer runs it
+    queue_in_memory.execute(task)
+    assert task.retries == 0 and task.eta is None  # the last failure is final
 
 
-def test_billing_now_does_not_retry_other_errors(monkeypatch):
+def test_billing_now_does_not_retry_other_errors(monkeypatch, queue_in_memory):
     def break_a_rule(**kwargs):
         raise ValueError("a bug")
 
     monkeypatch.setattr(tasks, "run_billing", break_a_rule)
-    with pytest.raises(ValueError):
-        run_billing_now.call_local(task=SimpleNamespace(retries=0))
+    task = run_billing_now.s()
+    queue_in_memory.execute(task)
+    assert task.retries == 0
+    assert queue_in_memory.scheduled() == []
 
 
 # --- the whole product in one command ------------------------------------------------------------------

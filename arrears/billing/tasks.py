@@ -7,18 +7,14 @@ time zone is billed within a quarter of an hour.
 
 import logging
 
-from django.db import InterfaceError, OperationalError
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
-from huey.exceptions import RetryTask
 
 from arrears.billing.engine import run_billing
 from arrears.core import clock
+from arrears.core.tasks import RETRY_DELAY_SECONDS, TRANSIENT_RETRIES, retrying_transient_errors_only
 
 log = logging.getLogger(__name__)
-
-TRANSIENT_RETRIES = 3
-RETRY_DELAY_SECONDS = 60
 
 
 def _bill_due_days(reseller_ids: list[int] | None = None) -> None:
@@ -34,13 +30,8 @@ def bill_due_days_periodically() -> None:
     _bill_due_days()
 
 
-@db_task(context=True)
-def run_billing_now(reseller_ids: list[int] | None = None, task=None) -> None:
+@db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
+def run_billing_now(reseller_ids: list[int] | None = None) -> None:
     """Bill every due day now, e.g. after downtime or on an operator's request."""
-    try:
+    with retrying_transient_errors_only(f"billing resellers {reseller_ids or 'all'}"):
         _bill_due_days(reseller_ids)
-    except (OperationalError, InterfaceError) as exc:
-        # A lost connection or a lock timeout passes; a failing business rule would fail again.
-        if task is not None and task.retries < TRANSIENT_RETRIES:
-            raise RetryTask(str(exc), delay=RETRY_DELAY_SECONDS) from exc
-        raise

@@ -83,6 +83,23 @@ class DocumentIdTaken(ArrearsError):
     title = "document_id already used"
 
 
+class DocumentNotAvailable(ArrearsError):
+    """The invoice has no document to download: it is still open, or the ERP has not approved it (R25)."""
+
+    code = "INVOICE-0201"
+    status = 409
+    title = "Invoice document not available"
+
+
+class DocumentNotReady(ArrearsError):
+    """The invoice's standard PDF is not rendered yet, or not since the invoice last changed; a task renders it
+    shortly."""
+
+    code = "INVOICE-0202"
+    status = 409
+    title = "Invoice document not ready"
+
+
 class InvoiceNotFound(NotFound):
     code = "INVOICE-0404"
     title = "Invoice not found"

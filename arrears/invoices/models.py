@@ -71,3 +71,54 @@ class InvoiceAttachmentFile(models.Model):
 
     invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="attachment_file")
     data = models.BinaryField()
+
+
+class InvoiceDocument(models.Model):
+    """The standard PDF form of a closed invoice (R24), rendered by a task and stored through Django's storage.
+
+    Every change the document must show bumps ``version``; a render stores the version it read as
+    ``rendered_version``. The document is stale while ``rendered_version < version``, so a render that finishes
+    after a newer change leaves it stale. A render claims the row until ``lease_expires_at`` so two workers do
+    not render one document twice; one that fails records ``failed_version`` and is tried again at the next
+    change, not every minute.
+    """
+
+    invoice = models.OneToOneField(Invoice, primary_key=True, on_delete=models.CASCADE, related_name="document")
+    file = models.FileField(max_length=255, blank=True, default="")
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    version = models.PositiveIntegerField(default=1)
+    rendered_version = models.PositiveIntegerField(default=0)
+    failed_version = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    requested_at = models.DateTimeField()
+    rendered_at = models.DateTimeField(null=True)
+    lease_expires_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["invoice_id"]
+        indexes = [
+            # The sweep's selection: only stale documents are in it, so it stays small however many invoices.
+            models.Index(fields=["requested_at"], condition=models.Q(rendered_version__lt=models.F("version")),
+                         name="invoice_document_stale_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"document of invoice #{self.invoice_id} v{self.version}"
+
+    @property
+    def stale(self) -> bool:
+        return self.rendered_version < self.version
+
+
+class InvoiceTemplate(models.Model):
+    """A reseller's replacement for the standard invoice form: Liquid HTML, checked when saved. Resellers below
+    it use it too, unless they have their own (the nearest one along ``Reseller.path`` wins)."""
+
+    reseller = models.OneToOneField("tenants.Reseller", on_delete=models.CASCADE, related_name="invoice_template")
+    source = models.TextField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"invoice template of reseller #{self.reseller_id}"
