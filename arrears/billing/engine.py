@@ -25,6 +25,7 @@ from arrears.charges.models import Charge
 from arrears.core import clock, sql
 from arrears.core.actors import SYSTEM
 from arrears.customers.models import Account, AccountClass, BalanceEntry
+from arrears.events.reminders import announce_billing_days, announce_due_dates
 from arrears.events.services import record_events_in_bulk
 from arrears.invoices.models import Invoice
 from arrears.payments.models import Payment
@@ -120,6 +121,10 @@ class _BillingDay:
         counts["payments_expired"] = self.expire_overdue_payments()
         counts["subscriptions_blocked"], counts["subscriptions_unblocked"] = refresh_subscription_blocks(
             reseller_id=self.reseller.pk, today=self.day, actor=SYSTEM, now=self.now)
+        # Last: only what is still unpaid after today's receipts and expiries is announced.
+        counts["due_date_reminders"] = announce_due_dates(self.reseller, self.day, now=self.now, chunks=self._chunks)
+        counts["billing_day_reminders"] = announce_billing_days(self.reseller, self.day, now=self.now,
+                                                                chunks=self._chunks)
         return counts
 
     def _chunks(self, model, where: str, params: list, step: str) -> Iterator[tuple[int, int]]:

@@ -85,8 +85,9 @@ for reseller in Reseller.objects.order_by("id"):
     closed = invoices.filter(status="closed")
     payments = Payment.objects.filter(reseller=reseller)
     rendered = payments.filter(type="rendered_services")
-    engine_events = list(Event.objects.filter(reseller=reseller, actor_label="billing engine").values_list(
-        "type", "subject_type", "subject_id"))
+    # (the daily announcements repeat per subject by design, once per date and days left: see tests/events)
+    engine_events = list(Event.objects.filter(reseller=reseller, actor_label="billing engine").exclude(
+        type__in=["payment.due_date_coming", "billing_day.coming"]).values_list("type", "subject_type", "subject_id"))
     stats[reseller.name] = {
         "run_dates": [day.isoformat() for day, _ in runs],
         "run_totals": dict(run_totals),

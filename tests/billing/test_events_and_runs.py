@@ -66,7 +66,9 @@ def test_R45_every_engine_change_writes_an_event_with_subject_and_system_actor(b
         ("payment.expired", "payment", debtor_payment.pk, debtor.pk, day[date(2026, 2, 7)]),
         ("subscription.blocked", "subscription", debtor_subscription.pk, debtor.pk, day[date(2026, 2, 7)]),
     ]
-    written = Event.objects.filter(reseller=reseller).order_by("id")[setup_events:]
+    # (the daily announcements of due dates and billing days are checked in tests/events/test_reminders.py)
+    written = Event.objects.filter(reseller=reseller).exclude(
+        type__in=["payment.due_date_coming", "billing_day.coming"]).order_by("id")[setup_events:]
     assert [(e.type, e.subject_type, e.subject_id, e.account_id, e.occurred_at) for e in written] == expected
     assert {(e.actor_kind, e.actor_id, e.actor_label) for e in written} == {("system", None, "billing engine")}
     # the business time is local midnight: 1 January 00:00 in Berlin is 31 December 23:00 UTC
@@ -154,12 +156,14 @@ def test_billing_run_is_recorded_once_per_reseller_and_day_with_counts(reseller,
     # and each run counts what that day did
     zero = {"charges_created": 0, "charges_closed": 0, "invoices_closed": 0, "payments_created": 0,
             "payments_paid_from_balance": 0, "payments_expired": 0, "subscriptions_blocked": 0,
-            "subscriptions_unblocked": 0}
+            "subscriptions_unblocked": 0, "due_date_reminders": 0, "billing_day_reminders": 0}
     assert runs[date(2026, 1, 1)].counts == {**zero, "charges_created": 2}
     assert runs[date(2026, 1, 15)].counts == zero
+    assert runs[date(2026, 1, 25)].counts == {**zero, "billing_day_reminders": 2}
     assert runs[date(2026, 2, 1)].counts == {**zero, "charges_created": 2, "charges_closed": 2}
-    assert runs[date(2026, 2, 2)].counts == {**zero, "invoices_closed": 2, "payments_created": 2}
-    assert runs[date(2026, 2, 6)].counts == {**zero, "payments_paid_from_balance": 1}
+    assert runs[date(2026, 2, 2)].counts == {**zero, "invoices_closed": 2, "payments_created": 2,
+                                             "due_date_reminders": 2}
+    assert runs[date(2026, 2, 6)].counts == {**zero, "payments_paid_from_balance": 1, "due_date_reminders": 1}
     assert runs[date(2026, 2, 7)].counts == {**zero, "payments_expired": 1, "subscriptions_blocked": 1}
     assert all(run.started_at <= run.finished_at for run in runs.values())
 

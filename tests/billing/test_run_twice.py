@@ -17,6 +17,8 @@ def _every_step_fires_on_the_eventful_day(reseller, make_account, make_subscript
     """Accounts arranged so that on 7 February every engine step has work to do (in default mode)."""
     # billing day 7: February's charges are created and January's closed on the 7th
     make_subscription(account=make_account(reseller=reseller), fee=7_000, billing_day=7, start_date=date(2026, 1, 7))
+    # billing day 10: its billing day is announced 3 days ahead, on the 7th
+    make_subscription(account=make_account(reseller=reseller), fee=5_000, billing_day=10, start_date=date(2026, 1, 10))
     # billing day 6: the 6 January – 5 February invoice closes on the 7th
     make_subscription(account=make_account(reseller=reseller), fee=6_000, billing_day=6, start_date=date(2026, 1, 6))
     # closed on 2 February with a 6-day period: due on the 7th, and the balance covers it

@@ -1,0 +1,214 @@
+"""Event handlers: which ones serve a reseller (R43), what they render, and the services that write them."""
+
+import base64
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import transaction
+from django.db.models import Q
+
+from arrears.core.actors import Actor
+from arrears.core.liquid import (
+    CheckedTemplate,
+    TemplateInvalid,
+    TemplateRenderFailed,
+    check_condition,
+    check_template,
+    condition_holds,
+)
+from arrears.events.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
+from arrears.events.errors import HandlerFieldInvalid, PlatformHandlerReadOnly
+from arrears.events.models import EventHandler, WebhookEndpoint
+from arrears.events.services import record_event
+from arrears.tenants.models import Reseller
+
+DEFAULT_RECIPIENTS = "{{ account.email }}"
+# Plain http only on loopback, where tests and local receivers listen; anything else must be https.
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_RECIPIENT_SEPARATORS = re.compile(r"[\s,;]+")
+_EDITABLE = ("event", "channel", "name", "recipients", "subject", "body", "condition", "endpoint", "active")
+
+
+# --- which handlers serve a reseller -----------------------------------------------------------------
+
+def _lineage(reseller_id: int) -> list[int]:
+    """The reseller and its ancestors, nearest first, from its materialized path ("/1/5/9/")."""
+    path = Reseller.objects.values_list("path", flat=True).get(pk=reseller_id)
+    return [int(part) for part in reversed(path.strip("/").split("/"))]
+
+
+def handlers_for(reseller_id: int, event_type: str) -> list[EventHandler]:
+    """The active handlers serving ``reseller_id`` for ``event_type``. Per channel, the nearest of the reseller
+    and its ancestors with any handler for (event, channel) wins, an inactive one too: that is how a reseller
+    switches an inherited handler off (R43). Without one, the platform defaults serve."""
+    lineage = _lineage(reseller_id)
+    candidates = list(EventHandler.objects.filter(Q(reseller_id__in=lineage) | Q(reseller__isnull=True),
+                                                  event=event_type).select_related("endpoint").order_by("id"))
+    rank = {reseller_id: depth for depth, reseller_id in enumerate(lineage)}
+    platform = len(lineage)
+    nearest: dict[str, int] = {}
+    for handler in candidates:
+        level = rank.get(handler.reseller_id, platform)
+        nearest[handler.channel] = min(nearest.get(handler.channel, platform), level)
+    return [handler for handler in candidates
+            if handler.active and rank.get(handler.reseller_id, platform) == nearest[handler.channel]]
+
+
+# --- rendering -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Message:
+    recipients: list[str]
+    subject: str
+    body: str
+
+
+def _render(source: str, placeholders: dict) -> str:
+    return CheckedTemplate(source).render(placeholders)
+
+
+def _recipient_list(rendered: str) -> list[str]:
+    """Addresses split on commas, semicolons or spaces, in order, each once; what is not an address is dropped
+    (a customer without an e-mail address gets no mail rather than a failing delivery)."""
+    addresses = []
+    for candidate in _RECIPIENT_SEPARATORS.split(rendered):
+        try:
+            validate_email(candidate)
+        except ValidationError:
+            continue
+        if candidate not in addresses:
+            addresses.append(candidate)
+    return addresses
+
+
+def message_for(handler: EventHandler, placeholders: dict) -> Message:
+    """The e-mail of ``handler`` for one event; strict: TemplateRenderFailed when a placeholder is missing."""
+    return Message(recipients=_recipient_list(_render(handler.recipients, placeholders)),
+                   subject=" ".join(_render(handler.subject, placeholders).split()),
+                   body=_render(handler.body, placeholders))
+
+
+@lru_cache(maxsize=1024)
+def _condition(event_type: str, condition: str) -> CheckedTemplate:
+    return check_condition(condition, PLACEHOLDERS[event_type])
+
+
+def condition_holds_for(handler: EventHandler, placeholders: dict) -> bool:
+    try:
+        condition = _condition(handler.event, handler.condition)
+    except TemplateInvalid as exc:  # saved before the catalog changed: it cannot hold any more
+        raise TemplateRenderFailed(exc.detail) from exc
+    return condition_holds(condition, placeholders)
+
+
+# --- services ---------------------------------------------------------------------------------------------
+
+def _validated(reseller: Reseller, fields: dict) -> dict:
+    """``fields`` checked and normalized for saving; raises HandlerFieldInvalid or TemplateInvalid."""
+    event = fields["event"]
+    if event not in NOTIFIABLE_EVENTS:
+        raise HandlerFieldInvalid(f"unknown event {event!r}; one of {', '.join(NOTIFIABLE_EVENTS)}",
+                                  pointer="/event")
+    channel = fields["channel"]
+    if channel not in EventHandler.Channel.values:
+        raise HandlerFieldInvalid(f"unknown channel {channel!r}; email or webhook", pointer="/channel")
+    name = (fields["name"] or "").strip()
+    if not name or len(name) > 200:
+        raise HandlerFieldInvalid("a name of 1 to 200 characters is required", pointer="/name")
+    if not isinstance(fields["active"], bool):
+        raise HandlerFieldInvalid("active must be true or false", pointer="/active")
+    placeholders = PLACEHOLDERS[event]
+    check_condition(fields["condition"], placeholders, pointer="/condition")
+    endpoint = fields["endpoint"]
+    if channel == EventHandler.Channel.WEBHOOK:
+        if endpoint is None:
+            raise HandlerFieldInvalid("a webhook handler needs an endpoint", pointer="/endpoint")
+        if endpoint.reseller_id not in _lineage(reseller.pk):
+            raise HandlerFieldInvalid("the endpoint belongs to another reseller", pointer="/endpoint")
+        # The webhook posts the placeholders as JSON; it has no recipients, subject or body of its own.
+        return {**fields, "name": name, "recipients": "", "subject": "", "body": ""}
+    if endpoint is not None:
+        raise HandlerFieldInvalid("only a webhook handler has an endpoint", pointer="/endpoint")
+    for field in ("recipients", "subject", "body"):
+        if not (fields[field] or "").strip():
+            raise HandlerFieldInvalid(f"an e-mail handler needs {field}", pointer=f"/{field}")
+        check_template(fields[field], placeholders, pointer=f"/{field}")
+    return {**fields, "name": name}
+
+
+def _described(fields: dict) -> dict:
+    """A handler's fields as an event payload records them."""
+    endpoint = fields["endpoint"]
+    return {**fields, "endpoint": endpoint.pk if endpoint is not None else None}
+
+
+def create_event_handler(reseller: Reseller, *, event: str, channel: str, name: str,
+                         recipients: str = DEFAULT_RECIPIENTS, subject: str = "", body: str = "",
+                         condition: str = "", endpoint: WebhookEndpoint | None = None, active: bool = True,
+                         actor: Actor, now: datetime) -> EventHandler:
+    """A handler of ``reseller``'s own; it serves its subtree in place of inherited ones (R43)."""
+    fields = _validated(reseller, {"event": event, "channel": channel, "name": name, "recipients": recipients,
+                                   "subject": subject, "body": body, "condition": condition, "endpoint": endpoint,
+                                   "active": active})
+    with transaction.atomic(durable=True):
+        handler = EventHandler.objects.create(reseller=reseller, created_at=now, updated_at=now, **fields)
+        record_event("event_handler.created", subject=handler, reseller_id=reseller.pk, account_id=None,
+                     payload=_described(fields), actor=actor, now=now)
+    return handler
+
+
+def update_event_handler(handler: EventHandler, *, actor: Actor, now: datetime, **changes) -> EventHandler:
+    """Change some fields of a reseller's handler, validated as on creation. Platform defaults stay as they
+    ship: a reseller replaces one with a handler of its own."""
+    unknown = sorted(set(changes) - set(_EDITABLE))
+    if unknown:
+        raise HandlerFieldInvalid(f"{unknown[0]} cannot be changed", pointer=f"/{unknown[0]}")
+    if handler.reseller_id is None:
+        raise PlatformHandlerReadOnly("create a handler of your own for this event and channel instead")
+    before = {field: getattr(handler, field) for field in _EDITABLE}
+    fields = _validated(handler.reseller, {**before, **changes})
+    changed = {field: [value, fields[field]] for field, value in _described(before).items()
+               if value != _described(fields)[field]}
+    if not changed:
+        return handler
+    with transaction.atomic(durable=True):
+        EventHandler.objects.filter(pk=handler.pk).update(updated_at=now, **fields)
+        record_event("event_handler.updated", subject=handler, reseller_id=handler.reseller_id, account_id=None,
+                     payload={"changes": changed}, actor=actor, now=now)
+    return EventHandler.objects.select_related("endpoint").get(pk=handler.pk)
+
+
+def _check_webhook_url(url: str) -> str:
+    url = (url or "").strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError as exc:
+        raise HandlerFieldInvalid(f"{url!r} is not a URL", pointer="/url") from exc
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
+        raise HandlerFieldInvalid("a webhook URL must use https (plain http only on 127.0.0.1 or localhost)",
+                                  pointer="/url")
+    if len(url) > 2000:
+        raise HandlerFieldInvalid("the URL is longer than 2000 characters", pointer="/url")
+    return url
+
+
+def create_webhook_endpoint(reseller: Reseller, *, url: str, description: str = "", actor: Actor,
+                            now: datetime) -> WebhookEndpoint:
+    """An endpoint with a new Standard Webhooks secret, which the receiver uses to verify the signatures."""
+    url = _check_webhook_url(url)
+    if len(description) > 200:
+        raise HandlerFieldInvalid("the description is longer than 200 characters", pointer="/description")
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    with transaction.atomic(durable=True):
+        endpoint = WebhookEndpoint.objects.create(reseller=reseller, url=url, secret=secret, description=description,
+                                                  created_at=now, updated_at=now)
+        record_event("webhook_endpoint.created", subject=endpoint, reseller_id=reseller.pk, account_id=None,
+                     payload={"url": url, "description": description}, actor=actor, now=now)
+    return endpoint

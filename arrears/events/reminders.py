@@ -1,0 +1,125 @@
+"""The daily announcements of the billing day: due dates coming (R41) and billing days coming.
+
+Each announcement is an event plus a ``Reminder`` row unique per (kind, subject, date, days left), so running a
+day twice, or catching up many days at once, announces everything exactly once. A due date moved by a revoke and
+a new approval is a new date and is announced again. The work is set-based like the engine's other steps: per
+chunk one query finds what is not yet announced, one bulk insert writes the events (with their outbox rows) and
+one INSERT … SELECT writes their reminders.
+"""
+
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+
+from arrears.core import sql
+from arrears.core.actors import SYSTEM
+from arrears.events.handlers import handlers_for
+from arrears.events.models import Event, Reminder
+from arrears.events.services import record_events_in_bulk
+from arrears.payments.models import Payment
+from arrears.subscriptions.models import Subscription
+from arrears.tenants.models import Reseller
+
+DUE_DATE_COMING = "payment.due_date_coming"
+BILLING_DAY_COMING = "billing_day.coming"
+# Due dates are announced from this many days ahead down to the day itself; handler conditions pick the days.
+REMINDER_HORIZON_DAYS = 30
+# Billing days are announced 1 to 7 days ahead.
+BILLING_DAY_HORIZON_DAYS = 7
+
+# The engine's chunker: (model, where, params, step name) → consecutive id ranges (lo, hi].
+Chunks = Callable[[type, str, list, str], Iterator[tuple[int, int]]]
+
+
+def _days_until(date_sql: str) -> str:
+    """SQL for the whole days from the date parameter to the date expression ``date_sql``."""
+    if sql.is_postgres():
+        return f"(CAST({date_sql} AS date) - CAST(%s AS date))"
+    return f"CAST(julianday({date_sql}) - julianday(%s) AS INTEGER)"
+
+
+def _latest_event_id() -> int:
+    return sql.fetch_all(f"SELECT COALESCE(MAX(id), 0) FROM {sql.table(Event)}")[0][0]
+
+
+def _link_reminders(event_type: str, reseller_id: int, after_event_id: int, due_on_sql: str, days_left_sql: str,
+                    join: str, params: list) -> None:
+    """Reminder rows for the events of ``event_type`` written since ``after_event_id`` that have none yet."""
+    event, reminder = sql.table(Event), sql.table(Reminder)
+    sql.execute(
+        f"INSERT INTO {reminder} (kind, subject_id, due_on, days_left, event_id)"
+        f" SELECT %s, e.subject_id, {due_on_sql}, {days_left_sql}, e.id FROM {event} e {join}"
+        " WHERE e.id > %s AND e.type = %s AND e.reseller_id = %s"
+        f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.event_id = e.id)",
+        [event_type, *params, after_event_id, event_type, reseller_id])
+
+
+def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, chunks: Chunks) -> int:
+    """``payment.due_date_coming`` for the reseller's unpaid payments due 0..30 days after ``day``, each
+    (payment, due date, days left) once. ``chunks`` is the engine's id-range chunker."""
+    if not handlers_for(reseller.pk, DUE_DATE_COMING):
+        return 0
+    payment, reminder = sql.table(Payment), sql.table(Reminder)
+    sql_day = sql.db_date(day)
+    horizon = sql.db_date(day + timedelta(days=REMINDER_HORIZON_DAYS))
+    where = "reseller_id = %s AND status = 'waiting_for_payment' AND due_date >= %s AND due_date <= %s"
+    where_params = [reseller.pk, sql_day, horizon]
+    announced = 0
+    for lo, hi in chunks(Payment, where, where_params, "announcing due dates"):
+        after_event_id = _latest_event_id()
+        rows = sql.fetch_all(
+            f"SELECT p.id, p.account_id, p.document_id, p.invoice_id, p.due_date FROM {payment} p"
+            " WHERE p.reseller_id = %s AND p.status = 'waiting_for_payment' AND p.due_date >= %s"
+            " AND p.due_date <= %s AND p.id > %s AND p.id <= %s"
+            f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.kind = %s AND r.subject_id = p.id"
+            f"  AND r.due_on = p.due_date AND r.days_left = {_days_until('p.due_date')}) ORDER BY p.id",
+            [*where_params, lo, hi, DUE_DATE_COMING, sql_day])
+        if not rows:
+            continue
+        events = []
+        for payment_id, account_id, document_id, invoice_id, due_date in rows:
+            due_on = date.fromisoformat(str(due_date))
+            events.append((reseller.pk, payment_id, account_id,
+                           {"document_id": document_id, "invoice_id": invoice_id, "due_date": due_on.isoformat(),
+                            "days_left": (due_on - day).days}))
+        record_events_in_bulk(DUE_DATE_COMING, "payment", events, actor=SYSTEM, now=now)
+        _link_reminders(DUE_DATE_COMING, reseller.pk, after_event_id, "p.due_date", _days_until("p.due_date"),
+                        f"JOIN {payment} p ON p.id = e.subject_id", [sql_day])
+        announced += len(rows)
+    return announced
+
+
+def announce_billing_days(reseller: Reseller, day: date, *, now: datetime, chunks: Chunks) -> int:
+    """``billing_day.coming`` for each account with active subscriptions whose billing date is 1..7 days after
+    ``day``, once per (account, billing date, days left)."""
+    if not handlers_for(reseller.pk, BILLING_DAY_COMING):
+        return 0
+    subscription, reminder = sql.table(Subscription), sql.table(Reminder)
+    announced = 0
+    for days_left in range(1, BILLING_DAY_HORIZON_DAYS + 1):
+        billing_date = day + timedelta(days=days_left)
+        if billing_date.day > 28:  # billing days are 1..28
+            continue
+        sql_billing_date = sql.db_date(billing_date)
+        where = "reseller_id = %s AND billing_day = %s AND status = 'active' AND start_date <= %s"
+        where_params = [reseller.pk, billing_date.day, sql.db_date(day)]
+        for lo, hi in chunks(Subscription, where, where_params, "announcing billing days"):
+            after_event_id = _latest_event_id()
+            # An account with subscriptions in two chunks is found again in the second one; by then the first
+            # one's reminder exists, so it is announced once.
+            account_ids = [row[0] for row in sql.fetch_all(
+                f"SELECT DISTINCT s.account_id FROM {subscription} s WHERE s.reseller_id = %s"
+                " AND s.billing_day = %s AND s.status = 'active' AND s.start_date <= %s AND s.id > %s AND s.id <= %s"
+                f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.kind = %s AND r.subject_id = s.account_id"
+                "  AND r.due_on = %s AND r.days_left = %s) ORDER BY s.account_id",
+                [*where_params, lo, hi, BILLING_DAY_COMING, sql_billing_date, days_left])]
+            if not account_ids:
+                continue
+            payload = {"billing_day": billing_date.day, "billing_date": billing_date.isoformat(),
+                       "days_left": days_left}
+            record_events_in_bulk(BILLING_DAY_COMING, "account",
+                                  [(reseller.pk, account_id, account_id, payload) for account_id in account_ids],
+                                  actor=SYSTEM, now=now)
+            _link_reminders(BILLING_DAY_COMING, reseller.pk, after_event_id, "%s", "%s", "",
+                            [sql_billing_date, days_left])
+            announced += len(account_ids)
+    return announced
