@@ -4,11 +4,13 @@ Everything that differs between a laptop and a fleet comes from the environment:
 ``DATABASE_URL`` (default: a SQLite file under ``ARREARS_DATA_DIR``), ``HUEY_URL`` (default: a SQLite
 queue beside it; ``redis://…`` or ``postgres://…`` for several machines), ``ARREARS_SECRET_KEY``,
 ``ARREARS_DEBUG``, ``ARREARS_ALLOWED_HOSTS``, ``ARREARS_API_THROTTLE`` (requests per token, e.g. ``50/s``;
-``off`` disables) and ``ARREARS_CACHE_URL`` (``redis://…``: one throttling budget shared by all workers).
+``off`` disables), ``ARREARS_CACHE_URL`` (``redis://…``: one throttling budget shared by all workers),
+``ARREARS_SMTP_URL`` (the mail server; default: mail written to files) and ``ARREARS_MAIL_FROM``.
 """
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 
@@ -159,3 +161,30 @@ CACHES = {
 }
 
 HUEY = _huey_from_url(os.environ.get("HUEY_URL"))
+
+
+def _mail_from_url(url: str | None) -> dict:
+    """Django's e-mail settings: SMTP from ``smtp://[user:password@]host[:port][?tls]`` (``smtps://`` or ``?ssl``
+    for implicit TLS), else one file per message under the data directory, so a demo needs no mail server."""
+    if not url:
+        return {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+                "EMAIL_FILE_PATH": str(DATA_DIR / "mail")}
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(f"ARREARS_SMTP_URL must start with smtp:// or smtps://, got {url!r}")
+    options = parse_qs(parts.query, keep_blank_values=True)
+    use_ssl = parts.scheme == "smtps" or "ssl" in options
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname or "localhost",
+        "EMAIL_PORT": parts.port or (465 if use_ssl else 25),
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": "tls" in options,
+        "EMAIL_USE_SSL": use_ssl,
+    }
+
+
+globals().update(_mail_from_url(os.environ.get("ARREARS_SMTP_URL")))
+EMAIL_TIMEOUT = 30  # seconds; a hung mail server must not hold a worker, the delivery is retried
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = os.environ.get("ARREARS_MAIL_FROM", "billing@arrears.local")

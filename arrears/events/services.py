@@ -1,14 +1,58 @@
-"""Writing events: one row per state change, in the transaction of the change (R45)."""
+"""Writing events: one row per state change, in the transaction of the change (R45).
+
+An event of a notifiable type (``catalog.NOTIFIABLE_EVENTS``) also gets a ``PendingDispatch`` row — the outbox —
+and its transaction, once committed, asks the task queue to fan the outbox out to the event handlers.
+"""
 
 import json
+import time
 from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
 
 from arrears.core import sql
 from arrears.core.actors import Actor
-from arrears.events.models import Event
+from arrears.events.catalog import NOTIFIABLE_EVENTS
+from arrears.events.models import Event, PendingDispatch
 
 _COLUMNS = ("type", "reseller_id", "account_id", "subject_type", "subject_id", "payload", "actor_kind", "actor_id",
             "actor_label", "occurred_at")
+
+
+# Dispatches asked for by this process are coalesced: the first commit schedules one a moment ahead, and commits
+# before it runs only rely on it (it fans out the whole outbox). So a busy API process writes the task queue about
+# once a second, not once per approve. ``_scheduled_until`` is when the scheduled one will run (monotonic clock).
+DISPATCH_COALESCE_SECONDS = 1.0
+_scheduled_until = 0.0
+
+
+def _enqueue_dispatch() -> None:
+    global _scheduled_until
+    # Imported here: the tasks import the dispatcher, which imports the services that write events.
+    from arrears.events.tasks import dispatch_events
+
+    if settings.HUEY.immediate:  # tests that run tasks in-process: no scheduler to wait for
+        dispatch_events()
+        return
+    moment = time.monotonic()
+    # A margin: a dispatch about to start might read the outbox just before this commit's rows are visible.
+    if moment < _scheduled_until - 0.25:
+        return
+    dispatch_events.schedule(delay=DISPATCH_COALESCE_SECONDS)
+    _scheduled_until = moment + DISPATCH_COALESCE_SECONDS
+
+
+def _dispatch_after_commit() -> None:
+    """Ask for one dispatch when the current transaction commits, however many events it wrote.
+
+    The registered callbacks of the transaction are few (this is usually the only one), so looking for ours costs
+    less than any bookkeeping of our own, and stays right when a savepoint rolls back and drops it. ``robust``: the
+    change is committed by then; a queue that is down must not turn it into an error, and the periodic dispatch
+    picks the outbox up anyway.
+    """
+    if not any(callback is _enqueue_dispatch for _, callback, _ in connection.run_on_commit):
+        transaction.on_commit(_enqueue_dispatch, robust=True)
 
 
 def record_event(event_type: str, *, subject, reseller_id: int, account_id: int | None, payload: dict,
@@ -22,6 +66,9 @@ def record_event(event_type: str, *, subject, reseller_id: int, account_id: int 
         " RETURNING id",
         [*values[:5], json.dumps(payload), *values[6:9], sql.db_datetime(now)],
     )
+    if event_type in NOTIFIABLE_EVENTS:
+        sql.execute(f"INSERT INTO {sql.table(PendingDispatch)} (event_id) VALUES (%s)", [row[0][0]])
+        _dispatch_after_commit()
     return Event(id=row[0][0], **dict(zip(_COLUMNS, values, strict=True)))
 
 
@@ -35,6 +82,7 @@ def record_events_in_bulk(event_type: str, subject_type: str, rows: list[tuple[i
     """Insert many events at once, in the order given; ``rows`` are ``(reseller_id, subject_id, account_id,
     payload)``."""
     occurred_at = sql.db_datetime(now)
+    notifiable = event_type in NOTIFIABLE_EVENTS
     values = [
         (event_type, reseller_id, account_id, subject_type, subject_id, json.dumps(payload), actor.kind, actor.id,
          actor.label, occurred_at)
@@ -42,9 +90,16 @@ def record_events_in_bulk(event_type: str, subject_type: str, rows: list[tuple[i
     ]
     for start in range(0, len(values), EVENTS_PER_STATEMENT):
         batch = values[start:start + EVENTS_PER_STATEMENT]
-        sql.execute(
+        statement = (
             f"INSERT INTO {sql.table(Event)} (type, reseller_id, account_id, subject_type, subject_id, payload,"
             " actor_kind, actor_id, actor_label, occurred_at) VALUES "
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch)),
-            [value for row in batch for value in row],
-        )
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch)))
+        params = [value for row in batch for value in row]
+        if not notifiable:
+            sql.execute(statement, params)
+            continue
+        event_ids = [row[0] for row in sql.fetch_all(statement + " RETURNING id", params)]
+        sql.execute(f"INSERT INTO {sql.table(PendingDispatch)} (event_id) VALUES "
+                    + ", ".join(["(%s)"] * len(event_ids)), event_ids)
+    if notifiable and values:
+        _dispatch_after_commit()
