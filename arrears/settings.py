@@ -76,7 +76,7 @@ TEMPLATES = [
 ]
 
 
-SQLITE_MMAP_BYTES = 1 << 30  # address space only: what is mapped is at most the file's size
+SQLITE_MMAP_BYTES = 256 << 20
 
 
 def _database_from_url(url: str) -> dict:
@@ -87,7 +87,8 @@ def _database_from_url(url: str) -> dict:
         # Connections are kept (conn_max_age above): opening one costs more than a typical API request.
         # Writers queue on a lock file rather than in SQLite's sleeping busy handler (see the backend).
         # Reads go through memory-mapped I/O: a commit by any other connection empties a connection's page
-        # cache, and mapped pages are read without a system call and a copy each.
+        # cache, and mapped pages are read without a system call and a copy each. The mapped pages are the
+        # operating system's file cache, shared by all processes, but they count in each one's RSS: hence a cap.
         config["ENGINE"] = "arrears.core.sqlite_backend"
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",

@@ -16,13 +16,10 @@ from datetime import datetime, timedelta
 from functools import cache, partial
 from pathlib import Path
 
-import weasyprint
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher
 
 from arrears.charges.models import Charge
 from arrears.core import clock, sql
@@ -373,10 +370,16 @@ class _Renderer:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._fonts: FontConfiguration | None = None
+        self._fonts = None  # a weasyprint FontConfiguration
         self._renders = 0
 
     def pdf(self, html: str) -> bytes:
+        # Imported here: WeasyPrint takes most of a second to import, and only the task consumer renders; the web
+        # workers import this module (events enqueue renders) and must not pay for it on their first write.
+        import weasyprint
+        from weasyprint.text.fonts import FontConfiguration
+        from weasyprint.urls import URLFetcher
+
         # Only data: URLs load (an inline logo): a reseller's template must not make the worker read local files
         # or reach the network. A fetcher per render: it keeps state between the calls of one fetch.
         fetcher = URLFetcher(allowed_protocols=("data",), allow_redirects=False)
