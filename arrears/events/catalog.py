@@ -11,7 +11,7 @@ NOTIFIABLE_EVENTS: dict[str, str] = {
     "invoice.approved": "The ERP approved an invoice: its number, due date and attachment are final.",
     "invoice.revoked": "The approval of an invoice was revoked; it waits for a new approval.",
     "payment.due_date_coming": "An unpaid payment's due date is coming (daily, with payment.days_left).",
-    "payment.received": "A payment was received: completed, paid from the balance, or cancelled.",
+    "payment.received": "A payment was received: it became completed or was paid from the balance.",
     "payment.expired": "An unpaid payment passed its due date and expired.",
     "billing_day.coming": "An account's billing day is coming (daily, with billing_day_left).",
 }
