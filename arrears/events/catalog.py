@@ -17,9 +17,10 @@ NOTIFIABLE_EVENTS: dict[str, str] = {
 }
 
 _EVENT = {"id": None, "type": None, "occurred_at": None}
-_ACCOUNT = {"id": None, "name": None, "email": None, "address": None, "balance": None, "currency": None}
-_RESELLER = {"id": None, "name": None, "currency": None}
-_INVOICE = {
+# The account, reseller and invoice objects are also the invoice document's (arrears.invoices.documents).
+ACCOUNT = {"id": None, "name": None, "email": None, "address": None, "balance": None, "currency": None}
+RESELLER = {"id": None, "name": None, "currency": None}
+INVOICE = {
     "id": None,
     "document_number": None,  # the ERP's number once approved, else the platform's
     "original_document_number": None,
@@ -56,10 +57,10 @@ _PAYMENT = {
 }
 _BILLING_DAY = {"billing_day": None, "billing_day_left": None, "billing_day_date": None}
 
-_COMMON = {"event": _EVENT, "account": _ACCOUNT, "reseller": _RESELLER}
-_INVOICE_EVENT = {**_COMMON, "invoice": _INVOICE}
+_COMMON = {"event": _EVENT, "account": ACCOUNT, "reseller": RESELLER}
+_INVOICE_EVENT = {**_COMMON, "invoice": INVOICE}
 # ``invoice`` is nil for a top-up payment, which has no invoice.
-_PAYMENT_EVENT = {**_COMMON, "invoice": _INVOICE, "payment": _PAYMENT}
+_PAYMENT_EVENT = {**_COMMON, "invoice": INVOICE, "payment": _PAYMENT}
 
 PLACEHOLDERS: dict[str, dict] = {
     "invoice.closed": _INVOICE_EVENT,

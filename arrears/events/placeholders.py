@@ -42,16 +42,17 @@ def _event(event: Event) -> dict:
     return {"id": event.pk, "type": event.type, "occurred_at": event.occurred_at.isoformat()}
 
 
-def _account(account: Account, currency: str) -> dict:
+def account_placeholders(account: Account, currency: str) -> dict:
     return {"id": account.pk, "name": account.name, "email": account.email, "address": account.address,
             "balance": format_amount(account.balance, currency), "currency": currency}
 
 
-def _reseller(reseller: Reseller) -> dict:
+def reseller_placeholders(reseller: Reseller) -> dict:
     return {"id": reseller.pk, "name": reseller.name, "currency": reseller.currency}
 
 
-def _invoice(invoice: Invoice, payment: Payment | None, due_date: date | None) -> dict:
+def invoice_placeholders(invoice: Invoice, due_date: date | None) -> dict:
+    """``invoice.*`` of the notifications; the invoice document adds its charges and tax summary."""
     is_file = invoice.attachment_kind == Invoice.AttachmentKind.FILE
     is_link = invoice.attachment_kind == Invoice.AttachmentKind.LINK
     return {
@@ -109,13 +110,13 @@ def placeholders_for(events: list[Event], *, now: datetime) -> dict[int, dict]:
     result = {}
     for event in events:
         reseller = batch.resellers[event.reseller_id]
-        values: dict = {"event": _event(event), "reseller": _reseller(reseller)}
+        values: dict = {"event": _event(event), "reseller": reseller_placeholders(reseller)}
         account = batch.accounts.get(event.account_id)
-        values["account"] = None if account is None else _account(account, reseller.currency)
+        values["account"] = None if account is None else account_placeholders(account, reseller.currency)
         if event.subject_type == "invoice":
             invoice = batch.invoices[event.subject_id]
             payment = batch.payment_of_invoice.get(invoice.pk)
-            values["invoice"] = _invoice(invoice, payment, payment.due_date if payment else None)
+            values["invoice"] = invoice_placeholders(invoice, payment.due_date if payment else None)
         elif event.subject_type == "payment":
             payment = batch.payments[event.subject_id]
             due_date = _announced_due_date(event, payment)
@@ -123,7 +124,7 @@ def placeholders_for(events: list[Event], *, now: datetime) -> dict[int, dict]:
             if days_left is None and due_date is not None:
                 days_left = (due_date - clock.local_date(now, reseller.timezone)).days
             invoice = batch.invoices.get(payment.invoice_id)
-            values["invoice"] = None if invoice is None else _invoice(invoice, payment, due_date)
+            values["invoice"] = None if invoice is None else invoice_placeholders(invoice, due_date)
             values["payment"] = _payment(payment, due_date, days_left)
         if event.type == "billing_day.coming":
             values["billing_day"] = event.payload["billing_day"]

@@ -26,6 +26,8 @@ from arrears.core import clock, sql
 from arrears.core.actors import Actor
 from arrears.core.liquid import ANY_FIELDS, CheckedTemplate, TemplateInvalid, check_template
 from arrears.core.money import format_amount, format_quantity, format_rate
+from arrears.events.catalog import ACCOUNT, INVOICE, RESELLER
+from arrears.events.placeholders import account_placeholders, invoice_placeholders, reseller_placeholders
 from arrears.events.services import record_event
 from arrears.invoices.attachments import PDF
 from arrears.invoices.errors import DocumentNotAvailable, DocumentNotReady
@@ -38,8 +40,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent / "templates" / "invoices" / "standard_invoice.liquid.html"
 
 # --- placeholders ---------------------------------------------------------------------------------------------
-# In the format of ``arrears.core.liquid``, with the names the notification templates use
-# (``arrears.events.catalog``), so that a reseller writes ``invoice.document_number`` in both. Amounts are decimal
+# In the format of ``arrears.core.liquid``: the notifications' account, reseller and invoice, built by the same code
+# (``arrears.events.placeholders``), so that a reseller writes ``invoice.document_number`` in both. Amounts are decimal
 # strings in the currency's precision ("120.00"), dates ISO strings "YYYY-MM-DD" (Liquid's ``date`` filter reads
 # them), absent values nil. ``document_context`` produces exactly these keys (a test holds the two together).
 
@@ -60,41 +62,22 @@ TAX_FIELDS = {
     "gross": None,
 }
 DOCUMENT_PLACEHOLDERS = {
-    "reseller": {"id": None, "name": None, "currency": None},  # the seller
-    "account": {"id": None, "name": None, "email": None, "address": None},  # the buyer; address has line breaks
+    "reseller": RESELLER,  # the seller
+    "account": ACCOUNT,  # the buyer; address has line breaks
     "invoice": {
-        "id": None,
-        "document_number": None,  # the ERP's number once approved (R15), else the platform's
-        "original_document_number": None,  # the platform's number
-        "status": None,
+        **INVOICE,
         "issue_date": None,  # the day it closed, in the reseller's calendar
-        "billing_date": None,  # the start of its billing period (R11)
-        "from_date": None,  # the first day billed
-        "to_date": None,  # exclusive: the next billing date
-        "to_date_human": None,  # the last day of the period
-        "managed_externally": None,
-        "approved": None,
-        "approval_date": None,
-        "due_date": None,  # the due date of its payment; nil while there is none
-        "currency": None,
         "net_total": None,
         "tax_total": None,
-        "total": None,
-        "external_total": None,  # the ERP's total, when it gave one (R17)
-        "external_currency": None,
         "charges": ANY_FIELDS,  # a list; each charge has the fields of CHARGE_FIELDS
         "taxes": ANY_FIELDS,  # the tax summary, one per rate, lowest first; each has the fields of TAX_FIELDS
     },
 }
 
 
-def _iso(value) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def document_context(invoice: Invoice) -> dict:
-    """The placeholders of the document of ``invoice``, loaded with its terms (``invoice_with_terms``); one more
-    query reads its charges."""
+    """The placeholders of the document of ``invoice``, loaded with its terms (``invoice_with_terms``): those of
+    the notifications, plus the charges and the tax summary, which one more query reads."""
     reseller, account = invoice.reseller, invoice.account
     payment = getattr(invoice, "payment", None)  # none for an invoice with a zero total (R6)
     currency = invoice.currency
@@ -114,31 +97,15 @@ def document_context(invoice: Invoice) -> dict:
         })
         net, tax, gross = taxes.get(tax_rate_bp, (0, 0, 0))
         taxes[tax_rate_bp] = (net + net_amount, tax + tax_amount, gross + amount)
-    net_total = sum(net for net, _, _ in taxes.values())
-    tax_total = sum(tax for _, tax, _ in taxes.values())
+    issued_on = invoice.closed_at and clock.local_date(invoice.closed_at, reseller.timezone)
     return {
-        "reseller": {"id": reseller.pk, "name": reseller.name, "currency": reseller.currency},
-        "account": {"id": account.pk, "name": account.name, "email": account.email, "address": account.address},
+        "reseller": reseller_placeholders(reseller),
+        "account": account_placeholders(account, reseller.currency),
         "invoice": {
-            "id": invoice.pk,
-            "document_number": invoice.document_id,
-            "original_document_number": invoice.original_document_id,
-            "status": invoice.status,
-            "issue_date": _iso(invoice.closed_at and clock.local_date(invoice.closed_at, reseller.timezone)),
-            "billing_date": _iso(invoice.billing_date),
-            "from_date": _iso(invoice.from_date),
-            "to_date": _iso(invoice.to_date),
-            "to_date_human": _iso(invoice.to_date - timedelta(days=1)),
-            "managed_externally": invoice.managed_externally,
-            "approved": invoice.approved,
-            "approval_date": _iso(invoice.approval_date),
-            "due_date": _iso(payment.due_date if payment is not None else None),
-            "currency": currency,
-            "net_total": format_amount(net_total, currency),
-            "tax_total": format_amount(tax_total, currency),
-            "total": format_amount(invoice.total, currency),
-            "external_total": format_amount(invoice.external_total, invoice.external_currency or currency),
-            "external_currency": invoice.external_currency,
+            **invoice_placeholders(invoice, payment.due_date if payment is not None else None),
+            "issue_date": None if not issued_on else issued_on.isoformat(),
+            "net_total": format_amount(sum(net for net, _, _ in taxes.values()), currency),
+            "tax_total": format_amount(sum(tax for _, tax, _ in taxes.values()), currency),
             "charges": charges,
             "taxes": [
                 {"percent": format_rate(rate), "net": format_amount(net, currency),
