@@ -4,7 +4,7 @@ Each announcement is an event plus a ``Reminder`` row unique per (kind, subject,
 day twice, or catching up many days at once, announces everything exactly once. A due date moved by a revoke and
 a new approval is a new date and is announced again. The work is set-based like the engine's other steps: per
 chunk one query finds what is not yet announced, one bulk insert writes the events (with their outbox rows) and
-one INSERT … SELECT writes their reminders.
+one more their reminders, named by the event ids the first returned.
 """
 
 from collections.abc import Callable, Iterator
@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from arrears.core import sql
 from arrears.core.actors import SYSTEM
 from arrears.events.handlers import handlers_for
-from arrears.events.models import Event, Reminder
+from arrears.events.models import Reminder
 from arrears.events.services import record_events_in_bulk
 from arrears.payments.models import Payment
 from arrears.subscriptions.models import Subscription
@@ -37,20 +37,12 @@ def _days_until(date_sql: str) -> str:
     return f"CAST(julianday({date_sql}) - julianday(%s) AS INTEGER)"
 
 
-def _latest_event_id() -> int:
-    return sql.fetch_all(f"SELECT COALESCE(MAX(id), 0) FROM {sql.table(Event)}")[0][0]
-
-
-def _link_reminders(event_type: str, reseller_id: int, after_event_id: int, due_on_sql: str, days_left_sql: str,
-                    join: str, params: list) -> None:
-    """Reminder rows for the events of ``event_type`` written since ``after_event_id`` that have none yet."""
-    event, reminder = sql.table(Event), sql.table(Reminder)
-    sql.execute(
-        f"INSERT INTO {reminder} (kind, subject_id, due_on, days_left, event_id)"
-        f" SELECT %s, e.subject_id, {due_on_sql}, {days_left_sql}, e.id FROM {event} e {join}"
-        " WHERE e.id > %s AND e.type = %s AND e.reseller_id = %s"
-        f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.event_id = e.id)",
-        [event_type, *params, after_event_id, event_type, reseller_id])
+def _remember(kind: str, written: list[tuple[int, int]], due_on_of: dict[int, date], days_left_of: dict[int, int]):
+    """The Reminder rows of the announcements just written, ``(event id, subject id)`` each."""
+    Reminder.objects.bulk_create(
+        [Reminder(kind=kind, subject_id=subject_id, due_on=due_on_of[subject_id], days_left=days_left_of[subject_id],
+                  event_id=event_id) for event_id, subject_id in written],
+        batch_size=500)
 
 
 def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, chunks: Chunks) -> int:
@@ -65,7 +57,6 @@ def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, chunks: 
     where_params = [reseller.pk, sql_day, horizon]
     announced = 0
     for lo, hi in chunks(Payment, where, where_params, "announcing due dates"):
-        after_event_id = _latest_event_id()
         rows = sql.fetch_all(
             f"SELECT p.id, p.account_id, p.document_id, p.invoice_id, p.due_date FROM {payment} p"
             " WHERE p.reseller_id = %s AND p.status = 'waiting_for_payment' AND p.due_date >= %s"
@@ -75,15 +66,15 @@ def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, chunks: 
             [*where_params, lo, hi, DUE_DATE_COMING, sql_day])
         if not rows:
             continue
-        events = []
+        events, due_on_of, days_left_of = [], {}, {}
         for payment_id, account_id, document_id, invoice_id, due_date in rows:
-            due_on = date.fromisoformat(str(due_date))
+            due_on_of[payment_id] = due_on = date.fromisoformat(str(due_date))
+            days_left_of[payment_id] = (due_on - day).days
             events.append((reseller.pk, payment_id, account_id,
                            {"document_id": document_id, "invoice_id": invoice_id, "due_date": due_on.isoformat(),
-                            "days_left": (due_on - day).days}))
-        record_events_in_bulk(DUE_DATE_COMING, "payment", events, actor=SYSTEM, now=now)
-        _link_reminders(DUE_DATE_COMING, reseller.pk, after_event_id, "p.due_date", _days_until("p.due_date"),
-                        f"JOIN {payment} p ON p.id = e.subject_id", [sql_day])
+                            "days_left": days_left_of[payment_id]}))
+        written = record_events_in_bulk(DUE_DATE_COMING, "payment", events, actor=SYSTEM, now=now)
+        _remember(DUE_DATE_COMING, written, due_on_of, days_left_of)
         announced += len(rows)
     return announced
 
@@ -103,8 +94,7 @@ def announce_billing_days(reseller: Reseller, day: date, *, now: datetime, chunk
         where = "reseller_id = %s AND billing_day = %s AND status = 'active' AND start_date <= %s"
         where_params = [reseller.pk, billing_date.day, sql.db_date(day)]
         for lo, hi in chunks(Subscription, where, where_params, "announcing billing days"):
-            after_event_id = _latest_event_id()
-            # An account with subscriptions in two chunks is found again in the second one; by then the first
+                # An account with subscriptions in two chunks is found again in the second one; by then the first
             # one's reminder exists, so it is announced once.
             account_ids = [row[0] for row in sql.fetch_all(
                 f"SELECT DISTINCT s.account_id FROM {subscription} s WHERE s.reseller_id = %s"
@@ -116,10 +106,10 @@ def announce_billing_days(reseller: Reseller, day: date, *, now: datetime, chunk
                 continue
             payload = {"billing_day": billing_date.day, "billing_date": billing_date.isoformat(),
                        "days_left": days_left}
-            record_events_in_bulk(BILLING_DAY_COMING, "account",
-                                  [(reseller.pk, account_id, account_id, payload) for account_id in account_ids],
-                                  actor=SYSTEM, now=now)
-            _link_reminders(BILLING_DAY_COMING, reseller.pk, after_event_id, "%s", "%s", "",
-                            [sql_billing_date, days_left])
+            written = record_events_in_bulk(
+                BILLING_DAY_COMING, "account",
+                [(reseller.pk, account_id, account_id, payload) for account_id in account_ids], actor=SYSTEM, now=now)
+            _remember(BILLING_DAY_COMING, written, dict.fromkeys(account_ids, billing_date),
+                      dict.fromkeys(account_ids, days_left))
             announced += len(account_ids)
     return announced

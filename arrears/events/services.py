@@ -78,9 +78,9 @@ EVENTS_PER_STATEMENT = 500
 
 
 def record_events_in_bulk(event_type: str, subject_type: str, rows: list[tuple[int, int, int | None, dict]], *,
-                          actor: Actor, now: datetime) -> None:
+                          actor: Actor, now: datetime) -> list[tuple[int, int]]:
     """Insert many events at once, in the order given; ``rows`` are ``(reseller_id, subject_id, account_id,
-    payload)``."""
+    payload)``. Returns ``(event id, subject id)`` of each."""
     occurred_at = sql.db_datetime(now)
     notifiable = event_type in NOTIFIABLE_EVENTS
     values = [
@@ -88,18 +88,18 @@ def record_events_in_bulk(event_type: str, subject_type: str, rows: list[tuple[i
          actor.label, occurred_at)
         for reseller_id, subject_id, account_id, payload in rows
     ]
+    written: list[tuple[int, int]] = []
     for start in range(0, len(values), EVENTS_PER_STATEMENT):
         batch = values[start:start + EVENTS_PER_STATEMENT]
-        statement = (
+        inserted = sql.fetch_all(
             f"INSERT INTO {sql.table(Event)} (type, reseller_id, account_id, subject_type, subject_id, payload,"
             " actor_kind, actor_id, actor_label, occurred_at) VALUES "
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch)))
-        params = [value for row in batch for value in row]
-        if not notifiable:
-            sql.execute(statement, params)
-            continue
-        event_ids = [row[0] for row in sql.fetch_all(statement + " RETURNING id", params)]
-        sql.execute(f"INSERT INTO {sql.table(PendingDispatch)} (event_id) VALUES "
-                    + ", ".join(["(%s)"] * len(event_ids)), event_ids)
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch)) + " RETURNING id, subject_id",
+            [value for row in batch for value in row])
+        written += [(event_id, subject_id) for event_id, subject_id in inserted]
+        if notifiable:
+            sql.execute(f"INSERT INTO {sql.table(PendingDispatch)} (event_id) VALUES "
+                        + ", ".join(["(%s)"] * len(inserted)), [event_id for event_id, _ in inserted])
     if notifiable and values:
         _dispatch_after_commit()
+    return written
