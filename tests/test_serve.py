@@ -4,7 +4,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from arrears.billing import tasks
 from arrears.billing.models import BillingRun
 from arrears.billing.tasks import bill_due_days_periodically, run_billing_now
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
+from tests.loopback import free_port
 
 STARTUP_TIMEOUT = 30
 SHUTDOWN_TIMEOUT = 15
@@ -101,11 +101,6 @@ def test_billing_now_does_not_retry_other_errors(monkeypatch, queue_in_memory):
 
 # --- the whole product in one command ------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _url_of_the_test_database() -> str:
     settings = connection.settings_dict
@@ -148,7 +143,7 @@ def test_serve_runs_the_site_and_the_consumer_and_stops_cleanly_on_sigterm(trans
         env["HUEY_URL"] = database_url
     else:
         env.pop("HUEY_URL", None)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "serve.log"
 
     # When `arrears serve` starts

@@ -4,7 +4,6 @@ the daily sweep again sends nothing twice."""
 
 import email
 import email.policy
-import socket
 from datetime import UTC, date, datetime
 
 import pytest
@@ -22,6 +21,7 @@ from arrears.invoices.services import approve_invoice, complete_invoice_payment,
 from arrears.payments.models import Payment
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory
+from tests.loopback import free_port
 from tests.service_support import APPROVAL_DAY, CLOSING_DAY, invoices_of
 
 
@@ -40,12 +40,6 @@ class Inbox:
     def to(self, address: str) -> list[tuple[str, str]]:
         return [(message["Subject"], message.get_content()) for message in self.messages
                 if message["X-Envelope-To"] == address]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

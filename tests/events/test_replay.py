@@ -2,7 +2,6 @@
 
 import io
 import json
-import socket
 from datetime import timedelta
 
 import pytest
@@ -16,22 +15,17 @@ from arrears.events.replay import replay_deliveries
 from arrears.payments.services import top_up_balance
 from tests.conftest import MANAGER, at
 from tests.factories import AccountFactory, ResellerFactory
+from tests.loopback import free_port
 from tests.service_support import APPROVAL_DAY
 
 NOW = at(APPROVAL_DAY)
 LATER = NOW + timedelta(days=3)
 
 
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def broken_mail_server(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", unused_port(), 2
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
     yield
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 

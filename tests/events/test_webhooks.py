@@ -1,6 +1,5 @@
 """Webhooks: signed with Standard Webhooks, retried with backoff, an endpoint disabled after 10 failed events."""
 
-import socket
 from datetime import timedelta
 
 import pytest
@@ -22,6 +21,7 @@ from arrears.events.models import Delivery, DeliveryAttempt, Event
 from arrears.payments.services import top_up_balance
 from tests.conftest import MANAGER, at
 from tests.factories import AccountFactory
+from tests.loopback import free_port
 from tests.service_support import APPROVAL_DAY
 
 NOW = at(APPROVAL_DAY)
@@ -194,16 +194,10 @@ def test_two_workers_never_send_one_delivery_twice(reseller, endpoint, httpserve
     assert len(received) == 1
 
 
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_an_e_mail_that_the_mail_server_refuses_is_retried(reseller, settings):
     # Given no mail server listening
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", unused_port(), 2
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
     top_up_balance(AccountFactory(reseller=reseller, email="ann@example.com"), 1_000, actor=MANAGER, now=NOW)
     dispatch_pending_events(now=NOW)
 
