@@ -159,7 +159,12 @@ class PostUsageChargeBody(Schema):
 # --- List parameters -----------------------------------------------------------------------------------------
 
 
-class ListQuery(Schema):
+class QueryParameters(BaseModel):
+    """Query parameters are plain Pydantic models: ninja's Schema would wrap each validation in its getter for
+    ORM objects, which a query string never is."""
+
+
+class ListQuery(QueryParameters):
     page_size: int = Field(50, ge=1, le=500, alias="page[size]")
     page_number: int = Field(1, ge=1, le=1_000_000, alias="page[number]")
 
@@ -239,19 +244,19 @@ SubscriptionListQuery = list_query(
 PlanListQuery = list_query("PlanListQuery", sort=("id", "created_at", "name"), exact={}, ranged={})
 
 
-class EventFeedQuery(Schema):
+class EventFeedQuery(QueryParameters):
     after: int = Field(0, ge=0, le=MAX_ID, description="The cursor: the id of the last event already read.")
     page_size: int = Field(100, ge=1, le=1000, alias="page[size]")
     type: text(64) | None = Field(None, alias="filter[type]", description="Only events of this type.")
     account_id: Id | None = Field(None, alias="filter[account_id]")
 
 
-class IncludeQuery(Schema):
+class IncludeQuery(QueryParameters):
     include: str | None = Field(None, pattern=r"^(subscriptions|payments|charges)(,(subscriptions|payments|charges))*$",
                                 description="Comma list of: subscriptions, payments, charges.")
 
 
-class PaymentIncludeQuery(Schema):
+class PaymentIncludeQuery(QueryParameters):
     include: str | None = Field(None, pattern=r"^(invoices|account)(,(invoices|account))*$",
                                 description="Comma list of: invoices, account.")
 
