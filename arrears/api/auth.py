@@ -13,7 +13,6 @@ from arrears.tenants.models import Reseller
 from arrears.tenants.selectors import reseller_visible_to
 from arrears.tenants.tokens import authenticate_token
 
-
 TOKEN_META_KEY = "HTTP_X_API_TOKEN"
 
 
