@@ -84,9 +84,10 @@ def _database_from_url(url: str) -> dict:
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside the single writer; IMMEDIATE takes the write lock at BEGIN so two
-        # writers queue instead of failing half-way; the generous timeout covers a full billing day.
+        # writers queue instead of failing half-way. Arrears' own writers queue in the kernel on a lock file
+        # before that, rather than in SQLite's sleeping busy handler (see the backend); the generous timeout
+        # is what SQLite itself may wait for a lock (a checkpoint, another program writing the file).
         # Connections are kept (conn_max_age above): opening one costs more than a typical API request.
-        # Writers queue on a lock file rather than in SQLite's sleeping busy handler (see the backend).
         # Reads go through memory-mapped I/O: a commit by any other connection empties a connection's page
         # cache, and mapped pages are read without a system call and a copy each. The mapped pages are the
         # operating system's file cache, shared by all processes, but they count in each one's RSS: hence a cap.
