@@ -4,15 +4,16 @@
 # a bounded load to it; every phase prints requests/s and p99, and the ratio to the ceiling. See bench/README.md.
 #
 #   bash bench/api_load.sh                          # 40,000 invoices, 15 s per phase, wrk -t2 -c8
-#   bash bench/api_load.sh --duration 10 --connections 16 --workers 3 --threads 1
+#   bash bench/api_load.sh --duration 10 --connections 16 --workers 3 --worker-class sync
 #
 # Options (defaults in brackets):
 #   --accounts N        closed ERP invoices to build, one per account [40000]; the pairs phase needs one each
 #   --duration S        seconds per phase [15]
 #   --wrk-threads N     wrk threads [2]
 #   --connections N     wrk connections, shared by the threads [8]
-#   --workers N         gunicorn worker processes [2]
-#   --threads N         threads per gunicorn worker: 1 = sync workers, more = gthread [4]
+#   --workers N         gunicorn worker processes [2]; the defaults are those of `arrears web` and `arrears serve`
+#   --threads N         threads per gunicorn worker [1]
+#   --worker-class C    gunicorn worker class: gthread or sync [gthread; sync needs --threads 1]
 #   --port N            port on 127.0.0.1 [18321]
 #   --keep              keep the data directory (database, invoices.txt, wrk and gunicorn output)
 #   --skip-setup        do not run scripts/setup.sh --no-test-extras first
@@ -30,11 +31,12 @@ duration=15
 wrk_threads=2
 connections=8
 workers=2
-threads=4
+threads=1
+worker_class=gthread
 port=18321
 keep=0
 skip_setup=0
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --accounts) accounts="$2"; shift 2 ;;
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
         --connections) connections="$2"; shift 2 ;;
         --workers) workers="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
+        --worker-class) worker_class="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
         --skip-setup) skip_setup=1; shift ;;
@@ -102,8 +105,11 @@ export BENCH_LUA_DIR="$repo/bench/api_load" BENCH_INVOICES="$INVOICES" BENCH_RES
     BENCH_TOKEN="$TOKEN"
 
 # --- server -------------------------------------------------------------------------------------------------
-worker_class=gthread
-[ "$threads" -gt 1 ] || worker_class=sync
+case "$worker_class" in
+    gthread) ;;
+    sync) [ "$threads" -eq 1 ] || die "a sync worker has one thread: pass --threads 1 with --worker-class sync" ;;
+    *) die "--worker-class must be gthread or sync" ;;
+esac
 gunicorn_args=(arrears.wsgi:application --bind "127.0.0.1:$port" --workers "$workers" --threads "$threads"
                --worker-class "$worker_class" --graceful-timeout 5 --error-logfile "$workdir/gunicorn.log")
 if "$python" -c 'import gunicorn, sys; sys.exit(gunicorn.version_info < (25, 1))'; then

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import signals
 from django.db.models.base import ModelState
 
@@ -120,40 +120,52 @@ class RowLoader:
         if row[start] is None:
             return None, end
         values = list(row[start:end])
+        db = connections[DEFAULT_DB_ALIAS]  # once, rather than through the proxy at every converter
         for index, column, converters in self._converters_of_fields():
             for converter in converters:
-                values[index] = converter(values[index], column, connection)
+                values[index] = converter(values[index], column, db)
         if self._plain is None:
             self._plain = not (signals.pre_init.has_listeners(self.model)
                                or signals.post_init.has_listeners(self.model))
         if not self._plain:
-            return self.model.from_db(connection.alias, self.attnames, values), end
+            return self.model.from_db(db.alias, self.attnames, values), end
         # What Model.from_db builds, without __init__'s walk over the fields: with no pre_init/post_init
         # listener, an instance loaded from a row is its field values and a ModelState.
         instance = self.model.__new__(self.model)
         instance.__dict__.update(zip(self.attnames, values, strict=True))
         state = instance._state = ModelState()
-        state.adding, state.db = False, connection.alias
+        state.adding, state.db = False, db.alias
         return instance, end
+
+
+_UPDATES: dict[tuple, tuple[str, list]] = {}
+
+
+def _update_statement(model, set_names: tuple, where_names: tuple, null_names: frozenset) -> tuple[str, list]:
+    """The UPDATE text and the fields of its parameters (SET first, then WHERE), kept per shape: building them
+    costs more than the values' preparation."""
+    key = (model, set_names, where_names, null_names)
+    statement = _UPDATES.get(key)
+    if statement is None:
+        quote = connection.ops.quote_name
+        fields = {name: model._meta.get_field(name) for name in (*set_names, *where_names)}
+        assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in set_names)
+        conditions = " AND ".join(f"{quote(fields[name].column)} IS NULL" if name in null_names
+                                  else f"{quote(fields[name].column)} = %s" for name in where_names)
+        parameter_fields = [fields[name] for name in set_names]
+        parameter_fields += [fields[name] for name in where_names if name not in null_names]
+        statement = _UPDATES[key] = (f"UPDATE {table(model)} SET {assignments} WHERE {conditions}", parameter_fields)
+    return statement
 
 
 def conditional_update(model, *, where: dict, values: dict) -> int:
     """``UPDATE … SET values WHERE where`` in hand-written SQL, values prepared by their fields exactly as the
     ORM prepares them; returns the row count. The status changes of the hottest services use it: compiling the
     ORM's UPDATE costs more than running it. ``None`` in ``where`` means IS NULL."""
-    quote = connection.ops.quote_name
-
-    def prepared(name: str, value):
-        field = model._meta.get_field(name)
-        if isinstance(value, models.Model):  # a related object stands for its key
-            value = value.pk
-        return field.get_db_prep_value(value, connection, prepared=False)
-
-    assignments = ", ".join(f"{quote(model._meta.get_field(name).column)} = %s" for name in values)
-    conditions = " AND ".join(
-        f"{quote(model._meta.get_field(name).column)} IS NULL" if value is None
-        else f"{quote(model._meta.get_field(name).column)} = %s"
-        for name, value in where.items())
-    params = [prepared(name, value) for name, value in values.items()]
-    params += [prepared(name, value) for name, value in where.items() if value is not None]
-    return execute(f"UPDATE {table(model)} SET {assignments} WHERE {conditions}", params)
+    null_names = frozenset(name for name, value in where.items() if value is None)
+    text, fields = _update_statement(model, tuple(values), tuple(where), null_names)
+    given = [*values.values(), *(value for value in where.values() if value is not None)]
+    params = [field.get_db_prep_value(value.pk if isinstance(value, models.Model) else value, connection,
+                                      prepared=False)  # a related object stands for its key
+              for field, value in zip(fields, given, strict=True)]
+    return execute(text, params)

@@ -1,6 +1,7 @@
 """Invoices: opening for a period, and the ERP hand-off (approve, revoke, complete)."""
 
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 
@@ -141,7 +142,15 @@ def _check_erp_invoice(invoice: Invoice) -> Payment:
     return payment
 
 
-def _fresh(invoice: Invoice) -> Invoice:
+class InvoiceRef(NamedTuple):
+    """An invoice named by its id within a reseller, as the API names it: all that the ERP operations need of
+    the invoice they are given, since they read it themselves (``_fresh``). An ``Invoice`` serves as well."""
+
+    pk: int
+    reseller_id: int
+
+
+def _fresh(invoice: Invoice | InvoiceRef) -> Invoice:
     """The invoice read again inside the service's transaction, within its reseller: the API hands the ERP
     services only a reference (id and the caller's reseller), so this read is also the tenancy check."""
     return invoice_with_terms(invoice.pk, reseller_id=invoice.reseller_id)
@@ -174,7 +183,7 @@ def _platform_will_issue(reseller, document_id: str) -> bool:
 
 
 def approve_invoice(
-    invoice: Invoice,
+    invoice: Invoice | InvoiceRef,
     *,
     document_id,
     billing_date,
@@ -312,7 +321,7 @@ def _check_erp_number(invoice: Invoice, document_id: str) -> None:
 
 
 def revoke_invoice_approval(
-    invoice: Invoice, *, document_id, billing_date, comment: str = "", actor: Actor, now: datetime
+    invoice: Invoice | InvoiceRef, *, document_id, billing_date, comment: str = "", actor: Actor, now: datetime
 ) -> Invoice:
     """Undo an approval (R36–R40): the invoice, its payment and its subscriptions return to before."""
     document_id = _require_document_id(document_id)
@@ -396,7 +405,8 @@ def revoke_invoice_approval(
     return _fresh(invoice)
 
 
-def complete_invoice_payment(invoice: Invoice, *, document_id, billing_date, actor: Actor, now: datetime) -> Invoice:
+def complete_invoice_payment(invoice: Invoice | InvoiceRef, *, document_id, billing_date, actor: Actor,
+                             now: datetime) -> Invoice:
     """The ERP saw the money: the approved invoice's payment becomes ``completed`` (R27–R29)."""
     document_id = _require_document_id(document_id)
     billing_date = _require_date(billing_date, "billing_date")

@@ -185,7 +185,7 @@ def test_an_approval_over_the_api_appears_in_the_feed_as_the_tokens_doing(erp_re
 
 def _record(account, event_type: str) -> int:
     return record_event(event_type, subject=account, reseller_id=account.reseller_id, account_id=account.pk,
-                        payload={}, actor=SYSTEM, now=at(APPROVAL_DAY)).pk
+                        payload={}, actor=SYSTEM, now=at(APPROVAL_DAY))
 
 
 def _in_thread(target) -> threading.Thread:

@@ -20,6 +20,7 @@ from arrears.invoices import errors as invoice_errors
 from arrears.invoices.errors import InvoiceFieldInvalid, InvoiceNotFound
 from arrears.invoices.models import Invoice
 from arrears.invoices.services import (
+    InvoiceRef,
     approve_invoice,
     complete_invoice_payment,
     find_invoice_by_billing_date,
@@ -63,13 +64,13 @@ def _by_account(request: HttpRequest, reseller_id: int, account_id: int, billing
     return find_invoice_by_billing_date(account, billing_date)
 
 
-def _by_id(request: HttpRequest, reseller_id: int, invoice_id: int) -> Invoice:
+def _by_id(request: HttpRequest, reseller_id: int, invoice_id: int) -> InvoiceRef:
     """A reference to the invoice within the caller's reseller: the service reads it in its transaction, and
     that read answers 404 for an invoice of any other reseller."""
-    return Invoice(pk=invoice_id, reseller_id=caller_reseller(request, reseller_id, "erp").pk)
+    return InvoiceRef(invoice_id, caller_reseller(request, reseller_id, "erp").pk)
 
 
-def _approve(request: HttpRequest, invoice: Invoice, body: ApproveInvoiceBody) -> HttpResponse:
+def _approve(request: HttpRequest, invoice: Invoice | InvoiceRef, body: ApproveInvoiceBody) -> HttpResponse:
     approved = approve_invoice(
         invoice,
         document_id=body.document_id,
@@ -84,13 +85,13 @@ def _approve(request: HttpRequest, invoice: Invoice, body: ApproveInvoiceBody) -
     return _invoice_document(approved)
 
 
-def _complete(request: HttpRequest, invoice: Invoice, body: CompleteInvoiceBody) -> HttpResponse:
+def _complete(request: HttpRequest, invoice: Invoice | InvoiceRef, body: CompleteInvoiceBody) -> HttpResponse:
     completed = complete_invoice_payment(invoice, document_id=body.document_id, billing_date=body.billing_date,
                                          actor=request.auth.actor, now=clock.wall_clock())
     return _invoice_document(completed)
 
 
-def _revoke(request: HttpRequest, invoice: Invoice, body: RevokeInvoiceBody) -> HttpResponse:
+def _revoke(request: HttpRequest, invoice: Invoice | InvoiceRef, body: RevokeInvoiceBody) -> HttpResponse:
     revoked = revoke_invoice_approval(invoice, document_id=body.document_id, billing_date=body.billing_date,
                                       comment=body.comment or "", actor=request.auth.actor, now=clock.wall_clock())
     return _invoice_document(revoked)

@@ -11,14 +11,17 @@ def add_web_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per worker (default 1; more pay off when requests wait on a database server)")
 
 
 def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
     """The gunicorn command line shared by ``web`` and ``serve``.
 
-    Threaded workers suit a small machine: requests mostly wait on the database, and two processes keep
-    one crash from taking the whole site down.
+    By default two processes of one thread each: two keep one crash from taking the whole site down, and on the
+    machine's own SQLite file a request is CPU work rather than waiting, so threads of one process would only
+    take turns at the interpreter lock (bench/api_load.sh: with 4 threads a worker, approvals ran at 60 % of the
+    rate). The gthread worker class all the same, for its keep-alive connections.
     """
     command = [
         sys.executable, "-m", "gunicorn", "arrears.wsgi:application",
