@@ -4,16 +4,16 @@
 # a bounded load to it; every phase prints requests/s and p99, and the ratio to the ceiling. See bench/README.md.
 #
 #   bash bench/api_load.sh                          # 40,000 invoices, 15 s per phase, wrk -t2 -c8
-#   bash bench/api_load.sh --duration 10 --connections 16 --workers 3 --worker-class sync
+#   bash bench/api_load.sh --duration 10 --connections 16 --workers 2 --threads 4
 #
 # Options (defaults in brackets):
 #   --accounts N        closed ERP invoices to build, one per account [40000]; the pairs phase needs one each
 #   --duration S        seconds per phase [15]
 #   --wrk-threads N     wrk threads [2]
 #   --connections N     wrk connections, shared by the threads [8]
-#   --workers N         gunicorn worker processes [2]; the defaults are those of `arrears web` and `arrears serve`
+#   --workers N         gunicorn worker processes [3]; the defaults are those of `arrears web` and `arrears serve`
 #   --threads N         threads per gunicorn worker [1]
-#   --worker-class C    gunicorn worker class: gthread or sync [gthread; sync needs --threads 1]
+#   --worker-class C    gunicorn worker class: sync (one thread) or gthread [sync with 1 thread, else gthread]
 #   --port N            port on 127.0.0.1 [18321]
 #   --keep              keep the data directory (database, invoices.txt, wrk and gunicorn output)
 #   --skip-setup        do not run scripts/setup.sh --no-test-extras first
@@ -30,9 +30,9 @@ accounts=40000
 duration=15
 wrk_threads=2
 connections=8
-workers=2
+workers=3
 threads=1
-worker_class=gthread
+worker_class=""
 port=18321
 keep=0
 skip_setup=0
@@ -105,6 +105,7 @@ export BENCH_LUA_DIR="$repo/bench/api_load" BENCH_INVOICES="$INVOICES" BENCH_RES
     BENCH_TOKEN="$TOKEN"
 
 # --- server -------------------------------------------------------------------------------------------------
+[ -n "$worker_class" ] || { [ "$threads" -eq 1 ] && worker_class=sync || worker_class=gthread; }
 case "$worker_class" in
     gthread) ;;
     sync) [ "$threads" -eq 1 ] || die "a sync worker has one thread: pass --threads 1 with --worker-class sync" ;;

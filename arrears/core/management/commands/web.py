@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 def add_web_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (default 3)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads per worker (default 1; more pay off when requests wait on a database server)")
 
@@ -18,17 +18,20 @@ def add_web_arguments(parser) -> None:
 def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
     """The gunicorn command line shared by ``web`` and ``serve``.
 
-    By default two processes of one thread each: two keep one crash from taking the whole site down, and on the
-    machine's own SQLite file a request is CPU work rather than waiting, so threads of one process would only
-    take turns at the interpreter lock (bench/api_load.sh: with 4 threads a worker, approvals ran at 60 % of the
-    rate). The gthread worker class all the same, for its keep-alive connections.
+    By default three processes of one thread each (gunicorn's sync workers). On the machine's own SQLite file a
+    request is CPU work rather than waiting, so threads of one process would only take turns at the interpreter
+    lock: with 4 threads a worker, approvals ran at 60 % of the rate (bench/api_load.sh). A sync worker takes a
+    new connection for each request, which spreads the load evenly over the processes; threaded workers keep
+    connections alive, and a client with a few long-lived connections can land them all on one process. Several
+    processes also keep one crash from taking the whole site down. More threads (the gthread worker) pay off
+    when requests wait on a database server.
     """
     command = [
         sys.executable, "-m", "gunicorn", "arrears.wsgi:application",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
         "--threads", str(threads),
-        "--worker-class", "gthread",
+        "--worker-class", "sync" if threads == 1 else "gthread",
         "--graceful-timeout", "20",
         "--access-logfile", "-",
         "--error-logfile", "-",
