@@ -7,10 +7,10 @@ takes an exclusive ``flock`` on ``<database>.writer-lock`` and holds it until co
 
 The wait is a blocking ``flock``: the kernel queues the writers and wakes the next one the moment the lock is let
 go. (Polling it instead, even every millisecond, left the lock idle for most of each wait: the API's writes ran
-at three quarters of the rate, with twice the p99.) A blocking ``flock`` has no timeout, so a writer waits as
-long as the transactions before it take; SQLite's own ``timeout`` still bounds what SQLite itself waits for. The
-kernel drops the lock of a process that dies. The one wait that could never end, a thread asking for the lock
-through a second connection while its first one holds it, is refused at once.
+at four fifths of the rate, with half as much again p99 latency.) A blocking ``flock`` has no timeout, so a
+writer waits as long as the transactions before it take; SQLite's own ``timeout`` still bounds what SQLite
+itself waits for. The kernel drops the lock of a process that dies. The one wait that could never end, a thread
+asking for the lock through a second connection while its first one holds it, is refused at once.
 
 A write outside a transaction (an UPDATE in autocommit mode, such as a token's ``last_used_at``) takes the same
 lock for its statement: left to SQLite's busy handler it would sleep through a steady stream of queued writers,

@@ -20,11 +20,11 @@ def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> lis
 
     By default three processes of one thread each (gunicorn's sync workers). On the machine's own SQLite file a
     request is CPU work rather than waiting, so threads of one process would only take turns at the interpreter
-    lock: with 4 threads a worker, approvals ran at 60 % of the rate (bench/api_load.sh). A sync worker takes a
-    new connection for each request, which spreads the load evenly over the processes; threaded workers keep
-    connections alive, and a client with a few long-lived connections can land them all on one process. Several
-    processes also keep one crash from taking the whole site down. More threads (the gthread worker) pay off
-    when requests wait on a database server.
+    lock: with 4 threads a worker, approvals ran at three quarters of the rate (bench/api_load.sh). A sync worker
+    takes a new connection for each request, which spreads the load evenly over the processes; threaded workers
+    keep connections alive, and a client with a few long-lived connections can land them all on one process.
+    Several processes also keep one crash from taking the whole site down. More threads (the gthread worker) pay
+    off when requests wait on a database server.
     """
     command = [
         sys.executable, "-m", "gunicorn", "arrears.wsgi:application",
