@@ -52,17 +52,18 @@ class CursorWrapper(base.SQLiteCursorWrapper):
 
     database: "DatabaseWrapper"
 
-    def execute(self, query, params=None):
+    def _lock_if_lone_write(self, query: str):
         if self.database.autocommit and _writes(query):
-            with self.database.writer_lock():
-                return super().execute(query, params)
-        return super().execute(query, params)
+            return self.database.writer_lock()
+        return contextlib.nullcontext()
+
+    def execute(self, query, params=None):
+        with self._lock_if_lone_write(query):
+            return super().execute(query, params)
 
     def executemany(self, query, param_list):
-        if self.database.autocommit and _writes(query):
-            with self.database.writer_lock():
-                return super().executemany(query, param_list)
-        return super().executemany(query, param_list)
+        with self._lock_if_lone_write(query):
+            return super().executemany(query, param_list)
 
     def convert_query(self, query, *, param_names=None):
         if param_names is not None:
@@ -135,9 +136,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         try:
             return super()._close()
         finally:
-            if self._writer_lock_held is not None:
-                _HOLDERS.pop(self._writer_lock_held, None)
-                self._writer_lock_held = None
+            self._release_writer_lock()
             if self._writer_lock_fd is not None:
                 os.close(self._writer_lock_fd)  # closing drops the lock too
                 self._writer_lock_fd = None
