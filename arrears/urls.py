@@ -1,12 +1,11 @@
-from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from arrears.api.app import api
 from arrears.core.views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("admin/", admin.site.urls),
+    path("operator/", include("arrears.panels.operator.urls")),
     path("", api.urls),
 ]
 

@@ -7,10 +7,12 @@ class here is one of them, skipped under ``TOKEN_API_PREFIX``. They are subclass
 checks still find the middleware they need.
 """
 
+from axes.middleware import AxesMiddleware
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
+from django_htmx.middleware import HtmxMiddleware
 
 TOKEN_API_PREFIX = "/api/v3/"
 
@@ -46,3 +48,11 @@ class CsrfViewMiddlewareNotOnApi(_SkippedOnTokenApi, CsrfViewMiddleware):
         if is_token_api(request):
             return None
         return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class AxesMiddlewareNotOnApi(_SkippedOnTokenApi, AxesMiddleware):
+    pass
+
+
+class HtmxMiddlewareNotOnApi(_SkippedOnTokenApi, HtmxMiddleware):
+    pass

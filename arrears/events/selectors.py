@@ -1,4 +1,5 @@
 from django.db import connection
+from django.db.models import Q
 
 from arrears.core import sql
 from arrears.events.errors import FeedParameterInvalid
@@ -8,6 +9,18 @@ from arrears.tenants.models import Reseller
 
 def events_of_subject(subject):
     return Event.objects.filter(subject_type=subject._meta.model_name, subject_id=subject.pk).order_by("id")
+
+
+def timeline_of(reseller: Reseller, *subjects) -> list[Event]:
+    """Every event of the given objects (an invoice and its payment, say) within ``reseller``, newest first: the
+    log the operator panel shows (R45)."""
+    condition = Q()
+    for subject in subjects:
+        if subject is not None:
+            condition |= Q(subject_type=subject._meta.model_name, subject_id=subject.pk)
+    if not condition:
+        return []
+    return list(Event.objects.filter(condition, reseller=reseller).order_by("-occurred_at", "-id"))
 
 
 def feed_after(reseller: Reseller, after: int, *, limit: int, event_type: str | None = None,

@@ -49,10 +49,10 @@ def test_outside_the_api_the_browser_middleware_still_guards():
     client = Client(enforce_csrf_checks=True)
 
     # A form POST without a CSRF token is refused
-    assert client.post("/admin/login/", {"username": "x", "password": "y"}).status_code == 403
+    assert client.post("/operator/login/", {"email": "x@example.com", "password": "y"}).status_code == 403
 
     # and a page that reads the session and the user gets its CSRF cookie
-    response = client.get("/admin/login/")
+    response = client.get("/operator/login/")
     assert response.status_code == 200
     assert "csrftoken" in response.cookies
 

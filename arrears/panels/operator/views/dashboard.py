@@ -1,0 +1,126 @@
+"""The dashboard: the ERP hand-off board. Which invoices is the ERP late on, which payments are stuck, did the
+billing runs and the deliveries go through, and when did the ERP last call."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import Count, Max, Min, Q, Sum
+from django.urls import path, reverse
+
+from arrears.billing.models import BillingRun
+from arrears.core import clock
+from arrears.events.models import Delivery
+from arrears.invoices.models import Invoice
+from arrears.panels.operator.access import operator_view
+from arrears.panels.operator.pages import page
+from arrears.payments.models import Payment
+from arrears.tenants.models import ApiToken
+
+S = Payment.Status
+UNPAID = (S.WAITING_FOR_PAYMENT, S.EXPIRED)
+PAID = (S.COMPLETED, S.PAID_FROM_BALANCE)
+TREND_DAYS = 90
+OLDEST_SHOWN = 8
+
+
+def _url(name: str, **query) -> str:
+    return f"{reverse(name)}?{urlencode(query)}" if query else reverse(name)
+
+
+@dataclass
+class TrendPoint:
+    day: date
+    closed: int
+    approved: int
+    paid: int
+
+
+def _trend(reseller, today: date) -> list[TrendPoint]:
+    """Per billing day of the last 90 days (the day a period ended): invoices closed, approved, paid."""
+    rows = (Invoice.objects.filter(reseller=reseller, status=Invoice.Status.CLOSED,
+                                   to_date__gt=today - timedelta(days=TREND_DAYS), to_date__lte=today)
+            .values("to_date")
+            .annotate(closed=Count("id"), approved=Count("id", filter=Q(approved=True)),
+                      paid=Count("id", filter=Q(payment__status__in=PAID)))
+            .order_by("to_date"))
+    return [TrendPoint(row["to_date"], row["closed"], row["approved"], row["paid"]) for row in rows]
+
+
+def _chart(points: list[TrendPoint]) -> dict:
+    """Grouped bars as SVG geometry: one group per billing day, the y axis in whole invoices."""
+    width, height, left, bottom, top = 720, 220, 40, 28, 10
+    if not points:
+        return {"bars": [], "ticks": [], "labels": [], "width": width, "height": height}
+    peak = max(max(p.closed, p.approved, p.paid) for p in points) or 1
+    step = max(1, -(-peak // 4))
+    ceiling = step * 4
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    group_w = plot_w / len(points)
+    bar_w = max(2.0, min(18.0, group_w / 4))
+    bars, labels = [], []
+    for index, point in enumerate(points):
+        x0 = left + index * group_w + (group_w - 3 * bar_w) / 2
+        for offset, (series, value) in enumerate((("closed", point.closed), ("approved", point.approved),
+                                                  ("paid", point.paid))):
+            bar_h = plot_h * value / ceiling
+            bars.append({"x": round(x0 + offset * bar_w, 1), "y": round(top + plot_h - bar_h, 1),
+                         "w": round(bar_w - 1, 1), "h": round(bar_h, 1), "series": series,
+                         "title": f"{point.day.isoformat()}: {value} {series}"})
+        labels.append({"x": round(left + index * group_w + group_w / 2, 1), "text": point.day.strftime("%d %b")})
+    ticks = [{"y": round(top + plot_h - plot_h * value / ceiling, 1), "value": value}
+             for value in range(0, ceiling + 1, step)]
+    return {"bars": bars, "ticks": ticks, "labels": labels, "width": width, "height": height, "left": left,
+            "right": width - 8, "baseline": top + plot_h, "label_y": height - 8}
+
+
+@operator_view()
+def dashboard(request):
+    reseller = request.operator.reseller
+    now = clock.wall_clock()
+    today = clock.local_date(now, reseller.timezone)
+    invoices = Invoice.objects.filter(reseller=reseller)
+    payments = Payment.objects.filter(reseller=reseller)
+
+    awaiting = invoices.filter(status=Invoice.Status.CLOSED, managed_externally=True, approved=False,
+                               payment__status=S.WAITING_FOR_PAYMENT, payment__due_date__isnull=True)
+    awaiting_summary = awaiting.aggregate(count=Count("id"), oldest=Min("to_date"))
+    oldest_waiting = list(awaiting.select_related("account").order_by("to_date", "id")[:OLDEST_SHOWN])
+    for invoice in oldest_waiting:
+        # Closed the day after its billing day (to_date): it has waited since then.
+        invoice.days_waiting = max(0, (today - invoice.to_date).days - 1)
+
+    approved_unpaid = invoices.filter(approved=True, payment__status__in=UNPAID).aggregate(
+        count=Count("id"), amount=Sum("total"))
+    expiring = payments.filter(status=S.WAITING_FOR_PAYMENT, due_date__gte=today,
+                               due_date__lte=today + timedelta(days=7)).aggregate(count=Count("id"),
+                                                                                   amount=Sum("total"))
+    expired = payments.filter(status=S.EXPIRED).aggregate(count=Count("id"), amount=Sum("total"))
+    failed_deliveries = Delivery.objects.filter(event__reseller=reseller, status=Delivery.Status.FAILED).count()
+    runs = list(BillingRun.objects.filter(reseller=reseller).order_by("-date")[:5])
+    erp_call = (ApiToken.objects.filter(manager__reseller=reseller, revoked_at__isnull=True)
+                .aggregate(last=Max("last_used_at"))["last"])
+    points = _trend(reseller, today)
+
+    return page(
+        request, "operator/dashboard.html", section="dashboard", title="Dashboard",
+        today=today, tz=reseller.timezone, currency=reseller.currency,
+        awaiting=awaiting_summary, oldest_waiting=oldest_waiting,
+        oldest_days=max(0, (today - awaiting_summary["oldest"]).days - 1) if awaiting_summary["oldest"] else None,
+        approved_unpaid=approved_unpaid, expiring=expiring, expired=expired, failed_deliveries=failed_deliveries,
+        runs=runs, erp_call=erp_call, points=points, chart=_chart(points),
+        links={
+            "awaiting": _url("operator:invoices", status="closed", managed_externally="yes", approved="no",
+                             sort="to_date"),
+            "approved_unpaid": _url("operator:invoices", approved="yes", payment="unpaid"),
+            "expiring": _url("operator:payments", status="waiting_for_payment", due_from=today.isoformat(),
+                             due_to=(today + timedelta(days=7)).isoformat()),
+            "expired": _url("operator:payments", status="expired"),
+            "failed_deliveries": _url("operator:deliveries", status="failed"),
+            "runs": _url("operator:billing_runs"),
+            "tokens": _url("operator:api_tokens"),
+        },
+    )
+
+
+urlpatterns = [path("", dashboard, name="dashboard")]

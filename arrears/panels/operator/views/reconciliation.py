@@ -1,0 +1,13 @@
+"""Not built yet: each route answers 404 until its area lands."""
+
+from django.http import Http404
+from django.urls import path
+
+
+def _pending(request, **kwargs):
+    raise Http404("not built yet")
+
+
+urlpatterns = [
+    path("reconciliation/", _pending, name="reconciliation"),
+]

@@ -1,0 +1,14 @@
+"""Not built yet: each route answers 404 until its area lands."""
+
+from django.http import Http404
+from django.urls import path
+
+
+def _pending(request, **kwargs):
+    raise Http404("not built yet")
+
+
+urlpatterns = [
+    path("webhooks/", _pending, name="webhooks"),
+    path("deliveries/", _pending, name="deliveries"),
+]
