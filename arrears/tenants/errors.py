@@ -29,3 +29,20 @@ class TokenAlreadyRevoked(ArrearsError):
 class TokenNotFound(NotFound):
     code = "TOKEN-0404"
     title = "Token not found"
+
+
+class ManagerOwnAccount(ArrearsError):
+    code = "MANAGER-0101"
+    status = 409
+    title = "You cannot deactivate or demote yourself"
+
+
+class ManagerInactive(ArrearsError):
+    code = "MANAGER-0102"
+    status = 409
+    title = "Manager already deactivated"
+
+
+class ManagerNotFound(NotFound):
+    code = "MANAGER-0404"
+    title = "Manager not found"

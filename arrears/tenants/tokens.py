@@ -97,6 +97,34 @@ def revoke_api_token(token: ApiToken, *, actor: Actor, now: datetime) -> ApiToke
     return token
 
 
+def revoke_tokens_beyond_role(manager: Manager, *, actor: Actor, now: datetime) -> list[int]:
+    """Revoke ``manager``'s live tokens holding a scope their (new) role does not allow; returns their ids. Runs
+    inside the caller's transaction (a role change), one event per token."""
+    allowed = set(allowed_scopes(manager))
+    beyond = [token for token in ApiToken.objects.filter(manager=manager, revoked_at__isnull=True).order_by("id")
+              if set(token.scopes) - allowed]
+    revoked = []
+    for token in beyond:
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+            record_event("api_token.revoked", subject=token, reseller_id=manager.reseller_id, account_id=None,
+                         payload=_payload(token, {"revoked_at": [None, now.isoformat()]}), actor=actor, now=now)
+            revoked.append(token.pk)
+    return revoked
+
+
+def tokens_of(reseller: Reseller):
+    """The tokens of ``reseller``'s managers, with their owner."""
+    return ApiToken.objects.filter(manager__reseller=reseller).select_related("manager__user")
+
+
+def token_of(reseller: Reseller, token_id: int) -> ApiToken:
+    """The token with that id if one of ``reseller``'s managers owns it; otherwise 404."""
+    token = tokens_of(reseller).filter(pk=token_id).first()
+    if token is None:
+        raise TokenNotFound(f"no token {token_id} in this reseller")
+    return token
+
+
 def authenticate_token(secret: str | None, *, now: datetime) -> ApiToken | None:
     """The live token whose secret is ``secret``, with its manager, reseller and user; None if there is none.
 

@@ -1,13 +1,283 @@
-"""Not built yet: each route answers 404 until its area lands."""
+"""Managers (admin only): the reseller's managers, invite one by e-mail (a set-password link through Django's mail
+backend and password-reset tokens), change a role, deactivate; and the invitee's set-password page."""
 
-from django.http import Http404
-from django.urls import path
+import django_filters
+import django_tables2 as tables
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.encoding import force_str
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlsafe_base64_decode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+
+from arrears.core import clock
+from arrears.core.errors import ArrearsError
+from arrears.panels.forms import PanelForm
+from arrears.panels.operator.access import ADMIN, operator_view
+from arrears.panels.operator.pages import page
+from arrears.panels.templatetags.panels import badge, moment
+from arrears.tenants.models import Manager
+from arrears.tenants.services import (
+    change_manager_role,
+    deactivate_manager,
+    invitation_link_parts,
+    invite_manager,
+    manager_of,
+    send_invitation,
+)
+
+PAGE_SIZES = (25, 50, 100)
+ROLE_HELP = "Admin: everything, managers and tokens included. Billing manager: invoices, payments, accounts, " \
+            "handlers. Viewer: reads only."
 
 
-def _pending(request, **kwargs):
-    raise Http404("not built yet")
+# --- The list ----------------------------------------------------------------------------------------------
+
+
+class ManagerFilter(django_filters.FilterSet):
+    email = django_filters.CharFilter(label="E-mail", field_name="user__email", lookup_expr="icontains")
+    role = django_filters.ChoiceFilter(label="Role", choices=Manager.Role.choices, empty_label="Any")
+    active = django_filters.ChoiceFilter(label="Active", choices=(("yes", "Active"), ("no", "Deactivated")),
+                                         method="filter_active", empty_label="Any")
+
+    class Meta:
+        model = Manager
+        fields: list[str] = []
+
+    def filter_active(self, queryset, name, value):
+        return queryset.filter(user__is_active=value == "yes")
+
+
+class ManagerTable(tables.Table):
+    email = tables.Column(verbose_name="E-mail", accessor="user__email", order_by=("user__email", "id"))
+    role = tables.Column(verbose_name="Role", order_by=("role", "id"))
+    active = tables.Column(verbose_name="Active", accessor="user__is_active", empty_values=(),
+                           order_by=("user__is_active", "id"))
+    last_login = tables.Column(verbose_name="Last login", accessor="user__last_login", empty_values=(),
+                               order_by=("user__last_login", "id"))
+    created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
+    actions = tables.Column(verbose_name="Actions", empty_values=(), orderable=False)
+
+    class Meta:
+        attrs = {"class": "data"}
+        order_by = ("user__email",)
+        empty_text = "No manager matches these filters."
+        orderable = True
+
+    noun_plural = "managers"
+    empty_hint = "Invite a colleague by e-mail: they choose their own password."
+
+    def __init__(self, *args, tz: str, me: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tz, self.me = tz, me
+
+    def render_email(self, record):
+        if record.pk == self.me:
+            return format_html('{}<span class="sub">You</span>', record.user.email)
+        if not record.user.has_usable_password():
+            return format_html('{}<span class="sub">Invited, no password yet</span>', record.user.email)
+        return record.user.email
+
+    def render_role(self, record):
+        return record.get_role_display()
+
+    def render_active(self, record):
+        return badge("active", "Active") if record.user.is_active else badge("inactive", "Deactivated")
+
+    def render_last_login(self, record):
+        return moment(record.user.last_login, self.tz) if record.user.last_login else format_html(
+            '<span class="muted">{}</span>', "Never")
+
+    def render_created_at(self, value):
+        return moment(value, self.tz)
+
+    def render_actions(self, record):
+        if record.pk == self.me:
+            return format_html('<span class="muted small">{}</span>', "Another admin changes your account")
+        if not record.user.is_active:
+            return ""
+        csrf = get_token(self.request)
+        options = format_html_join("", '<option value="{}"{}>{}</option>', (
+            (value, " selected" if value == record.role else "", label) for value, label in Manager.Role.choices))
+        return format_html(
+            '<div class="row-actions">'
+            '<form method="post" action="{}" class="inline-form role-form"><input type="hidden" '
+            'name="csrfmiddlewaretoken" value="{}"><label class="sr-only" for="role-{}">Role of {}</label>'
+            '<select name="role" id="role-{}">{}</select> <button type="submit" class="small">Change role</button>'
+            '</form> '
+            '<form method="post" action="{}" class="inline-form" data-confirm="Deactivate {}? They can no longer '
+            'sign in, and their API tokens stop working." data-confirm-title="Deactivate manager">'
+            '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+            '<button type="submit" class="small danger">Deactivate</button></form></div>',
+            reverse("operator:manager_role", args=[record.pk]), csrf, record.pk, record.user.email, record.pk,
+            options, reverse("operator:manager_deactivate", args=[record.pk]), record.user.email, csrf)
+
+
+def _page_size(request) -> int:
+    try:
+        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
+    except ValueError:
+        return PAGE_SIZES[0]
+    return size if size in PAGE_SIZES else PAGE_SIZES[0]
+
+
+def _page_number(request) -> int:
+    try:
+        return max(1, int(request.GET.get("page", 1)))
+    except ValueError:
+        return 1
+
+
+class InviteManagerForm(PanelForm):
+    email = forms.EmailField(label="E-mail", max_length=254,
+                             help_text="They get a link to choose their password; it works once.")
+    role = forms.ChoiceField(label="Role", choices=Manager.Role.choices, initial=Manager.Role.BILLING_MANAGER,
+                             help_text=ROLE_HELP)
+
+    pointers = {"/email": "email", "/role": "role"}
+
+
+def _list_page(request, *, form=None, status=200):
+    operator = request.operator
+    rows = Manager.objects.filter(reseller=operator.reseller).select_related("user")
+    manager_filter = ManagerFilter(request.GET, queryset=rows)
+    table = ManagerTable(manager_filter.qs if manager_filter.is_valid() else Manager.objects.none(), request=request,
+                         tz=operator.reseller.timezone, me=operator.manager.pk)
+    table.paginate(page=_page_number(request), per_page=_page_size(request))
+    template = "operator/managers_results.html" if request.htmx else "operator/managers.html"
+    return page(request, template, section="managers", title="Managers", status=status, filter=manager_filter,
+                table=table, form=form or InviteManagerForm())
+
+
+@operator_view(ADMIN)
+def manager_list(request):
+    if request.method == "POST":
+        return _invite(request)
+    return _list_page(request)
+
+
+def _invite(request):
+    operator = request.operator
+    form = InviteManagerForm(request.POST)
+    if form.is_valid():
+        try:
+            manager = invite_manager(reseller=operator.reseller, email=form.cleaned_data["email"],
+                                     role=form.cleaned_data["role"], actor=operator.actor, now=clock.wall_clock())
+        except ArrearsError as error:
+            form.add_service_error(error)
+        else:
+            uidb64, token = invitation_link_parts(manager)
+            link = request.build_absolute_uri(reverse("operator:set_password", args=[uidb64, token]))
+            try:
+                send_invitation(manager, link=link, invited_by=operator.manager.user.email)
+            except OSError as exc:  # the mail server refused or is down: the manager exists, the mail did not go
+                messages.error(request, f"{manager.user.email} is added, but the invitation could not be sent "
+                                        f"({type(exc).__name__}). Check the mail settings.")
+            else:
+                messages.success(request, f"{manager.user.email} is invited as {manager.get_role_display().lower()}"
+                                          ": the e-mail with their set-password link is on its way.")
+            return redirect("operator:managers")
+    return _list_page(request, form=form, status=400)
+
+
+def _refused(request, error: ArrearsError):
+    messages.error(request, f"{error.detail[:1].upper()}{error.detail[1:]}. · {error.code}")
+
+
+@operator_view(ADMIN)
+def manager_role(request, manager_id: int):
+    operator = request.operator
+    manager = manager_of(operator.reseller, manager_id)
+    if request.method != "POST":
+        return redirect("operator:managers")
+    role = request.POST.get("role", "")
+    try:
+        old = manager.get_role_display().lower()
+        changed, revoked = change_manager_role(manager, role, actor=operator.actor, now=clock.wall_clock())
+    except ArrearsError as error:
+        _refused(request, error)
+        return redirect("operator:managers")
+    if changed.get_role_display().lower() == old:
+        messages.info(request, f"{manager.user.email} already is {old}.")
+    else:
+        note = f" Their {len(revoked)} token{'s' if len(revoked) != 1 else ''} with scopes beyond the new role " \
+               f"{'are' if len(revoked) != 1 else 'is'} revoked." if revoked else ""
+        messages.success(request, f"{manager.user.email} is now {changed.get_role_display().lower()}.{note}")
+    return redirect("operator:managers")
+
+
+@operator_view(ADMIN)
+def manager_deactivate(request, manager_id: int):
+    operator = request.operator
+    manager = manager_of(operator.reseller, manager_id)
+    if request.method != "POST":
+        return redirect("operator:managers")
+    try:
+        deactivate_manager(manager, actor=operator.actor, now=clock.wall_clock())
+    except ArrearsError as error:
+        _refused(request, error)
+    else:
+        messages.success(request, f"{manager.user.email} is deactivated: they can no longer sign in.")
+    return redirect("operator:managers")
+
+
+# --- Setting the password from the invitation ----------------------------------------------------------------
+
+
+class ChoosePasswordForm(SetPasswordForm):
+    """Django's SetPasswordForm (its validators), labelled for the panel."""
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.fields["new_password1"].label = "New password"
+        self.fields["new_password2"].label = "Confirm password"
+        self.fields["new_password1"].help_text = "At least 8 characters; not only digits, not a common password."
+        self.fields["new_password2"].help_text = ""
+
+
+def _invited_user(uidb64: str, token: str):
+    """The active manager's user the link was made for, if its token still holds; None otherwise."""
+    try:
+        user_id = int(force_str(urlsafe_base64_decode(uidb64)))
+    except (TypeError, ValueError, OverflowError, ValidationError):
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True, manager__isnull=False).first()
+    if user is None or not default_token_generator.check_token(user, token):
+        return None
+    return user
+
+
+@never_cache
+@sensitive_post_parameters("new_password1", "new_password2")
+def set_password(request, uidb64: str, token: str):
+    user = _invited_user(uidb64, token)
+    if user is None:
+        # 404, as for any URL that names nothing (a used, run-out or made-up link).
+        return render(request, "operator/set_password_invalid.html", {"page_title": "Link no longer valid"},
+                      status=404)
+    form = ChoosePasswordForm(user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        form.save()  # a new password: the link's token no longer holds
+        messages.success(request, "Your password is set. Sign in with your e-mail and that password.")
+        return redirect("operator:login")
+    response = render(request, "operator/set_password.html", {"form": form, "email": user.email,
+                                                              "page_title": "Set password"},
+                      status=400 if form.is_bound else 200)
+    response["Referrer-Policy"] = "no-referrer"  # the token is in the URL: never hand it to another site
+    return response
 
 
 urlpatterns = [
-    path("managers/", _pending, name="managers"),
+    path("managers/", manager_list, name="managers"),
+    path("managers/<int:manager_id>/role/", manager_role, name="manager_role"),
+    path("managers/<int:manager_id>/deactivate/", manager_deactivate, name="manager_deactivate"),
+    path("set-password/<str:uidb64>/<str:token>/", set_password, name="set_password"),
 ]
