@@ -22,6 +22,17 @@ _ENVIRONMENT = Environment(undefined=StrictUndefined, autoescape=False)
 _HTML_ENVIRONMENT = Environment(undefined=StrictUndefined, autoescape=True)
 
 
+class _ConditionEnvironment(Environment):
+    """Conditions may group with parentheses (``(a and b) or c``): Liquid has no precedence between ``and`` and
+    ``or``, and a translated reference query (``arrears.events.conditions``) needs grouping to keep its meaning.
+    Without parentheses an expression means exactly what it means in the standard environment."""
+
+    logical_parentheses = True
+
+
+_CONDITION_ENVIRONMENT = _ConditionEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
 class TemplateInvalid(ValidationFailed):
     """A template or condition that cannot be saved: the detail names the line and the culprit."""
 
@@ -42,13 +53,20 @@ class TemplateRenderFailed(Exception):
 class CheckedTemplate:
     source: str
     html: bool = False
+    condition: bool = False
 
     def render(self, placeholders: dict) -> str:
-        environment = _HTML_ENVIRONMENT if self.html else _ENVIRONMENT
+        environment = _environment(html=self.html, condition=self.condition)
         try:
             return environment.from_string(self.source).render(**placeholders)
         except LiquidError as exc:
             raise TemplateRenderFailed(str(exc)) from exc
+
+
+def _environment(*, html: bool, condition: bool) -> Environment:
+    if condition:
+        return _CONDITION_ENVIRONMENT
+    return _HTML_ENVIRONMENT if html else _ENVIRONMENT
 
 
 def _line_of(source: str, index: int) -> int:
@@ -89,11 +107,11 @@ def _unknown_segment(segments: list, known: dict) -> str | None:
 
 
 def check_template(source: str, placeholders: dict, *, html: bool = False,
-                   pointer: str | None = None) -> CheckedTemplate:
+                   pointer: str | None = None, _condition: bool = False) -> CheckedTemplate:
     """Parse ``source`` and check every placeholder and filter it uses; raise TemplateInvalid naming the line."""
     if not isinstance(source, str):
         raise TemplateInvalid("the template must be text", line=1, pointer=pointer)
-    environment = _HTML_ENVIRONMENT if html else _ENVIRONMENT
+    environment = _environment(html=html, condition=_condition)
     try:
         template = environment.from_string(source)
     except LiquidSyntaxError as exc:
@@ -117,7 +135,7 @@ def check_template(source: str, placeholders: dict, *, html: bool = False,
         index, name = min(problems)
         line = _line_of(source, index)
         raise TemplateInvalid(f"line {line}: unknown placeholder '{name}'", line=line, name=name, pointer=pointer)
-    return CheckedTemplate(source, html=html)
+    return CheckedTemplate(source, html=html, condition=_condition)
 
 
 def check_condition(condition: str, placeholders: dict, *, pointer: str | None = None) -> CheckedTemplate:
@@ -130,7 +148,8 @@ def check_condition(condition: str, placeholders: dict, *, pointer: str | None =
                               pointer=pointer)
     if not condition.strip():
         return CheckedTemplate("yes")
-    return check_template(f"{{% if {condition} %}}yes{{% endif %}}", placeholders, pointer=pointer)
+    return check_template(f"{{% if {condition} %}}yes{{% endif %}}", placeholders, pointer=pointer,
+                          _condition=True)
 
 
 def condition_holds(condition: CheckedTemplate, placeholders: dict) -> bool:

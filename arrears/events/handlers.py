@@ -4,16 +4,19 @@ import base64
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 from django.db.models import Q
 
 from arrears.core.actors import Actor
+from arrears.core.clock import local_date
+from arrears.core.errors import NotFound
 from arrears.core.liquid import (
     CheckedTemplate,
     TemplateInvalid,
@@ -23,9 +26,12 @@ from arrears.core.liquid import (
     condition_holds,
 )
 from arrears.events.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
+from arrears.events.conditions import to_liquid
 from arrears.events.errors import HandlerFieldInvalid, PlatformHandlerReadOnly
-from arrears.events.models import EventHandler, WebhookEndpoint
+from arrears.events.models import Event, EventHandler, WebhookEndpoint
+from arrears.events.placeholders import placeholders_for
 from arrears.events.services import record_event
+from arrears.subscriptions.models import Subscription
 from arrears.tenants.models import Reseller
 
 DEFAULT_RECIPIENTS = "{{ account.email }}"
@@ -50,14 +56,21 @@ def handlers_for(reseller_id: int, event_type: str) -> list[EventHandler]:
     lineage = _lineage(reseller_id)
     candidates = list(EventHandler.objects.filter(Q(reseller_id__in=lineage) | Q(reseller__isnull=True),
                                                   event=event_type).select_related("endpoint").order_by("id"))
+    in_force = in_force_among(candidates, lineage)
+    return [handler for handler in candidates if handler.active and handler.pk in in_force]
+
+
+def in_force_among(candidates: list[EventHandler], lineage: list[int]) -> set[int]:
+    """The ids of ``candidates`` (handlers of one event, of ``lineage`` — a reseller and its ancestors, nearest
+    first — and the platform) at the level in force per channel: the nearest level with any handler, an
+    inactive one too. ``handlers_for`` keeps the active ones; the panel shows the rest as switched off."""
     rank = {reseller_id: depth for depth, reseller_id in enumerate(lineage)}
     platform = len(lineage)
     nearest: dict[str, int] = {}
     for handler in candidates:
         level = rank.get(handler.reseller_id, platform)
         nearest[handler.channel] = min(nearest.get(handler.channel, platform), level)
-    return [handler for handler in candidates
-            if handler.active and rank.get(handler.reseller_id, platform) == nearest[handler.channel]]
+    return {handler.pk for handler in candidates if rank.get(handler.reseller_id, platform) == nearest[handler.channel]}
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -124,6 +137,8 @@ def _validated(reseller: Reseller, fields: dict) -> dict:
     if not isinstance(fields["active"], bool):
         raise HandlerFieldInvalid("active must be true or false", pointer="/active")
     placeholders = PLACEHOLDERS[event]
+    # A reference-syntax query is stored in its Liquid form (arrears.events.conditions explains why).
+    fields = {**fields, "condition": to_liquid(fields["condition"] or "")}
     check_condition(fields["condition"], placeholders, pointer="/condition")
     endpoint = fields["endpoint"]
     if channel == EventHandler.Channel.WEBHOOK:
@@ -182,6 +197,71 @@ def update_event_handler(handler: EventHandler, *, actor: Actor, now: datetime, 
         record_event("event_handler.updated", subject=handler, reseller_id=handler.reseller_id, account_id=None,
                      payload={"changes": changed}, actor=actor, now=now)
     return EventHandler.objects.select_related("endpoint").get(pk=handler.pk)
+
+
+def draft_event_handler(reseller: Reseller, *, event: str, channel: str, name: str,
+                        recipients: str = DEFAULT_RECIPIENTS, subject: str = "", body: str = "", condition: str = "",
+                        endpoint: WebhookEndpoint | None = None, active: bool = True) -> EventHandler:
+    """An unsaved handler of ``reseller``, validated exactly as ``create_event_handler`` validates (its condition
+    in Liquid form): what a preview or a test message renders before anything is saved."""
+    fields = _validated(reseller, {"event": event, "channel": channel, "name": name, "recipients": recipients,
+                                   "subject": subject, "body": body, "condition": condition, "endpoint": endpoint,
+                                   "active": active})
+    return EventHandler(reseller=reseller, **fields)
+
+
+def switch_off_event_handler(reseller: Reseller, handler: EventHandler, *, actor: Actor,
+                             now: datetime) -> EventHandler:
+    """Stop ``handler`` serving ``reseller``'s subtree (R43). The reseller's own handler is deactivated. An
+    inherited or platform handler in force for the reseller cannot be changed from here; the reseller gets an
+    inactive handler of its own for the same event and channel — a copy, so that enabling it later sends the
+    same message from this level — and the nearest level with a handler wins, so the inherited one stops."""
+    if handler.reseller_id == reseller.pk:
+        return update_event_handler(handler, active=False, actor=actor, now=now)
+    if handler.reseller_id is not None and handler.reseller_id not in _lineage(reseller.pk):
+        raise NotFound("no such event handler")
+    if handler.pk not in {serving.pk for serving in handlers_for(reseller.pk, handler.event)}:
+        raise HandlerFieldInvalid("the handler does not serve this reseller: there is nothing to switch off",
+                                  pointer="/active")
+    return create_event_handler(reseller, event=handler.event, channel=handler.channel, name=handler.name,
+                                recipients=handler.recipients, subject=handler.subject, body=handler.body,
+                                condition=handler.condition, endpoint=handler.endpoint, active=False,
+                                actor=actor, now=now)
+
+
+def preview_placeholders(reseller: Reseller, event_type: str, subject, *, now: datetime) -> dict:
+    """The placeholders ``event_type`` would carry if it happened now to ``subject`` — an invoice, a payment,
+    or for ``billing_day.coming`` an account, of ``reseller`` — built by the dispatcher's own builder."""
+    subject_type = subject._meta.model_name
+    account_id = subject.pk if subject_type == "account" else subject.account_id
+    payload = {}
+    if event_type == "billing_day.coming":
+        payload = _coming_billing_day(reseller, subject, now=now)
+    event = Event(type=event_type, reseller_id=reseller.pk, account_id=account_id, subject_type=subject_type,
+                  subject_id=subject.pk, payload=payload, occurred_at=now)
+    return placeholders_for([event], now=now)[None]
+
+
+def _coming_billing_day(reseller: Reseller, account, *, now: datetime) -> dict:
+    today = local_date(now, reseller.timezone)
+    days = set(Subscription.objects.filter(account=account, status="active").values_list("billing_day", flat=True))
+    for days_left in range(1, 32):
+        day = today + timedelta(days=days_left)
+        if day.day in days or not days:
+            return {"billing_day": day.day, "billing_date": day.isoformat(), "days_left": days_left}
+    return {"billing_day": today.day, "billing_date": today.isoformat(), "days_left": 0}
+
+
+def send_test_message(message: Message, *, to: str) -> None:
+    """Send ``message`` once to ``to`` through the configured mail backend, as a delivery would (same headers),
+    marked as a test in its subject; no Delivery row, no event (nothing changed)."""
+    to = (to or "").strip()
+    try:
+        validate_email(to)
+    except ValidationError as exc:
+        raise HandlerFieldInvalid(f"{to!r} is not an e-mail address", pointer="/test_to") from exc
+    EmailMessage(subject=f"[Test] {message.subject}", body=message.body, to=[to],
+                 headers={"Auto-Submitted": "auto-generated", "X-Arrears-Test": "yes"}).send()
 
 
 def _check_webhook_url(url: str) -> str:
