@@ -18,3 +18,17 @@ class PlatformHandlerReadOnly(ArrearsError):
     code = "HANDLER-0002"
     status = 409
     title = "Platform default handlers cannot be changed"
+
+
+class WebhookEndpointNotDisabled(ArrearsError):
+    code = "WEBHOOK-0001"
+    status = 409
+    title = "The webhook endpoint is not disabled"
+
+
+class WebhookEndpointDisabled(ArrearsError):
+    """Resending a delivery to a disabled endpoint: enable the endpoint first."""
+
+    code = "WEBHOOK-0002"
+    status = 409
+    title = "The webhook endpoint is disabled"
