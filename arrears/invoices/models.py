@@ -56,6 +56,9 @@ class Invoice(models.Model):
             models.Index(fields=["reseller", "status", "to_date"], name="invoice_closing_idx"),
             # Approval refuses a document_id that another invoice holds as its platform number (R15).
             models.Index(fields=["reseller", "original_document_id"], name="invoice_original_doc_idx"),
+            # Reconciliation: the approved invoices of one billing period, and the list of periods that have any.
+            models.Index(fields=["reseller", "billing_date"], condition=models.Q(approved=True),
+                         name="invoice_approved_period_idx"),
         ]
 
     def __str__(self) -> str:

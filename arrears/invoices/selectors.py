@@ -1,5 +1,10 @@
 """Reading invoices of a reseller the caller may see (see arrears.tenants.selectors)."""
 
+from datetime import date
+
+from django.db.models import BooleanField, Case, Count, F, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
+
 from arrears.charges.models import Charge
 from arrears.core import sql
 from arrears.customers.models import Account, AccountClass
@@ -74,3 +79,71 @@ def invoice_with_terms(invoice_id: int, *, reseller_id: int | None = None) -> In
     invoice._state.fields_cache.update(payment=payment, reseller=reseller, account=account)
     _keep_charge_refs(invoice, rows[0][start])
     return invoice
+
+
+# --- Reconciliation: approved ERP invoices, platform total against the ERP's stated total (R17, R18) ----------
+
+
+def approved_periods(reseller, *, limit: int = 240) -> list:
+    """The billing dates that have approved (ERP) invoices, newest first: a loose index scan of
+    ``invoice_approved_period_idx`` (one index probe per period, not a walk over every approved invoice)."""
+    table = sql.table(Invoice)
+    true = "TRUE" if sql.is_postgres() else "1"
+    rows = sql.fetch_all(
+        f"WITH RECURSIVE periods(day, n) AS ("
+        f" SELECT (SELECT MAX(billing_date) FROM {table} WHERE reseller_id = %s AND approved = {true}), 1"
+        f" UNION ALL SELECT (SELECT MAX(billing_date) FROM {table}"
+        f"  WHERE reseller_id = %s AND approved = {true} AND billing_date < periods.day), n + 1"
+        f" FROM periods WHERE periods.day IS NOT NULL AND n < %s)"
+        f" SELECT day FROM periods WHERE day IS NOT NULL",
+        [reseller.pk, reseller.pk, limit],
+    )
+    return [date.fromisoformat(row[0]) if isinstance(row[0], str) else row[0] for row in rows]
+
+
+def _blocks_balance():
+    """R18: a stated external total that differs in amount or currency rules out paying from the balance."""
+    return Q(external_total__isnull=False) & (
+        Q(external_total__lt=F("total")) | Q(external_total__gt=F("total")) | ~Q(external_currency=F("currency")))
+
+
+def reconciliation_of(reseller, period):
+    """The approved ERP invoices of ``reseller`` billed on ``period``, each with ``stated_total`` and
+    ``stated_currency`` (the ERP's, or the platform's when it stated none), ``same_currency``, ``difference``
+    (stated − platform, minor units; None across currencies) and ``blocks_balance`` (R18)."""
+    same = Q(external_currency__isnull=True) | Q(external_currency=F("currency"))
+    return (
+        Invoice.objects.filter(reseller=reseller, approved=True, managed_externally=True,
+                               status=Invoice.Status.CLOSED, billing_date=period)
+        .annotate(
+            stated_total=Coalesce("external_total", "total"),
+            stated_currency=Coalesce("external_currency", "currency"),
+            same_currency=Case(When(same, then=Value(True)), default=Value(False), output_field=BooleanField()),
+            difference=Case(When(same, then=Coalesce("external_total", "total") - F("total")), default=None),
+            blocks_balance=Case(When(_blocks_balance(), then=Value(True)), default=Value(False),
+                                output_field=BooleanField()),
+        )
+    )
+
+
+def reconciliation_totals(queryset) -> list[dict]:
+    """Per currency over ``queryset`` (from ``reconciliation_of``, filtered): the platform sum of the invoices in
+    that currency, the external sum of what the ERP stated in it, the sum of the same-currency differences, how
+    many invoices, how many are stated in another currency and how many block paying from the balance. Two
+    grouped queries."""
+    totals: dict[str, dict] = {}
+
+    def entry(currency):
+        return totals.setdefault(currency, {"currency": currency, "platform": 0, "external": 0, "difference": 0,
+                                            "count": 0, "other_currency": 0, "blocking": 0})
+
+    for row in (queryset.order_by().values("currency")
+                .annotate(platform=Sum("total"), difference_sum=Sum("difference"), invoices=Count("id"),
+                          other=Count("id", filter=Q(same_currency=False)),
+                          blocking=Count("id", filter=Q(blocks_balance=True)))):
+        item = entry(row["currency"])
+        item.update(platform=row["platform"] or 0, difference=row["difference_sum"] or 0, count=row["invoices"],
+                    other_currency=row["other"], blocking=row["blocking"])
+    for row in queryset.order_by().values("stated_currency").annotate(external=Sum("stated_total")):
+        entry(row["stated_currency"])["external"] = row["external"] or 0
+    return sorted(totals.values(), key=lambda item: (-item["count"], item["currency"]))
