@@ -32,3 +32,11 @@ class WebhookEndpointDisabled(ArrearsError):
     code = "WEBHOOK-0002"
     status = 409
     title = "The webhook endpoint is disabled"
+
+
+class DeliveryChanged(ArrearsError):
+    """A delivery changed while it was being resent (a worker recorded an attempt): nothing was done."""
+
+    code = "WEBHOOK-0003"
+    status = 409
+    title = "The delivery changed meanwhile"

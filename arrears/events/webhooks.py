@@ -23,7 +23,7 @@ from standardwebhooks.webhooks import Webhook
 from arrears.core.actors import Actor
 from arrears.core.errors import NotFound
 from arrears.events.dispatch import WEBHOOK_TIMEOUT_SECONDS, enqueue_sending
-from arrears.events.errors import WebhookEndpointDisabled, WebhookEndpointNotDisabled
+from arrears.events.errors import DeliveryChanged, WebhookEndpointDisabled, WebhookEndpointNotDisabled
 from arrears.events.models import Delivery, WebhookEndpoint
 from arrears.events.services import record_event
 from arrears.tenants.models import Reseller
@@ -70,17 +70,20 @@ def resend_delivery(delivery: Delivery, *, actor: Actor, now: datetime) -> Deliv
     """Send ``delivery`` again whatever its status, from a fresh retry schedule (as a replay does): it is pending
     and due now, and its sending is enqueued once committed. Its earlier attempts stay in the log. A delivery to a
     disabled endpoint is refused (WEBHOOK-0002): enabling the endpoint again is a decision of its own."""
-    if delivery.endpoint_id is not None and not WebhookEndpoint.objects.filter(
-            pk=delivery.endpoint_id, active=True).exists():
-        raise WebhookEndpointDisabled("the endpoint is disabled; enable it again before resending its deliveries")
-    previous = delivery.status
     with transaction.atomic(durable=True):
-        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.PENDING, attempts=0,
-                                                      next_attempt_at=now, updated_at=now)
+        if delivery.endpoint_id is not None and not WebhookEndpoint.objects.filter(
+                pk=delivery.endpoint_id, active=True).exists():
+            raise WebhookEndpointDisabled("the endpoint is disabled; enable it again before resending its deliveries")
+        previous, attempts = Delivery.objects.values_list("status", "attempts").get(pk=delivery.pk)
+        resent = Delivery.objects.filter(pk=delivery.pk, status=previous, attempts=attempts).update(
+            status=Delivery.Status.PENDING, attempts=0, next_attempt_at=now, updated_at=now)
+        if not resent:
+            raise DeliveryChanged("the delivery was being sent just now; look at its log and try again")
         record_event("delivery.resent", subject=delivery, reseller_id=delivery.event.reseller_id,
                      account_id=delivery.event.account_id,
                      payload={"channel": delivery.channel, "recipient": delivery.recipient, "previous_status": previous,
-                              "event_id": delivery.event_id, "event_type": delivery.event.type},
+                              "previous_attempts": attempts, "event_id": delivery.event_id,
+                              "event_type": delivery.event.type},
                      actor=actor, now=now)
         transaction.on_commit(partial(enqueue_sending, [delivery.pk]), robust=True)
     return Delivery.objects.select_related("event", "endpoint").get(pk=delivery.pk)
