@@ -13,3 +13,52 @@ class BillingRun(models.Model):
     class Meta:
         ordering = ["reseller", "date"]
         constraints = [models.UniqueConstraint(fields=["reseller", "date"], name="billing_run_once_per_day")]
+
+
+class BillingRequest(models.Model):
+    """A manager's "Run billing now": queued by the panel, run by a task that bills the reseller's due days one
+    by one and writes its progress here between days, each write a short transaction of its own (a billing day is
+    one long transaction; on SQLite it holds the writer lock, so nothing else of the task writes during it).
+
+    At most one request per reseller is queued or running at a time (the partial unique constraint).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    reseller = models.ForeignKey("tenants.Reseller", on_delete=models.PROTECT, related_name="billing_requests")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.CharField(max_length=255)  # the actor's label, as the events name it
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField()  # the last progress write: a request silent for long is abandoned
+    first_date = models.DateField(null=True)
+    last_date = models.DateField(null=True)
+    days_total = models.PositiveIntegerField(default=0)
+    days_done = models.PositiveIntegerField(default=0)
+    current_step = models.CharField(max_length=200, blank=True, default="")
+    counts = models.JSONField(default=dict)  # the billed days' counts, summed
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["reseller"], condition=models.Q(status__in=["queued", "running"]),
+                                    name="billing_request_one_active_per_reseller"),
+        ]
+
+    @property
+    def active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return (100 * self.days_done // self.days_total) if self.days_total else 0

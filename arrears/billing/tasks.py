@@ -35,3 +35,50 @@ def run_billing_now(reseller_ids: list[int] | None = None) -> None:
     """Bill every due day now, e.g. after downtime or on an operator's request."""
     with retrying_transient_errors_only(f"billing resellers {reseller_ids or 'all'}"):
         _bill_due_days(reseller_ids)
+
+
+# Within a billing day the engine reports its steps; the day is one transaction, so they go to the cache (shared
+# when ARREARS_CACHE_URL names Redis), never to the database. Between days the request row gets the progress.
+STEP_CACHE_SECONDS = 15 * 60
+
+
+def step_cache_key(request_id: int) -> str:
+    return f"billing-request:{request_id}:step"
+
+
+@db_task()
+def run_billing_request(request_id: int) -> None:
+    """A manager's "Run billing now": bill the reseller's due days one by one, recording progress between days.
+    No retries: a failure is shown on the request, and the manager (or the quarter-hourly run) tries again."""
+    from django.core.cache import cache
+
+    from arrears.billing import services
+    from arrears.billing.engine import dates_to_bill, run_billing_day
+    from arrears.billing.models import BillingRequest
+
+    request = BillingRequest.objects.select_related("reseller").filter(pk=request_id).first()
+    if request is None:
+        return
+    reseller = request.reseller
+    dates = dates_to_bill(reseller, clock.local_date(clock.wall_clock(), reseller.timezone))
+    if not services.start_billing_request(request, dates=dates, now=clock.wall_clock()):
+        return
+    counts: dict = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        cache.set(step_cache_key(request_id), f"{step}: {done} of {total}", STEP_CACHE_SECONDS)
+
+    try:
+        for index, day in enumerate(dates):
+            result = run_billing_day(reseller, day, progress=progress)
+            counts = services.add_counts(counts, result.counts)
+            services.record_billing_progress(request, dates=dates, days_done=index + 1, counts=counts,
+                                             now=clock.wall_clock())
+    except Exception as exc:
+        log.exception("billing request %s failed", request_id)
+        services.finish_billing_request(request, counts=counts, error=f"{type(exc).__name__}: {exc}",
+                                        now=clock.wall_clock())
+        return
+    finally:
+        cache.delete(step_cache_key(request_id))
+    services.finish_billing_request(request, counts=counts, now=clock.wall_clock())
