@@ -69,11 +69,14 @@ class LiveArrears:
 
 
 @contextlib.contextmanager
-def live_arrears(tmp_path: Path, *, demo: bool = True) -> Iterator[LiveArrears]:
-    """A real installation in ``tmp_path``: migrated, with the demo if ``demo``, served by ``arrears serve``."""
+def live_arrears(tmp_path: Path, *, demo: bool = True, demo_today: str | None = None,
+                 schedule: bool = True) -> Iterator[LiveArrears]:
+    """A real installation in ``tmp_path``: migrated, with the demo if ``demo`` (its history up to ``demo_today``,
+    YYYY-MM-DD, when given), served by ``arrears serve`` (with ``--no-schedule`` unless ``schedule``: then billing
+    runs only when asked, e.g. by the panel's Run billing now)."""
     with separate_database(tmp_path) as env:
         env = {**env, "ARREARS_API_THROTTLE": "off", "ARREARS_STATIC_ROOT": str(tmp_path / "static")}
-        logins = json.loads(arrears(env, "demo")) if demo else None
+        logins = json.loads(arrears(env, "demo", *(["--today", demo_today] if demo_today else []))) if demo else None
         log_path = tmp_path / "serve.log"
         for attempt in range(PORT_ATTEMPTS):
             port = free_port()
@@ -81,7 +84,7 @@ def live_arrears(tmp_path: Path, *, demo: bool = True) -> Iterator[LiveArrears]:
                 # Its own process group: the test's signals do not reach it, and we stop it as one.
                 process = subprocess.Popen(
                     [str(BIN / "arrears"), "serve", "--port", str(port), "--host", "127.0.0.1",
-                     "--workers", "2", "--queue-workers", "1"],
+                     "--workers", "2", "--queue-workers", "1", *([] if schedule else ["--no-schedule"])],
                     env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             site = LiveArrears(f"http://127.0.0.1:{port}", env, tmp_path, logins, log_path, process)
             try:

@@ -50,6 +50,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         add_web_arguments(parser)
         parser.add_argument("--queue-workers", type=int, default=2, help="Huey worker threads (default 2)")
+        parser.add_argument("--no-schedule", action="store_true",
+                            help="bill only when asked (the panel's Run billing now, `arrears billing run`): no "
+                                 "catch-up at start and no periodic tasks; e.g. to walk through a billing day by hand")
 
     def handle(self, *args, **options):
         self.signals_received: list[int] = []
@@ -57,7 +60,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("serve: collecting static files")
         call_command("collectstatic", interactive=False, verbosity=0)
-        self._enqueue_catch_up()
+        if not options["no_schedule"]:
+            self._enqueue_catch_up()
         connections.close_all()
 
         children = [
@@ -65,7 +69,8 @@ class Command(BaseCommand):
                                                  workers=options["workers"], threads=options["threads"]),
                   signal.SIGTERM),  # gunicorn: graceful stop on TERM
             Child("task consumer", [sys.executable, "-m", "arrears.cli", "run_huey",
-                                    "-w", str(options["queue_workers"]), "-k", "thread"],
+                                    "-w", str(options["queue_workers"]), "-k", "thread",
+                                    *(["--no-periodic"] if options["no_schedule"] else [])],
                   signal.SIGINT),  # huey: graceful stop on INT, immediate on TERM
         ]
         for signum in (signal.SIGINT, signal.SIGTERM):
