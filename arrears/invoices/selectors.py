@@ -86,14 +86,14 @@ def invoice_with_terms(invoice_id: int, *, reseller_id: int | None = None) -> In
 
 def approved_periods(reseller, *, limit: int = 240) -> list:
     """The billing dates that have approved (ERP) invoices, newest first: a loose index scan of
-    ``invoice_approved_period_idx`` (one index probe per period, not a walk over every approved invoice)."""
+    ``invoice_approved_period_idx`` (one index probe per period, not a walk over every approved invoice). The
+    condition is written ``approved`` as in the index's WHERE, so that SQLite sees the partial index applies."""
     table = sql.table(Invoice)
-    true = "TRUE" if sql.is_postgres() else "1"
     rows = sql.fetch_all(
         f"WITH RECURSIVE periods(day, n) AS ("
-        f" SELECT (SELECT MAX(billing_date) FROM {table} WHERE reseller_id = %s AND approved = {true}), 1"
+        f" SELECT (SELECT MAX(billing_date) FROM {table} WHERE reseller_id = %s AND approved), 1"
         f" UNION ALL SELECT (SELECT MAX(billing_date) FROM {table}"
-        f"  WHERE reseller_id = %s AND approved = {true} AND billing_date < periods.day), n + 1"
+        f"  WHERE reseller_id = %s AND approved AND billing_date < periods.day), n + 1"
         f" FROM periods WHERE periods.day IS NOT NULL AND n < %s)"
         f" SELECT day FROM periods WHERE day IS NOT NULL",
         [reseller.pk, reseller.pk, limit],
