@@ -2,6 +2,7 @@
 balance (R8, R18, R21, R30–R35)."""
 
 import csv
+from zoneinfo import ZoneInfo
 
 import django_filters
 import django_tables2 as tables
@@ -21,7 +22,7 @@ from arrears.events.selectors import timeline_of
 from arrears.panels.forms import PanelForm
 from arrears.panels.operator.access import BILL, operator_view
 from arrears.panels.operator.pages import page
-from arrears.panels.templatetags.panels import badge, day, format_money, moment, status_label
+from arrears.panels.templatetags.panels import badge, day, format_money, status_label
 from arrears.payments import selectors, state
 from arrears.payments.errors import PaymentMethodInvalid, PaymentNotFound
 from arrears.payments.models import Payment
@@ -75,25 +76,19 @@ def _num(**extra):
 
 
 class PaymentTable(tables.Table):
-    number = tables.Column(verbose_name="Number", accessor="document_id", order_by=("document_id", "id"))
+    number = tables.Column(verbose_name="Number", accessor="document_id", order_by=("document_id", "id"),
+                           attrs={"td": {"class": "nowrap"}})
     account = tables.Column(verbose_name="Account", accessor="account__name", order_by=("account__name", "id"))
-    invoice = tables.Column(verbose_name="Invoice", accessor="invoice__document_id", empty_values=(),
-                            order_by=("invoice__document_id", "id"))
     type = tables.Column(verbose_name="Type", order_by=("type", "id"))
-    status = tables.Column(verbose_name="Status", order_by=("status", "id"))
+    status = tables.Column(verbose_name="Status", order_by=("status", "id"), attrs={"td": {"class": "nowrap"}})
     due_date = tables.Column(verbose_name="Due date", empty_values=(), order_by=("due_date", "id"))
-    expiration_date = tables.Column(verbose_name="Expires", empty_values=(), order_by=("expiration_date", "id"))
     method = tables.Column(verbose_name="Method", accessor="payment_method__name", empty_values=(),
                            order_by=("payment_method__name", "id"))
     total = tables.Column(verbose_name="Total", attrs=_num(), order_by=("total", "id"))
-    external_total = tables.Column(verbose_name="External total", empty_values=(), attrs=_num(),
-                                   order_by=("external_total", "id"))
     created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
-    closed_at = tables.Column(verbose_name="Closed", empty_values=(), order_by=("closed_at", "id"))
 
     class Meta:
         attrs = {"class": "data"}
-        order_by = ("-id",)
         empty_text = "No payment matches these filters."
         orderable = True
 
@@ -102,55 +97,56 @@ class PaymentTable(tables.Table):
 
     def __init__(self, *args, tz: str = "UTC", **kwargs):
         super().__init__(*args, **kwargs)
-        self.tz = tz
+        self.tz = ZoneInfo(tz or "UTC")
 
     def render_number(self, record):
-        return format_html('<a href="{}">{}</a>', reverse("operator:payment", args=[record.pk]), record.document_id)
+        link = format_html('<a href="{}">{}</a>', reverse("operator:payment", args=[record.pk]), record.document_id)
+        if record.invoice_id is None:
+            return link
+        invoice = record.invoice
+        return format_html('{}<span class="sub">for <a href="{}">{}</a></span>', link,
+                           reverse("operator:invoice", args=[invoice.pk]), invoice.document_id or f"#{invoice.pk}")
 
     def render_account(self, record):
         return format_html('<a href="{}">{}</a>', reverse("operator:account", args=[record.account_id]),
                            record.account.name)
 
-    def render_invoice(self, record):
-        if record.invoice_id is None:
+    def render_type(self, record):
+        return "Top-up" if record.type == Payment.Type.TOP_UP else "Services"
+
+    def render_status(self, record):
+        return badge(record.status)
+
+    def render_due_date(self, record):
+        if record.due_date is None:
             return "—"
-        invoice = record.invoice
-        return format_html('<a href="{}">{}</a>', reverse("operator:invoice", args=[invoice.pk]),
-                           invoice.document_id or f"#{invoice.pk}")
-
-    def render_type(self, value):
-        return TYPE_LABELS.get(value, value)
-
-    def render_status(self, value):
-        return badge(value)
-
-    def render_due_date(self, value):
-        return day(value)
-
-    def render_expiration_date(self, value):
-        return day(value)
+        return format_html('{}<span class="sub">expires {}</span>', day(record.due_date),
+                           day(record.expiration_date))
 
     def render_method(self, value):
         return value or "—"
 
     def render_total(self, record):
-        return format_money(record.total, record.currency)
-
-    def render_external_total(self, record):
+        total = format_money(record.total, record.currency)
         if record.external_total is None:
-            return "—"
-        return format_money(record.external_total, record.external_currency)
+            return total
+        return format_html('{}<span class="sub">External total {}</span>', total,
+                           format_money(record.external_total, record.external_currency))
 
-    def render_created_at(self, value):
-        return moment(value, self.tz)
+    def _local_day(self, moment):
+        return day(moment.astimezone(self.tz).date())
 
-    def render_closed_at(self, value):
-        return moment(value, self.tz)
+    def render_created_at(self, record):
+        if record.closed_at is None:
+            return self._local_day(record.created_at)
+        return format_html('{}<span class="sub">closed {}</span>', self._local_day(record.created_at),
+                           self._local_day(record.closed_at))
 
 
 def _filtered(request) -> PaymentFilter:
     reseller = request.operator.reseller
-    queryset = selectors.payments_of(reseller).select_related("account", "invoice", "payment_method")
+    queryset = (selectors.payments_of(reseller).select_related("account", "invoice", "payment_method")
+                .order_by("-id"))
     return PaymentFilter(request.GET, queryset=queryset, reseller=reseller)
 
 
