@@ -143,3 +143,23 @@ def test_a_viewer_may_not_top_up(reseller, sign_in):
     assert client.post(f"/operator/accounts/{account.pk}/top-up/", {"amount": "10.00"}).status_code == 403
     account.refresh_from_db()
     assert account.balance == 0
+
+
+def test_a_top_up_takes_a_manual_payment_method_of_the_reseller_and_refuses_a_siblings(erp_world, sign_in):
+    from arrears.payments.models import PaymentMethod
+
+    # Given a method of A's and one of B's
+    own = PaymentMethod.objects.create(reseller=erp_world["a"], name="Bank transfer")
+    foreign = PaymentMethod.objects.create(reseller=erp_world["b"], name="B's bank")
+    account = erp_world["account_a"]
+    client = sign_in(erp_world["a"], Manager.Role.BILLING_MANAGER)
+    # When the top-up names B's method, it is refused on the field and nothing changes
+    response = client.post(f"/operator/accounts/{account.pk}/top-up/", {"amount": "5.00", "payment_method": foreign.pk})
+    assert response.status_code == 400
+    assert list(response.context["top_up_form"].errors) == ["payment_method"]
+    assert not BalanceEntry.objects.filter(account=account, kind="top_up").exists()
+    # And with A's own method it is recorded on the payment
+    assert client.post(f"/operator/accounts/{account.pk}/top-up/",
+                       {"amount": "5.00", "payment_method": own.pk}).status_code == 302
+    entry = BalanceEntry.objects.get(account=account, kind="top_up")
+    assert (entry.amount, entry.payment.payment_method_id) == (500, own.pk)
