@@ -55,12 +55,17 @@ class _Token:
     source: str  # as written
 
 
-def _tokens(condition: str) -> list[_Token]:
+def _tokens(condition: str, *, strict: bool = True) -> list[_Token]:
+    """The condition's tokens; ``strict=False`` keeps what cannot be read as "other" instead of refusing it."""
     tokens = []
     for match in _TOKEN.finditer(condition):
         kind, text = match.lastgroup, match.group()
         if kind == "space":
             continue
+        if kind == "other" or (kind == "word" and text.endswith("?") and text.lower() not in _KEYWORDS):
+            if not strict:
+                tokens.append(_Token("other", "", text))
+                continue
         if kind == "other":
             raise _invalid(f"unexpected character {text!r} in the condition")
         if kind == "op":
@@ -80,12 +85,11 @@ def _tokens(condition: str) -> list[_Token]:
 
 def is_reference_syntax(condition: str) -> bool:
     """Whether ``condition`` carries a mark only the reference's query syntax has (see the module docstring)."""
-    try:
-        tokens = _tokens(condition)
-    except TemplateInvalid:
-        return False
-    # ``<>`` and ``null`` are Liquid too; every other spelling that differs from Liquid's is the reference's.
-    return any(token.source != token.text and token.source not in ("<>", "null") for token in tokens)
+    tokens = _tokens(condition, strict=False)
+    # ``<>`` and ``null`` are Liquid too; every other spelling that differs from Liquid's is the reference's, and
+    # so is a word ending in "?" (a Ruby predicate). A bare unreadable character decides nothing.
+    return any(token.source != token.text and token.source not in ("<>", "null")
+               and (token.kind != "other" or token.source.endswith("?")) for token in tokens)
 
 
 # The tree: a comparison is a string; a group is (operator, [operands]) with operator "and" or "or".

@@ -135,8 +135,8 @@ class HandlerForm(PanelForm):
             (pk, endpoint.url + ("" if endpoint.active else " (disabled)"))
             for pk, endpoint in self.endpoints.items())]
         event = self.data.get("event") if self.is_bound else self.initial.get("event")
-        self.event = event if event in NOTIFIABLE_EVENTS else next(iter(NOTIFIABLE_EVENTS))
-        self.subjects = selectors.preview_subjects(reseller, self.event)
+        self.event_type = event if event in NOTIFIABLE_EVENTS else next(iter(NOTIFIABLE_EVENTS))
+        self.subjects = selectors.preview_subjects(reseller, self.event_type)
         self.fields["preview_on"].choices = [(subject.pk, _subject_label(subject)) for subject in self.subjects]
         if read_only:
             for bound in self.fields.values():
@@ -230,8 +230,9 @@ def _form_errors(form: HandlerForm) -> list[dict]:
 
 
 def _context(request, form: HandlerForm, *, preview, sent_to) -> dict:
-    return {"form": form, "preview": preview, "sent_to": sent_to, "preview_errors": _form_errors(form),
-            "placeholder_groups": _placeholder_groups(form.event), "can_bill": request.operator.can_bill}
+    return {"form": form, "event_type": form.event_type, "preview": preview, "sent_to": sent_to,
+            "preview_errors": _form_errors(form), "placeholder_groups": _placeholder_groups(form.event_type),
+            "can_bill": request.operator.can_bill}
 
 
 def _editor(request, form: HandlerForm, *, handler: EventHandler | None, status: int = 200, preview=None,
