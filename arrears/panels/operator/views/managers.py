@@ -1,6 +1,8 @@
 """Managers (admin only): the reseller's managers, invite one by e-mail (a set-password link through Django's mail
 backend and password-reset tokens), change a role, deactivate; and the invitee's set-password page."""
 
+from zoneinfo import ZoneInfo
+
 import django_filters
 import django_tables2 as tables
 from django import forms
@@ -23,7 +25,7 @@ from arrears.core.errors import ArrearsError
 from arrears.panels.forms import PanelForm
 from arrears.panels.operator.access import ADMIN, operator_view
 from arrears.panels.operator.pages import page
-from arrears.panels.templatetags.panels import badge, moment
+from arrears.panels.templatetags.panels import badge, day, moment
 from arrears.tenants.models import Manager
 from arrears.tenants.services import (
     change_manager_role,
@@ -35,6 +37,8 @@ from arrears.tenants.services import (
 )
 
 PAGE_SIZES = (25, 50, 100)
+ROLE_CHOICES = [(value, label.capitalize()) for value, label in Manager.Role.choices]  # "Billing manager"
+ROLE_LABELS = dict(ROLE_CHOICES)
 ROLE_HELP = "Admin: everything, managers and tokens included. Billing manager: invoices, payments, accounts, " \
             "handlers. Viewer: reads only."
 
@@ -44,7 +48,7 @@ ROLE_HELP = "Admin: everything, managers and tokens included. Billing manager: i
 
 class ManagerFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(label="E-mail", field_name="user__email", lookup_expr="icontains")
-    role = django_filters.ChoiceFilter(label="Role", choices=Manager.Role.choices, empty_label="Any")
+    role = django_filters.ChoiceFilter(label="Role", choices=ROLE_CHOICES, empty_label="Any")
     active = django_filters.ChoiceFilter(label="Active", choices=(("yes", "Active"), ("no", "Deactivated")),
                                          method="filter_active", empty_label="Any")
 
@@ -58,7 +62,7 @@ class ManagerFilter(django_filters.FilterSet):
 
 class ManagerTable(tables.Table):
     email = tables.Column(verbose_name="E-mail", accessor="user__email", order_by=("user__email", "id"))
-    role = tables.Column(verbose_name="Role", order_by=("role", "id"))
+    role = tables.Column(verbose_name="Role", order_by=("role", "id"), attrs={"td": {"class": "nowrap"}})
     active = tables.Column(verbose_name="Active", accessor="user__is_active", empty_values=(),
                            order_by=("user__is_active", "id"))
     last_login = tables.Column(verbose_name="Last login", accessor="user__last_login", empty_values=(),
@@ -87,7 +91,18 @@ class ManagerTable(tables.Table):
         return record.user.email
 
     def render_role(self, record):
-        return record.get_role_display()
+        if record.pk == self.me or not record.user.is_active:
+            return ROLE_LABELS[record.role]
+        options = format_html_join("", '<option value="{}"{}>{}</option>', (
+            (value, " selected" if value == record.role else "", label) for value, label in ROLE_CHOICES))
+        return format_html(
+            '<form method="post" action="{}" class="row-actions" data-confirm="Change the role of {}? A token of '
+            'theirs holding scopes the new role does not allow is revoked." data-confirm-title="Change role">'
+            '<input type="hidden" name="csrfmiddlewaretoken" value="{}"><label class="sr-only" for="role-{}">Role of '
+            '{}</label><select name="role" id="role-{}">{}</select><button type="submit" class="small">Change role'
+            '</button></form>',
+            reverse("operator:manager_role", args=[record.pk]), record.user.email, get_token(self.request),
+            record.pk, record.user.email, record.pk, options)
 
     def render_active(self, record):
         return badge("active", "Active") if record.user.is_active else badge("inactive", "Deactivated")
@@ -97,28 +112,19 @@ class ManagerTable(tables.Table):
             '<span class="muted">{}</span>', "Never")
 
     def render_created_at(self, value):
-        return moment(value, self.tz)
+        return day(value.astimezone(ZoneInfo(self.tz)).date())
 
     def render_actions(self, record):
         if record.pk == self.me:
-            return format_html('<span class="muted small">{}</span>', "Another admin changes your account")
+            return format_html('<span class="muted small">{}</span>', "Your own account")
         if not record.user.is_active:
             return ""
-        csrf = get_token(self.request)
-        options = format_html_join("", '<option value="{}"{}>{}</option>', (
-            (value, " selected" if value == record.role else "", label) for value, label in Manager.Role.choices))
         return format_html(
-            '<div class="row-actions">'
-            '<form method="post" action="{}" class="inline-form role-form"><input type="hidden" '
-            'name="csrfmiddlewaretoken" value="{}"><label class="sr-only" for="role-{}">Role of {}</label>'
-            '<select name="role" id="role-{}">{}</select> <button type="submit" class="small">Change role</button>'
-            '</form> '
             '<form method="post" action="{}" class="inline-form" data-confirm="Deactivate {}? They can no longer '
             'sign in, and their API tokens stop working." data-confirm-title="Deactivate manager">'
             '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
-            '<button type="submit" class="small danger">Deactivate</button></form></div>',
-            reverse("operator:manager_role", args=[record.pk]), csrf, record.pk, record.user.email, record.pk,
-            options, reverse("operator:manager_deactivate", args=[record.pk]), record.user.email, csrf)
+            '<button type="submit" class="small danger">Deactivate</button></form>',
+            reverse("operator:manager_deactivate", args=[record.pk]), record.user.email, get_token(self.request))
 
 
 def _page_size(request) -> int:
@@ -139,10 +145,14 @@ def _page_number(request) -> int:
 class InviteManagerForm(PanelForm):
     email = forms.EmailField(label="E-mail", max_length=254,
                              help_text="They get a link to choose their password; it works once.")
-    role = forms.ChoiceField(label="Role", choices=Manager.Role.choices, initial=Manager.Role.BILLING_MANAGER,
+    role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, initial=Manager.Role.BILLING_MANAGER,
                              help_text=ROLE_HELP)
 
     pointers = {"/email": "email", "/role": "role"}
+
+    def __init__(self, *args, **kwargs):
+        # Its own ids: the filter bar above has an e-mail field too.
+        super().__init__(*args, auto_id="invite_%s", **kwargs)
 
 
 def _list_page(request, *, form=None, status=200):
@@ -200,13 +210,13 @@ def manager_role(request, manager_id: int):
         return redirect("operator:managers")
     role = request.POST.get("role", "")
     try:
-        old = manager.get_role_display().lower()
+        old = manager.role
         changed, revoked = change_manager_role(manager, role, actor=operator.actor, now=clock.wall_clock())
     except ArrearsError as error:
         _refused(request, error)
         return redirect("operator:managers")
-    if changed.get_role_display().lower() == old:
-        messages.info(request, f"{manager.user.email} already is {old}.")
+    if changed.role == old:
+        messages.info(request, f"{manager.user.email} already is {changed.get_role_display().lower()}.")
     else:
         note = f" Their {len(revoked)} token{'s' if len(revoked) != 1 else ''} with scopes beyond the new role " \
                f"{'are' if len(revoked) != 1 else 'is'} revoked." if revoked else ""
@@ -268,11 +278,11 @@ def set_password(request, uidb64: str, token: str):
         form.save()  # a new password: the link's token no longer holds
         messages.success(request, "Your password is set. Sign in with your e-mail and that password.")
         return redirect("operator:login")
-    response = render(request, "operator/set_password.html", {"form": form, "email": user.email,
-                                                              "page_title": "Set password"},
-                      status=400 if form.is_bound else 200)
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the URL: never hand it to another site
-    return response
+    # The token is in the URL: the site-wide Referrer-Policy (same-origin) keeps it from other sites. Not
+    # "no-referrer": the browser would then send "Origin: null" with the form, and CSRF would refuse it.
+    return render(request, "operator/set_password.html", {"form": form, "email": user.email,
+                                                          "page_title": "Set password"},
+                  status=400 if form.is_bound else 200)
 
 
 urlpatterns = [

@@ -1,6 +1,8 @@
 """API tokens (admin only): the tokens of the reseller's managers with their last use, create (the secret is shown
 once, in the answer to the POST, and never again), revoke."""
 
+from zoneinfo import ZoneInfo
+
 import django_filters
 import django_tables2 as tables
 from django import forms
@@ -17,9 +19,10 @@ from arrears.core.errors import ArrearsError
 from arrears.panels.forms import PanelForm
 from arrears.panels.operator.access import ADMIN, operator_view
 from arrears.panels.operator.pages import page
-from arrears.panels.templatetags.panels import badge, moment
+from arrears.panels.templatetags.panels import badge, day, moment
+from arrears.tenants.errors import TokenFieldInvalid
 from arrears.tenants.models import ApiToken, Manager
-from arrears.tenants.tokens import SCOPES, allowed_scopes, create_api_token, revoke_api_token, token_of, tokens_of
+from arrears.tenants.tokens import SCOPES, create_api_token, revoke_api_token, token_of, tokens_of
 
 PAGE_SIZES = (25, 50, 100)
 SCOPE_LABELS = {"read": "read — the GET routes", "erp": "erp — approve, complete and revoke invoices",
@@ -49,7 +52,7 @@ class TokenFilter(django_filters.FilterSet):
 
 
 class TokenTable(tables.Table):
-    name = tables.Column(verbose_name="Name", order_by=("name", "id"))
+    name = tables.Column(verbose_name="Name", order_by=("name", "id"), attrs={"td": {"class": "nowrap"}})
     prefix = tables.Column(verbose_name="Prefix", orderable=False)
     owner = tables.Column(verbose_name="Owner", accessor="manager__user__email",
                           order_by=("manager__user__email", "id"))
@@ -76,16 +79,19 @@ class TokenTable(tables.Table):
         return format_html("<code>{}…</code>", value)
 
     def render_scopes(self, value):
-        return format_html_join(" ", '<span class="badge badge--none">{}</span>', ((scope,) for scope in value))
+        return format_html('<span class="nowrap">{}</span>', format_html_join(
+            " ", '<span class="badge badge--none">{}</span>', ((scope,) for scope in value)))
 
     def render_created_at(self, value):
-        return moment(value, self.tz)
+        return day(value.astimezone(ZoneInfo(self.tz)).date())
 
     def render_last_used_at(self, value):
         return moment(value, self.tz) if value else format_html('<span class="muted">{}</span>', "Never")
 
     def render_revoked_at(self, value):
-        return format_html("{} {}", badge("revoked"), moment(value, self.tz)) if value else badge("active", "Live")
+        if value:
+            return format_html('{}<span class="sub">{}</span>', badge("revoked"), moment(value, self.tz))
+        return badge("active", "Live")
 
     def render_actions(self, record):
         if record.revoked_at:
@@ -122,7 +128,8 @@ class CreateTokenForm(PanelForm):
                            help_text="Tells the tokens apart, e.g. “ERP sync”. Empty: “API token”.")
     scopes = forms.MultipleChoiceField(label="Scopes", required=False, widget=forms.CheckboxSelectMultiple,
                                        choices=[(scope, SCOPE_LABELS[scope]) for scope in SCOPES],
-                                       help_text="A viewer's token may only read.")
+                                       help_text="An admin's or billing manager's token may hold any scope; a "
+                                                 "viewer's may only read.")
     owner = forms.TypedChoiceField(label="Owner", coerce=int,
                                    help_text="The token acts as this manager and never does more than their role "
                                              "allows.")
@@ -130,11 +137,17 @@ class CreateTokenForm(PanelForm):
     pointers = {"/name": "name", "/scopes": "scopes", "/manager": "owner"}
 
     def __init__(self, *args, owners: list[Manager], **kwargs):
-        super().__init__(*args, **kwargs)
+        # Its own ids: the filter bar above has a name field too.
+        super().__init__(*args, auto_id="create_%s", **kwargs)
         self.owners = {manager.pk: manager for manager in owners}
         self.fields["owner"].choices = [
-            (manager.pk, f"{manager.user.email} ({manager.get_role_display().lower()}, may "
-                         f"{', '.join(allowed_scopes(manager))})") for manager in owners]
+            (manager.pk, f"{manager.user.email} · {manager.get_role_display().capitalize()}") for manager in owners]
+
+    def clean_scopes(self):
+        scopes = self.cleaned_data["scopes"]
+        if not scopes:
+            raise forms.ValidationError("Choose at least one scope.", code=TokenFieldInvalid.code)
+        return scopes
 
     def owner_manager(self) -> Manager:
         return self.owners[self.cleaned_data["owner"]]
