@@ -2,8 +2,11 @@
 endpoint's page with its deliveries and their attempts, Resend, Send test event, re-enabling a disabled endpoint,
 and every delivery of the reseller's events (e-mail and webhook) with its filters."""
 
+from zoneinfo import ZoneInfo
+
 import django_filters
 import django_tables2 as tables
+from babel.dates import format_date
 from django import forms
 from django.contrib import messages
 from django.db.models import Prefetch
@@ -23,7 +26,7 @@ from arrears.events.selectors import timeline_of
 from arrears.panels.forms import PanelForm
 from arrears.panels.operator.access import ADMIN, operator_view
 from arrears.panels.operator.pages import page
-from arrears.panels.templatetags.panels import badge, event_label, moment
+from arrears.panels.templatetags.panels import LOCALE, badge, event_label, moment
 
 PAGE_SIZES = (25, 50, 100)
 # The secret of an endpoint just created waits here for its one display on the endpoint's page.
@@ -65,8 +68,15 @@ def _resend_button(delivery: Delivery, *, csrf_token: str, next_url: str):
 def _error_cell(text: str):
     if not text:
         return "—"
-    short = text if len(text) <= 120 else text[:117] + "…"
+    short = text if len(text) <= 64 else text[:63] + "…"
     return format_html('<span class="small" title="{}">{}</span>', text, short)
+
+
+def _created_cell(value, tz: str):
+    """The day on one line, the time with its zone below: the lists stay narrow enough for 1280 px."""
+    local = value.astimezone(ZoneInfo(tz or "UTC"))
+    return format_html('<time datetime="{}" title="{}">{}<span class="sub">{} {}</span></time>', value.isoformat(),
+                       tz, format_date(local, "d MMM y", locale=LOCALE), local.strftime("%H:%M"), local.tzname())
 
 
 def _event_cell(delivery: Delivery):
@@ -79,16 +89,15 @@ def _event_cell(delivery: Delivery):
 
 
 class EndpointTable(tables.Table):
-    url = tables.Column(verbose_name="URL", order_by=("url", "id"))
+    url = tables.Column(verbose_name="URL", order_by=("url", "id"), attrs={"td": {"class": "col-url"}})
     state = tables.Column(verbose_name="State", accessor="active", order_by=("-active", "id"), empty_values=())
-    consecutive_failures = tables.Column(verbose_name="Failed events in a row", order_by=("consecutive_failures", "id"),
+    consecutive_failures = tables.Column(verbose_name="Failures in a row", order_by=("consecutive_failures", "id"),
                                          attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     last_delivery = tables.Column(verbose_name="Last delivery", accessor="last_delivery_at", empty_values=(),
                                   order_by=("last_delivery_at", "id"))
-    created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
 
     class Meta:
-        attrs = {"class": "data"}
+        attrs = {"class": "data compact"}
         order_by = ("id",)
         empty_text = "No webhook endpoint yet."
         orderable = True
@@ -101,7 +110,7 @@ class EndpointTable(tables.Table):
         self.tz = tz
 
     def render_url(self, record):
-        link = format_html('<a href="{}" class="break">{}</a>', reverse("operator:webhook", args=[record.pk]),
+        link = format_html('<a href="{}" class="long-text">{}</a>', reverse("operator:webhook", args=[record.pk]),
                            record.url)
         if record.description:
             return format_html('{}<span class="sub">{}</span>', link, record.description)
@@ -117,9 +126,6 @@ class EndpointTable(tables.Table):
         if record.last_delivery_at is None:
             return format_html('<span class="muted">{}</span>', "None yet")
         return format_html("{} {}", moment(record.last_delivery_at, self.tz), badge(record.last_delivery_status))
-
-    def render_created_at(self, value):
-        return moment(value, self.tz)
 
 
 class EndpointForm(PanelForm):
@@ -171,16 +177,19 @@ def webhook_create(request):
 
 class DeliveryLogTable(tables.Table):
     created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
-    event = tables.Column(verbose_name="Event", accessor="event__type", order_by=("event__type", "id"))
+    event = tables.Column(verbose_name="Event", accessor="event__type", order_by=("event__type", "id"),
+                          attrs={"td": {"class": "col-event"}})
     status = tables.Column(verbose_name="Status", order_by=("status", "id"))
     attempts = tables.Column(verbose_name="Attempts", attrs={"td": {"class": "num"}, "th": {"class": "num"}},
                              order_by=("attempts", "id"))
-    log = tables.Column(verbose_name="Attempt log", empty_values=(), orderable=False)
-    last_error = tables.Column(verbose_name="Last error", empty_values=(), orderable=False)
+    log = tables.Column(verbose_name="Attempt log", empty_values=(), orderable=False,
+                        attrs={"td": {"class": "col-log"}})
+    last_error = tables.Column(verbose_name="Last error", empty_values=(), orderable=False,
+                               attrs={"td": {"class": "col-error"}})
     actions = tables.Column(verbose_name="", empty_values=(), orderable=False)
 
     class Meta:
-        attrs = {"class": "data"}
+        attrs = {"class": "data compact"}
         order_by = ("-created_at",)
         empty_text = "Nothing was delivered to this endpoint yet."
         orderable = True
@@ -195,7 +204,7 @@ class DeliveryLogTable(tables.Table):
             self.columns.hide("actions")
 
     def render_created_at(self, value):
-        return moment(value, self.tz)
+        return _created_cell(value, self.tz)
 
     def render_event(self, record):
         return _event_cell(record)
@@ -213,8 +222,8 @@ class DeliveryLogTable(tables.Table):
         return format_html('<ol class="plain-list attempt-log">{}</ol>', format_html_join(
             "", "<li>{} · {} · {} ms</li>",
             ((moment(a.attempted_at, self.tz),
-              format_html('<span class="ok">{}</span>', a.status_code or "OK") if a.succeeded
-              else format_html('<span class="bad">{}</span>', a.status_code or "no answer"),
+              format_html('<span class="attempt-ok">{}</span>', a.status_code or "OK") if a.succeeded
+              else format_html('<span class="attempt-failed">{}</span>', a.status_code or "no answer"),
               a.duration_ms) for a in attempts)))
 
     def render_last_error(self, record):
@@ -315,17 +324,20 @@ class DeliveryFilter(django_filters.FilterSet):
 
 class DeliveryTable(tables.Table):
     created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
-    event = tables.Column(verbose_name="Event", accessor="event__type", order_by=("event__type", "id"))
+    event = tables.Column(verbose_name="Event", accessor="event__type", order_by=("event__type", "id"),
+                          attrs={"td": {"class": "col-event"}})
     channel = tables.Column(verbose_name="Channel", order_by=("channel", "id"))
-    recipient = tables.Column(verbose_name="Recipient", order_by=("recipient", "id"))
+    recipient = tables.Column(verbose_name="Recipient", order_by=("recipient", "id"),
+                              attrs={"td": {"class": "col-recipient"}})
     status = tables.Column(verbose_name="Status", order_by=("status", "id"))
     attempts = tables.Column(verbose_name="Attempts", attrs={"td": {"class": "num"}, "th": {"class": "num"}},
                              order_by=("attempts", "id"))
-    last_error = tables.Column(verbose_name="Last error", empty_values=(), orderable=False)
+    last_error = tables.Column(verbose_name="Last error", empty_values=(), orderable=False,
+                               attrs={"td": {"class": "col-error"}})
     actions = tables.Column(verbose_name="", empty_values=(), orderable=False)
 
     class Meta:
-        attrs = {"class": "data"}
+        attrs = {"class": "data compact"}
         order_by = ("-created_at",)
         empty_text = "No delivery matches these filters."
         orderable = True
@@ -340,7 +352,7 @@ class DeliveryTable(tables.Table):
             self.columns.hide("actions")
 
     def render_created_at(self, value):
-        return moment(value, self.tz)
+        return _created_cell(value, self.tz)
 
     def render_event(self, record):
         return _event_cell(record)
@@ -350,20 +362,21 @@ class DeliveryTable(tables.Table):
 
     def render_recipient(self, record):
         if record.endpoint_id and record.endpoint.reseller_id == record.event.reseller_id:
-            return format_html('<a href="{}" class="break">{}</a>', reverse("operator:webhook",
+            return format_html('<a href="{}" class="long-text">{}</a>', reverse("operator:webhook",
                                                                             args=[record.endpoint_id]),
                                record.recipient)
-        return format_html('<span class="break">{}</span>', record.recipient or "—")
+        return record.recipient or "—"
 
-    def render_status(self, value):
-        return badge(value)
+    def render_status(self, record):
+        return badge(record.status)
 
     def render_last_error(self, record):
         return _error_cell(record.last_error)
 
     def render_actions(self, record):
         if record.endpoint_id and not record.endpoint.active:
-            return format_html('<span class="small muted">{}</span>', "Endpoint disabled")
+            return format_html('<span class="small muted" title="{}">{}</span>',
+                               "Enable the endpoint again to resend its deliveries", "Disabled")
         return _resend_button(record, csrf_token=self.csrf_token, next_url=self.next_url)
 
 
