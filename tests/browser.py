@@ -184,6 +184,9 @@ def new_page(browser: Browser, base_url: str, *, width: int = WIDE) -> Page:
                             f":{location.get('lineNumber', '')})")
 
     def on_request_failed(request: Request) -> None:
+        # A navigation that turns into a download is aborted as a page load: that is the download working.
+        if request.is_navigation_request() and "ERR_ABORTED" in (request.failure or ""):
+            return
         problems.append(f"request failed: {request.method} {request.url}: {request.failure}")
 
     page.on("console", on_console)

@@ -18,6 +18,7 @@ NAVIGATION = (
     ("Notifications", (
         ("event_handlers", "Event handlers", "operator:event_handlers", VIEW),
         ("webhooks", "Webhook endpoints", "operator:webhooks", VIEW),
+        ("deliveries", "Deliveries", "operator:deliveries", VIEW),
     )),
     ("Settings", (
         ("finance", "Finance", "operator:finance_settings", VIEW),

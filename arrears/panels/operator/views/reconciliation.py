@@ -120,10 +120,11 @@ def _filtered(request):
     """The bound filter and its queryset: the chosen period's approved invoices, filtered; none when no period."""
     periods = _periods(request)
     reseller = request.operator.reseller
-    base = Invoice.objects.none()
-    bound = ReconciliationFilter(request.GET, queryset=base, periods=periods)
+    # Empty, but with the annotations the table sorts by.
+    nothing = selectors.reconciliation_of(reseller, None).none()
+    bound = ReconciliationFilter(request.GET, queryset=nothing, periods=periods)
     if not bound.is_valid() or not periods:
-        return bound, periods, None, Invoice.objects.none()
+        return bound, periods, None, nothing
     period = next(day for day in periods if day.isoformat() == bound.form.cleaned_data["period"])
     bound.queryset = selectors.reconciliation_of(reseller, period).select_related("account")
     return bound, periods, period, bound.qs
