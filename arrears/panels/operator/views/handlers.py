@@ -118,7 +118,10 @@ class HandlerForm(PanelForm):
                   '(payment.days_left = 3 AND invoice.has_attached = true, account.email include? "@example.com").')
     active = forms.BooleanField(label="Active", required=False)
     preview_on = forms.TypedChoiceField(label="Preview on", required=False, coerce=int, empty_value=None)
+    # No autofill: Chromium marks an autofilled input with an inline style, which htmx would copy onto the
+    # swapped-in input and the CSP would refuse.
     test_to = forms.EmailField(label="Send test to", required=False,
+                               widget=forms.EmailInput(attrs={"autocomplete": "off"}),
                                help_text="The rendered e-mail is sent once to this address; nothing is recorded.")
 
     pointers = {"/event": "event", "/channel": "channel", "/endpoint": "endpoint", "/name": "name",
