@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "arrears.panels.context_processors.csrf_token_once",
             ],
             "builtins": ["arrears.panels.templatetags.panels"],
         },

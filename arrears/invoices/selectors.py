@@ -2,6 +2,7 @@
 
 from datetime import date
 
+from django.db import connection
 from django.db.models import BooleanField, Case, Count, F, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 
@@ -14,6 +15,23 @@ from arrears.payments.models import Payment
 from arrears.tenants.models import Reseller
 
 _INVOICES, _PAYMENTS = sql.RowLoader(Invoice), sql.RowLoader(Payment)
+
+
+# Sorts after every character a number can continue with, in SQLite's binary collation.
+_LAST_CHARACTER = "\U0010ffff"
+
+
+def numbered(invoices, number: str):
+    """The invoices whose number (the ERP's or the platform's) is ``number`` or begins with it, by an index.
+
+    SQLite's LIKE ignores case and so cannot use the (reseller, number) index; a range over the binary collation
+    can. On PostgreSQL the prefix is a LIKE, which that index serves under the C collation (a server with another
+    default collation scans the reseller's invoices instead)."""
+    if connection.vendor == "sqlite":
+        prefix = Q(document_id__gte=number, document_id__lt=number + _LAST_CHARACTER)
+    else:
+        prefix = Q(document_id__startswith=number)
+    return invoices.filter(prefix | Q(original_document_id=number))
 
 
 def invoices_of(reseller):
@@ -86,7 +104,7 @@ def invoice_with_terms(invoice_id: int, *, reseller_id: int | None = None) -> In
 
 def approved_periods(reseller, *, limit: int = 240) -> list:
     """The billing dates that have approved (ERP) invoices, newest first: a loose index scan of
-    ``invoice_approved_period_idx`` (one index probe per period, not a walk over every approved invoice). The
+    ``invoice_reconciliation_idx`` (one index probe per period, not a walk over every approved invoice). The
     condition is written ``approved`` as in the index's WHERE, so that SQLite sees the partial index applies."""
     table = sql.table(Invoice)
     rows = sql.fetch_all(

@@ -32,6 +32,8 @@ from tests.e2e.live_server import arrears, python
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SKYLINE_BILLING_DAYS = (1, 15)
+INVOICE = "from arrears.invoices.models import Invoice\n"
+PAYMENT = "from arrears.payments.models import Payment\n"
 # A one-page PDF that parses (qpdf --check), written by hand so that the test needs no PDF library.
 ERP_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
@@ -128,7 +130,7 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         expect(page.get_by_text("Invoice ERP-E2E-1 is approved")).to_be_visible()
         expect(page.get_by_text("External total 99.90 USD").first).to_be_visible()
         look(page, "operator-invoice-approved")
-        approved = query(site, f"from arrears.invoices.models import Invoice\ni = Invoice.objects.get(pk={invoice_id})\n"
+        approved = query(site, f"{INVOICE}i = Invoice.objects.get(pk={invoice_id})\n"
                                "result = [i.approved, i.document_id, i.external_total, i.external_currency, "
                                "i.attachment_kind, i.payment.due_date is not None]")
         assert approved == [True, "ERP-E2E-1", 9990, "USD", "file", True]
@@ -143,7 +145,7 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         page.get_by_role("button", name="Revoke approval").click()
         confirm(page)
         expect(page.get_by_text("The approval is revoked")).to_be_visible()
-        revoked = query(site, f"from arrears.invoices.models import Invoice\ni = Invoice.objects.get(pk={invoice_id})\n"
+        revoked = query(site, f"{INVOICE}i = Invoice.objects.get(pk={invoice_id})\n"
                               "result = [i.approved, i.document_id == i.original_document_id, i.external_total, "
                               "i.attachment_kind, i.payment.due_date, 'The ERP total was wrong' in i.payment.comment]")
         assert revoked == [False, True, None, "", None, True]
@@ -181,7 +183,7 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         page.get_by_role("button", name="Approve payment").click()
         confirm(page)
         expect(page.locator(".badge--completed").first).to_be_visible()
-        assert query(site, f"from arrears.payments.models import Payment\np = Payment.objects.get(pk={default_payment})\n"
+        assert query(site, f"{PAYMENT}p = Payment.objects.get(pk={default_payment})\n"
                            "result = [p.status, p.payment_method.name]") == ["completed", "Bank transfer"]
 
         # When they download the standard PDF of a default-mode invoice

@@ -9,8 +9,8 @@ import pytest
 from django.urls import URLPattern, get_resolver
 
 from arrears.core.actors import SYSTEM
-from arrears.customers.services import create_account
 from arrears.customers.models import AccountClass
+from arrears.customers.services import create_account
 from arrears.events.handlers import create_event_handler, create_webhook_endpoint
 from arrears.events.models import Delivery, Event, EventHandler
 from arrears.invoices.models import Invoice
@@ -18,7 +18,6 @@ from arrears.tenants.models import ApiToken, Manager
 from arrears.tenants.services import create_manager
 from arrears.tenants.tokens import create_api_token
 from tests.factories import T0
-from tests.panels.conftest import billed_account
 
 B_MARK = "Zebrafinch"  # a word that appears in B's names only
 # Routes that carry no tenant's id: the invitee's set-password link holds a signed user id and token.

@@ -9,7 +9,6 @@ import django_filters
 import django_tables2 as tables
 from django import forms
 from django.contrib import messages
-from django.db.models import Q
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -71,10 +70,7 @@ class InvoiceFilter(django_filters.FilterSet):
 
     def filter_number(self, queryset, name, value):
         value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(Q(document_id=value) | Q(original_document_id=value) | Q(
-            document_id__startswith=value))
+        return selectors.numbered(queryset, value) if value else queryset
 
     def filter_approved(self, queryset, name, value):
         return queryset.filter(approved=value == "yes")
@@ -122,7 +118,6 @@ class InvoiceTable(tables.Table):
 
     class Meta:
         attrs = {"class": "data"}
-        order_by = ("-id",)
         empty_text = "No invoice matches these filters."
         orderable = True
 
@@ -163,7 +158,8 @@ class InvoiceTable(tables.Table):
 
 
 def _invoice_rows(reseller):
-    return selectors.invoices_of(reseller).select_related("account")
+    # Newest first until a header says otherwise (the table's own default names columns, and id is none).
+    return selectors.invoices_of(reseller).select_related("account").order_by("-id")
 
 
 def _filtered(request):
