@@ -126,3 +126,20 @@ def test_the_csv_export_is_exactly_the_filtered_list(erp_world, sign_in):
     rows = b"".join(response.streaming_content).decode().strip().splitlines()
     expected = Invoice.objects.filter(reseller=erp_world["a"], status="closed").count()
     assert rows[0].startswith("id,number,") and len(rows) - 1 == expected > 0
+
+
+def test_the_number_search_finds_the_erp_number_by_its_beginning_and_the_original_number_exactly(erp_world, sign_in):
+    client = sign_in(erp_world["a"])
+    invoice = closed_erp_invoice(erp_world["account_a"])
+    original = invoice.original_document_id
+    client.post(f"/operator/invoices/{invoice.pk}/approve/", {"document_id": "NS-2026-0042"})
+    other = Invoice.objects.filter(reseller=erp_world["a"], status="closed").exclude(pk=invoice.pk).first()
+
+    def found(number):
+        table = client.get("/operator/invoices/", {"number": number}).context["table"]
+        return {row.record.pk for row in table.page.object_list}
+
+    assert found("NS-2026") == {invoice.pk}
+    assert found(original) == {invoice.pk}
+    assert found(other.document_id) == {other.pk}
+    assert found("NOPE") == set()
