@@ -195,6 +195,28 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         with page.expect_download() as download:
             page.get_by_role("link", name="Download").click()
         assert download.value.path().read_bytes().startswith(b"%PDF-")
+
+        # Every other page of the panel gets the same look: screenshots, axe, a clean console
+        account_id = query(site, f"{INVOICE}result = Invoice.objects.get(pk={invoice_id}).account_id")
+        endpoint = json.loads(arrears(site.env, "webhook", "create", "--reseller", "1",
+                                      "--url", "https://erp.skyline.example/arrears-hooks"))
+        for name, url in [
+            ("operator-reconciliation", "/operator/reconciliation/"),
+            ("operator-payments", "/operator/payments/"),
+            ("operator-payments-expired", "/operator/payments/?status=expired"),
+            ("operator-accounts", "/operator/accounts/"),
+            ("operator-account", f"/operator/accounts/{account_id}/"),
+            ("operator-event-handlers", "/operator/event-handlers/"),
+            ("operator-event-handler-new", "/operator/event-handlers/new/"),
+            ("operator-webhooks", "/operator/webhooks/"),
+            ("operator-webhook", f"/operator/webhooks/{endpoint['id']}/"),
+            ("operator-deliveries", "/operator/deliveries/"),
+            ("operator-api-tokens", "/operator/api-tokens/"),
+            ("operator-managers", "/operator/managers/"),
+        ]:
+            page.goto(url)
+            expect(page.locator("h1")).to_be_visible()
+            look(page, name)
         page.context.close()
 
         # A viewer sees the pages but is refused every action
