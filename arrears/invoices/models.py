@@ -58,6 +58,8 @@ class Invoice(models.Model):
             models.Index(fields=["reseller", "original_document_id"], name="invoice_original_doc_idx"),
             # The operator panel's invoices list sorted by total walks this index instead of sorting them all.
             models.Index(fields=["reseller", "total", "id"], name="invoice_total_idx"),
+            # The panel's approval filters (the dashboard links to "closed, not approved") count without the table.
+            models.Index(fields=["reseller", "status", "approved", "managed_externally"], name="invoice_approval_idx"),
             # Reconciliation: the approved invoices of one billing period, and the list of periods that have any.
             # It holds every column the period's totals add up, so those sums never read the table.
             models.Index(fields=["reseller", "billing_date", "status", "managed_externally", "currency",
