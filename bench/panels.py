@@ -177,11 +177,11 @@ def build(accounts: int, postgres: bool) -> None:
         statements.append((
             "INSERT INTO payments_payment (id, reseller_id, account_id, invoice_id, type, status, number, document_id,"
             " total, initial_total, amount_paid_from_balance, currency, due_date, expiration_date, external_total,"
-            " external_currency, comment, created_at, updated_at, closed_at)"
+            " external_currency, comment, created_at, updated_at, closed_at, managed_externally)"
             f" SELECT i.id, i.reseller_id, i.account_id, i.id, 'rendered_services', {status}, i.number,"
             f" {sql.number_text(chr(39) + 'PAY' + chr(39), 'i.number')}, i.total, i.total, 0, i.currency,"
             f" {due}, {expiration}, i.external_total, i.external_currency, '', %s, %s,"
-            f" CASE WHEN {status} = 'completed' THEN %s END"
+            f" CASE WHEN {status} = 'completed' THEN %s END, i.managed_externally"
             " FROM bench_seq a JOIN invoices_invoice i ON i.id = " + number + " WHERE a.i BETWEEN %s AND %s",
             [*due_params, stamp, stamp, stamp]))
     for lo in range(1, accounts + 1, BUILD_BATCH):

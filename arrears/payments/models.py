@@ -48,6 +48,9 @@ class Payment(models.Model):
     expiration_date = models.DateField(null=True)
     external_total = models.BigIntegerField(null=True)
     external_currency = models.CharField(max_length=3, null=True)
+    # The invoice's mode, fixed when it closed (R10), kept on the payment too: the operator panel's board counts
+    # the ERP's unpaid and unapproved payments from one index, without reading their invoices.
+    managed_externally = models.BooleanField(default=False, db_default=False)
     payment_method = models.ForeignKey(PaymentMethod, null=True, on_delete=models.PROTECT, related_name="+")
     comment = models.TextField(blank=True, default="")
     created_at = models.DateTimeField()
@@ -72,6 +75,9 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["reseller", "status", "due_date"], name="payment_due_idx"),
             models.Index(fields=["account", "status"], name="payment_account_status_idx"),
+            # The dashboard: awaiting the ERP (no due date, oldest first) and approved but unpaid, index-only.
+            models.Index(fields=["reseller", "status", "managed_externally", "due_date", "created_at", "total"],
+                         name="payment_erp_board_idx"),
         ]
 
     def __str__(self) -> str:

@@ -143,3 +143,16 @@ def test_the_number_search_finds_the_erp_number_by_its_beginning_and_the_origina
     assert found(original) == {invoice.pk}
     assert found(other.document_id) == {other.pk}
     assert found("NOPE") == set()
+
+
+def test_a_deep_page_shows_the_same_rows_as_a_plain_offset_would(db, reseller, sign_in, settings, monkeypatch):
+    from arrears.panels import pagination
+
+    billed_accounts(reseller, 12)
+    client = sign_in(reseller)
+    monkeypatch.setattr(pagination, "DEEP_OFFSET", 10**9)
+    plain = [row.record.pk for row in client.get("/operator/invoices/?page=2&sort=-total").context["table"].page]
+    monkeypatch.setattr(pagination, "DEEP_OFFSET", 0)
+    deep = [row.record.pk for row in client.get("/operator/invoices/?page=2&sort=-total").context["table"].page]
+    expected = list(Invoice.objects.filter(reseller=reseller).order_by("-total", "-id").values_list("pk", flat=True))
+    assert deep == plain == expected[25:50]

@@ -97,20 +97,18 @@ def dashboard(request):
     invoices = Invoice.objects.filter(reseller=reseller)
     payments = Payment.objects.filter(reseller=reseller)
 
-    # Read from the payments' side: (reseller, status, due date) is indexed, and the unpaid payments are few next
-    # to all the invoices a reseller ever had (R9: an ERP invoice awaits approval while its payment has no due date).
-    awaiting_payments = payments.filter(status=S.WAITING_FOR_PAYMENT, due_date__isnull=True,
-                                        invoice__managed_externally=True, invoice__approved=False,
-                                        invoice__status=Invoice.Status.CLOSED)
-    awaiting_summary = awaiting_payments.aggregate(count=Count("id"), oldest=Min("invoice__to_date"))
-    oldest_waiting = list(invoices.filter(pk__in=awaiting_payments.order_by("invoice__to_date", "invoice_id")
-                                          .values("invoice_id")[:OLDEST_SHOWN])
-                          .select_related("account").order_by("to_date", "id"))
+    # Counted from the payments alone, on one index (payment_erp_board_idx): an ERP invoice awaits approval while
+    # its payment has no due date, and is approved once it has one (R9); the payment carries its invoice's mode.
+    erp_payments = payments.filter(managed_externally=True)
+    awaiting = erp_payments.filter(status=S.WAITING_FOR_PAYMENT, due_date__isnull=True)
+    awaiting_summary = awaiting.aggregate(count=Count("id"), oldest=Min("created_at"))
+    oldest_waiting = list(invoices.filter(pk__in=awaiting.order_by("created_at", "id").values("invoice_id")
+                                          [:OLDEST_SHOWN]).select_related("account", "payment"))
     for invoice in oldest_waiting:
-        # Closed the day after its billing day (to_date): it has waited since then.
-        invoice.days_waiting = max(0, (today - invoice.to_date).days - 1)
+        invoice.days_waiting = (today - clock.local_date(invoice.payment.created_at, reseller.timezone)).days
+    oldest_waiting.sort(key=lambda invoice: (-invoice.days_waiting, invoice.pk))
 
-    approved_unpaid = payments.filter(status__in=UNPAID, invoice__approved=True).aggregate(
+    approved_unpaid = erp_payments.filter(status__in=UNPAID, due_date__isnull=False).aggregate(
         count=Count("id"), amount=Sum("total"))
     expiring = payments.filter(status=S.WAITING_FOR_PAYMENT, due_date__gte=today,
                                due_date__lte=today + timedelta(days=7)).aggregate(count=Count("id"),
@@ -128,7 +126,8 @@ def dashboard(request):
         request, "operator/dashboard.html", section="dashboard", title="Dashboard",
         today=today, tz=reseller.timezone, currency=reseller.currency,
         awaiting=awaiting_summary, oldest_waiting=oldest_waiting,
-        oldest_days=max(0, (today - awaiting_summary["oldest"]).days - 1) if awaiting_summary["oldest"] else None,
+        oldest_days=(today - clock.local_date(awaiting_summary["oldest"], reseller.timezone)).days
+        if awaiting_summary["oldest"] else None,
         approved_unpaid=approved_unpaid, expiring=expiring, expired=expired, failed_deliveries=failed_deliveries,
         runs=runs, erp_call=erp_call, points=points, chart=_chart(points),
         links={

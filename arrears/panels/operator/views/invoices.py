@@ -28,6 +28,7 @@ from arrears.invoices.services import approve_invoice, revoke_invoice_approval
 from arrears.panels.forms import MoneyField, PanelForm
 from arrears.panels.operator.access import BILL, operator_view
 from arrears.panels.operator.pages import page
+from arrears.panels.pagination import IdsFirstPaginator
 from arrears.panels.templatetags.panels import badge, day, format_money
 from arrears.payments.models import Payment
 
@@ -181,7 +182,7 @@ def invoice_list(request):
     invoice_filter = _filtered(request)
     table = InvoiceTable(invoice_filter.qs if invoice_filter.is_valid() else Invoice.objects.none(),
                          request=request)
-    table.paginate(page=_page_number(request), per_page=_page_size(request))
+    table.paginate(paginator_class=IdsFirstPaginator, page=_page_number(request), per_page=_page_size(request))
     template = "operator/invoices_results.html" if request.htmx else "operator/invoices.html"
     return page(request, template, section="invoices", title="Invoices", filter=invoice_filter, table=table,
                 export_url=f"{reverse('operator:invoices_csv')}?{request.GET.urlencode()}")
