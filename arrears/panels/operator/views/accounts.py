@@ -18,6 +18,7 @@ from arrears.customers import selectors
 from arrears.customers.models import Account, AccountClass, BalanceEntry
 from arrears.invoices.selectors import invoices_of
 from arrears.panels.forms import MoneyField, PanelForm
+from arrears.panels.lists import page_number, page_size
 from arrears.panels.operator.access import BILL, operator_view
 from arrears.panels.operator.pages import page
 from arrears.panels.templatetags.panels import day, format_money
@@ -27,7 +28,6 @@ from arrears.payments.selectors import payments_of
 from arrears.payments.services import top_up_balance
 from arrears.subscriptions.models import Subscription
 
-PAGE_SIZES = (25, 50, 100)
 UNPAID = (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED)
 RECENT = 20  # rows per section of the account page
 LEDGER_ROWS = 50
@@ -133,21 +133,13 @@ def _account_rows(reseller):
     ))
 
 
-def _int_param(request, name: str, default: int) -> int:
-    try:
-        return int(request.GET.get(name, default))
-    except ValueError:
-        return default
-
-
 @operator_view()
 def account_list(request):
     reseller = request.operator.reseller
     account_filter = AccountFilter(request.GET, queryset=_account_rows(reseller), reseller=reseller)
     table = AccountTable(account_filter.qs if account_filter.is_valid() else Account.objects.none(),
                          request=request, currency=reseller.currency)
-    size = _int_param(request, "per_page", PAGE_SIZES[0])
-    table.paginate(page=max(1, _int_param(request, "page", 1)), per_page=size if size in PAGE_SIZES else 25)
+    table.paginate(page=page_number(request), per_page=page_size(request))
     template = "operator/accounts_results.html" if request.htmx else "operator/accounts.html"
     return page(request, template, section="accounts", title="Accounts", filter=account_filter, table=table)
 

@@ -13,11 +13,11 @@ from arrears.billing.models import BillingRequest, BillingRun
 from arrears.billing.services import request_billing_run
 from arrears.billing.tasks import step_cache_key
 from arrears.core import clock
+from arrears.panels.lists import page_number, page_size
 from arrears.panels.operator.access import BILL, operator_view
 from arrears.panels.operator.pages import page
 from arrears.panels.templatetags.panels import count, day, moment
 
-PAGE_SIZES = (25, 50, 100)
 RECENT_REQUESTS = 5
 
 # (counts key, column header) in the order the engine runs its stages.
@@ -72,13 +72,6 @@ class BillingRunTable(tables.Table):
         return moment(value, self.tz)
 
 
-def _int_param(request, name: str, default: int) -> int:
-    try:
-        return int(request.GET.get(name, default))
-    except ValueError:
-        return default
-
-
 def _catch_up(reseller, now) -> dict:
     today = clock.local_date(now, reseller.timezone)
     last = BillingRun.objects.filter(reseller=reseller).order_by("-date").values_list("date", flat=True).first()
@@ -102,8 +95,7 @@ def _latest_request(reseller) -> BillingRequest | None:
 def _runs_page(request, *, status: int = 200):
     reseller = request.operator.reseller
     table = BillingRunTable(BillingRun.objects.filter(reseller=reseller), request=request, tz=reseller.timezone)
-    size = _int_param(request, "per_page", PAGE_SIZES[0])
-    table.paginate(page=max(1, _int_param(request, "page", 1)), per_page=size if size in PAGE_SIZES else 25)
+    table.paginate(page=page_number(request), per_page=page_size(request))
     requests = list(BillingRequest.objects.filter(reseller=reseller).order_by("-id")[:RECENT_REQUESTS])
     latest = requests[0] if requests else None
     return page(request, "operator/billing_runs.html", section="billing_runs", title="Billing runs", table=table,

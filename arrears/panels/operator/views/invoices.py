@@ -1,7 +1,6 @@
 """Invoices: the list with its filters and CSV export, the invoice page, manual approval, revoke, download."""
 
 import base64
-import csv
 from datetime import date
 from urllib.parse import quote
 
@@ -9,7 +8,7 @@ import django_filters
 import django_tables2 as tables
 from django import forms
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -17,7 +16,6 @@ from django.utils.safestring import mark_safe
 
 from arrears.core import clock
 from arrears.core.errors import ArrearsError
-from arrears.core.money import format_amount
 from arrears.events.selectors import timeline_of
 from arrears.invoices import selectors
 from arrears.invoices.attachments import MAX_ATTACHMENT_BYTES
@@ -26,14 +24,12 @@ from arrears.invoices.errors import AttachmentInvalid, DocumentNotAvailable, Doc
 from arrears.invoices.models import Invoice
 from arrears.invoices.services import approve_invoice, revoke_invoice_approval
 from arrears.panels.forms import MoneyField, PanelForm
+from arrears.panels.lists import CSV_CHUNK, csv_amount, csv_date, csv_response, page_number, page_size
 from arrears.panels.operator.access import BILL, operator_view
 from arrears.panels.operator.pages import page
 from arrears.panels.pagination import IdsFirstPaginator
 from arrears.panels.templatetags.panels import badge, day, format_money
 from arrears.payments.models import Payment
-
-PAGE_SIZES = (25, 50, 100)
-CSV_CHUNK = 2000
 
 # --- The list ----------------------------------------------------------------------------------------------
 
@@ -169,35 +165,15 @@ def _filtered(request):
     return InvoiceFilter(request.GET, queryset=_invoice_rows(operator.reseller), today=today)
 
 
-def _page_size(request) -> int:
-    try:
-        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
-
-
 @operator_view()
 def invoice_list(request):
     invoice_filter = _filtered(request)
     table = InvoiceTable(invoice_filter.qs if invoice_filter.is_valid() else Invoice.objects.none(),
                          request=request)
-    table.paginate(paginator_class=IdsFirstPaginator, page=_page_number(request), per_page=_page_size(request))
+    table.paginate(paginator_class=IdsFirstPaginator, page=page_number(request), per_page=page_size(request))
     template = "operator/invoices_results.html" if request.htmx else "operator/invoices.html"
     return page(request, template, section="invoices", title="Invoices", filter=invoice_filter, table=table,
                 export_url=f"{reverse('operator:invoices_csv')}?{request.GET.urlencode()}")
-
-
-def _page_number(request) -> int:
-    try:
-        return max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        return 1
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 CSV_HEADER = ["id", "number", "original_number", "account_id", "account", "status", "total", "currency",
@@ -206,30 +182,20 @@ CSV_HEADER = ["id", "number", "original_number", "account_id", "account", "statu
 
 
 def _csv_rows(queryset):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
     columns = ("pk", "document_id", "original_document_id", "account_id", "account__name", "status", "total",
                "currency", "managed_externally", "approved", "approval_date", "external_total",
                "external_currency", "billing_date", "from_date", "to_date", "payment__due_date", "payment__status")
     for row in queryset.order_by("pk").values_list(*columns).iterator(chunk_size=CSV_CHUNK):
         values = dict(zip(columns, row, strict=True))
-        yield writer.writerow([
+        yield [
             values["pk"], values["document_id"] or "", values["original_document_id"] or "", values["account_id"],
-            values["account__name"], values["status"], _plain_amount(values["total"], values["currency"]),
+            values["account__name"], values["status"], csv_amount(values["total"], values["currency"]),
             values["currency"], "yes" if values["managed_externally"] else "no",
-            "yes" if values["approved"] else "no", _iso(values["approval_date"]),
-            _plain_amount(values["external_total"], values["external_currency"]), values["external_currency"] or "",
-            _iso(values["billing_date"]), _iso(values["from_date"]), _iso(values["to_date"]),
-            _iso(values["payment__due_date"]), values["payment__status"] or "",
-        ])
-
-
-def _plain_amount(minor, currency) -> str:
-    return format_amount(minor, currency) if minor is not None and currency else ""
-
-
-def _iso(value) -> str:
-    return value.isoformat() if value else ""
+            "yes" if values["approved"] else "no", csv_date(values["approval_date"]),
+            csv_amount(values["external_total"], values["external_currency"]), values["external_currency"] or "",
+            csv_date(values["billing_date"]), csv_date(values["from_date"]), csv_date(values["to_date"]),
+            csv_date(values["payment__due_date"]), values["payment__status"] or "",
+        ]
 
 
 @operator_view()
@@ -237,9 +203,7 @@ def invoice_csv(request):
     """Exactly the filtered list, streamed row by row: memory stays flat however many invoices match."""
     invoice_filter = _filtered(request)
     queryset = invoice_filter.qs if invoice_filter.is_valid() else Invoice.objects.none()
-    response = StreamingHttpResponse(_csv_rows(queryset), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="invoices-{request.operator.reseller.pk}.csv"'
-    return response
+    return csv_response(CSV_HEADER, _csv_rows(queryset), f"invoices-{request.operator.reseller.pk}.csv")
 
 
 # --- The invoice page --------------------------------------------------------------------------------------

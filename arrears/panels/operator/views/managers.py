@@ -23,6 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from arrears.core import clock
 from arrears.core.errors import ArrearsError
 from arrears.panels.forms import PanelForm
+from arrears.panels.lists import page_number, page_size
 from arrears.panels.operator.access import ADMIN, operator_view
 from arrears.panels.operator.pages import page
 from arrears.panels.templatetags.panels import badge, day, moment
@@ -36,7 +37,6 @@ from arrears.tenants.services import (
     send_invitation,
 )
 
-PAGE_SIZES = (25, 50, 100)
 ROLE_CHOICES = [(value, label.capitalize()) for value, label in Manager.Role.choices]  # "Billing manager"
 ROLE_LABELS = dict(ROLE_CHOICES)
 ROLE_HELP = "Admin: everything, managers and tokens included. Billing manager: invoices, payments, accounts, " \
@@ -127,21 +127,6 @@ class ManagerTable(tables.Table):
             reverse("operator:manager_deactivate", args=[record.pk]), record.user.email, get_token(self.request))
 
 
-def _page_size(request) -> int:
-    try:
-        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
-
-
-def _page_number(request) -> int:
-    try:
-        return max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 class InviteManagerForm(PanelForm):
     email = forms.EmailField(label="E-mail", max_length=254,
                              help_text="They get a link to choose their password; it works once.")
@@ -161,7 +146,7 @@ def _list_page(request, *, form=None, status=200):
     manager_filter = ManagerFilter(request.GET, queryset=rows)
     table = ManagerTable(manager_filter.qs if manager_filter.is_valid() else Manager.objects.none(), request=request,
                          tz=operator.reseller.timezone, me=operator.manager.pk)
-    table.paginate(page=_page_number(request), per_page=_page_size(request))
+    table.paginate(page=page_number(request), per_page=page_size(request))
     template = "operator/managers_results.html" if request.htmx else "operator/managers.html"
     return page(request, template, section="managers", title="Managers", status=status, filter=manager_filter,
                 table=table, form=form or InviteManagerForm())

@@ -1,7 +1,6 @@
 """Payments: the list with its filters and CSV export, the payment page, approval, cancelling, paying from the
 balance (R8, R18, R21, R30–R35)."""
 
-import csv
 from zoneinfo import ZoneInfo
 
 import django_filters
@@ -9,17 +8,16 @@ import django_tables2 as tables
 from django import forms
 from django.contrib import messages
 from django.db.models import Q
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from arrears.core import clock
 from arrears.core.errors import ArrearsError
-from arrears.core.money import format_amount
 from arrears.customers.models import BalanceEntry
 from arrears.events.selectors import timeline_of
 from arrears.panels.forms import PanelForm
+from arrears.panels.lists import CSV_CHUNK, PAGE_SIZES, csv_amount, csv_date, csv_response, page_number, page_size
 from arrears.panels.operator.access import BILL, operator_view
 from arrears.panels.operator.pages import page
 from arrears.panels.templatetags.panels import badge, day, format_money, status_label
@@ -28,8 +26,6 @@ from arrears.payments.errors import PaymentMethodInvalid, PaymentNotFound
 from arrears.payments.models import Payment
 from arrears.payments.services import approve_payment, cancel_payment, pay_from_balance
 
-PAGE_SIZES = (25, 50, 100)
-CSV_CHUNK = 2000
 S = Payment.Status
 TYPE_LABELS = {Payment.Type.RENDERED_SERVICES: "Rendered services", Payment.Type.TOP_UP: "Top-up"}
 
@@ -150,36 +146,16 @@ def _filtered(request) -> PaymentFilter:
     return PaymentFilter(request.GET, queryset=queryset, reseller=reseller)
 
 
-def _page_size(request) -> int:
-    try:
-        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
-
-
-def _page_number(request) -> int:
-    try:
-        return max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 @operator_view()
 def payment_list(request):
     payment_filter = _filtered(request)
     table = PaymentTable(payment_filter.qs if payment_filter.is_valid() else Payment.objects.none(),
                          request=request, tz=request.operator.reseller.timezone)
-    table.paginate(page=_page_number(request), per_page=_page_size(request))
+    table.paginate(page=page_number(request), per_page=page_size(request))
     template = "operator/payments_results.html" if request.htmx else "operator/payments.html"
     return page(request, template, section="payments", title="Payments", filter=payment_filter, table=table,
-                page_sizes=PAGE_SIZES, per_page=_page_size(request),
+                page_sizes=PAGE_SIZES, per_page=page_size(request),
                 export_url=f"{reverse('operator:payments_csv')}?{request.GET.urlencode()}")
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 CSV_HEADER = ["id", "number", "account_id", "account", "invoice_id", "invoice_number", "type", "status", "total",
@@ -191,25 +167,15 @@ CSV_COLUMNS = ("pk", "document_id", "account_id", "account__name", "invoice_id",
 
 
 def _csv_rows(queryset):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
     for row in queryset.order_by("pk").values_list(*CSV_COLUMNS).iterator(chunk_size=CSV_CHUNK):
         v = dict(zip(CSV_COLUMNS, row, strict=True))
-        yield writer.writerow([
+        yield [
             v["pk"], v["document_id"], v["account_id"], v["account__name"], v["invoice_id"] or "",
-            v["invoice__document_id"] or "", v["type"], v["status"], _plain_amount(v["total"], v["currency"]),
-            v["currency"], _plain_amount(v["external_total"], v["external_currency"]), v["external_currency"] or "",
-            _iso(v["due_date"]), _iso(v["expiration_date"]), v["payment_method__name"] or "", _iso(v["created_at"]),
-            _iso(v["closed_at"]),
-        ])
-
-
-def _plain_amount(minor, currency) -> str:
-    return format_amount(minor, currency) if minor is not None and currency else ""
-
-
-def _iso(value) -> str:
-    return value.isoformat() if value else ""
+            v["invoice__document_id"] or "", v["type"], v["status"], csv_amount(v["total"], v["currency"]),
+            v["currency"], csv_amount(v["external_total"], v["external_currency"]), v["external_currency"] or "",
+            csv_date(v["due_date"]), csv_date(v["expiration_date"]), v["payment_method__name"] or "",
+            csv_date(v["created_at"]), csv_date(v["closed_at"]),
+        ]
 
 
 @operator_view()
@@ -217,9 +183,7 @@ def payment_csv(request):
     """Exactly the filtered list, streamed row by row: memory stays flat however many payments match."""
     payment_filter = _filtered(request)
     queryset = payment_filter.qs if payment_filter.is_valid() else Payment.objects.none()
-    response = StreamingHttpResponse(_csv_rows(queryset), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="payments-{request.operator.reseller.pk}.csv"'
-    return response
+    return csv_response(CSV_HEADER, _csv_rows(queryset), f"payments-{request.operator.reseller.pk}.csv")
 
 
 # --- The payment page --------------------------------------------------------------------------------------

@@ -1,25 +1,20 @@
 """Reconciliation: per billing period, the platform's total against the total the ERP stated for every approved
 invoice, the differences, and the invoices whose stated total or currency blocks paying from the balance (R18)."""
 
-import csv
 
 import django_filters
 import django_tables2 as tables
 from django import forms
-from django.http import StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from arrears.core.money import format_amount
 from arrears.invoices import selectors
 from arrears.invoices.models import Invoice
+from arrears.panels.lists import CSV_CHUNK, csv_amount, csv_response, page_number, page_size
 from arrears.panels.operator.access import operator_view
 from arrears.panels.operator.pages import page
 from arrears.panels.templatetags.panels import badge, format_money
-
-PAGE_SIZES = (25, 50, 100)
-CSV_CHUNK = 2000
 
 
 class ReconciliationFilter(django_filters.FilterSet):
@@ -130,21 +125,11 @@ def _filtered(request):
     return bound, periods, period, bound.qs
 
 
-def _int_param(request, name: str, default: int, allowed=None) -> int:
-    try:
-        value = int(request.GET.get(name, default))
-    except ValueError:
-        return default
-    if allowed is not None:
-        return value if value in allowed else default
-    return max(1, value)
-
-
 @operator_view()
 def reconciliation(request):
     bound, periods, period, queryset = _filtered(request)
     table = ReconciliationTable(queryset, request=request)
-    table.paginate(page=_int_param(request, "page", 1), per_page=_int_param(request, "per_page", 25, PAGE_SIZES))
+    table.paginate(page=page_number(request), per_page=page_size(request))
     totals = selectors.reconciliation_totals(queryset) if period is not None else []
     template = "operator/reconciliation_results.html" if request.htmx else "operator/reconciliation.html"
     query = request.GET.copy()
@@ -156,33 +141,22 @@ def reconciliation(request):
                 export_url=f"{reverse('operator:reconciliation_csv')}?{query.urlencode()}")
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 CSV_HEADER = ["id", "number", "original_number", "account_id", "account", "billing_date", "platform_total",
               "currency", "erp_total", "erp_currency", "difference", "blocks_balance"]
 
 
-def _amount(minor, currency) -> str:
-    return format_amount(minor, currency) if minor is not None and currency else ""
-
-
 def _csv_rows(queryset, ordering):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
     columns = ("pk", "document_id", "original_document_id", "account_id", "account__name", "billing_date", "total",
                "currency", "external_total", "external_currency", "same_currency", "difference", "blocks_balance")
     for row in queryset.order_by(*ordering).values_list(*columns).iterator(chunk_size=CSV_CHUNK):
         v = dict(zip(columns, row, strict=True))
-        difference = _amount(v["difference"], v["currency"]) if v["same_currency"] else "other currency"
-        yield writer.writerow([
+        difference = csv_amount(v["difference"], v["currency"]) if v["same_currency"] else "other currency"
+        yield [
             v["pk"], v["document_id"] or "", v["original_document_id"] or "", v["account_id"], v["account__name"],
-            v["billing_date"].isoformat(), _amount(v["total"], v["currency"]), v["currency"],
-            _amount(v["external_total"], v["external_currency"]), v["external_currency"] or "", difference,
+            v["billing_date"].isoformat(), csv_amount(v["total"], v["currency"]), v["currency"],
+            csv_amount(v["external_total"], v["external_currency"]), v["external_currency"] or "", difference,
             "yes" if v["blocks_balance"] else "no",
-        ])
+        ]
 
 
 @operator_view()
@@ -191,10 +165,8 @@ def reconciliation_csv(request):
     _bound, _periods_, period, queryset = _filtered(request)
     table = ReconciliationTable(queryset, request=request)
     ordering = list(table.data.data.query.order_by) or ["document_id", "id"]
-    response = StreamingHttpResponse(_csv_rows(queryset, ordering), content_type="text/csv; charset=utf-8")
     name = f"reconciliation-{request.operator.reseller.pk}-{period.isoformat() if period else 'none'}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return csv_response(CSV_HEADER, _csv_rows(queryset, ordering), name)
 
 
 urlpatterns = [

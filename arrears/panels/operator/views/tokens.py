@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from arrears.core import clock
 from arrears.core.errors import ArrearsError
 from arrears.panels.forms import PanelForm
+from arrears.panels.lists import page_number, page_size
 from arrears.panels.operator.access import ADMIN, operator_view
 from arrears.panels.operator.pages import page
 from arrears.panels.templatetags.panels import badge, day, moment
@@ -24,7 +25,6 @@ from arrears.tenants.errors import TokenFieldInvalid
 from arrears.tenants.models import ApiToken, Manager
 from arrears.tenants.tokens import SCOPES, create_api_token, revoke_api_token, token_of, tokens_of
 
-PAGE_SIZES = (25, 50, 100)
 SCOPE_LABELS = {"read": "read — the GET routes", "erp": "erp — approve, complete and revoke invoices",
                 "platform": "platform — accounts, subscriptions, usage charges"}
 
@@ -105,21 +105,6 @@ class TokenTable(tables.Table):
             get_token(self.request))
 
 
-def _page_size(request) -> int:
-    try:
-        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
-
-
-def _page_number(request) -> int:
-    try:
-        return max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 # --- Create ------------------------------------------------------------------------------------------------
 
 
@@ -171,7 +156,7 @@ def _list_page(request, *, form=None, status=200):
     token_filter = TokenFilter(request.GET, queryset=tokens_of(operator.reseller))
     table = TokenTable(token_filter.qs if token_filter.is_valid() else ApiToken.objects.none(), request=request,
                        tz=operator.reseller.timezone)
-    table.paginate(page=_page_number(request), per_page=_page_size(request))
+    table.paginate(page=page_number(request), per_page=page_size(request))
     template = "operator/tokens_results.html" if request.htmx else "operator/tokens.html"
     return page(request, template, section="api_tokens", title="API tokens", status=status, filter=token_filter,
                 table=table, form=form or _create_form(request), show_create=form is not None)

@@ -24,29 +24,14 @@ from arrears.events.handlers import create_webhook_endpoint
 from arrears.events.models import Delivery, DeliveryAttempt, EventHandler, WebhookEndpoint
 from arrears.events.selectors import timeline_of
 from arrears.panels.forms import PanelForm
+from arrears.panels.lists import page_number, page_size
 from arrears.panels.operator.access import ADMIN, operator_view
 from arrears.panels.operator.pages import page
 from arrears.panels.templatetags.panels import LOCALE, badge, event_label, moment
 
-PAGE_SIZES = (25, 50, 100)
 # The secret of an endpoint just created waits here for its one display on the endpoint's page.
 NEW_SECRET_KEY = "operator_new_webhook_secret"
 SECTION = "webhooks"
-
-
-def _page_size(request) -> int:
-    try:
-        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
-
-
-def _page_number(request) -> int:
-    try:
-        return max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        return 1
 
 
 def _tz(request) -> str:
@@ -143,7 +128,7 @@ class EndpointForm(PanelForm):
 def webhook_list(request):
     operator = request.operator
     table = EndpointTable(service.endpoints_of(operator.reseller), request=request, tz=_tz(request))
-    table.paginate(page=_page_number(request), per_page=_page_size(request))
+    table.paginate(page=page_number(request), per_page=page_size(request))
     return page(request, "operator/webhooks.html", section=SECTION, title="Webhook endpoints", table=table)
 
 
@@ -240,7 +225,7 @@ def _endpoint_page(request, endpoint: WebhookEndpoint, *, secret: str | None = N
     table = DeliveryLogTable(deliveries, request=request, tz=_tz(request),
                              can_resend=operator.is_admin and endpoint.active, csrf_token=get_token(request),
                              next_url=request.get_full_path())
-    table.paginate(page=_page_number(request), per_page=_page_size(request))
+    table.paginate(page=page_number(request), per_page=page_size(request))
     handlers = list(EventHandler.objects.filter(endpoint=endpoint).order_by("id"))
     return page(request, "operator/webhook.html", section=SECTION, title=endpoint.url, endpoint=endpoint,
                 table=table, secret=secret, handlers=handlers, tz=_tz(request),
@@ -388,7 +373,7 @@ def delivery_list(request):
     table = DeliveryTable(delivery_filter.qs if delivery_filter.is_valid() else Delivery.objects.none(),
                           request=request, tz=_tz(request), can_resend=operator.is_admin,
                           csrf_token=get_token(request), next_url=request.get_full_path())
-    table.paginate(page=_page_number(request), per_page=_page_size(request))
+    table.paginate(page=page_number(request), per_page=page_size(request))
     template = "operator/deliveries_results.html" if request.htmx else "operator/deliveries.html"
     return page(request, template, section=SECTION, title="Deliveries", filter=delivery_filter, table=table)
 
