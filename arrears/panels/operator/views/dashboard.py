@@ -97,23 +97,28 @@ def dashboard(request):
     invoices = Invoice.objects.filter(reseller=reseller)
     payments = Payment.objects.filter(reseller=reseller)
 
-    # Counted from the payments alone, on one index (payment_erp_board_idx): an ERP invoice awaits approval while
-    # its payment has no due date, and is approved once it has one (R9); the payment carries its invoice's mode.
-    erp_payments = payments.filter(managed_externally=True)
-    awaiting = erp_payments.filter(status=S.WAITING_FOR_PAYMENT, due_date__isnull=True)
-    awaiting_summary = awaiting.aggregate(count=Count("id"), oldest=Min("created_at"))
-    oldest_waiting = list(invoices.filter(pk__in=awaiting.order_by("created_at", "id").values("invoice_id")
-                                          [:OLDEST_SHOWN]).select_related("account", "payment"))
+    # Every card in one pass over the unpaid payments, index-only (payment_erp_board_idx holds the status, the
+    # mode, the due date, the creation time and the total). An ERP invoice awaits approval while its payment has
+    # no due date and is approved once it has one (R9); the payment carries its invoice's mode (R10).
+    erp = Q(managed_externally=True)
+    waiting, expired_ = Q(status=S.WAITING_FOR_PAYMENT), Q(status=S.EXPIRED)
+    awaiting = erp & waiting & Q(due_date__isnull=True)
+    approved = erp & Q(due_date__isnull=False)
+    soon = waiting & Q(due_date__gte=today, due_date__lte=today + timedelta(days=7))
+    cards = payments.filter(status__in=UNPAID).aggregate(
+        awaiting_count=Count("id", filter=awaiting), awaiting_oldest=Min("created_at", filter=awaiting),
+        approved_count=Count("id", filter=approved), approved_amount=Sum("total", filter=approved),
+        expiring_count=Count("id", filter=soon), expiring_amount=Sum("total", filter=soon),
+        expired_count=Count("id", filter=expired_), expired_amount=Sum("total", filter=expired_))
+    awaiting_summary = {"count": cards["awaiting_count"], "oldest": cards["awaiting_oldest"]}
+    approved_unpaid = {"count": cards["approved_count"], "amount": cards["approved_amount"]}
+    expiring = {"count": cards["expiring_count"], "amount": cards["expiring_amount"]}
+    expired = {"count": cards["expired_count"], "amount": cards["expired_amount"]}
+    oldest_waiting = list(invoices.filter(pk__in=payments.filter(awaiting).order_by("created_at", "id")
+                                          .values("invoice_id")[:OLDEST_SHOWN]).select_related("account", "payment"))
     for invoice in oldest_waiting:
         invoice.days_waiting = (today - clock.local_date(invoice.payment.created_at, reseller.timezone)).days
     oldest_waiting.sort(key=lambda invoice: (-invoice.days_waiting, invoice.pk))
-
-    approved_unpaid = erp_payments.filter(status__in=UNPAID, due_date__isnull=False).aggregate(
-        count=Count("id"), amount=Sum("total"))
-    expiring = payments.filter(status=S.WAITING_FOR_PAYMENT, due_date__gte=today,
-                               due_date__lte=today + timedelta(days=7)).aggregate(count=Count("id"),
-                                                                                   amount=Sum("total"))
-    expired = payments.filter(status=S.EXPIRED).aggregate(count=Count("id"), amount=Sum("total"))
     failed_deliveries = Delivery.objects.filter(event__reseller=reseller, status=Delivery.Status.FAILED).count()
     # The last days that did something: most days of a month close nothing, and five rows of zeros say little.
     recent = list(BillingRun.objects.filter(reseller=reseller).order_by("-date")[:RECENT_RUNS_SCANNED])
