@@ -26,8 +26,8 @@ def numbered(invoices, number: str):
 
     Each side is its own indexed search, joined by a UNION: with an OR in one WHERE, SQLite walks every invoice of
     the reseller. SQLite's LIKE ignores case and so cannot use the (reseller, number) index; a range over its
-    binary collation can. On PostgreSQL the prefix is a LIKE, which that index serves under the C collation (a
-    server with another default collation scans the reseller's invoices instead)."""
+    binary collation can. On PostgreSQL the prefix is a LIKE, served by a pattern-ops index whatever the
+    collation (migration invoices 0007)."""
     if connection.vendor == "sqlite":
         prefix = invoices.filter(document_id__gte=number, document_id__lt=number + _LAST_CHARACTER)
     else:
