@@ -32,7 +32,19 @@ def test_the_board_counts_what_waits_for_the_erp_and_what_is_approved_but_unpaid
     assert figures(response) == {"awaiting": 1, "approved_unpaid": 1, "expired": 0}
     assert response.context["approved_unpaid"]["amount"] == waiting[0].total
     assert [invoice.pk for invoice in response.context["oldest_waiting"]] == [waiting[1].pk]
-    assert response.context["links"]["awaiting"].startswith("/operator/invoices/?status=closed")
+    listed = client.get(response.context["links"]["awaiting"]).context["table"].paginator.count
+    assert listed == figures(response)["awaiting"]
+
+
+def test_a_cancelled_payments_invoice_waits_for_no_one_on_the_board_nor_behind_its_link(erp_world, sign_in):
+    client = sign_in(erp_world["a"])
+    cancelled = Invoice.objects.filter(reseller=erp_world["a"], status="closed").order_by("id").first()
+    Payment.objects.filter(invoice=cancelled).update(status="cancelled")
+    response = client.get("/operator/")
+    assert figures(response)["awaiting"] == 1
+    listed = client.get(response.context["links"]["awaiting"]).context["table"]
+    assert [row.record.pk for row in listed.page] == [pk for pk in Invoice.objects.filter(
+        reseller=erp_world["a"], status="closed").exclude(pk=cancelled.pk).values_list("pk", flat=True)]
 
 
 def test_a_default_mode_payment_is_never_counted_as_awaiting_or_approved(db, reseller, sign_in):

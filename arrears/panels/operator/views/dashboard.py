@@ -136,8 +136,9 @@ def dashboard(request):
         approved_unpaid=approved_unpaid, expiring=expiring, expired=expired, failed_deliveries=failed_deliveries,
         runs=runs, erp_call=erp_call, points=points, chart=_chart(points),
         links={
+            # Unpaid: a cancelled payment's invoice is not waiting for anyone (R35).
             "awaiting": _url("operator:invoices", status="closed", managed_externally="yes", approved="no",
-                             sort="to_date"),
+                             payment="unpaid", sort="to_date"),
             "approved_unpaid": _url("operator:invoices", approved="yes", payment="unpaid"),
             "expiring": _url("operator:payments", status="waiting_for_payment", due_from=today.isoformat(),
                              due_to=(today + timedelta(days=7)).isoformat()),
