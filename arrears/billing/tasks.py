@@ -7,10 +7,13 @@ time zone is billed within a quarter of an hour.
 
 import logging
 
+from django.core.cache import cache
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from arrears.billing.engine import run_billing
+from arrears.billing import services
+from arrears.billing.engine import dates_to_bill, run_billing, run_billing_day
+from arrears.billing.models import BillingRequest
 from arrears.core import clock
 from arrears.core.tasks import RETRY_DELAY_SECONDS, TRANSIENT_RETRIES, retrying_transient_errors_only
 
@@ -50,12 +53,6 @@ def step_cache_key(request_id: int) -> str:
 def run_billing_request(request_id: int) -> None:
     """A manager's "Run billing now": bill the reseller's due days one by one, recording progress between days.
     No retries: a failure is shown on the request, and the manager (or the quarter-hourly run) tries again."""
-    from django.core.cache import cache
-
-    from arrears.billing import services
-    from arrears.billing.engine import dates_to_bill, run_billing_day
-    from arrears.billing.models import BillingRequest
-
     request = BillingRequest.objects.select_related("reseller").filter(pk=request_id).first()
     if request is None:
         return

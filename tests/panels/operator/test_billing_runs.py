@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from arrears.billing import tasks
 from arrears.billing.models import BillingRequest, BillingRun
 from arrears.billing.services import request_billing_run
 from arrears.core.actors import SYSTEM
@@ -167,17 +168,15 @@ def test_the_poll_that_sees_the_end_reloads_the_page_once(reseller, sign_in, tod
 
 def test_a_failing_day_ends_the_request_failed_and_keeps_the_days_before(
         reseller, sign_in, today, immediate_queue, django_capture_on_commit_callbacks, monkeypatch):
-    from arrears.billing import engine
-
     billed_accounts(reseller, 1)
-    real = engine.run_billing_day
+    real = tasks.run_billing_day
 
     def fail_on_the_last_day(reseller, day, **kwargs):
         if day == date(2026, 11, 5):
             raise RuntimeError("boom")
         return real(reseller, day, **kwargs)
 
-    monkeypatch.setattr(engine, "run_billing_day", fail_on_the_last_day)
+    monkeypatch.setattr(tasks, "run_billing_day", fail_on_the_last_day)
     client = sign_in(reseller, Manager.Role.BILLING_MANAGER)
     with django_capture_on_commit_callbacks(execute=True):
         client.post("/operator/billing-runs/run/")
@@ -200,8 +199,6 @@ def test_a_lost_request_no_longer_blocks_after_two_hours(reseller, sign_in):
 
 def test_the_engine_progress_of_a_day_is_written_to_the_cache_only(reseller, today, monkeypatch):
     """The task writes nothing to the database inside a billing day: only between days."""
-    from arrears.billing import tasks
-
     account = AccountFactory(reseller=reseller)
     SubscriptionFactory(account=account, start_date=date(2026, 11, 4))
     request = request_billing_run(reseller, actor=SYSTEM, now=TODAY)
