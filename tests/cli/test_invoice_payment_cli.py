@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from arrears.core.actors import SYSTEM
 from arrears.events.models import Event
 from arrears.payments.models import Payment
+from arrears.tenants.models import Manager
 from arrears.tenants.services import create_manager
 from tests.conftest import bill, closed_invoice
 from tests.factories import T0, AccountFactory, ResellerFactory, SubscriptionFactory
@@ -89,3 +90,35 @@ def test_R8_pay_from_balance_of_an_unapproved_erp_payment_is_refused(erp_setup):
 
     with pytest.raises(CommandError, match="PAYMENT-0102"):
         run("payment", "pay-from-balance", str(invoice.payment.pk), "--manager", manager.user.email)
+
+
+@pytest.mark.parametrize("command", [
+    ("invoice", "approve", "{invoice}", "--document-id", "V-1", "--billing-date", "2026-01-01"),
+    ("payment", "cancel", "{payment}"),
+    ("payment", "pay-from-balance", "{payment}"),
+    ("payment", "top-up", "--account", "{account}", "--amount", "10.00"),
+], ids=["approve", "cancel", "pay-from-balance", "top-up"])
+def test_a_viewer_is_refused_every_action_from_the_cli_as_in_the_panel(erp_setup, command):
+    reseller, _, invoice = erp_setup
+    viewer = create_manager(reseller=reseller, email="viewer@erp.example", role=Manager.Role.VIEWER, actor=SYSTEM,
+                            now=T0)
+    ids = {"invoice": invoice.pk, "payment": invoice.payment.pk, "account": invoice.account_id}
+    events_before = Event.objects.count()
+
+    with pytest.raises(CommandError, match="viewer@erp.example .*may not do this"):
+        run(*(part.format(**ids) for part in command), "--manager", viewer.user.email)
+
+    assert Event.objects.count() == events_before
+    invoice.refresh_from_db()
+    assert invoice.approved is False and invoice.payment.status == Payment.Status.WAITING_FOR_PAYMENT
+
+
+def test_a_deactivated_manager_is_refused_from_the_cli(erp_setup):
+    _, manager, invoice = erp_setup
+    manager.user.is_active = False
+    manager.user.save(update_fields=["is_active"])
+
+    with pytest.raises(CommandError, match="deactivated"):
+        run("invoice", "approve", str(invoice.pk), "--manager", manager.user.email, "--document-id", "D-1",
+            "--billing-date", "2026-01-01")
+    assert Event.objects.filter(type="invoice.approved").count() == 0

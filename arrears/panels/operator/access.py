@@ -23,13 +23,10 @@ from arrears.core.actors import Actor
 from arrears.core.errors import NotFound
 from arrears.core.principals import Principal
 from arrears.tenants.models import Manager, Reseller
+from arrears.tenants.roles import ADMIN, BILL, VIEW, manager_may
 
-VIEW, BILL, ADMIN = "view", "bill", "admin"
-ROLES_ALLOWED = {
-    VIEW: frozenset(Manager.Role.values),
-    BILL: frozenset({Manager.Role.ADMIN, Manager.Role.BILLING_MANAGER}),
-    ADMIN: frozenset({Manager.Role.ADMIN}),
-}
+__all__ = ["ADMIN", "BILL", "VIEW", "ActionForbidden", "OperatorSession", "operator_view"]
+
 CURRENT_RESELLER_KEY = "operator_reseller_id"
 
 
@@ -49,7 +46,7 @@ class OperatorSession:
         return self.principal.actor
 
     def may(self, permission: str) -> bool:
-        return self.manager.role in ROLES_ALLOWED[permission]
+        return manager_may(self.manager, permission)
 
     def require(self, permission: str) -> None:
         if not self.may(permission):

@@ -2,6 +2,7 @@ from arrears.core.management.base import JsonCommand, lookup, manager_actor, par
 from arrears.core.serializers import invoice_dict
 from arrears.invoices.models import Invoice
 from arrears.invoices.services import approve_invoice, complete_invoice_payment, revoke_invoice_approval
+from arrears.tenants.roles import BILL
 
 
 class Command(JsonCommand):
@@ -39,7 +40,7 @@ class Command(JsonCommand):
             rows = invoices.select_related("payment")[: max(1, options["limit"])]
             self.print_json([invoice_dict(invoice) for invoice in rows])
             return
-        actor, manager = manager_actor(options["manager"])
+        actor, manager = manager_actor(options["manager"], BILL)
         invoice = lookup(
             Invoice.objects.filter(reseller__path__startswith=manager.reseller.path), options["id"], "invoice"
         )

@@ -6,6 +6,7 @@ from arrears.core.serializers import payment_dict
 from arrears.customers.models import Account
 from arrears.payments.models import Payment, PaymentMethod
 from arrears.payments.services import approve_payment, cancel_payment, pay_from_balance, top_up_balance
+from arrears.tenants.roles import BILL
 
 
 class Command(JsonCommand):
@@ -31,7 +32,7 @@ class Command(JsonCommand):
         top_up.add_argument("--manager", required=True, help="e-mail of the acting manager")
 
     def handle(self, *args, **options):
-        actor, manager = manager_actor(options["manager"])
+        actor, manager = manager_actor(options["manager"], BILL)
         in_reach = {"reseller__path__startswith": manager.reseller.path}
         if options["action"] == "top-up":
             account = lookup(
