@@ -340,7 +340,8 @@ def revoke_invoice_approval(
             raise InvoicePaymentAlreadySettled("the payment is already settled; the approval stays (R36)")
         if payment.status not in (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED):
             raise PaymentStatusForbids(f"the payment is {payment.status}")
-        Invoice.objects.filter(pk=invoice.pk, approved=True).update(
+        # Conditional on the number the approval gave: of two racing revokes only one finds it (R36-R40).
+        revoked = Invoice.objects.filter(pk=invoice.pk, approved=True, document_id=document_id).update(
             approved=False,
             approval_date=None,
             document_id=invoice.original_document_id,
@@ -352,6 +353,8 @@ def revoke_invoice_approval(
             attachment_content_type="",
             updated_at=now,
         )
+        if revoked != 1:
+            raise InvoiceNotApproved("the invoice's approval was revoked meanwhile")
         InvoiceAttachmentFile.objects.filter(invoice=invoice).delete()
         comment_line = REVOKE_COMMENT.format(reason=reason)
         reverted = Payment.objects.filter(pk=payment.pk, status=payment.status).update(

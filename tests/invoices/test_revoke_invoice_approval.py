@@ -270,3 +270,22 @@ def test_R45_the_payment_log_records_the_approval_and_its_revocation(approved_in
     assert revoked_event.payload["changes"]["due_date"][1] is None
     assert "status" not in revoked_event.payload["changes"]  # it was waiting and stays waiting
     assert (revoked_event.actor_kind, revoked_event.actor_label) == (ERP.kind, ERP.label)
+
+
+# --- A lost race: two revokes of one approval ------------------------------------------------------------
+
+
+def test_a_revoke_that_lost_the_race_changes_nothing_and_keeps_the_first_reason(approved_invoice, monkeypatch):
+    """Both revokes read the invoice approved (the loser's read is replayed from before the winner committed, as
+    on PostgreSQL two transactions can both see it); only the winner's conditional UPDATE finds it."""
+    from arrears.invoices import services
+
+    stale = services._fresh(approved_invoice)
+    revoke(approved_invoice, comment="the first reason")
+    monkeypatch.setattr(services, "_fresh", lambda invoice: stale)
+
+    revoke_refused("INVOICE-0102", approved_invoice, comment="the second reason")
+
+    assert Event.objects.filter(type="invoice.revoked", subject_id=approved_invoice.pk).count() == 1
+    payment = Payment.objects.get(invoice=approved_invoice)
+    assert "the first reason" in payment.comment and "the second reason" not in payment.comment
