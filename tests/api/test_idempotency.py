@@ -254,3 +254,17 @@ def test_a_key_older_than_24_hours_is_replaced(erp, invoice):
     assert approvals() == 1
     kept = IdempotencyKey.objects.get()
     assert (kept.response_status, kept.created_at) == (400, later)
+
+
+def test_keys_older_than_the_replay_window_are_purged_and_younger_ones_kept(secret, monkeypatch):
+    from arrears.api import idempotency, tasks
+
+    token = ApiToken.objects.get(secret_hash=hash_secret(secret))
+    ages = [timedelta(hours=25), timedelta(hours=24, seconds=1), timedelta(hours=23), timedelta(0)]
+    for number, age in enumerate(ages):
+        IdempotencyKey.objects.create(token=token, key=f"k{number}", request_hash="x", created_at=NOW - age)
+    monkeypatch.setattr(idempotency, "PURGE_BATCH", 1)  # several batches
+
+    tasks.purge_expired_idempotency_keys.call_local()
+
+    assert sorted(IdempotencyKey.objects.values_list("key", flat=True)) == ["k2", "k3"]
