@@ -27,8 +27,10 @@ from arrears.tenants.services import document_number, reserve_numbers
 S = Payment.Status
 
 
-def _locked(payment: Payment) -> Payment:
-    """Re-read the payment inside the transaction so checks see committed state."""
+def _reread(payment: Payment) -> Payment:
+    """The payment read again, inside the service's transaction, so that its checks see committed state. It takes
+    no row lock: the status changes that follow are conditional UPDATEs (``change_status``), which refuse a
+    payment that changed since this read."""
     return Payment.objects.select_related("invoice", "reseller", "account").get(pk=payment.pk)
 
 
@@ -109,7 +111,7 @@ def _refresh_blocks(payment: Payment, *, actor: Actor, now: datetime) -> None:
 def pay_from_balance(payment: Payment, *, actor: Actor, now: datetime) -> Payment:
     """Customer or manager pays a payment for rendered services from the account balance (R18, R45)."""
     with transaction.atomic(durable=True):
-        payment = _locked(payment)
+        payment = _reread(payment)
         if payment.type != Payment.Type.RENDERED_SERVICES:
             raise BalancePaymentNotAllowed("a top-up can never be paid from the balance")
         _require_settleable(payment)
@@ -132,7 +134,7 @@ def pay_from_balance(payment: Payment, *, actor: Actor, now: datetime) -> Paymen
             extra={"balance_after": balance},
         )
         _refresh_blocks(payment, actor=actor, now=now)
-    return _locked(payment)
+    return _reread(payment)
 
 
 def approve_payment(
@@ -141,7 +143,7 @@ def approve_payment(
     """A manager confirms money arrived: with a method (R31), or without one for an approved ERP
     invoice (R30). The payment becomes ``completed``; a top-up credits the balance."""
     with transaction.atomic(durable=True):
-        payment = _locked(payment)
+        payment = _reread(payment)
         _require_settleable(payment)
         erp_payment = payment.invoice is not None and payment.invoice.managed_externally
         if payment_method is None and not erp_payment:
@@ -160,7 +162,7 @@ def approve_payment(
             payment, from_status, S.COMPLETED, how="manager_approval", actor=actor, now=now, extra=extra
         )
         _refresh_blocks(payment, actor=actor, now=now)
-    return _locked(payment)
+    return _reread(payment)
 
 
 def cancel_payment(payment: Payment, *, comment: str = "", actor: Actor, now: datetime) -> Payment:
@@ -169,7 +171,7 @@ def cancel_payment(payment: Payment, *, comment: str = "", actor: Actor, now: da
     Final: no new payment is created for the invoice, and nothing is blocked because of it.
     """
     with transaction.atomic(durable=True):
-        payment = _locked(payment)
+        payment = _reread(payment)
         if payment.type == Payment.Type.RENDERED_SERVICES:
             if not payment.invoice.managed_externally:
                 raise PaymentCancelNotAllowed(
@@ -198,7 +200,7 @@ def cancel_payment(payment: Payment, *, comment: str = "", actor: Actor, now: da
             actor=actor,
             now=now,
         )
-    return _locked(payment)
+    return _reread(payment)
 
 
 def _new_top_up(
