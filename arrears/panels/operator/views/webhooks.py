@@ -160,15 +160,15 @@ def webhook_create(request):
 # --- An endpoint and its delivery log ------------------------------------------------------------------------
 
 
-class DeliveryLogTable(tables.Table):
+class _DeliveriesTable(tables.Table):
+    """The columns and cells both delivery lists share: an endpoint's log and the reseller's deliveries."""
+
     created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
     event = tables.Column(verbose_name="Event", accessor="event__type", order_by=("event__type", "id"),
                           attrs={"td": {"class": "col-event"}})
     status = tables.Column(verbose_name="Status", order_by=("status", "id"))
     attempts = tables.Column(verbose_name="Attempts", attrs={"td": {"class": "num"}, "th": {"class": "num"}},
                              order_by=("attempts", "id"))
-    log = tables.Column(verbose_name="Attempt log", empty_values=(), orderable=False,
-                        attrs={"td": {"class": "col-log"}})
     last_error = tables.Column(verbose_name="Last error", empty_values=(), orderable=False,
                                attrs={"td": {"class": "col-error"}})
     actions = tables.Column(verbose_name="", empty_values=(), orderable=False)
@@ -176,15 +176,13 @@ class DeliveryLogTable(tables.Table):
     class Meta:
         attrs = {"class": "data compact"}
         order_by = ("-created_at",)
-        empty_text = "Nothing was delivered to this endpoint yet."
         orderable = True
 
     noun_plural = "deliveries"
-    empty_hint = "A webhook event handler that uses this endpoint posts here when its event happens."
 
     def __init__(self, *args, tz: str, can_resend: bool, csrf_token: str, next_url: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.tz, self.can_resend, self.csrf_token, self.next_url = tz, can_resend, csrf_token, next_url
+        self.tz, self.csrf_token, self.next_url = tz, csrf_token, next_url
         if not can_resend:
             self.columns.hide("actions")
 
@@ -193,6 +191,23 @@ class DeliveryLogTable(tables.Table):
 
     def render_event(self, record):
         return _event_cell(record)
+
+    def render_last_error(self, record):
+        return _error_cell(record.last_error)
+
+    def render_actions(self, record):
+        return _resend_button(record, csrf_token=self.csrf_token, next_url=self.next_url)
+
+
+class DeliveryLogTable(_DeliveriesTable):
+    log = tables.Column(verbose_name="Attempt log", empty_values=(), orderable=False,
+                        attrs={"td": {"class": "col-log"}})
+
+    class Meta(_DeliveriesTable.Meta):
+        empty_text = "Nothing was delivered to this endpoint yet."
+        sequence = ("created_at", "event", "status", "attempts", "log", "last_error", "actions")
+
+    empty_hint = "A webhook event handler that uses this endpoint posts here when its event happens."
 
     def render_status(self, record):
         if record.status == Delivery.Status.PENDING and record.next_attempt_at and record.attempts:
@@ -210,12 +225,6 @@ class DeliveryLogTable(tables.Table):
               format_html('<span class="attempt-ok">{}</span>', a.status_code or "OK") if a.succeeded
               else format_html('<span class="attempt-failed">{}</span>', a.status_code or "no answer"),
               a.duration_ms) for a in attempts)))
-
-    def render_last_error(self, record):
-        return _error_cell(record.last_error)
-
-    def render_actions(self, record):
-        return _resend_button(record, csrf_token=self.csrf_token, next_url=self.next_url)
 
 
 def _endpoint_page(request, endpoint: WebhookEndpoint, *, secret: str | None = None):
@@ -307,40 +316,16 @@ class DeliveryFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class DeliveryTable(tables.Table):
-    created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
-    event = tables.Column(verbose_name="Event", accessor="event__type", order_by=("event__type", "id"),
-                          attrs={"td": {"class": "col-event"}})
+class DeliveryTable(_DeliveriesTable):
     channel = tables.Column(verbose_name="Channel", order_by=("channel", "id"))
     recipient = tables.Column(verbose_name="Recipient", order_by=("recipient", "id"),
                               attrs={"td": {"class": "col-recipient"}})
-    status = tables.Column(verbose_name="Status", order_by=("status", "id"))
-    attempts = tables.Column(verbose_name="Attempts", attrs={"td": {"class": "num"}, "th": {"class": "num"}},
-                             order_by=("attempts", "id"))
-    last_error = tables.Column(verbose_name="Last error", empty_values=(), orderable=False,
-                               attrs={"td": {"class": "col-error"}})
-    actions = tables.Column(verbose_name="", empty_values=(), orderable=False)
 
-    class Meta:
-        attrs = {"class": "data compact"}
-        order_by = ("-created_at",)
+    class Meta(_DeliveriesTable.Meta):
         empty_text = "No delivery matches these filters."
-        orderable = True
+        sequence = ("created_at", "event", "channel", "recipient", "status", "attempts", "last_error", "actions")
 
-    noun_plural = "deliveries"
     empty_hint = "Deliveries are written when an event this reseller has a handler for happens."
-
-    def __init__(self, *args, tz: str, can_resend: bool, csrf_token: str, next_url: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.tz, self.csrf_token, self.next_url = tz, csrf_token, next_url
-        if not can_resend:
-            self.columns.hide("actions")
-
-    def render_created_at(self, value):
-        return _created_cell(value, self.tz)
-
-    def render_event(self, record):
-        return _event_cell(record)
 
     def render_channel(self, record):
         return record.get_channel_display()
@@ -355,14 +340,11 @@ class DeliveryTable(tables.Table):
     def render_status(self, record):
         return badge(record.status)
 
-    def render_last_error(self, record):
-        return _error_cell(record.last_error)
-
     def render_actions(self, record):
         if record.endpoint_id and not record.endpoint.active:
             return format_html('<span class="small muted" title="{}">{}</span>',
                                "Enable the endpoint again to resend its deliveries", "Disabled")
-        return _resend_button(record, csrf_token=self.csrf_token, next_url=self.next_url)
+        return super().render_actions(record)
 
 
 @operator_view()
