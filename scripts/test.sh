@@ -11,7 +11,8 @@
 #     (Debian's default is scram-sha-256 for host connections), a line
 #     `host all postgres 127.0.0.1/32 trust` is put first in the cluster's pg_hba.conf and the server is
 #     reloaded. That is meant for a development or CI machine, not for one that holds real data;
-#   * Redis on 127.0.0.1:6379 (installed if absent, started without persistence if not answering).
+#   * Redis on 127.0.0.1:6379 (installed if absent, started without persistence if not answering);
+#   * qpdf, poppler-utils and Debian's chromium for the document and browser tests.
 # Tests keep their files under var/test, apart from the demo's var/.
 set -euo pipefail
 
@@ -85,10 +86,13 @@ if [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" != "PONG" ]; then
 fi
 say "Redis is ready"
 
-# --- PDF tools: the invoice document tests check the PDFs with qpdf and pdftotext ------------------------
+# --- PDF tools and the browser -------------------------------------------------------------------------
+# The invoice document tests check the PDFs with qpdf and pdftotext; the panel tests drive Debian's
+# Chromium through Playwright (playwright install cannot download browsers here).
 missing_tools=()
 command -v qpdf >/dev/null || missing_tools+=(qpdf)
 command -v pdftotext >/dev/null || missing_tools+=(poppler-utils)
+[ -x /usr/bin/chromium ] || missing_tools+=(chromium)
 if [ "${#missing_tools[@]}" -gt 0 ]; then
     apt_install "${missing_tools[@]}"
 fi
