@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "arrears.invoices",
     "arrears.charges",
     "arrears.payments",
+    "arrears.gateways",
     "arrears.events",
     "arrears.billing",
     "arrears.demo",

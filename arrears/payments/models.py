@@ -9,10 +9,20 @@ class PaymentMethod(models.Model):
     reseller = models.ForeignKey("tenants.Reseller", on_delete=models.PROTECT, related_name="payment_methods")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MANUAL)
     name = models.CharField(max_length=200)
+    # Set exactly when kind is gateway: the connector this method pays through.
+    connector = models.ForeignKey("gateways.PaymentConnector", null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="payment_methods")
     active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="manual", connector__isnull=True)
+                | models.Q(kind="gateway", connector__isnull=False),
+                name="payment_method_connector_only_for_gateway",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
