@@ -47,6 +47,8 @@ class BalanceEntry(models.Model):
     class Kind(models.TextChoices):
         TOP_UP = "top_up"
         PAYMENT = "payment"
+        # A gateway charged a payment that was already settled: the second success is credited, not lost.
+        DUPLICATE_SUCCESS = "duplicate_success"
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balance_entries")
     kind = models.CharField(max_length=20, choices=Kind.choices)

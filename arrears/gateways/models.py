@@ -60,6 +60,9 @@ class PaymentAttempt(models.Model):
     checkout_id = models.CharField(max_length=200, blank=True, default="")
     redirect_url = models.TextField(blank=True, default="")
     late = models.BooleanField(default=False)  # succeeded after it had timed out
+    # Successes the connector posted. The first one after a status read is that success confirmed; any further one
+    # (a second webhook-id) is a second charge, credited to the balance.
+    callback_successes = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     deadline_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -48,6 +48,7 @@ class Migration(migrations.Migration):
                 ('checkout_id', models.CharField(blank=True, default='', max_length=200)),
                 ('redirect_url', models.TextField(blank=True, default='')),
                 ('late', models.BooleanField(default=False)),
+                ('callback_successes', models.PositiveIntegerField(default=0)),
                 ('started_at', models.DateTimeField()),
                 ('deadline_at', models.DateTimeField()),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
