@@ -2,10 +2,12 @@ from django.urls import include, path
 
 from arrears.api.app import api
 from arrears.core.views import healthz
+from arrears.gateways.views import connector_callback
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("operator/", include("arrears.panels.operator.urls")),
+    path("connectors/<int:connector_id>/callback", connector_callback, name="connector_callback"),
     path("", api.urls),
 ]
 

@@ -36,8 +36,10 @@ def new_message_id() -> str:
     return f"msg_{secrets.token_hex(12)}"
 
 
-def signed_headers(secret: str, body: str, *, now: datetime, message_id: str | None = None) -> dict[str, str]:
-    timestamp = now.astimezone(UTC)
+def signed_headers(secret: str, body: str, *, message_id: str | None = None) -> dict[str, str]:
+    """The three Standard Webhooks headers. The timestamp is the wall clock's, not the caller's ``now``: it is a
+    wire-level fact the receiver checks against its own clock (as the library's ``verify`` does here)."""
+    timestamp = datetime.now(UTC)
     message_id = message_id or new_message_id()
     return {
         "webhook-id": message_id,
@@ -107,7 +109,7 @@ def _exchange(connector: PaymentConnector, method: str, path: str, payload: dict
               extra_headers: Mapping[str, str] | None = None) -> Exchange:
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False) if payload is not None else ""
     url = connector.url.rstrip("/") + path
-    headers = {"user-agent": USER_AGENT, **signed_headers(connector.secret, body, now=now), **(extra_headers or {})}
+    headers = {"user-agent": USER_AGENT, **signed_headers(connector.secret, body), **(extra_headers or {})}
     if payload is not None:
         headers["content-type"] = "application/json"
     exchange = Exchange(method=method, url=url, request_headers=headers, request_body=payload)
