@@ -22,6 +22,8 @@ NAVIGATION = (
     )),
     ("Settings", (
         ("finance", "Finance", "operator:finance_settings", VIEW),
+        ("payment_connectors", "Payment connectors", "operator:payment_connectors", ADMIN),
+        ("payment_methods", "Payment methods", "operator:payment_methods", ADMIN),
         ("api_tokens", "API tokens", "operator:api_tokens", ADMIN),
         ("managers", "Managers", "operator:managers", ADMIN),
     )),

@@ -13,7 +13,10 @@ from arrears.customers.models import AccountClass
 from arrears.customers.services import create_account
 from arrears.events.handlers import create_event_handler, create_webhook_endpoint
 from arrears.events.models import Delivery, Event, EventHandler
+from arrears.gateways.models import PaymentConnector
+from arrears.gateways.services import create_connector, create_payment_method
 from arrears.invoices.models import Invoice
+from arrears.payments.models import PaymentMethod
 from arrears.tenants.models import ApiToken, Manager
 from arrears.tenants.services import create_manager
 from arrears.tenants.tokens import create_api_token
@@ -46,6 +49,9 @@ def objects_of(reseller, manager: Manager, account) -> dict[str, int]:
     delivery = Delivery.objects.create(event=event, handler=handler, channel="email", recipient="b@example.com",
                                        created_at=T0, updated_at=T0)
     token, _secret = create_api_token(manager=manager, name=f"{B_MARK} token", actor=SYSTEM, now=T0)
+    connector, _secret = create_connector(reseller, name=f"{B_MARK} Gateway", url="https://pay.example.net",
+                                          processing_minutes=30, currencies=["EUR"], actor=SYSTEM, now=T0)
+    method = create_payment_method(reseller, name=f"{B_MARK} card", connector=connector, actor=SYSTEM, now=T0)
     return {
         "invoice_id": invoice.pk,
         "payment_id": invoice.payment.pk,
@@ -55,6 +61,8 @@ def objects_of(reseller, manager: Manager, account) -> dict[str, int]:
         "delivery_id": delivery.pk,
         "token_id": token.pk,
         "manager_id": manager.pk,
+        "connector_id": connector.pk,
+        "method_id": method.pk,
         "request_id": 0,  # billing requests: none of B's exists yet; an id that is not A's must 404 too
     }
 
@@ -93,6 +101,9 @@ def test_every_route_with_a_siblings_id_answers_404(world):
     assert Invoice.objects.get(pk=ids["invoice_id"]).approved is False
     assert EventHandler.objects.get(pk=ids["handler_id"]).active is True
     assert ApiToken.objects.get(pk=ids["token_id"]).revoked_at is None
+    connector = PaymentConnector.objects.get(pk=ids["connector_id"])
+    assert (connector.name, connector.previous_secret, connector.active) == (f"{B_MARK} Gateway", "", True)
+    assert PaymentMethod.objects.get(pk=ids["method_id"]).active is True
 
 
 def test_no_list_page_shows_a_siblings_rows(world):
