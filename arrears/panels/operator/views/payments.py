@@ -16,6 +16,7 @@ from arrears.core import clock
 from arrears.core.errors import ArrearsError
 from arrears.customers.models import BalanceEntry
 from arrears.events.selectors import timeline_of
+from arrears.gateways.selectors import attempts_of
 from arrears.panels.forms import PanelForm
 from arrears.panels.lists import CSV_CHUNK, PAGE_SIZES, csv_amount, csv_date, csv_response, page_number, page_size
 from arrears.panels.operator.access import BILL, operator_view
@@ -284,7 +285,7 @@ def _payment_page(request, payment: Payment, *, approve_form=None, cancel_form=N
     return page(
         request, "operator/payment.html", section="payments", title=payment.document_id, status=status,
         payment=payment, invoice=payment.invoice, account=payment.account, type_label=TYPE_LABELS[payment.type],
-        erp_payment=erp_payment, subtitle_invoice=subtitle_invoice, ledger=ledger,
+        erp_payment=erp_payment, subtitle_invoice=subtitle_invoice, ledger=ledger, attempts=attempts_of(payment),
         events=timeline_of(operator.reseller, payment, payment.invoice), tz=operator.reseller.timezone,
         can_approve=_can_approve(payment) and can_bill, can_cancel=_can_cancel(payment) and can_bill,
         can_pay=not why_not and can_bill, why_not_pay=why_not, payable=payment.status in state.PAYABLE,
