@@ -29,7 +29,7 @@ from arrears.invoices.errors import (
 )
 from arrears.invoices.models import Invoice, InvoiceAttachmentFile
 from arrears.invoices.selectors import invoice_with_terms
-from arrears.payments.errors import PaymentStatusForbids
+from arrears.payments.errors import PaymentChangedMeanwhile, PaymentStatusForbids
 from arrears.payments.models import Payment
 from arrears.payments.services import change_status, record_payment_received
 from arrears.subscriptions.services import refresh_account_blocks
@@ -254,7 +254,7 @@ def approve_invoice(
                     "external_currency": invoice_fields["external_currency"]},
         )
         if scheduled != 1:
-            raise InvoicePaymentCancelled("the invoice's payment changed meanwhile")
+            raise PaymentChangedMeanwhile("the invoice's payment changed meanwhile; reload it and try again")
         if attachment and attachment.kind == "file":
             InvoiceAttachmentFile.objects.create(invoice=invoice, data=attachment.data)
         record_event(
@@ -367,7 +367,7 @@ def revoke_invoice_approval(
             comment="\n".join(filter(None, [payment.comment, comment_line])),
         )
         if reverted != 1:
-            raise PaymentStatusForbids("the payment changed meanwhile; reload it and try again")
+            raise PaymentChangedMeanwhile("the invoice's payment changed meanwhile; reload it and try again")
         record_event(
             "invoice.revoked",
             subject=invoice,

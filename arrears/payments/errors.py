@@ -43,6 +43,14 @@ class PaymentMethodInvalid(ArrearsError):
     title = "Payment method not usable"
 
 
+class PaymentChangedMeanwhile(ArrearsError):
+    """A concurrent call changed the payment between this call's read and its conditional UPDATE: reload, retry."""
+
+    code = "PAYMENT-0409"
+    status = 409
+    title = "The payment changed meanwhile"
+
+
 class PaymentNotFound(NotFound):
     code = "PAYMENT-0404"
     title = "Payment not found"

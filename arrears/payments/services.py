@@ -14,6 +14,7 @@ from arrears.payments.errors import (
     BalancePaymentNotAllowed,
     InsufficientBalance,
     PaymentCancelNotAllowed,
+    PaymentChangedMeanwhile,
     PaymentFieldInvalid,
     PaymentInvoiceNotApproved,
     PaymentMethodInvalid,
@@ -61,7 +62,7 @@ def change_status(payment: Payment, to_status: str, *, now: datetime, **fields) 
     changed = sql.conditional_update(Payment, where={"id": payment.pk, "status": payment.status},
                                      values={"status": to_status, "updated_at": now, **fields})
     if changed != 1:
-        raise PaymentStatusForbids("the payment changed meanwhile; reload it and try again")
+        raise PaymentChangedMeanwhile("the payment changed meanwhile; reload it and try again")
 
 
 def _move_balance(account_id: int, amount: int, *, payment: Payment, kind: str, now: datetime) -> int:

@@ -26,7 +26,7 @@ from arrears.invoices.services import (
     find_invoice_by_billing_date,
     revoke_invoice_approval,
 )
-from arrears.payments.errors import PaymentStatusForbids
+from arrears.payments.errors import PaymentChangedMeanwhile, PaymentStatusForbids
 
 router = Router(tags=["ERP: Postpay invoices"])
 
@@ -38,6 +38,7 @@ _CHECKED_BY_ALL = (
     invoice_errors.InvoiceTotalNotPositive,
     invoice_errors.InvoiceNotManagedExternally,
     invoice_errors.InvoicePaymentCancelled,
+    PaymentChangedMeanwhile,
 )
 APPROVE_ERRORS = (*_CHECKED_BY_ALL, invoice_errors.InvoiceAlreadyApproved, invoice_errors.DueDateInPast,
                   invoice_errors.DocumentIdTaken)
