@@ -42,7 +42,7 @@ from arrears.gateways.errors import (
 from arrears.gateways.models import AttemptLogEntry, PaymentAttempt, PaymentConnector
 from arrears.gateways.selectors import charge_of
 from arrears.payments import state
-from arrears.payments.errors import PaymentFieldInvalid, PaymentMethodInvalid
+from arrears.payments.errors import PaymentChangedMeanwhile, PaymentFieldInvalid, PaymentMethodInvalid
 from arrears.payments.models import Payment, PaymentMethod
 from arrears.payments.services import (
     _move_balance,
@@ -411,8 +411,16 @@ def _apply_success(attempt: PaymentAttempt, *, from_callback: bool, actor: Actor
     late = attempt.status != A.OPEN
     sql.conditional_update(PaymentAttempt, where={"id": attempt.pk, "status": attempt.status},
                            values={"status": A.SUCCEEDED, "late": late, "finished_at": now})
+    settled = False
     if payment.status in (S.PROCESSING, *state.PAYABLE):
-        _settle(attempt, payment, actor=actor, now=now)
+        try:
+            with transaction.atomic():
+                _settle(attempt, payment, actor=actor, now=now)
+            settled = True
+        except PaymentChangedMeanwhile:
+            # Paid from the balance between the re-read and the UPDATE: this success is a second charge.
+            payment = _reread(payment)
+    if settled:
         changes = {"status": [payment.status, S.COMPLETED]}
         step = Step.LATE_SUCCESS if late else Step.SUCCEEDED
     else:

@@ -397,3 +397,25 @@ def test_twenty_concurrent_copies_of_one_success_complete_the_payment_exactly_on
     assert Event.objects.filter(type="payment.received", subject_id=payment.pk).count() == 1
     assert not BalanceEntry.objects.filter(payment=payment).exists()
     assert AttemptLogEntry.objects.filter(attempt=attempt, webhook_id="msg_same").count() == 1
+
+
+def test_a_late_success_that_loses_the_race_to_a_balance_payment_is_credited_not_lost(gateway, monkeypatch):
+    """The success reads the payment waiting, a balance payment commits before its UPDATE: it becomes a credit."""
+    from arrears.gateways import services
+
+    connector, secret, method, _ = gateway
+    payment = waiting_payment(connector.reseller, balance=1_000_000)
+    attempt = start_attempt(payment, method, return_url=RETURN, actor=CUSTOMER, now=NOW)
+    sweep_open_attempts(now=NOW + timedelta(minutes=16))
+    stale = services._reread(payment)
+    pay_from_balance(reload(payment), actor=CUSTOMER, now=NOW + timedelta(minutes=17))
+    reads = iter([stale])
+    real = services._reread
+    monkeypatch.setattr(services, "_reread", lambda p: next(reads, None) or real(p))
+    before = balance(payment)
+
+    assert callback(connector, secret, outcome(attempt, "succeeded"), now=NOW + timedelta(minutes=18)) == "applied"
+
+    assert reload(payment).status == S.PAID_FROM_BALANCE
+    assert balance(payment) == before + payment.total
+    assert Event.objects.filter(type="payment.duplicate_success").count() == 1
