@@ -6,7 +6,7 @@ import json
 from django import template
 
 from arrears.gateways.models import AttemptLogEntry, PaymentAttempt
-from arrears.panels.templatetags.panels import badge
+from arrears.panels.templatetags.panels import ACTOR_LABELS, badge
 
 register = template.Library()
 
@@ -110,6 +110,17 @@ def step_explanation(entry: AttemptLogEntry, connector_name: str = "") -> str:
             return f"Arrears asked {connector} to open a checkout."
         return "The payment is processing until the outcome arrives."
     return explanations.get(entry.step, "")
+
+
+@register.filter
+def step_detail(entry: AttemptLogEntry) -> str:
+    """The entry's technical detail for a manager; the opening entry's names who started the attempt."""
+    detail = entry.detail or ""
+    if entry.step == Step.STARTED and not entry.direction and detail:
+        kind, _, label = detail.partition(" ")
+        if kind in ACTOR_LABELS:
+            return f"By {ACTOR_LABELS[kind].lower()}: {label}" if label else f"By {ACTOR_LABELS[kind].lower()}"
+    return detail
 
 
 @register.filter

@@ -101,6 +101,7 @@ def test_the_payment_page_lists_each_attempt_with_its_log_and_messages(gateway, 
                  "Timed out", "Late success", "Second success"):
         assert f'<span class="step-what">{step}</span>' in section, step
     assert "Card Gateway says: the payment is still pending." in section
+    assert "By customer: customer@example.com" in section
     assert "its amount is credited to the balance" in section
     assert f'datetime="{succeeded.started_at.isoformat()}"' in section
     assert f'datetime="{succeeded.finished_at.isoformat()}"' in section

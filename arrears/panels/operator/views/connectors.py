@@ -108,7 +108,7 @@ class ConnectorTable(tables.Table):
         if rotating(record, self.now):
             return format_html('{}<span class="sub">previous valid until {}</span>',
                                badge("processing", "Rotating"), moment(record.previous_secret_valid_until, self.tz))
-        return format_html('<span class="muted">{}</span>', "One secret")
+        return format_html('<span class="muted nowrap">{}</span>', "One secret")
 
 
 @operator_view(ADMIN)

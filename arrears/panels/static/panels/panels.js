@@ -72,7 +72,46 @@
     });
   }
 
-  function bindAll(root) { bindMenu(root); bindDismiss(root); bindConfirm(root); bindAutoSubmit(root); }
+  // A secret shown once gets a Copy button (data-copyable names what it copies); without the script, or where the
+  // clipboard is refused, the text is selected for the keyboard's copy.
+  function selectText(source) {
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+  function bindCopy(root) {
+    root.querySelectorAll("[data-copyable]").forEach(function (source) {
+      if (source.dataset.copyBound) return;
+      source.dataset.copyBound = "yes";
+      var what = source.getAttribute("data-copyable") || "the text";
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "Copy";
+      button.setAttribute("aria-label", "Copy " + what);
+      var status = document.createElement("span");
+      status.className = "sr-only";
+      status.setAttribute("role", "status");
+      function done(copied) {
+        button.textContent = copied ? "Copied" : "Press Ctrl+C";
+        status.textContent = copied ? "Copied " + what + " to the clipboard." : "Selected " + what + ": copy it now.";
+      }
+      button.addEventListener("click", function () {
+        var text = source.textContent.trim();
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(text).then(function () { done(true); }, function () { selectText(source); done(false); });
+        } else {
+          selectText(source);
+          done(false);
+        }
+      });
+      source.insertAdjacentElement("afterend", button);
+      button.insertAdjacentElement("afterend", status);
+    });
+  }
+
+  function bindAll(root) { bindMenu(root); bindDismiss(root); bindConfirm(root); bindAutoSubmit(root); bindCopy(root); }
 
   onReady(function () {
     bindAll(document);
