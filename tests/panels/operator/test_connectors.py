@@ -327,3 +327,10 @@ def test_a_secret_waiting_for_one_connector_is_not_shown_on_anothers_page(resell
     assert not SECRET.search(body_of(response))
     # … and it still waits for its own page
     assert secret_in(client.get(first["Location"])) == PaymentConnector.objects.get(name="Card Gateway").secret
+
+
+def test_rotating_during_a_rotation_warns_that_the_oldest_secret_stops_at_once(reseller, sign_in):
+    connector, _ = a_connector(reseller)
+    rotate_connector_secret(connector, actor=SYSTEM, now=timezone.now())
+    body = body_of(sign_in(reseller).get(detail(connector)))
+    assert "A rotation is in progress: the secret before the current one stops being accepted at once." in body
