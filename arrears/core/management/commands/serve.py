@@ -1,15 +1,22 @@
 """``arrears serve``: the whole product in one command — web server, task consumer and scheduler.
 
 The web server (gunicorn) and the Huey consumer (which also fires the periodic tasks) run as child
-processes. This process supervises them: when one dies the other is stopped and ``serve`` exits non-zero
-so a process manager can restart it; SIGINT or SIGTERM stops both gracefully and exits 0.
+processes, and so does one reference gateway (``arrears gateway``) for every active connector marked to run
+with serve (the demo's Demo Gateway): each gets a free port on loopback, and its connector's URL points there
+before the web server takes its first request. This process supervises them all: when one dies the others are
+stopped and ``serve`` exits non-zero so a process manager can restart it; SIGINT or SIGTERM stops them
+gracefully and exits 0.
 """
 
 import ctypes
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -20,6 +27,9 @@ from arrears.core.management.commands.web import add_web_arguments, gunicorn_com
 SHUTDOWN_TIMEOUT_SECONDS = 30
 POLL_SECONDS = 0.2
 PR_SET_PDEATHSIG = 1
+GATEWAY_HOST = "127.0.0.1"
+GATEWAY_STARTUP_SECONDS = 20
+GATEWAY_PORT_ATTEMPTS = 3
 
 
 def _die_with_parent() -> None:
@@ -30,14 +40,17 @@ def _die_with_parent() -> None:
 
 
 class Child:
-    def __init__(self, name: str, command: list[str], stop_signal: signal.Signals):
+    def __init__(self, name: str, command: list[str], stop_signal: signal.Signals, env: dict | None = None):
         self.name = name
         self.command = command
         self.stop_signal = stop_signal
+        self.env = env
+        self.url = ""  # where a gateway child answers
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, start_new_session=True, preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(self.command, start_new_session=True, preexec_fn=_die_with_parent,
+                                        env=self.env)
 
     @property
     def running(self) -> bool:
@@ -62,24 +75,33 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         if not options["no_schedule"]:
             self._enqueue_catch_up()
-        connections.close_all()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda received, frame: self.signals_received.append(received))
 
+        # The gateways first: their connectors must point at them before the first request can start a payment.
+        gateways = self._start_gateways()
+        connections.close_all()
+        # Where the gateways post their callbacks (a connector's callback_url), unless configured otherwise.
+        site_host = GATEWAY_HOST if options["host"] in ("", "0.0.0.0", "::") else options["host"]
+        site_env = {**os.environ}
+        site_env.setdefault("ARREARS_BASE_URL", f"http://{site_host}:{options['port']}")
         children = [
             Child("web server", gunicorn_command(host=options["host"], port=options["port"],
                                                  workers=options["workers"], threads=options["threads"]),
-                  signal.SIGTERM),  # gunicorn: graceful stop on TERM
+                  signal.SIGTERM, site_env),  # gunicorn: graceful stop on TERM
             Child("task consumer", [sys.executable, "-m", "arrears.cli", "run_huey",
                                     "-w", str(options["queue_workers"]), "-k", "thread",
                                     *(["--no-periodic"] if options["no_schedule"] else [])],
-                  signal.SIGINT),  # huey: graceful stop on INT, immediate on TERM
+                  signal.SIGINT, site_env),  # huey: graceful stop on INT, immediate on TERM
         ]
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda received, frame: self.signals_received.append(received))
-        for child in children:
-            child.start()
-        self.stdout.write(f"serve: starting the web server on http://{options['host']}:{options['port']}/ "
-                          f"(pid {children[0].process.pid}) and the task consumer (pid {children[1].process.pid})")
-        self.stdout.flush()
+        if not self.signals_received:
+            for child in children:
+                child.start()
+            self.stdout.write(f"serve: starting the web server on http://{options['host']}:{options['port']}/ "
+                              f"(pid {children[0].process.pid}) and the task consumer "
+                              f"(pid {children[1].process.pid})")
+            self.stdout.flush()
+        children = [*gateways, *children]
 
         died = self._supervise(children)
         clean = self._stop(children)
@@ -95,6 +117,56 @@ class Command(BaseCommand):
         from arrears.billing.tasks import run_billing_now
 
         run_billing_now()
+
+    def _start_gateways(self) -> list[Child]:
+        """One reference gateway per active connector that runs with serve, each on a free loopback port, its
+        connector pointed at it once it answers."""
+        from arrears.core import clock
+        from arrears.gateways.models import PaymentConnector
+        from arrears.gateways.services import point_connector_at
+
+        gateways = []
+        try:
+            for connector in PaymentConnector.objects.filter(active=True, runs_with_serve=True).order_by("id"):
+                if self.signals_received:
+                    break
+                gateway = self._start_gateway(connector)
+                if gateway is None:
+                    break
+                gateways.append(gateway)
+                point_connector_at(connector.pk, gateway.url, now=clock.wall_clock())
+                self.stdout.write(f"serve: {gateway.name} on {gateway.url} (pid {gateway.process.pid})")
+                self.stdout.flush()
+        except BaseException:
+            self._stop(gateways)
+            raise
+        return gateways
+
+    def _start_gateway(self, connector) -> Child | None:
+        """The gateway child, answering; None if a stop signal came first. Another process may take the port
+        between choosing and binding it: then it is tried on another one."""
+        env = {**os.environ, "ARREARS_GATEWAY_SECRET": connector.secret, "PYTHONUNBUFFERED": "1"}
+        for attempt in range(1, GATEWAY_PORT_ATTEMPTS + 1):
+            port = _free_loopback_port()
+            gateway = Child(f"gateway {connector.name!r} (connector {connector.pk})",
+                            [sys.executable, "-m", "arrears.cli", "gateway", "--host", GATEWAY_HOST,
+                             "--port", str(port)], signal.SIGTERM, env)
+            gateway.url = f"http://{GATEWAY_HOST}:{port}"
+            gateway.start()
+            deadline = time.monotonic() + GATEWAY_STARTUP_SECONDS
+            while gateway.running and time.monotonic() < deadline and not self.signals_received:
+                if _answers(f"{gateway.url}/healthz"):
+                    return gateway
+                time.sleep(POLL_SECONDS / 2)
+            if self.signals_received:
+                self._stop([gateway])
+                return None
+            if gateway.running:  # it neither answered nor exited in time
+                self._stop([gateway])
+                raise CommandError(f"the {gateway.name} did not answer within {GATEWAY_STARTUP_SECONDS} s")
+            if attempt == GATEWAY_PORT_ATTEMPTS:
+                raise CommandError(f"the {gateway.name} exited with code {gateway.process.returncode} at start")
+        return None
 
     def _supervise(self, children: list[Child]) -> Child | None:
         """Wait for a stop signal (returns None) or for a child to die (returns it)."""
@@ -122,3 +194,20 @@ class Command(BaseCommand):
                 return False
             time.sleep(POLL_SECONDS / 2)
         return True
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((GATEWAY_HOST, 0))
+        return probe.getsockname()[1]
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+
+
+def _answers(url: str) -> bool:
+    try:
+        with _DIRECT.open(url, timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
