@@ -34,6 +34,8 @@ from arrears.core import clock, money
 from arrears.core.actors import Actor
 from arrears.customers.models import Account, AccountClass, CustomerUser
 from arrears.customers.services import create_account, create_account_class, create_customer_user
+from arrears.gateways.models import PaymentConnector
+from arrears.gateways.services import create_connector, create_payment_method
 from arrears.invoices.models import Invoice
 from arrears.invoices.services import approve_invoice, complete_invoice_payment, revoke_invoice_approval
 from arrears.payments.models import Payment, PaymentMethod
@@ -65,6 +67,15 @@ MANAGER_PASSWORDS = {
 }
 CUSTOMER_PASSWORD = "demo-customer"
 ERP_LINK_BASE = "https://erp.nordlicht-it.example/invoices"
+ERP_EXTERNAL_CURRENCY = CURRENCY  # the currency of the external totals the demo's ERP states
+
+# Each reseller's own connector to the reference gateway, which `arrears serve` starts beside the site and points
+# the connector at (the URL here is only a placeholder until then). It accepts the resellers' currency and the
+# ERP's, and a few more, so that an ERP invoice stated in another currency can be paid through it too.
+DEMO_GATEWAY_NAME = "Demo Gateway"
+DEMO_GATEWAY_PLACEHOLDER_URL = "http://127.0.0.1:8765"
+DEMO_GATEWAY_PROCESSING_MINUTES = 15
+DEMO_GATEWAY_CURRENCIES = list(dict.fromkeys((CURRENCY, ERP_EXTERNAL_CURRENCY, "CHF", "GBP", "USD")))
 
 DEMO_ACTOR = Actor.system("arrears demo")
 SEED = 20261125
@@ -252,6 +263,13 @@ def describe_demo(operator: Reseller, *, created: bool) -> dict:
         },
         "payments": by_status(payments.filter(type=Payment.Type.RENDERED_SERVICES)),
         "top_ups": by_status(payments.filter(type=Payment.Type.TOP_UP)),
+        # Their URL is where `arrears serve` last started them (a loopback port of its choosing).
+        "payment_connectors": [
+            {"id": connector.pk, "reseller": connector.reseller.name, "name": connector.name, "url": connector.url,
+             "currencies": connector.currencies, "runs_with_serve": connector.runs_with_serve}
+            for connector in PaymentConnector.objects.filter(reseller_id__in=reseller_ids)
+            .select_related("reseller").order_by("reseller_id", "id")
+        ],
         "logins": logins,
     }
 
@@ -323,6 +341,7 @@ class _DemoBuilder:
         for reseller in (self.operator, self.sub_reseller):
             self.bank_transfer[reseller.pk] = PaymentMethod.objects.create(
                 reseller=reseller, kind=PaymentMethod.Kind.MANUAL, name="Bank transfer")
+            self._create_demo_gateway(reseller, now=at(setup_day, 11, 0, self._tz(reseller.pk)))
 
         self.classes: dict[tuple[int, str], AccountClass] = {
             (cls.reseller_id, cls.name): cls
@@ -340,6 +359,15 @@ class _DemoBuilder:
                 plan = create_plan(reseller=reseller, name=spec.name, fee=spec.fee, billing_day=spec.billing_day,
                                    tax_rate_bp=TAX_RATE_BP, actor=actor, now=at(setup_day, 12, minute, tz))
                 self.plans[(reseller.pk, spec.key)] = (plan, spec)
+
+    def _create_demo_gateway(self, reseller: Reseller, *, now: datetime) -> None:
+        actor = self.manager_of[reseller.pk]
+        connector, _secret = create_connector(
+            reseller, name=DEMO_GATEWAY_NAME, url=DEMO_GATEWAY_PLACEHOLDER_URL,
+            processing_minutes=DEMO_GATEWAY_PROCESSING_MINUTES, currencies=DEMO_GATEWAY_CURRENCIES,
+            runs_with_serve=True, actor=actor, now=now)
+        create_payment_method(reseller, name=DEMO_GATEWAY_NAME, connector=connector, actor=actor,
+                              now=now + timedelta(minutes=1))
 
     def _create_accounts(self) -> None:
         self.progress(f"Signing up {len(OPERATOR_ACCOUNTS) + len(SUB_RESELLER_ACCOUNTS)} customer accounts")
@@ -596,7 +624,8 @@ class _DemoBuilder:
             due_date = now.date() + timedelta(days=due_in_days) if due_in_days else None
             approve_invoice(
                 current, document_id=document_id, billing_date=current.billing_date, due_date=due_date,
-                amount={"total": money.format_amount(amount, CURRENCY), "currency": CURRENCY} if amount else None,
+                amount={"total": money.format_amount(amount, ERP_EXTERNAL_CURRENCY), "currency": ERP_EXTERNAL_CURRENCY}
+                if amount else None,
                 link={"name": f"{document_id}.pdf", "data": f"{ERP_LINK_BASE}/{document_id}.pdf"} if link else None,
                 actor=self.erp_actor, now=now)
         return action

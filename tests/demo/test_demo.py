@@ -25,6 +25,7 @@ from arrears.demo.builder import (
     build_demo,
 )
 from arrears.events.models import Event
+from arrears.gateways.models import PaymentConnector
 from arrears.invoices.models import Invoice
 from arrears.payments.models import Payment, PaymentMethod
 from arrears.subscriptions.models import Subscription
@@ -136,6 +137,25 @@ class BuiltDemoTests(TestCase):
         customer = next(login for login in logins if login["panel"] == "customer")
         assert customer["email"].endswith("example.com")
         assert user_model.objects.get(username=customer["email"]).check_password(CUSTOMER_PASSWORD)
+
+    def test_each_reseller_offers_its_own_demo_gateway_beside_bank_transfer(self):
+        connectors = list(PaymentConnector.objects.order_by("reseller_id"))
+        resellers = {reseller.pk: reseller for reseller in Reseller.objects.all()}
+
+        assert [connector.reseller_id for connector in connectors] == sorted(resellers)
+        for connector in connectors:
+            assert connector.name == "Demo Gateway" and connector.runs_with_serve and connector.active
+            assert connector.secret.startswith("whsec_")
+            assert resellers[connector.reseller_id].currency in connector.currencies
+            methods = {method.name: method for method in PaymentMethod.objects.filter(reseller=connector.reseller_id)}
+            assert methods["Demo Gateway"].kind == "gateway" and methods["Demo Gateway"].connector_id == connector.pk
+            assert methods["Bank transfer"].kind == "manual"
+        stated = set(Invoice.objects.exclude(external_currency=None).values_list("external_currency", flat=True))
+        assert stated and all(stated <= set(connector.currencies) for connector in connectors)
+        listed = self.demo["payment_connectors"]
+        assert [(entry["id"], entry["name"], entry["runs_with_serve"]) for entry in listed] == [
+            (connector.pk, "Demo Gateway", True) for connector in connectors]
+        assert "whsec_" not in json.dumps(listed)  # the secrets are shown once, when created
 
     def test_a_second_build_changes_nothing_and_prints_the_same_logins(self):
         before = row_counts()
