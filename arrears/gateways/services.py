@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from arrears.core import sql
-from arrears.core.actors import SYSTEM, Actor
+from arrears.core.actors import Actor
 from arrears.customers.models import Account, BalanceEntry
 from arrears.events.services import record_event
 from arrears.gateways import protocol
@@ -59,6 +59,8 @@ S = Payment.Status
 A = PaymentAttempt.Status
 Step = AttemptLogEntry.Step
 ROTATION_OVERLAP = timedelta(hours=24)
+SERVE = Actor.system("arrears serve")
+TIMEOUT_SWEEP = Actor.system("payment attempt timeout")
 MAX_PROCESSING_MINUTES = 10080  # a week
 CALLBACK_TYPES = {"checkout.succeeded": A.SUCCEEDED, "checkout.declined": A.DECLINED,
                   "checkout.cancelled": A.CANCELLED}
@@ -181,7 +183,7 @@ def point_connector_at(connector_id: int, url: str, *, now: datetime) -> None:
             return
         PaymentConnector.objects.filter(pk=connector_id).update(url=url, updated_at=now)
         _connector_event("payment_connector.updated", connector, {"changes": {"url": [connector.url, url]}},
-                         actor=SYSTEM, now=now)
+                         actor=SERVE, now=now)
 
 
 # --- payment methods --------------------------------------------------------------------------------------
@@ -435,7 +437,7 @@ def _apply_success(attempt: PaymentAttempt, *, from_callback: bool, actor: Actor
 
 
 def _apply_outcome(attempt: PaymentAttempt, outcome: str, *, from_callback: bool, now: datetime) -> str:
-    actor = Actor("system", None, attempt.connector.name)
+    actor = Actor.system(attempt.connector.name)
     if outcome == A.SUCCEEDED:
         return _apply_success(attempt, from_callback=from_callback, actor=actor, now=now)
     if _end_open_attempt(attempt, outcome, actor=actor, now=now):
@@ -539,7 +541,7 @@ def check_attempt(attempt: PaymentAttempt, *, now: datetime) -> PaymentAttempt:
                 step = _apply_outcome(attempt, final, from_callback=False, now=now)
                 AttemptLogEntry.objects.filter(pk=entry.pk).update(step=step)
             elif now >= attempt.deadline_at:
-                _end_open_attempt(attempt, A.TIMED_OUT, actor=SYSTEM, now=now)
+                _end_open_attempt(attempt, A.TIMED_OUT, actor=TIMEOUT_SWEEP, now=now)
                 _log(attempt, Step.TIMED_OUT, now=now,
                      detail=f"no outcome within {connector.processing_minutes} minutes")
     return PaymentAttempt.objects.select_related("connector", "payment").get(pk=attempt.pk)
