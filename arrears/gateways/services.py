@@ -115,8 +115,8 @@ def _connector_event(event_type: str, connector: PaymentConnector, payload: dict
                  payload={"name": connector.name, **payload}, actor=actor, now=now)
 
 
-def create_connector(reseller, *, name, url, processing_minutes, currencies, runs_with_serve: bool = False,
-                     actor: Actor, now: datetime) -> tuple[PaymentConnector, str]:
+def create_connector(reseller, *, name, url, processing_minutes, currencies, active: bool = True,
+                     runs_with_serve: bool = False, actor: Actor, now: datetime) -> tuple[PaymentConnector, str]:
     """A new connector and its secret, which the caller shows once: only the connector keeps it afterwards."""
     fields = _validated(name, url, processing_minutes, currencies)
     secret = protocol.new_secret()
@@ -125,10 +125,10 @@ def create_connector(reseller, *, name, url, processing_minutes, currencies, run
         connector = PaymentConnector.objects.create(
             reseller=reseller, name=fields.name, url=fields.url, secret=secret,
             processing_minutes=fields.processing_minutes, currencies=fields.currencies,
-            runs_with_serve=runs_with_serve, created_at=now, updated_at=now)
+            runs_with_serve=runs_with_serve, active=bool(active), created_at=now, updated_at=now)
         _connector_event("payment_connector.created", connector,
                          {"url": connector.url, "processing_minutes": connector.processing_minutes,
-                          "currencies": connector.currencies}, actor=actor, now=now)
+                          "currencies": connector.currencies, "active": connector.active}, actor=actor, now=now)
     return connector, secret
 
 

@@ -61,6 +61,16 @@ EVENT_LABELS = {
     "subscription.blocked": "Subscription blocked",
     "subscription.unblocked": "Subscription unblocked",
     "reseller.settings_changed": "Settings changed",
+    "payment.attempt_started": "Payment started through a gateway",
+    "payment.attempt_ended": "Gateway payment attempt ended",
+    "payment.duplicate_success": "Second gateway success credited to the balance",
+    "payment_connector.created": "Payment connector added",
+    "payment_connector.updated": "Payment connector changed",
+    "payment_connector.secret_rotated": "Connector secret rotated",
+    "payment_connector.rotation_ended": "Connector secret rotation ended",
+    "payment_method.created": "Payment method added",
+    "payment_method.activated": "Payment method activated",
+    "payment_method.deactivated": "Payment method deactivated",
 }
 
 ACTOR_LABELS = {"system": "Job", "manager": "Manager", "api_token": "API token", "customer_user": "Customer"}

@@ -192,12 +192,9 @@ def connector_create(request):
         if form.is_valid():
             now = clock.wall_clock()
             try:
-                connector, secret = create_connector(operator.reseller, **form.values(), actor=operator.actor,
+                connector, secret = create_connector(operator.reseller, **form.values(),
+                                                     active=form.cleaned_data["active"], actor=operator.actor,
                                                      now=now)
-                if not form.cleaned_data["active"]:
-                    # Added switched off: the service creates connectors active, the same settings then say so.
-                    connector = update_connector(connector, **form.values(), active=False, actor=operator.actor,
-                                                 now=now)
             except ArrearsError as error:
                 form.add_service_error(error)
             else:
