@@ -596,6 +596,17 @@ print(json.dumps({"payment_id": payment.pk, "attempt_id": attempt.public_id, "re
                   "status": Payment.objects.get(pk=payment.pk).status, "total": payment.total}))
 """
 
+ROTATE_SCRIPT = """
+import sys, django
+django.setup()
+from arrears.core import clock
+from arrears.core.actors import Actor
+from arrears.gateways.models import PaymentConnector
+from arrears.gateways.services import rotate_connector_secret
+connector = PaymentConnector.objects.get(pk=int(sys.argv[1]))
+print(rotate_connector_secret(connector, actor=Actor.system("test"), now=clock.wall_clock())[1])
+"""
+
 PAYMENT_STATUS_SCRIPT = """
 import sys, django
 django.setup()
@@ -637,8 +648,21 @@ def test_serve_starts_the_demo_gateway_and_points_its_connector_at_it(tmp_path):
         assert pressed.headers["location"].startswith(f"{site.base_url}/customer/payments/{started['payment_id']}/")
         assert python(site.env, PAYMENT_STATUS_SCRIPT, str(started["payment_id"])).strip() == "completed"
 
-        # And the gateways are supervised like the other children
-        assert "Demo Gateway" in site.log_tail(100_000)
+        # When an admin rotates the connector's secret, then its gateway follows within seconds
+        new_secret = python(site.env, ROTATE_SCRIPT, str(operator_gateway["id"])).strip()
+        assert new_secret.startswith("whsec_") and new_secret != operator_gateway["secret"]
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                answer = httpx.get(f"{operator_gateway['url']}/checkouts/att_unknown", headers=signed(new_secret),
+                                   timeout=5)
+                if answer.status_code == 404:
+                    break
+            assert time.monotonic() < deadline, site.log_tail()
+            time.sleep(0.5)
+        Webhook(new_secret).verify(answer.content, dict(answer.headers))
+        assert "was rotated; restarting its gateway" in site.log_tail(100_000)
+        assert new_secret not in site.log_tail(100_000)
     assert "serve: stopped" in site.log_tail()
 
 

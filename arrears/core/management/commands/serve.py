@@ -3,9 +3,10 @@
 The web server (gunicorn) and the Huey consumer (which also fires the periodic tasks) run as child
 processes, and so does one reference gateway (``arrears gateway``) for every active connector marked to run
 with serve (the demo's Demo Gateway): each gets a free port on loopback, and its connector's URL points there
-before the web server takes its first request. This process supervises them all: when one dies the others are
-stopped and ``serve`` exits non-zero so a process manager can restart it; SIGINT or SIGTERM stops them
-gracefully and exits 0.
+before the web server takes its first request; when an admin rotates such a connector's secret, its gateway is
+restarted with the new one (forgetting its open checkouts, which Arrears then times out). This process supervises
+them all: when one dies the others are stopped and ``serve`` exits non-zero so a process manager can restart it;
+SIGINT or SIGTERM stops them gracefully and exits 0.
 """
 
 import ctypes
@@ -20,7 +21,7 @@ import urllib.request
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from arrears.core.management.commands.web import add_web_arguments, gunicorn_command
 
@@ -30,6 +31,7 @@ PR_SET_PDEATHSIG = 1
 GATEWAY_HOST = "127.0.0.1"
 GATEWAY_STARTUP_SECONDS = 20
 GATEWAY_PORT_ATTEMPTS = 3
+GATEWAY_SECRET_CHECK_SECONDS = 5
 
 
 def _die_with_parent() -> None:
@@ -46,6 +48,8 @@ class Child:
         self.stop_signal = stop_signal
         self.env = env
         self.url = ""  # where a gateway child answers
+        self.connector_id: int | None = None  # a gateway child's connector, and the secret it was started with
+        self.secret = ""
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -142,16 +146,17 @@ class Command(BaseCommand):
             raise
         return gateways
 
-    def _start_gateway(self, connector) -> Child | None:
+    def _start_gateway(self, connector, port: int | None = None) -> Child | None:
         """The gateway child, answering; None if a stop signal came first. Another process may take the port
         between choosing and binding it: then it is tried on another one."""
         env = {**os.environ, "ARREARS_GATEWAY_SECRET": connector.secret, "PYTHONUNBUFFERED": "1"}
         for attempt in range(1, GATEWAY_PORT_ATTEMPTS + 1):
-            port = _free_loopback_port()
+            port = port if attempt == 1 and port else _free_loopback_port()
             gateway = Child(f"gateway {connector.name!r} (connector {connector.pk})",
                             [sys.executable, "-m", "arrears.cli", "gateway", "--host", GATEWAY_HOST,
                              "--port", str(port)], signal.SIGTERM, env)
             gateway.url = f"http://{GATEWAY_HOST}:{port}"
+            gateway.connector_id, gateway.secret = connector.pk, connector.secret
             gateway.start()
             deadline = time.monotonic() + GATEWAY_STARTUP_SECONDS
             while gateway.running and time.monotonic() < deadline and not self.signals_received:
@@ -170,13 +175,50 @@ class Command(BaseCommand):
 
     def _supervise(self, children: list[Child]) -> Child | None:
         """Wait for a stop signal (returns None) or for a child to die (returns it)."""
+        next_secret_check = time.monotonic() + GATEWAY_SECRET_CHECK_SECONDS
         while not self.signals_received:
             for child in children:
                 if not child.running:
                     return child
+            if time.monotonic() >= next_secret_check and any(child.connector_id for child in children):
+                self._follow_secret_rotations(children)
+                next_secret_check = time.monotonic() + GATEWAY_SECRET_CHECK_SECONDS
             time.sleep(POLL_SECONDS)
         self.stdout.write(f"serve: received {signal.Signals(self.signals_received[0]).name}, stopping")
         return None
+
+    def _follow_secret_rotations(self, children: list[Child]) -> None:
+        """Restart, in place in ``children``, each gateway whose connector's secret was rotated: Arrears signs with
+        the new secret at once, so the gateway must verify and sign with it too."""
+        from arrears.core import clock
+        from arrears.gateways.models import PaymentConnector
+        from arrears.gateways.services import point_connector_at
+
+        gateways = {child.connector_id: index for index, child in enumerate(children) if child.connector_id}
+        try:
+            rotated = [connector for connector in PaymentConnector.objects.filter(pk__in=gateways)
+                       if connector.secret != children[gateways[connector.pk]].secret]
+            for connector in rotated:
+                old = children[gateways[connector.pk]]
+                self.stdout.write(f"serve: the secret of connector {connector.pk} was rotated; restarting its "
+                                  "gateway (its open checkouts are forgotten)")
+                self._stop([old])
+                try:
+                    new = self._start_gateway(connector, port=int(old.url.rsplit(":", 1)[1]))
+                except CommandError as exc:  # the stopped gateway stays in the list: serve stops as if it died
+                    self.stdout.write(f"serve: {exc}")
+                    return
+                if new is None:  # a stop signal came meanwhile
+                    return
+                children[gateways[connector.pk]] = new
+                if new.url != old.url:
+                    point_connector_at(connector.pk, new.url, now=clock.wall_clock())
+                self.stdout.write(f"serve: {new.name} on {new.url} (pid {new.process.pid})")
+                self.stdout.flush()
+        except DatabaseError as exc:  # the database is away for a moment: look again at the next check
+            self.stdout.write(f"serve: could not read the gateways' connectors ({exc}); trying again shortly")
+        finally:
+            connections.close_all()
 
     def _stop(self, children: list[Child]) -> bool:
         """Stop every child gracefully; kill what is left after the timeout or a second signal."""
