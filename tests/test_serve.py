@@ -29,7 +29,19 @@ SHUTDOWN_TIMEOUT = 15
 
 # --- the tasks ------------------------------------------------------------------------------------------
 
-def test_the_periodic_task_bills_every_due_day_up_to_the_wall_clock(db):
+@pytest.fixture
+def immediate_huey():
+    """The sweep enqueues one task per reseller: run them where they are enqueued, as one worker would."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.immediate = True
+    try:
+        yield HUEY
+    finally:
+        HUEY.immediate = False
+
+
+def test_the_periodic_task_bills_every_due_day_up_to_the_wall_clock(db, immediate_huey):
     # Given a reseller whose only subscription started two days before "now"
     reseller = ResellerFactory()
     SubscriptionFactory(account=AccountFactory(reseller=reseller), start_date=date(2026, 3, 1))

@@ -115,6 +115,15 @@ def finish_billing_request(request: BillingRequest, *, counts: dict, error: str 
                 "changes": {"status": [current, to_status]}}, actor=SYSTEM, now=now)
 
 
+def record_billing_failure(reseller_id: int, *, error: str, now: datetime) -> None:
+    """The scheduled billing of one reseller raised: an event the operator panel shows on Billing runs. The other
+    resellers are billed by their own tasks; this one is retried by its task and by the next sweep."""
+    reseller = Reseller.objects.get(pk=reseller_id)
+    with transaction.atomic(durable=True):
+        record_event("billing.failed", subject=reseller, reseller_id=reseller.pk, account_id=None,
+                     payload={"error": error[:2000]}, actor=SYSTEM, now=now)
+
+
 def add_counts(total: dict, counts: dict) -> dict:
     merged = dict(total)
     for name, value in counts.items():

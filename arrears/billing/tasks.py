@@ -16,6 +16,7 @@ from arrears.billing.engine import dates_to_bill, run_billing, run_billing_day
 from arrears.billing.models import BillingRequest
 from arrears.core import clock
 from arrears.core.tasks import RETRY_DELAY_SECONDS, TRANSIENT_RETRIES, retrying_transient_errors_only
+from arrears.tenants.models import Reseller
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,22 @@ def _bill_due_days(reseller_ids: list[int] | None = None) -> None:
 
 @db_periodic_task(crontab(minute="*/15"))
 def bill_due_days_periodically() -> None:
-    # No retries: the next quarter-hour run is the retry, and it catches up whatever this one missed.
-    _bill_due_days()
+    """One task per reseller, so that a reseller whose day raises stops nobody else's billing (and the resellers
+    are billed by as many workers as there are). The next quarter-hour run catches up whatever this one missed."""
+    for reseller_id in Reseller.objects.order_by("id").values_list("pk", flat=True):
+        bill_reseller(reseller_id)
+
+
+@db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
+def bill_reseller(reseller_id: int) -> None:
+    """Bill one reseller's due days. A failure is logged and recorded as a ``billing.failed`` event, then raised so
+    that Huey retries it; the engine's days are idempotent, so a retry bills only what is still due."""
+    try:
+        _bill_due_days([reseller_id])
+    except Exception as exc:
+        log.exception("billing reseller %s failed", reseller_id)
+        services.record_billing_failure(reseller_id, error=f"{type(exc).__name__}: {exc}", now=clock.wall_clock())
+        raise
 
 
 @db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)

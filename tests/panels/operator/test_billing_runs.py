@@ -208,3 +208,17 @@ def test_the_engine_progress_of_a_day_is_written_to_the_cache_only(reseller, tod
     request.refresh_from_db()
     assert request.status == "done" and request.days_total == 2
     assert steps and set(steps) == {request.pk}
+
+
+def test_a_failed_scheduled_billing_shows_until_a_day_is_billed_again(sign_in, reseller, today):
+    from arrears.billing.services import record_billing_failure
+
+    client = sign_in(reseller)
+    record_billing_failure(reseller.pk, error="RuntimeError: a plan has no price", now=TODAY)
+    page = client.get("/operator/billing-runs/").content.decode()
+    assert "Scheduled billing failed" in page and "a plan has no price" in page
+
+    SubscriptionFactory(account=AccountFactory(reseller=reseller), start_date=date(2026, 11, 5))
+    with time_machine.travel(datetime(2026, 11, 5, 9, 30, tzinfo=UTC), tick=False):
+        tasks.bill_reseller.call_local(reseller.pk)
+    assert "Scheduled billing failed" not in client.get("/operator/billing-runs/").content.decode()

@@ -13,6 +13,7 @@ from arrears.billing.models import BillingRequest, BillingRun
 from arrears.billing.services import request_billing_run
 from arrears.billing.tasks import step_cache_key
 from arrears.core import clock
+from arrears.events.models import Event
 from arrears.panels.lists import page_number, page_size
 from arrears.panels.operator.access import BILL, operator_view
 from arrears.panels.operator.pages import page
@@ -98,9 +99,15 @@ def _runs_page(request, *, status: int = 200):
     table.paginate(page=page_number(request), per_page=page_size(request))
     requests = list(BillingRequest.objects.filter(reseller=reseller).order_by("-id")[:RECENT_REQUESTS])
     latest = requests[0] if requests else None
+    last_run = BillingRun.objects.filter(reseller=reseller).order_by("-finished_at").values_list(
+        "finished_at", flat=True).first()
+    # The latest failure of the scheduled billing, while no day has been billed since it (then it is over).
+    failure = Event.objects.filter(reseller=reseller, type="billing.failed").order_by("-id").first()
+    if failure is not None and last_run is not None and last_run > failure.occurred_at:
+        failure = None
     return page(request, "operator/billing_runs.html", section="billing_runs", title="Billing runs", table=table,
                 catch_up=_catch_up(reseller, clock.wall_clock()), requests=requests,
-                can_run=request.operator.can_bill, running=latest is not None and latest.active,
+                can_run=request.operator.can_bill, running=latest is not None and latest.active, failure=failure,
                 status=status, **_progress_context(request, latest))
 
 
