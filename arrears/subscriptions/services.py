@@ -15,6 +15,7 @@ from arrears.events.services import record_event, record_events_in_bulk
 from arrears.payments.models import Payment
 from arrears.subscriptions.errors import StartDateAlreadyBilled, SubscriptionFieldInvalid
 from arrears.subscriptions.models import Subscription
+from arrears.tenants.models import Reseller
 
 
 def last_billed_date(reseller_id: int) -> date | None:
@@ -27,12 +28,15 @@ def create_subscription(*, account: Account, plan: Plan, start_date: date, actor
         raise SubscriptionFieldInvalid("the plan belongs to another reseller", pointer="/plan_id")
     if not isinstance(start_date, date):
         raise SubscriptionFieldInvalid("start_date must be a date (YYYY-MM-DD)", pointer="/start_date")
-    billed = last_billed_date(account.reseller_id)
-    if billed is not None and start_date <= billed:
-        # The engine has already passed that day, so the first period's fee would never be charged.
-        raise StartDateAlreadyBilled(f"start_date must be after {billed.isoformat()}, the last billed day",
-                                     pointer="/start_date")
     with transaction.atomic(durable=True):
+        # The billing engine's lock on the reseller: a day being billed right now finishes first, and the check
+        # below then sees it (without the lock, a subscription created mid-day would never get its first charge).
+        Reseller.objects.select_for_update().filter(pk=account.reseller_id).values_list("pk", flat=True).get()
+        billed = last_billed_date(account.reseller_id)
+        if billed is not None and start_date <= billed:
+            # The engine has already passed that day, so the first period's fee would never be charged.
+            raise StartDateAlreadyBilled(f"start_date must be after {billed.isoformat()}, the last billed day",
+                                         pointer="/start_date")
         subscription = Subscription.objects.create(
             reseller_id=account.reseller_id, account=account, plan=plan,
             billing_day=plan.service_term.billing_day, start_date=start_date, created_at=now, updated_at=now)
