@@ -5,7 +5,10 @@ Everything that differs between a laptop and a fleet comes from the environment:
 queue beside it; ``redis://…`` or ``postgres://…`` for several machines), ``ARREARS_SECRET_KEY``,
 ``ARREARS_DEBUG``, ``ARREARS_ALLOWED_HOSTS``, ``ARREARS_API_THROTTLE`` (requests per token, e.g. ``50/s``;
 ``off`` disables), ``ARREARS_CACHE_URL`` (``redis://…``: one throttling budget shared by all workers),
-``ARREARS_SMTP_URL`` (the mail server; default: mail written to files) and ``ARREARS_MAIL_FROM``.
+``ARREARS_SMTP_URL`` (the mail server; default: mail written to files), ``ARREARS_MAIL_FROM`` and
+``ARREARS_BASE_URL`` (where customers and payment connectors reach this site, e.g. ``https://billing.example.com``:
+the links in e-mails and the connectors' callback URL; default ``http://127.0.0.1:8000``, and ``arrears serve
+--port N`` makes it follow N).
 """
 
 import os
@@ -13,6 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ARREARS_DATA_DIR", BASE_DIR / "var"))
@@ -226,3 +230,21 @@ def _mail_from_url(url: str | None) -> dict:
 globals().update(_mail_from_url(os.environ.get("ARREARS_SMTP_URL")))
 EMAIL_TIMEOUT = 30  # seconds; a hung mail server must not hold a worker, the delivery is retried
 DEFAULT_FROM_EMAIL = SERVER_EMAIL = os.environ.get("ARREARS_MAIL_FROM", "billing@arrears.local")
+
+
+def _base_url(value: str) -> str:
+    """The site's public address, without a trailing slash: absolute links are built as ``f"{base}/customer/"``.
+    Refused at startup when it could not make such links, so that no e-mail goes out with a broken one."""
+    try:
+        parts = urlsplit(value)
+        port_valid = parts.port is None or parts.port > 0
+    except ValueError:  # an unbalanced IPv6 bracket, or a port that is not a number from 0 to 65535
+        parts, port_valid = None, False
+    if (not port_valid or parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc
+            or "?" in value or "#" in value or any(character.isspace() for character in value)):
+        raise ImproperlyConfigured("ARREARS_BASE_URL must be an http:// or https:// URL without user, query or "
+                                   f"fragment, e.g. https://billing.example.com; got {value!r}")
+    return value.rstrip("/")
+
+
+ARREARS_BASE_URL = _base_url(os.environ.get("ARREARS_BASE_URL", "http://127.0.0.1:8000"))
