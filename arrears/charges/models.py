@@ -32,6 +32,8 @@ class Charge(models.Model):
     close_date = models.DateField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.BLOCKED)
     external_id = models.CharField(max_length=255, null=True)
+    # Usage of a period whose charges had already closed when it was posted: it lands on the current period.
+    late = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True)
 

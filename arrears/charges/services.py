@@ -4,9 +4,10 @@ from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
+from arrears.billing.models import BillingRun
 from arrears.charges.errors import ChargeFieldInvalid, SubscriptionNotChargeable
 from arrears.charges.models import Charge
-from arrears.core import clock, money
+from arrears.core import clock, money, sql
 from arrears.core.actors import Actor
 from arrears.events.services import record_event
 from arrears.invoices.models import Invoice
@@ -14,10 +15,16 @@ from arrears.invoices.services import open_invoice_for
 from arrears.subscriptions.models import Subscription
 
 
+def _charges_closed(reseller_id: int, period: tuple[date, date]) -> bool:
+    """The engine closes a period's charges on its billing day, the period's end."""
+    return BillingRun.objects.filter(reseller_id=reseller_id, date__gte=period[1]).exists()
+
+
 def post_usage_charge(subscription: Subscription, *, description: str, quantity: str | int, unit_price: int,
                       usage_date: date, external_id: str | None = None, actor: Actor,
                       now: datetime) -> tuple[Charge, bool]:
-    """Post a usage charge, ``blocked`` at once on the current period's open invoice.
+    """Post a usage charge, ``blocked`` at once on the open invoice of the period that contains its date — or,
+    when that period's charges have closed already, of the current period, marked ``late``.
 
     Repeat-safe: a second call with the same ``external_id`` returns the first charge and changes
     nothing. Returns ``(charge, created)``.
@@ -53,9 +60,16 @@ def post_usage_charge(subscription: Subscription, *, description: str, quantity:
     net = money.line_net_amount(quantity_thousandths, unit_price)
     tax_rate = subscription.plan.tax_rate_bp
     tax, gross = money.gross_amounts(net, tax_rate)
-    period = clock.period_containing(today, subscription.billing_day)
     try:
         with transaction.atomic(durable=True):
+            # The usage belongs to the period of its date while that period's charges are open (e.g. usage of
+            # the 31st posted after midnight, or during downtime before the engine catches up); once they
+            # closed, it goes to the current period, marked late. The engine's day must not run meanwhile.
+            sql.wait_for_billing_day(reseller.pk)
+            period = clock.period_containing(usage_date, subscription.billing_day)
+            late = _charges_closed(reseller.pk, period)
+            if late:
+                period = clock.period_containing(today, subscription.billing_day)
             invoice = open_invoice_for(account=subscription.account, billing_day=subscription.billing_day,
                                        period=period, from_date=max(period[0], subscription.start_date),
                                        currency=reseller.currency, actor=actor, now=now)
@@ -67,11 +81,12 @@ def post_usage_charge(subscription: Subscription, *, description: str, quantity:
                 invoice=invoice, kind=Charge.Kind.USAGE, description=description, quantity=quantity_thousandths,
                 unit_price=unit_price, net_amount=net, tax_rate_bp=tax_rate, tax_amount=tax, amount=gross,
                 period_from=usage_date, period_to=usage_date + timedelta(days=1), close_date=period[1],
-                status=Charge.Status.BLOCKED, external_id=external_id, created_at=now)
+                status=Charge.Status.BLOCKED, external_id=external_id, late=late, created_at=now)
             record_event("charge.created", subject=charge, reseller_id=charge.reseller_id,
                          account_id=charge.account_id,
                          payload={"kind": "usage", "invoice_id": invoice.pk, "amount": gross,
-                                  "external_id": external_id, "changes": {"status": [None, "blocked"]}},
+                                  "external_id": external_id, "late": late,
+                                  "changes": {"status": [None, "blocked"]}},
                          actor=actor, now=now)
     except IntegrityError:
         # A concurrent call with the same external_id won the race; answer with its charge.

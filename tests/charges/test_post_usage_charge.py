@@ -97,6 +97,47 @@ def test_usage_posted_before_the_engine_reached_the_period_lands_on_the_invoice_
     assert charge.invoice_id == invoice.pk
 
 
+def test_usage_of_the_last_day_posted_after_midnight_lands_on_its_periods_invoice_until_the_engine_ran(reseller):
+    # Given February billed up to its last day; the billing day 2026-03-01 has begun but the engine has not run yet
+    subscription = SubscriptionFactory(account=AccountFactory(reseller=reseller), start_date=FEB_1)
+    bill(reseller, date(2026, 2, 28))
+    # When usage of 28 February is posted at 00:05 on 1 March
+    charge, _ = post(subscription, day=MAR_1, usage_date=date(2026, 2, 28))
+    # Then it is February's, on February's invoice, and closes with it on the billing day
+    february = Invoice.objects.get(account=subscription.account, billing_date=FEB_1)
+    assert (charge.invoice_id, charge.close_date, charge.late) == (february.pk, MAR_1, False)
+    bill(reseller, date(2026, 3, 2))
+    february.refresh_from_db()
+    assert february.status == Invoice.Status.CLOSED
+    assert Charge.objects.get(pk=charge.pk).status == Charge.Status.CLOSED
+    assert february.total == sum(february.charges.values_list("amount", flat=True))
+
+
+def test_usage_posted_during_downtime_lands_on_the_period_of_its_date(reseller):
+    # Given the engine stopped on 2026-02-25 and it is now 3 March
+    subscription = SubscriptionFactory(account=AccountFactory(reseller=reseller), start_date=FEB_1)
+    bill(reseller, date(2026, 2, 25))
+    # When usage of 27 February and of 2 March arrive
+    february_usage, _ = post(subscription, day=date(2026, 3, 3), usage_date=date(2026, 2, 27))
+    march_usage, _ = post(subscription, day=date(2026, 3, 3), usage_date=date(2026, 3, 2))
+    # Then each is on its own period's invoice
+    invoices = dict(Invoice.objects.filter(account=subscription.account).values_list("billing_date", "pk"))
+    assert february_usage.invoice_id == invoices[FEB_1] and march_usage.invoice_id == invoices[MAR_1]
+    assert not february_usage.late and not march_usage.late
+
+
+def test_usage_of_a_period_whose_charges_closed_goes_to_the_current_period_marked_late(reseller):
+    # Given the billing day 2026-03-01 has run: February's charges are closed
+    subscription = SubscriptionFactory(account=AccountFactory(reseller=reseller), start_date=FEB_1)
+    bill(reseller, MAR_1)
+    # When usage of 27 February arrives on 2 March
+    charge, _ = post(subscription, day=date(2026, 3, 2), usage_date=date(2026, 2, 27))
+    # Then it is charged on March's invoice, marked late, and the event says so
+    march = Invoice.objects.get(account=subscription.account, billing_date=MAR_1)
+    assert (charge.invoice_id, charge.late, charge.close_date) == (march.pk, True, date(2026, 4, 1))
+    assert Event.objects.get(type="charge.created", subject_id=charge.pk).payload["late"] is True
+
+
 def test_the_resellers_calendar_decides_what_today_is(db):
     # Given a reseller in Auckland: 2026-02-09 12:00 UTC is 2026-02-10 01:00 there
     reseller = ResellerFactory(timezone="Pacific/Auckland")
