@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "arrears.core.middleware.ApiResponsesNotStored",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The browser-only middleware is skipped on the token-authenticated /api/v3/ (see arrears.core.middleware).

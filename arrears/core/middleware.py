@@ -56,3 +56,17 @@ class AxesMiddlewareNotOnApi(_SkippedOnTokenApi, AxesMiddleware):
 
 class HtmxMiddlewareNotOnApi(_SkippedOnTokenApi, HtmxMiddleware):
     pass
+
+
+class ApiResponsesNotStored:
+    """Every answer under ``/api/`` (data, errors, the framework's own refusals) carries ``Cache-Control:
+    no-store``: a billing API's answers hold customers' money and must not sit in a proxy's or a browser's cache."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path_info.startswith("/api/"):
+            response["Cache-Control"] = "no-store"
+        return response

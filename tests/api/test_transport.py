@@ -44,6 +44,19 @@ def test_an_api_post_needs_no_csrf_token_and_sets_no_cookie(erp_reseller):
     assert "Vary" not in response  # the session middleware would add "Vary: Cookie" once it read the session
 
 
+def test_every_api_answer_is_marked_not_to_be_stored(erp_reseller):
+    client = Client(HTTP_X_API_TOKEN=token_for(erp_reseller))
+    answers = [
+        client.get(f"/api/v3/resellers/{erp_reseller.pk}/invoices"),  # data
+        client.get(f"/api/v3/resellers/{erp_reseller.pk}/invoices/999999"),  # an error
+        Client().get(f"/api/v3/resellers/{erp_reseller.pk}/invoices"),  # no token
+        client.put(f"/api/v3/resellers/{erp_reseller.pk}/invoices"),  # a method the route does not have
+    ]
+    assert [answer.status_code for answer in answers] == [200, 404, 401, 405]
+    assert all(answer["Cache-Control"] == "no-store" for answer in answers)
+    assert "no-store" not in Client().get("/operator/login/").get("Cache-Control", "")
+
+
 @pytest.mark.django_db
 def test_outside_the_api_the_browser_middleware_still_guards():
     client = Client(enforce_csrf_checks=True)
