@@ -28,7 +28,7 @@ import psutil
 from django.db import connection
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from tests.e2e.live_server import BIN, REPO, arrears, separate_database
+from tests.e2e.live_server import BIN, REPO, arrears, python, separate_database
 from tests.loopback import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -66,6 +66,14 @@ class LiveArrears:
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
+
+
+def query(site: LiveArrears, script: str) -> object:
+    """Run ``script`` (which sets ``result``) against the site's database in a process of its own; returns
+    ``result`` as JSON data. What a test checks "in the database" it reads this way, beside the page."""
+    prelude = "import django, json; django.setup()\n"
+    return json.loads(python(site.env, prelude + script + "\nprint(json.dumps(result, default=str))").strip()
+                      .splitlines()[-1])
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ protocol v1 with the secret the page showed; the outcomes reach Arrears as signe
 is screenshotted at 1280 px and 390 px and checked by axe and for console and CSP errors.
 """
 
-import json
 import re
 
 import pytest
@@ -22,22 +21,15 @@ from tests.browser import (
     browser,
     live_arrears,
     new_page,
+    query,
     screenshot_both,
 )
-from tests.e2e.live_server import python
 from tests.gateways.fake_connector import fake_connector, post_callback
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=]{20,}$")
 PROCESSING_MINUTES = 15
-
-
-def query(site, script: str) -> object:
-    """Run ``script`` (which sets ``result``) against the site's database; returns ``result`` as JSON data."""
-    prelude = "import django, json; django.setup()\n"
-    return json.loads(python(site.env, prelude + script + "\nprint(json.dumps(result, default=str))").strip()
-                      .splitlines()[-1])
 
 
 def look(page: Page, name: str) -> None:

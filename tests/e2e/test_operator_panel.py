@@ -25,9 +25,10 @@ from tests.browser import (
     browser,
     live_arrears,
     new_page,
+    query,
     screenshot_both,
 )
-from tests.e2e.live_server import arrears, python
+from tests.e2e.live_server import arrears
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -45,13 +46,6 @@ def demo_history_end(today: date) -> date:
     while day.day not in SKYLINE_BILLING_DAYS:
         day -= timedelta(days=1)
     return day - timedelta(days=1)
-
-
-def query(site, script: str) -> object:
-    """Run ``script`` (which sets ``result``) against the site's database; returns ``result`` as JSON data."""
-    prelude = "import django, json; django.setup()\n"
-    return json.loads(python(site.env, prelude + script + "\nprint(json.dumps(result, default=str))").strip()
-                      .splitlines()[-1])
 
 
 def look(page: Page, name: str) -> None:
