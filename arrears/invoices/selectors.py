@@ -40,6 +40,22 @@ def invoices_of(reseller):
     return Invoice.objects.filter(reseller=reseller).select_related("payment")
 
 
+# --- A customer's own invoices (the Customer Control Panel, R46) ----------------------------------------------
+
+
+def invoices_of_account(account):
+    """The invoices of ``account``, with their payments: all a customer user of that account may see (R46)."""
+    return Invoice.objects.filter(account=account, reseller_id=account.reseller_id).select_related("payment")
+
+
+def invoice_of_account(account, invoice_id: int) -> Invoice:
+    """The invoice ``invoice_id`` if it is ``account``'s, with its payment; another account's id is not found."""
+    invoice = invoices_of_account(account).filter(pk=invoice_id).first()
+    if invoice is None:
+        raise InvoiceNotFound(f"no invoice {invoice_id} is visible here")
+    return invoice
+
+
 def _charge_refs_column() -> str:
     """A column with the invoice's charges as "charge_id:subscription_id,…", so that the invoice's document
     needs no second query; read back by ``_keep_charge_refs``."""

@@ -15,6 +15,22 @@ def payment_of(reseller, payment_id: int) -> Payment:
     return payment
 
 
+def payments_of_account(account):
+    """The payments of ``account`` (for its invoices and its top-ups): all a customer user of that account may see
+    (R46)."""
+    return Payment.objects.filter(account=account, reseller_id=account.reseller_id)
+
+
+def payment_of_account(account, payment_id: int) -> Payment:
+    """The payment ``payment_id`` if it is ``account``'s, with its invoice and method; another account's id is not
+    found."""
+    payment = (payments_of_account(account).select_related("invoice", "payment_method")
+               .filter(pk=payment_id).first())
+    if payment is None:
+        raise PaymentNotFound(f"no payment {payment_id} is visible here")
+    return payment
+
+
 def payment_methods_of(reseller):
     """Every payment method a manager of ``reseller`` sees: the reseller's own and its ancestors', active or not."""
     ancestor_ids = [int(part) for part in reseller.path.strip("/").split("/") if part] or [reseller.pk]
