@@ -25,12 +25,13 @@ from arrears.core.liquid import (
     check_template,
     condition_holds,
 )
-from arrears.events.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
+from arrears.events.catalog import ATTEMPT_EVENTS, NOTIFIABLE_EVENTS, PLACEHOLDERS
 from arrears.events.conditions import to_liquid
 from arrears.events.errors import HandlerFieldInvalid, PlatformHandlerReadOnly
 from arrears.events.models import Event, EventHandler, WebhookEndpoint
 from arrears.events.placeholders import placeholders_for
 from arrears.events.services import record_event
+from arrears.gateways.models import PaymentAttempt
 from arrears.subscriptions.models import Subscription
 from arrears.tenants.models import Reseller
 
@@ -237,9 +238,25 @@ def preview_placeholders(reseller: Reseller, event_type: str, subject, *, now: d
     payload = {}
     if event_type == "billing_day.coming":
         payload = _coming_billing_day(reseller, subject, now=now)
+    elif event_type in ATTEMPT_EVENTS:
+        payload = _newest_attempt_payload(event_type, subject)
     event = Event(type=event_type, reseller_id=reseller.pk, account_id=account_id, subject_type=subject_type,
                   subject_id=subject.pk, payload=payload, occurred_at=now)
     return placeholders_for([event], now=now)[None]
+
+
+def _newest_attempt_payload(event_type: str, payment) -> dict:
+    """The payload the gateway's services would record for the payment's newest attempt (none without one); a
+    second success credits the payment's total, which the placeholders default to."""
+    attempt = PaymentAttempt.objects.filter(payment=payment).select_related("connector").order_by("-id").first()
+    if attempt is None:
+        return {}
+    payload = {"document_id": payment.document_id, "attempt_id": attempt.public_id,
+               "connector_id": attempt.connector_id, "connector_name": attempt.connector.name,
+               "amount": attempt.amount, "currency": attempt.currency}
+    if event_type == "payment.attempt_ended" and attempt.status != PaymentAttempt.Status.OPEN:
+        payload |= {"outcome": attempt.status, "late": attempt.late}
+    return payload
 
 
 def _coming_billing_day(reseller: Reseller, account, *, now: datetime) -> dict:

@@ -1,22 +1,53 @@
 """Payload builders: the placeholders of a batch of events, as documented in ``arrears.events.catalog``.
 
 Placeholders show the subject as it is when the batch is dispatched (right after the event's commit), except
-what the event itself fixed: a due-date reminder names the due date and the days left it announced.
+what the event itself fixed: a due-date reminder names the due date and the days left it announced, and the
+gateway's events their attempt and credit, read from the payload the gateway's services record:
+
+* ``payment.attempt_started``: ``attempt_id`` (the public ``att_…`` id), ``connector_id``, ``connector_name``,
+  ``amount`` (integer, minor units) and ``currency`` — what the connector charges;
+* ``payment.attempt_ended``: the same, ``outcome`` (``succeeded``, ``declined``, ``cancelled``, ``timed_out`` or
+  ``failed``) and ``late`` (a success after the attempt had timed out);
+* ``payment.duplicate_success``: the same as a start, ``credited`` (integer, minor units) and
+  ``credited_currency`` — what went to the balance, the payment's total unless said otherwise — and
+  ``balance_after`` (integer, minor units of the reseller's currency).
+
+A key that is missing gives a nil placeholder (a credit defaults to the payment's total), never an error: a
+handler's preview, which has no payload, renders too.
+
+Links point into the Customer Control Panel under ``settings.ARREARS_BASE_URL``, at the routes the issue fixed
+(``/customer/invoices/<id>/``, ``/customer/payments/<id>/``, ``/customer/balance/``).
 """
 
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
+
 from arrears.core import clock
 from arrears.core.money import format_amount
 from arrears.customers.models import Account
+from arrears.events.catalog import ATTEMPT_EVENTS
 from arrears.events.models import Event
 from arrears.invoices.models import Invoice
 from arrears.payments.models import Payment
-from arrears.tenants.models import Reseller
+from arrears.tenants.models import Manager, Reseller
+
+# The managers a manager-addressed e-mail goes to: those who can act on money, not the viewers.
+_NOTIFIED_MANAGER_ROLES = (Manager.Role.ADMIN, Manager.Role.BILLING_MANAGER)
 
 
 def _iso(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def site_link(path: str) -> str:
+    """The absolute URL of a page of this site, for e-mails: ``site_link("customer/balance/")``."""
+    return f"{settings.ARREARS_BASE_URL}/{path}"
+
+
+def customer_panel_link(path: str = "") -> str:
+    """The absolute URL of a Customer Control Panel page: ``customer_panel_link(f"payments/{pk}/")``."""
+    return site_link(f"customer/{path}")
 
 
 class _Batch:
@@ -36,6 +67,11 @@ class _Batch:
                 pk__in=list(self.payments))}
         self.payment_of_invoice.update(
             {payment.invoice_id: payment for payment in self.payments.values() if payment.invoice_id})
+        self.manager_emails: dict[int, list[str]] = {}
+        for reseller_id, email in Manager.objects.filter(
+                reseller_id__in=list(self.resellers), role__in=_NOTIFIED_MANAGER_ROLES,
+                user__is_active=True).order_by("id").values_list("reseller_id", "user__email"):
+            self.manager_emails.setdefault(reseller_id, []).append(email)
 
 
 def _event(event: Event) -> dict:
@@ -44,15 +80,17 @@ def _event(event: Event) -> dict:
 
 def account_placeholders(account: Account, currency: str) -> dict:
     return {"id": account.pk, "name": account.name, "email": account.email, "address": account.address,
-            "balance": format_amount(account.balance, currency), "currency": currency}
+            "balance": format_amount(account.balance, currency), "currency": currency,
+            "panel_link": customer_panel_link(), "balance_panel_link": customer_panel_link("balance/")}
 
 
 def reseller_placeholders(reseller: Reseller) -> dict:
     return {"id": reseller.pk, "name": reseller.name, "currency": reseller.currency}
 
 
-def invoice_placeholders(invoice: Invoice, due_date: date | None) -> dict:
-    """``invoice.*`` of the notifications; the invoice document adds its charges and tax summary."""
+def invoice_placeholders(invoice: Invoice, due_date: date | None, *, payment: Payment | None) -> dict:
+    """``invoice.*`` of the notifications; the invoice document adds its charges and tax summary. ``payment`` is
+    the invoice's (none for an invoice with a zero total, R6); ``due_date`` the one to show for it."""
     is_file = invoice.attachment_kind == Invoice.AttachmentKind.FILE
     is_link = invoice.attachment_kind == Invoice.AttachmentKind.LINK
     return {
@@ -76,6 +114,9 @@ def invoice_placeholders(invoice: Invoice, due_date: date | None) -> dict:
                  "data": invoice.attachment_url if is_link else None},
         "external_total": format_amount(invoice.external_total, invoice.external_currency or invoice.currency),
         "external_currency": invoice.external_currency,
+        "panel_link": customer_panel_link(f"invoices/{invoice.pk}/"),
+        "payment_panel_link": None if payment is None else customer_panel_link(f"payments/{payment.pk}/"),
+        "balance_payment_allowed": None if payment is None else payment.balance_payment_allowed,
     }
 
 
@@ -93,7 +134,35 @@ def _payment(payment: Payment, due_date: date | None, days_left: int | None) -> 
         "external_total": format_amount(payment.external_total, payment.external_currency or payment.currency),
         "external_currency": payment.external_currency,
         "balance_payment_allowed": payment.balance_payment_allowed,
+        "panel_link": customer_panel_link(f"payments/{payment.pk}/"),
+        "operator_link": site_link(f"operator/payments/{payment.pk}/"),
     }
+
+
+def _amount(value, currency: str | None) -> str | None:
+    """A payload's amount in minor units, formatted; one that is not an integer is shown as it was recorded."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int) and currency:
+        return format_amount(value, currency)
+    return str(value)
+
+
+def _attempt(payload: dict, *, ended: bool) -> dict:
+    currency = payload.get("currency")
+    values = {"id": payload.get("attempt_id"), "connector_id": payload.get("connector_id"),
+              "connector_name": payload.get("connector_name"), "amount": _amount(payload.get("amount"), currency),
+              "currency": currency}
+    if ended:
+        values |= {"outcome": payload.get("outcome"), "late": bool(payload.get("late", False))}
+    return values
+
+
+def _credit(payload: dict, payment: Payment, reseller: Reseller) -> dict:
+    currency = payload.get("credited_currency") or payment.currency
+    credited = payload.get("credited", payment.total)
+    return {"amount": _amount(credited, currency), "currency": currency,
+            "balance_after": _amount(payload.get("balance_after"), reseller.currency)}
 
 
 def _announced_due_date(event: Event, payment: Payment | None) -> date | None:
@@ -110,13 +179,16 @@ def placeholders_for(events: list[Event], *, now: datetime) -> dict[int, dict]:
     result = {}
     for event in events:
         reseller = batch.resellers[event.reseller_id]
-        values: dict = {"event": _event(event), "reseller": reseller_placeholders(reseller)}
+        values: dict = {"event": _event(event), "reseller": {
+            **reseller_placeholders(reseller),
+            "manager_emails": ", ".join(batch.manager_emails.get(reseller.pk, []))}}
         account = batch.accounts.get(event.account_id)
         values["account"] = None if account is None else account_placeholders(account, reseller.currency)
         if event.subject_type == "invoice":
             invoice = batch.invoices[event.subject_id]
             payment = batch.payment_of_invoice.get(invoice.pk)
-            values["invoice"] = invoice_placeholders(invoice, payment.due_date if payment else None)
+            values["invoice"] = invoice_placeholders(invoice, payment.due_date if payment else None,
+                                                     payment=payment)
         elif event.subject_type == "payment":
             payment = batch.payments[event.subject_id]
             due_date = _announced_due_date(event, payment)
@@ -124,8 +196,13 @@ def placeholders_for(events: list[Event], *, now: datetime) -> dict[int, dict]:
             if days_left is None and due_date is not None:
                 days_left = (due_date - clock.local_date(now, reseller.timezone)).days
             invoice = batch.invoices.get(payment.invoice_id)
-            values["invoice"] = None if invoice is None else invoice_placeholders(invoice, due_date)
+            values["invoice"] = None if invoice is None else invoice_placeholders(invoice, due_date,
+                                                                                  payment=payment)
             values["payment"] = _payment(payment, due_date, days_left)
+            if event.type in ATTEMPT_EVENTS:
+                values["attempt"] = _attempt(event.payload, ended=event.type == "payment.attempt_ended")
+            if event.type == "payment.duplicate_success":
+                values["credit"] = _credit(event.payload, payment, reseller)
         if event.type == "billing_day.coming":
             values["billing_day"] = event.payload["billing_day"]
             values["billing_day_left"] = event.payload["days_left"]

@@ -5,11 +5,12 @@ from django.db.models import Q
 
 from arrears.core import sql
 from arrears.core.errors import NotFound
-from arrears.customers.models import Account
+from arrears.customers.models import Account, BalanceEntry
 from arrears.events.catalog import NOTIFIABLE_EVENTS
 from arrears.events.errors import FeedParameterInvalid
 from arrears.events.handlers import in_force_among
 from arrears.events.models import Event, EventHandler
+from arrears.gateways.models import PaymentAttempt
 from arrears.invoices.models import Invoice
 from arrears.payments.models import Payment
 from arrears.subscriptions.models import Subscription
@@ -143,6 +144,12 @@ _PAYMENT_FITS = {
     "payment.due_date_coming": Q(status=Payment.Status.WAITING_FOR_PAYMENT, due_date__isnull=False),
     "payment.received": Q(status__in=[Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE]),
     "payment.expired": Q(status=Payment.Status.EXPIRED),
+    # The gateway's events: payments that went through a connector; a second success, those paid twice.
+    "payment.attempt_started": Q(pk__in=PaymentAttempt.objects.values("payment_id")),
+    "payment.attempt_ended": Q(pk__in=PaymentAttempt.objects.exclude(status=PaymentAttempt.Status.OPEN).values(
+        "payment_id")),
+    "payment.duplicate_success": Q(pk__in=BalanceEntry.objects.filter(
+        kind=BalanceEntry.Kind.DUPLICATE_SUCCESS).values("payment_id")),
 }
 _INVOICE_FITS = {
     "invoice.closed": Q(),

@@ -102,7 +102,8 @@ def document_context(invoice: Invoice) -> dict:
         "reseller": reseller_placeholders(reseller),
         "account": account_placeholders(account, reseller.currency),
         "invoice": {
-            **invoice_placeholders(invoice, payment.due_date if payment is not None else None),
+            **invoice_placeholders(invoice, payment.due_date if payment is not None else None,
+                                   payment=payment),
             "issue_date": None if not issued_on else issued_on.isoformat(),
             "net_total": format_amount(sum(net for net, _, _ in taxes.values()), currency),
             "tax_total": format_amount(sum(tax for _, tax, _ in taxes.values()), currency),

@@ -12,6 +12,8 @@ from tests.service_support import APPROVAL_DAY, approved, invoice_of
 
 R42_EVENTS = {"invoice.closed", "invoice.approved", "invoice.revoked", "payment.due_date_coming",
               "payment.received", "payment.expired", "billing_day.coming"}
+# Written by the gateway's services (arrears.gateways.services); tests/events/test_gateway_notifications.py.
+GATEWAY_EVENTS = {"payment.attempt_started", "payment.attempt_ended", "payment.duplicate_success"}
 
 
 def shape(values: dict) -> dict:
@@ -24,8 +26,8 @@ def notifiable_events(reseller) -> list[Event]:
 
 
 def test_R42_the_catalog_holds_exactly_the_notifiable_events_each_with_placeholders():
-    assert set(NOTIFIABLE_EVENTS) == R42_EVENTS
-    assert set(PLACEHOLDERS) == R42_EVENTS
+    assert set(NOTIFIABLE_EVENTS) == R42_EVENTS | GATEWAY_EVENTS
+    assert set(PLACEHOLDERS) == R42_EVENTS | GATEWAY_EVENTS
     assert all(description.strip() for description in NOTIFIABLE_EVENTS.values())
 
 
@@ -57,8 +59,10 @@ def test_R42_every_event_type_yields_exactly_its_documented_placeholders(erp_res
         assert shape(values) == expected, event.type
 
 
-def test_R42_invoice_and_payment_placeholders_carry_the_erp_values(erp_reseller):
-    # Given an approved ERP invoice with an external total and a link, reminded 3 days before its due date
+def test_R42_invoice_and_payment_placeholders_carry_the_erp_values(erp_reseller, settings):
+    # Given an approved ERP invoice with an external total and a link, reminded 3 days before its due date, on a
+    # site reached at https://billing.example.com
+    settings.ARREARS_BASE_URL = "https://billing.example.com"
     account = AccountFactory(reseller=erp_reseller, name="Ada", email="ada@example.com")
     invoice = invoice_of(account)
     approved(invoice, document_id="ERP-7", due_date=date(2026, 2, 10),
@@ -73,15 +77,21 @@ def test_R42_invoice_and_payment_placeholders_carry_the_erp_values(erp_reseller)
     # Then the approval shows the ERP's number, due date, external total and link
     approval = next(placeholders[e.pk] for e in events if e.type == "invoice.approved")
     assert approval["account"] == {"id": account.pk, "name": "Ada", "email": "ada@example.com", "address": "",
-                                   "balance": "0.00", "currency": "EUR"}
+                                   "balance": "0.00", "currency": "EUR",
+                                   "panel_link": "https://billing.example.com/customer/",
+                                   "balance_panel_link": "https://billing.example.com/customer/balance/"}
     assert approval["reseller"]["currency"] == "EUR"
-    assert approval["invoice"] | {"id": None} == {
+    assert approval["invoice"]["panel_link"] == f"https://billing.example.com/customer/invoices/{invoice.pk}/"
+    assert approval["invoice"]["payment_panel_link"] == (
+        f"https://billing.example.com/customer/payments/{invoice.payment.pk}/")
+    assert approval["invoice"] | {"id": None, "panel_link": None, "payment_panel_link": None} == {
         "id": None, "document_number": "ERP-7", "original_document_number": "INV00000001", "status": "closed",
         "total": "100.00", "currency": "EUR", "from_date": "2026-01-31", "to_date": "2026-02-01",
         "to_date_human": "2026-01-31", "billing_date": "2026-01-01", "managed_externally": True, "approved": True,
         "approval_date": "2026-02-03", "due_date": "2026-02-10", "has_attached": True, "file": {"name": None},
         "link": {"name": "Invoice ERP-7", "data": "https://erp.example.com/7.pdf"}, "external_total": "123.45",
-        "external_currency": "USD"}
+        "external_currency": "USD", "panel_link": None, "payment_panel_link": None,
+        "balance_payment_allowed": False}
     # and the reminder of 7 February says 3 days left, whatever day it is dispatched
     reminder = next(placeholders[e.pk] for e in events if e.type == "payment.due_date_coming"
                     and e.payload["days_left"] == 3)
@@ -89,6 +99,9 @@ def test_R42_invoice_and_payment_placeholders_carry_the_erp_values(erp_reseller)
     assert reminder["payment"]["due_date"] == reminder["invoice"]["due_date"] == "2026-02-10"
     assert reminder["payment"]["external_total"] == "123.45"
     assert reminder["payment"]["balance_payment_allowed"] is False  # R18: the external total differs
+    assert reminder["payment"]["panel_link"] == f"https://billing.example.com/customer/payments/{invoice.payment.pk}/"
+    assert reminder["payment"]["operator_link"] == (
+        f"https://billing.example.com/operator/payments/{invoice.payment.pk}/")
     assert reminder["invoice"]["document_number"] == "ERP-7"
     assert reminder["event"]["type"] == "payment.due_date_coming"
 

@@ -7,7 +7,7 @@ import pytest
 
 from arrears.core.errors import ArrearsError
 from arrears.core.liquid import TemplateRenderFailed, check_template
-from arrears.events.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
+from arrears.events.catalog import EVENTS_WITHOUT_DEFAULT, MANAGER_EVENTS, NOTIFIABLE_EVENTS, PLACEHOLDERS
 from arrears.events.handlers import (
     condition_holds_for,
     create_event_handler,
@@ -261,11 +261,15 @@ def test_webhook_urls_must_be_https_except_on_loopback(reseller, url, accepted):
 
 # --- the defaults that ship -----------------------------------------------------------------------------
 
-def test_every_event_has_a_default_customer_email_that_passes_the_template_check(db):
+def test_every_event_has_a_default_email_to_the_customer_or_the_managers_that_passes_the_template_check(db):
     defaults = {handler.event: handler for handler in EventHandler.objects.filter(reseller=None)}
-    assert set(defaults) == set(NOTIFIABLE_EVENTS)
+    # The gateway's attempt events are notifiable but send nothing unless a reseller attaches a handler
+    assert EVENTS_WITHOUT_DEFAULT == {"payment.attempt_started", "payment.attempt_ended"}
+    assert set(defaults) == set(NOTIFIABLE_EVENTS) - EVENTS_WITHOUT_DEFAULT
+    assert MANAGER_EVENTS == {"payment.duplicate_success"}
     for event, handler in defaults.items():
-        assert (handler.channel, handler.active, handler.recipients) == ("email", True, "{{ account.email }}")
+        recipients = "{{ reseller.manager_emails }}" if event in MANAGER_EVENTS else "{{ account.email }}"
+        assert (handler.channel, handler.active, handler.recipients) == ("email", True, recipients)
         for source in (handler.recipients, handler.subject, handler.body):
             check_template(source, PLACEHOLDERS[event])
     assert defaults["payment.due_date_coming"].condition == "payment.days_left == 3"
@@ -296,8 +300,10 @@ def test_the_defaults_render_friendly_mail_from_real_events(erp_reseller):
         if condition_holds_for(handler, placeholders[event.pk]):
             mails.setdefault(event.type, []).append(message_for(handler, placeholders[event.pk]))
 
-    # Then each event type that should mail did, to the customer, in plain words with the values filled in
-    assert set(mails) == set(NOTIFIABLE_EVENTS) - {"invoice.closed"}  # ERP mode: the ERP issues the invoice
+    # Then each event type that should mail did, to the customer, in plain words with the values filled in (no
+    # gateway was used: tests/events/test_gateway_notifications.py has its events)
+    customer_events = set(NOTIFIABLE_EVENTS) - MANAGER_EVENTS - EVENTS_WITHOUT_DEFAULT
+    assert set(mails) == customer_events - {"invoice.closed"}  # ERP mode: the ERP issues the invoice
     assert all("{{" not in mail.body + mail.subject for sent in mails.values() for mail in sent)
     [billing_day] = mails.pop("billing_day.coming")
     assert billing_day.recipients == ["grace@example.com"]
