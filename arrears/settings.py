@@ -120,6 +120,9 @@ def _database_from_url(url: str) -> dict:
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'arrears.sqlite3'}"
 DATABASES = {"default": _database_from_url(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "arrears.core.sqlite_backend":
+    # How long a write waits for SQLite's one writer before it gives up unchanged (the API answers 503 with
+    # Retry-After). Unset: as long as it takes (jobs, the command line); ``arrears web`` sets 10 s for requests.
+    DATABASES["default"]["WRITER_WAIT_SECONDS"] = float(os.environ.get("ARREARS_WRITER_WAIT_SECONDS") or 0) or None
     # Tests run on a real SQLite file (WAL, IMMEDIATE), not an in-memory database.
     # The process id keeps concurrent test runs on one machine apart.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-arrears-{os.getpid()}.sqlite3")}

@@ -21,10 +21,11 @@ from arrears.api.errors import (
     TokenMissingOrInvalid,
     TooManyRequests,
 )
-from arrears.api.jsonapi import MEDIA_TYPE, render_error, render_errors
+from arrears.api.jsonapi import MEDIA_TYPE, busy_response, render_error, render_errors
 from arrears.api.operations import OPERATIONS, OperationErrors
 from arrears.api.routes import erp, platform, reads
 from arrears.core.errors import ArrearsError
+from arrears.core.sqlite_backend.base import WriterBusy
 from arrears.tenants.errors import ResellerNotFound
 
 logger = logging.getLogger("arrears.api")
@@ -130,6 +131,11 @@ def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
     retry_after = max(1, math.ceil(exc.wait or 1))
     return render_error(TooManyRequests(f"this token's request budget is spent; retry in {retry_after} s"),
                         headers={"Retry-After": str(retry_after)})
+
+
+@api.exception_handler(WriterBusy)
+def writer_busy(request: HttpRequest, exc: WriterBusy) -> HttpResponse:
+    return busy_response(exc)
 
 
 @api.exception_handler(HttpError)

@@ -45,6 +45,14 @@ class RouteNotFound(ArrearsError):
     title = "No such route"
 
 
+class ServiceBusy(ArrearsError):
+    """A write could not start within its bound (SQLite's one writer is busy, e.g. with a billing day)."""
+
+    code = "SERVER-0503"
+    status = 503
+    title = "Busy, try again shortly"
+
+
 class InternalError(ArrearsError):
     code = "SERVER-0500"
     status = 500

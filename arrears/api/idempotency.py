@@ -7,6 +7,7 @@ so a concurrent retry sees it at once; responses that say nothing about the oper
 not kept, and the key is freed for a real retry.
 """
 
+import contextlib
 import hashlib
 import json
 from datetime import timedelta
@@ -16,9 +17,10 @@ from django.http import HttpRequest, HttpResponse
 
 from arrears.api.auth import TOKEN_META_KEY
 from arrears.api.errors import IdempotencyKeyInFlight, IdempotencyKeyMalformed, IdempotencyKeyReused
-from arrears.api.jsonapi import render_error
+from arrears.api.jsonapi import busy_response, render_error
 from arrears.api.models import IdempotencyKey
 from arrears.core import clock
+from arrears.core.sqlite_backend.base import WriterBusy
 from arrears.tenants.tokens import authenticate_token
 
 HEADER = "Idempotency-Key"
@@ -58,21 +60,31 @@ class IdempotencyMiddleware:
             return self.get_response(request)  # the API answers 401
         token_id = token.pk
         request_hash = _request_hash(request)
-        claim, earlier = self._claim(token_id, key, request_hash)
+        try:
+            claim, earlier = self._claim(token_id, key, request_hash)
+        except WriterBusy as exc:
+            return busy_response(exc)
         if earlier is not None:
             return earlier
         try:
             response = self.get_response(request)
         except BaseException:
-            IdempotencyKey.objects.filter(pk=claim.pk).delete()
+            self._free(claim)
             raise
         if response.status_code >= 500 or response.status_code in NOT_KEPT:
-            IdempotencyKey.objects.filter(pk=claim.pk).delete()
+            self._free(claim)
         else:
             IdempotencyKey.objects.filter(pk=claim.pk).update(
                 response_status=response.status_code, response_body=response.content,
                 response_headers={"Content-Type": response["Content-Type"]})
         return response
+
+    @staticmethod
+    def _free(claim: IdempotencyKey) -> None:
+        """Let a retry claim the key again. If the writer is too busy even for this, the claim stays until it
+        counts as abandoned (``ABANDONED_AFTER``), and a retry then takes it over."""
+        with contextlib.suppress(WriterBusy):
+            IdempotencyKey.objects.filter(pk=claim.pk).delete()
 
     def _claim(self, token_id: int, key: str, request_hash: str) -> tuple[IdempotencyKey | None, HttpResponse | None]:
         """Either a fresh claim on the key, or the response a request with this key must get instead."""

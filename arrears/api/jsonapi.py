@@ -9,6 +9,7 @@ import orjson
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from arrears.api.errors import ServiceBusy
 from arrears.core import clock
 from arrears.core.errors import ArrearsError
 
@@ -42,6 +43,15 @@ def render(document: dict, *, status: int = 200, headers: dict | None = None) ->
 
 def render_error(error: ArrearsError, *, headers: dict | None = None) -> HttpResponse:
     return render({"errors": [error.as_dict()]}, status=error.status, headers=headers)
+
+
+BUSY_RETRY_AFTER_SECONDS = 5
+
+
+def busy_response(exc: Exception) -> HttpResponse:
+    """503 with ``Retry-After`` for a write that could not start in time (``WriterBusy``)."""
+    return render_error(ServiceBusy(f"{exc}; nothing was changed, retry in {BUSY_RETRY_AFTER_SECONDS} s"),
+                        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
 
 
 def render_errors(errors: list[dict], status: int) -> HttpResponse:

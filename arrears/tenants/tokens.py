@@ -3,6 +3,7 @@
 The secret is shown once, when the token is created; the database keeps its sha256 only.
 """
 
+import contextlib
 import hashlib
 import secrets
 import time
@@ -14,6 +15,7 @@ from django.db.models import Q
 
 from arrears.core import sql
 from arrears.core.actors import Actor
+from arrears.core.sqlite_backend.base import WriterBusy
 from arrears.events.services import record_event
 from arrears.tenants.errors import TokenAlreadyRevoked, TokenFieldInvalid, TokenNotFound
 from arrears.tenants.models import ApiToken, Manager, Reseller
@@ -137,10 +139,12 @@ def authenticate_token(secret: str | None, *, now: datetime) -> ApiToken | None:
         return None
     stale_before = now - LAST_USED_PRECISION
     if token.last_used_at is None or token.last_used_at < stale_before:
-        # Conditional, so that concurrent requests of one token write the row once.
-        if ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before),
-                                   pk=token.pk).update(last_used_at=now):
-            token.last_used_at = now
+        # Conditional, so that concurrent requests of one token write the row once. Best effort: while the writer
+        # is busy (a billing day), a read goes on without it, and a later request writes it.
+        with contextlib.suppress(WriterBusy):
+            if ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before),
+                                       pk=token.pk).update(last_used_at=now):
+                token.last_used_at = now
     return token
 
 

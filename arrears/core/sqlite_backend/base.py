@@ -12,6 +12,13 @@ writer waits as long as the transactions before it take; SQLite's own ``timeout`
 itself waits for. The kernel drops the lock of a process that dies. The one wait that could never end, a thread
 asking for the lock through a second connection while its first one holds it, is refused at once.
 
+A web request must not wait past its worker's timeout, though (say behind a long billing day): with
+``WRITER_WAIT_SECONDS`` in the database settings (``ARREARS_WRITER_WAIT_SECONDS``; ``arrears web`` sets it), a
+writer that has not got the lock within that time gives up with :class:`WriterBusy` before it changed anything,
+and the API answers 503 with ``Retry-After``. The bound costs nothing while the lock is free (a non-blocking
+try); a contended wait in the main thread stays a blocking ``flock``, interrupted by a timer signal at the
+deadline; other threads poll.
+
 A write outside a transaction (an UPDATE in autocommit mode, such as a token's ``last_used_at``) takes the same
 lock for its statement: left to SQLite's busy handler it would sleep through a steady stream of queued writers,
 once for over a second under load.
@@ -21,7 +28,9 @@ import contextlib
 import fcntl
 import functools
 import os
+import signal
 import threading
+import time
 
 from django.db.backends.sqlite3 import base
 from django.db.utils import OperationalError
@@ -38,6 +47,51 @@ WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 @functools.lru_cache(maxsize=2048)
 def _writes(query: str) -> bool:
     return query.lstrip()[:7].upper().startswith(WRITE_STATEMENTS)
+
+
+class WriterBusy(OperationalError):
+    """The writer lock did not come free within ``WRITER_WAIT_SECONDS``: nothing was written; try again later."""
+
+    def __init__(self, waited: float):
+        super().__init__(f"the database is busy with a long write; gave up after {waited:g} s")
+        self.waited = waited
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _on_deadline(signum, frame):
+    raise _Deadline
+
+
+def _flock_within(fd: int, seconds: float) -> None:
+    """An exclusive ``flock`` within ``seconds``, or :class:`WriterBusy`."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGALRM, _on_deadline)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return
+        except _Deadline:
+            raise WriterBusy(seconds) from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    deadline = time.monotonic() + seconds
+    while True:
+        time.sleep(0.002)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise WriterBusy(seconds) from None
 
 
 # The lock files whose writer lock a thread of this process holds, and which thread: the same thread asking again
@@ -102,7 +156,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
                                    "through another connection: it would wait for itself")
         if self._writer_lock_fd is None:
             self._writer_lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._writer_lock_fd, fcntl.LOCK_EX)
+        wait = self.settings_dict.get("WRITER_WAIT_SECONDS")
+        if wait:
+            _flock_within(self._writer_lock_fd, wait)
+        else:
+            fcntl.flock(self._writer_lock_fd, fcntl.LOCK_EX)
         _HOLDERS[path] = threading.get_ident()
         self._writer_lock_held = path
 

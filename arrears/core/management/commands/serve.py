@@ -23,7 +23,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
-from arrears.core.management.commands.web import add_web_arguments, gunicorn_command
+from arrears.core.management.commands.web import add_web_arguments, gunicorn_command, web_environment
 
 SHUTDOWN_TIMEOUT_SECONDS = 30
 POLL_SECONDS = 0.2
@@ -92,7 +92,7 @@ class Command(BaseCommand):
         children = [
             Child("web server", gunicorn_command(host=options["host"], port=options["port"],
                                                  workers=options["workers"], threads=options["threads"]),
-                  signal.SIGTERM, site_env),  # gunicorn: graceful stop on TERM
+                  signal.SIGTERM, web_environment(site_env)),  # gunicorn: graceful stop on TERM
             Child("task consumer", [sys.executable, "-m", "arrears.cli", "run_huey",
                                     "-w", str(options["queue_workers"]), "-k", "thread",
                                     *(["--no-periodic"] if options["no_schedule"] else [])],

@@ -43,6 +43,16 @@ def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> lis
     return command
 
 
+# A request's write waits at most this long for SQLite's writer (then 503 with Retry-After), well within
+# gunicorn's 30 s worker timeout; jobs and the command line wait as long as it takes.
+WRITER_WAIT_SECONDS = "10"
+
+
+def web_environment(environment) -> dict:
+    return {**environment, "ARREARS_WRITER_WAIT_SECONDS": environment.get("ARREARS_WRITER_WAIT_SECONDS")
+            or WRITER_WAIT_SECONDS}
+
+
 class Command(BaseCommand):
     help = "Run the web server (gunicorn). Run `arrears collectstatic --noinput` once per release first."
 
@@ -54,4 +64,4 @@ class Command(BaseCommand):
                                    threads=options["threads"])
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execv(command[0], command)
+        os.execve(command[0], command, web_environment(os.environ))
