@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "arrears.api",
     "arrears.panels",
     "arrears.panels.operator",
+    "arrears.panels.customer",
 ]
 
 MIDDLEWARE = [

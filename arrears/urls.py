@@ -7,6 +7,7 @@ from arrears.gateways.views import connector_callback
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("operator/", include("arrears.panels.operator.urls")),
+    path("customer/", include("arrears.panels.customer.urls")),
     path("connectors/<int:connector_id>/callback", connector_callback, name="connector_callback"),
     path("", api.urls),
 ]
