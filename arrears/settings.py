@@ -12,6 +12,7 @@ the links in e-mails and the connectors' callback URL; default ``http://127.0.0.
 """
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -22,7 +23,16 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ARREARS_DATA_DIR", BASE_DIR / "var"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = os.environ.get("ARREARS_SECRET_KEY", "arrears-insecure-development-key-change-me")
+# The key that signs sessions, CSRF tokens and password-reset links. Outside the tests Arrears has none built in:
+# ARREARS_SECRET_KEY, or the random key `arrears demo` keeps in the data dir for the demo. Serving without one is
+# refused (arrears.core.secret_key); commands that sign nothing (migrate, demo, billing) run without it.
+SECRET_KEY_FILE = DATA_DIR / "secret-key"
+TESTING = "pytest" in sys.modules
+SECRET_KEY = (os.environ.get("ARREARS_SECRET_KEY")
+              or (SECRET_KEY_FILE.read_text().strip() if SECRET_KEY_FILE.exists() else "")
+              or ("arrears-tests-only-key-never-deployed" if TESTING else ""))
+if TESTING:
+    os.environ.setdefault("ARREARS_SECRET_KEY", SECRET_KEY)  # for the servers and commands the tests start
 DEBUG = os.environ.get("ARREARS_DEBUG", "0") == "1"
 ALLOWED_HOSTS = os.environ.get("ARREARS_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 

@@ -19,11 +19,13 @@ import time
 import urllib.error
 import urllib.request
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
 from arrears.core.management.commands.web import add_web_arguments, gunicorn_command, web_environment
+from arrears.core.secret_key import require_secret_key
 
 SHUTDOWN_TIMEOUT_SECONDS = 30
 POLL_SECONDS = 0.2
@@ -72,6 +74,10 @@ class Command(BaseCommand):
                                  "catch-up at start and no periodic tasks; e.g. to walk through a billing day by hand")
 
     def handle(self, *args, **options):
+        try:
+            require_secret_key()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
         self.signals_received: list[int] = []
         self.stdout.write("serve: applying migrations")
         call_command("migrate", interactive=False, verbosity=0)

@@ -4,7 +4,10 @@ import os
 import sys
 
 import gunicorn
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+
+from arrears.core.secret_key import require_secret_key
 
 
 def add_web_arguments(parser) -> None:
@@ -60,6 +63,10 @@ class Command(BaseCommand):
         add_web_arguments(parser)
 
     def handle(self, *args, **options):
+        try:
+            require_secret_key()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
         command = gunicorn_command(host=options["host"], port=options["port"], workers=options["workers"],
                                    threads=options["threads"])
         sys.stdout.flush()

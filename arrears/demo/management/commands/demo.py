@@ -1,8 +1,11 @@
 import sys
 import time
 
+from django.conf import settings
+
 from arrears.core import clock
 from arrears.core.management.base import JsonCommand, parse_date_option
+from arrears.core.secret_key import ensure_demo_secret_key
 from arrears.demo.builder import OPERATOR_TIMEZONE, build_demo
 
 
@@ -15,6 +18,8 @@ class Command(JsonCommand):
                                             f"{OPERATOR_TIMEZONE})")
 
     def handle(self, *args, **options):
+        if ensure_demo_secret_key():
+            self.stderr.write(f"demo: generated a secret key in {settings.SECRET_KEY_FILE}")
         today = parse_date_option(options["today"], "--today") or clock.local_date(self.now(), OPERATOR_TIMEZONE)
         started = time.monotonic()
 
