@@ -192,8 +192,10 @@ def new_page(browser: Browser, base_url: str, *, width: int = WIDE) -> Page:
                             f":{location.get('lineNumber', '')})")
 
     def on_request_failed(request: Request) -> None:
-        # A navigation that turns into a download is aborted as a page load: that is the download working.
-        if request.is_navigation_request() and "ERR_ABORTED" in (request.failure or ""):
+        # ERR_ABORTED is the browser cancelling a request itself: a navigation that turns into a download, or a
+        # page's icon still loading when the page is left. A resource the server fails to give is not this: it
+        # answers with an error status, which the console reports ("Failed to load resource").
+        if "ERR_ABORTED" in (request.failure or ""):
             return
         problems.append(f"request failed: {request.method} {request.url}: {request.failure}")
 

@@ -47,7 +47,7 @@ def test_the_balance_page_shows_the_balance_and_its_history(reseller, customer_c
     assert rows == sorted(rows)
     for after in ("80.00 EUR", "50.00 EUR", "150.00 EUR"):
         assert f'data-label="Balance after" class="num">{after}</td>' in body
-    assert f'Payment <a href="/customer/payments/{invoice.payment.pk}/">{invoice.payment.document_id}</a>' in body
+    assert f'Payment <a class="text-link" href="/customer/payments/{invoice.payment.pk}/">{invoice.payment.document_id}</a>' in body
     assert "1–3 of 3 entries" in body
 
 
@@ -93,7 +93,9 @@ def test_top_up_through_a_payment_service_opens_its_checkout(reseller, customer_
         in body
     response = client.post("/customer/balance/top-up/", {"amount": "80.00", "method": str(card.pk)})
     attempt = PaymentAttempt.objects.select_related("payment").get(account=account)
-    assert response.status_code == 303 and response["Location"] == attempt.redirect_url
+    assert response.status_code == 303
+    assert response["Location"] == f"/customer/payments/{attempt.payment.pk}/checkout/?attempt={attempt.public_id}"
+    assert client.get(response["Location"])["Refresh"] == f"0; url={attempt.redirect_url}"
     assert (attempt.payment.type, attempt.payment.total, attempt.amount) == (Payment.Type.TOP_UP, 80_00, 80_00)
     assert fake.checkout_request(attempt.public_id)["return_url"] == (
         f"http://testserver/customer/payments/{attempt.payment.pk}/return/?attempt={attempt.public_id}")

@@ -160,8 +160,14 @@ def test_one_pay_button_per_payment_method_and_paying_opens_the_checkout(billed,
 
     response = client.post(f"/customer/payments/{payment.pk}/pay/", {"method": card.pk})
     attempt = PaymentAttempt.objects.get(payment=payment)
-    assert response.status_code == 303 and response["Location"] == attempt.redirect_url
+    # On to the checkout through a page of the site: the CSP's form-action 'self' blocks a form's cross-origin
+    # redirect, and a GET page is safe to reload
+    checkout = f"/customer/payments/{payment.pk}/checkout/?attempt={attempt.public_id}"
+    assert response.status_code == 303 and response["Location"] == checkout
     assert attempt.redirect_url.startswith(fake.url)
+    on_to = client.get(checkout)
+    assert on_to.status_code == 200 and on_to["Refresh"] == f"0; url={attempt.redirect_url}"
+    assert f'href="{attempt.redirect_url}" rel="noreferrer">Continue to Card Gateway</a>' in on_to.content.decode()
     sent = fake.checkout_request(attempt.public_id)
     assert sent["return_url"] == f"http://testserver/customer/payments/{payment.pk}/return/?attempt={attempt.public_id}"
     assert (sent["amount"], sent["currency"]) == (100_00, "EUR")
@@ -263,6 +269,14 @@ def test_the_check_asks_the_connector_and_shows_a_success(started):
     assert "hx-post" not in body  # done: no more polling
     assert any(method == "GET" for method, *_ in started["fake"].received)  # it asked the connector
     assert reload(started["payment"]).status == S.COMPLETED
+
+
+def test_the_checkout_page_of_a_finished_attempt_goes_to_its_outcome(started):
+    started["fake"].statuses[started["attempt"].public_id] = "declined"
+    started["client"].post(started["check"], HTTP_HX_REQUEST="true")
+    checkout = started["check"].replace("/return/check/", "/checkout/")
+    response = started["client"].get(checkout)
+    assert response.status_code == 302 and response["Location"] == started["return"]
 
 
 def test_a_declined_attempt_is_said_and_the_payment_can_be_paid_again(started):

@@ -25,9 +25,9 @@ from tests.service_support import invoices_of
 Y_MARK = "Zebrafinch"  # a word that appears in Y's names only
 # Routes that carry no account's id: the password-reset link holds a signed user id and token.
 PUBLIC_ROUTES = {"set_password"}
-# Routes that name an attempt in their query string (the return pages): Y's attempt must 404 there too, also
-# under X's own payment.
-ATTEMPT_ROUTES = {"payment_return", "payment_return_check"}
+# Routes that name an attempt in their query string (on to the checkout, the return pages): Y's attempt must 404
+# there too, also under X's own payment.
+ATTEMPT_ROUTES = {"payment_checkout", "payment_return", "payment_return_check"}
 
 
 def customer_routes() -> list[tuple[str, URLPattern]]:
@@ -91,7 +91,7 @@ def test_every_route_with_an_id_of_another_account_answers_404(world):
                 f"POST {url}"
             checked.add(pattern.name)
     assert {"invoice", "invoice_download", "payment", "payment_pay", "payment_pay_from_balance",
-            "payment_return", "payment_return_check"} <= checked
+            "payment_checkout", "payment_return", "payment_return_check"} <= checked
     assert snapshot(world) == before, "a foreign id changed something"
 
 

@@ -7,7 +7,6 @@ import re
 import django_tables2 as tables
 from django import forms
 from django.contrib import messages
-from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -23,6 +22,7 @@ from arrears.panels.customer.access import customer_view
 from arrears.panels.customer.pages import page
 from arrears.panels.customer.tables import TABLE_ATTRS, cell
 from arrears.panels.customer.views.overview import payment_summary
+from arrears.panels.customer.views.payments import to_checkout
 from arrears.panels.forms import PanelForm
 from arrears.panels.lists import page_number, page_size
 from arrears.panels.templatetags.panels import format_money, moment
@@ -120,7 +120,7 @@ class LedgerTable(tables.Table):
         label = _KIND_LABELS.get(record.kind, record.kind)
         if record.payment_id is None:
             return label
-        link = format_html('<a href="{}">{}</a>', reverse("customer:payment", args=[record.payment_id]),
+        link = format_html('<a class="text-link" href="{}">{}</a>', reverse("customer:payment", args=[record.payment_id]),
                            record.payment.document_id)
         if record.kind == BalanceEntry.Kind.DUPLICATE_SUCCESS:
             return format_html('{}<span class="sub">A payment service charged {} twice; the second charge is '
@@ -183,7 +183,7 @@ def top_up(request):
                 "{payment_id}/return/?attempt={attempt_id}"
             attempt = start_top_up_attempt(customer.account, amount, form.chosen_method, return_url=return_url,
                                            actor=customer.actor, now=now)
-            return HttpResponseRedirect(attempt.redirect_url, status=303)
+            return to_checkout(attempt)
     except ArrearsError as error:
         form.add_service_error(error)
         return _balance_page(request, form, status=error.status if error.status >= 400 else 400)

@@ -148,10 +148,18 @@ def payment_pay_from_balance(request, payment_id: int):
     return redirect("customer:payment", payment_id=payment.pk)
 
 
+def to_checkout(attempt: PaymentAttempt):
+    """After the POST that opened a checkout, the browser goes on to it through a page of this site (303): the
+    strict CSP's ``form-action 'self'`` blocks a form's redirect to another origin, and a GET page also makes
+    reloading and going back safe."""
+    return HttpResponseRedirect(f"{reverse('customer:payment_checkout', args=[attempt.payment_id])}"
+                                f"?attempt={attempt.public_id}", status=303)
+
+
 @require_POST
 @customer_view
 def payment_pay(request, payment_id: int):
-    """Pay through a payment service: open a checkout there and send the browser to it (303)."""
+    """Pay through a payment service: open a checkout there and send the browser to it."""
     payment = _payment(request, payment_id)
     methods = {str(method.pk): method for method in gateway_methods_for(payment)}
     method = methods.get(request.POST.get("method", ""))
@@ -165,7 +173,22 @@ def payment_pay(request, payment_id: int):
     except ArrearsError as error:
         _refused(request, error)
         return redirect("customer:payment", payment_id=payment.pk)
-    return HttpResponseRedirect(attempt.redirect_url, status=303)
+    return to_checkout(attempt)
+
+
+@customer_view
+def payment_checkout(request, payment_id: int):
+    """On to the payment service's checkout page of an open attempt (a ``Refresh`` header, which the CSP allows,
+    and a link); an attempt that is no longer open goes to the return page, which tells its outcome."""
+    payment = _payment(request, payment_id)
+    attempt = _attempt(request, payment)
+    if attempt.status != A.OPEN or not attempt.redirect_url:
+        return redirect(f"{reverse('customer:payment_return', args=[payment.pk])}?attempt={attempt.public_id}")
+    response = page(request, "customer/payment_checkout.html", section="payments",
+                    title=f"On to {attempt.connector.name}", payment=payment, attempt=attempt,
+                    subject=payment_subject(payment))
+    response["Refresh"] = f"0; url={attempt.redirect_url}"
+    return response
 
 
 # --- Back from the payment service -----------------------------------------------------------------------
@@ -253,6 +276,7 @@ urlpatterns = [
     path("payments/<int:payment_id>/", payment_detail, name="payment"),
     path("payments/<int:payment_id>/pay-from-balance/", payment_pay_from_balance, name="payment_pay_from_balance"),
     path("payments/<int:payment_id>/pay/", payment_pay, name="payment_pay"),
+    path("payments/<int:payment_id>/checkout/", payment_checkout, name="payment_checkout"),
     path("payments/<int:payment_id>/return/", payment_return, name="payment_return"),
     path("payments/<int:payment_id>/return/check/", payment_return_check, name="payment_return_check"),
 ]
