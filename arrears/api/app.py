@@ -1,6 +1,7 @@
 """The v3 HTTP API: one NinjaAPI, JSON:API errors with stable codes, and an OpenAPI 3.1 description that
 lists every error each operation can answer."""
 
+import functools
 import logging
 import math
 
@@ -24,6 +25,7 @@ from arrears.api.errors import (
 from arrears.api.jsonapi import MEDIA_TYPE, busy_response, render_error, render_errors
 from arrears.api.operations import OPERATIONS, OperationErrors
 from arrears.api.routes import erp, platform, reads
+from arrears.api.schemas import QueryParameters
 from arrears.core.errors import ArrearsError
 from arrears.core.sqlite_backend.base import WriterBusy
 from arrears.tenants.errors import ResellerNotFound
@@ -76,6 +78,28 @@ api = ArrearsAPI(
     openapi_url="/openapi.json",
     docs_url="/api/docs",
 )
+
+
+def refuse_unknown_query_parameters(view_func):
+    """A query parameter the operation does not take answers 400 naming it: a dropped ``filter[stauts]`` would
+    list every invoice, and an ERP that approves what the filter returned would approve them all. Runs after
+    authentication and after ninja validated the parameters the operation knows."""
+
+    @functools.wraps(view_func)
+    def checked(request: HttpRequest, **values):
+        known = [field.alias or name for value in values.values() if isinstance(value, QueryParameters)
+                 for name, field in type(value).model_fields.items()]
+        for parameter in request.GET:
+            if parameter not in known:
+                takes = f"it takes {', '.join(known)}" if known else "it takes none"
+                raise _operation_errors(request).field_error(
+                    f"{parameter}: this operation has no such query parameter; {takes}", parameter=parameter)
+        return view_func(request, **values)
+
+    return checked
+
+
+api.add_decorator(refuse_unknown_query_parameters, mode="operation")
 for router in (erp.router, reads.router, platform.router):
     api.add_router("/api/v3/resellers", router)
 
@@ -104,7 +128,8 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
     errors = []
     for error in exc.errors:
         where, *location = error["loc"]
-        message = error["msg"]
+        message = "unknown field: this call refuses what it does not know rather than ignore it" \
+            if error["type"] == "extra_forbidden" else error["msg"]
         if where == "path":
             value = request.resolver_match.kwargs.get(location[0], error.get("input"))
             not_found = ResellerNotFound if location[0] == "reseller_id" else spec.not_found
@@ -112,6 +137,8 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
         if where == "body":
             field = location[1:]  # location[0] is the view's parameter name
             pointer = "/" + "/".join(str(part) for part in field) if field else ""
+            if getattr(request, "jsonapi_attributes", False):  # the reference's {"data": {"attributes": …}}
+                pointer, field = "/data/attributes" + pointer, ("data", "attributes", *field)
             error_class = spec.error_for_pointer(pointer)
             errors.append(error_class(f"{_field_name(field)}: {message}", pointer=pointer).as_dict())
         else:

@@ -10,7 +10,22 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, WithJsonSchema, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
+
+from arrears.core import money
+from arrears.core.errors import ArrearsError
+from arrears.customers.errors import AccountFieldInvalid
 
 MAX_ID = 2**63 - 1
 
@@ -75,9 +90,30 @@ def _below_ten_to_the(digits: int) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def _plain_number(*, integers: bool) -> BeforeValidator:
+    """A plain decimal string (or, with ``integers``, a JSON integer): never a boolean, a float, an exponent or
+    digits of another script (``money.plain_decimal``)."""
+
+    def check(value):
+        money.plain_decimal(value, integers=integers)
+        return value
+
+    return BeforeValidator(check)
+
+
+def _plain_id(value):
+    """Ids are JSON integers or, in paths and query strings, ASCII digits: not ``2.0``, ``+2``, ``7_4`` or ``١``,
+    which int() would read."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise ValueError("must be an id: a whole number written in ASCII digits")
+
+
 # In major units: quantity × unit price stays below 2^63 minor units even in a currency with 3 decimals.
 AMOUNT_DIGITS, UNIT_PRICE_DIGITS, QUANTITY_DIGITS = 12, 8, 7
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Id = Annotated[int, BeforeValidator(_plain_id), Field(ge=1, le=MAX_ID)]
 
 
 def text(max_length: int, *, min_length: int = 0):
@@ -91,24 +127,37 @@ BillingDate = Annotated[IsoDate, Field(description="Start date of the invoice's 
 # --- ERP bodies (flat objects, as ActivePlatform's API v3) -------------------------------------------------
 
 
-class InvoiceReference(Schema):
+class Body(BaseModel):
+    """A request body: a field it does not know is refused by name ("due_dat" must not silently become the
+    default due date). A plain model: ninja's Schema validates twice when extra fields are forbidden."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class BodyPart(BaseModel):
+    """An object inside a body. A plain model: ninja's Schema reads a string as an empty object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class InvoiceReference(Body):
     document_id: DocumentId
     billing_date: BillingDate
 
 
-class ExternalAmount(BaseModel):  # plain model: ninja's Schema reads a string as an empty object
-    total: Annotated[text(32), _below_ten_to_the(AMOUNT_DIGITS)] = Field(
+class ExternalAmount(BodyPart):
+    total: Annotated[text(32), _plain_number(integers=False), _below_ten_to_the(AMOUNT_DIGITS)] = Field(
         description="A positive decimal string in the currency's precision, below 10^12.", examples=["1050.00"])
     currency: text(3) = Field(description="ISO 4217 code.", examples=["USD"])
 
 
-class AttachedFile(BaseModel):  # plain model: ninja's Schema reads a string as an empty object
+class AttachedFile(BodyPart):
     name: text(255) = Field(examples=["NS2000015.pdf"])
     data: str = Field(description="A base64 data URI of a PDF, DOC, DOCX or XLSX file of at most 10 MB; the type "
                       "is read from the content.", examples=["data:application/pdf;base64,JVBERi0xLjQK..."])
 
 
-class AttachedLink(BaseModel):  # plain model: ninja's Schema reads a string as an empty object
+class AttachedLink(BodyPart):
     name: text(255) = Field(examples=["NS2000015"])
     data: text(2000) = Field(description="An https URL; Arrears never fetches it.",
                              examples=["https://erp.example.com/invoices/NS2000015.pdf"])
@@ -133,23 +182,55 @@ class RevokeInvoiceBody(InvoiceReference):
 # --- Platform bodies ------------------------------------------------------------------------------------------
 
 
-class CreateAccountBody(Schema):
+class CreateAccountBody(Body):
+    """Flat, or as the reference's JSON:API document ``{"data": {"type": "accounts", "attributes": {…}}}``."""
+
     name: text(200, min_length=1)
     email: text(254) | None = None
     address: text(1000) | None = None
     account_class_id: Id | None = Field(None, description="Default: the reseller's default account class.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _reference_document(cls, data, info: ValidationInfo):
+        if not (isinstance(data, dict) and "data" in data):
+            return data
+        attributes = jsonapi_attributes(data, "accounts", AccountFieldInvalid)
+        # Errors inside the attributes then point under /data/attributes (app.validation_error).
+        (info.context or {})["request"].jsonapi_attributes = True
+        return attributes
 
-class CreateSubscriptionBody(Schema):
+
+def jsonapi_attributes(document: dict, resource_type: str, error: type[ArrearsError]) -> dict:
+    """The attributes of a JSON:API document that creates a ``resource_type``: a resource object with that type,
+    no id (the server makes it) and nothing else beside ``attributes``."""
+    for key in document:
+        if key != "data":
+            raise error(f"{key}: unknown member of the document", pointer=f"/{key}")
+    resource = document["data"]
+    if not isinstance(resource, dict):
+        raise error("data must be a resource object {type, attributes}", pointer="/data")
+    for key in resource:
+        if key not in {"type", "attributes"}:
+            reason = "the server assigns the id" if key == "id" else "unknown member of the resource object"
+            raise error(f"data/{key}: {reason}", pointer=f"/data/{key}")
+    if resource.get("type") != resource_type:
+        raise error(f"data/type must be {resource_type!r}", pointer="/data/type")
+    if not isinstance(resource.get("attributes"), dict):
+        raise error("data/attributes must be an object", pointer="/data/attributes")
+    return resource["attributes"]
+
+
+class CreateSubscriptionBody(Body):
     plan_id: Id
     start_date: StoredDate
 
 
-class PostUsageChargeBody(Schema):
+class PostUsageChargeBody(Body):
     description: text(255, min_length=1)
-    quantity: Annotated[text(32) | int, _below_ten_to_the(QUANTITY_DIGITS)] = Field(
+    quantity: Annotated[text(32) | int, _plain_number(integers=True), _below_ten_to_the(QUANTITY_DIGITS)] = Field(
         description="Up to three decimal places, below 10^7.", examples=["12.5"])
-    unit_price: Annotated[text(32), _below_ten_to_the(UNIT_PRICE_DIGITS)] = Field(
+    unit_price: Annotated[text(32), _plain_number(integers=False), _below_ten_to_the(UNIT_PRICE_DIGITS)] = Field(
         description="Net price per unit, a decimal string in the reseller currency, below 10^8.", examples=["0.40"])
     date: IsoDate = Field(description="The day of use; from the subscription start up to today.")
     external_id: text(255) | None = Field(None, description="The connector's id: posting it again returns the "

@@ -4,7 +4,8 @@ Rounding happens only where the domain says so (line amount, tax, proration), al
 only through :func:`divide_half_up`. Floats never touch money.
 """
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from babel.numbers import get_currency_precision, list_currencies
 
@@ -30,16 +31,29 @@ def divide_half_up(numerator: int, denominator: int) -> int:
     return quotient if numerator >= 0 else -quotient
 
 
+# ASCII digits, an optional sign and point: no exponent ("1e-999999999" would underflow to zero), no "_", no
+# digits of other scripts (Decimal and int() read "١٢" and "１２"), no spaces, no "Infinity" or "NaN".
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+PLAIN_DECIMAL_RULE = "a decimal string of ASCII digits with an optional point, e.g. \"12.50\" (no exponent)"
+
+
+def plain_decimal(text: str | int, *, integers: bool = True) -> Decimal:
+    """The number a plain decimal string (or, with ``integers``, a JSON integer) says; booleans, floats and
+    every other spelling are refused (``ValueError``)."""
+    if integers and isinstance(text, int) and not isinstance(text, bool):
+        return Decimal(text)
+    if isinstance(text, str) and _PLAIN_DECIMAL.fullmatch(text):
+        return Decimal(text)
+    raise ValueError(f"must be {PLAIN_DECIMAL_RULE}" + (" or an integer" if integers else ""))
+
+
+def is_plain_decimal(text) -> bool:
+    return isinstance(text, str) and _PLAIN_DECIMAL.fullmatch(text) is not None
+
+
 def parse_amount(text: str | int, currency: str) -> int:
     """Parse a decimal string like ``"987.65"`` into minor units; refuse more places than the currency has."""
-    if isinstance(text, bool) or not isinstance(text, (str, int)):
-        raise ValueError("amount must be a decimal string")
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation as exc:
-        raise ValueError(f"{text!r} is not a decimal number") from exc
-    if not value.is_finite():
-        raise ValueError(f"{text!r} is not a decimal number")
+    value = plain_decimal(text)
     places = precision(currency)
     scaled = value.scaleb(places)
     if scaled != scaled.to_integral_value():
@@ -60,11 +74,11 @@ def format_amount(minor: int | None, currency: str) -> str | None:
 def parse_rate_basis_points(text: str | int) -> int:
     """A percentage like ``"20"`` or ``"7.7"`` as basis points (2000, 770)."""
     try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation as exc:
+        value = plain_decimal(text)
+    except ValueError as exc:
         raise ValueError(f"{text!r} is not a percentage") from exc
     scaled = value * 100
-    if not value.is_finite() or scaled != scaled.to_integral_value() or not (0 <= value <= 100):
+    if scaled != scaled.to_integral_value() or not (0 <= value <= 100):
         raise ValueError(f"{text!r} must be a percentage between 0 and 100 with at most two decimals")
     return int(scaled)
 
@@ -85,12 +99,9 @@ QUANTITY_SCALE = 1000
 
 def parse_quantity(text: str | int) -> int:
     """Quantities keep three decimals (1.5 GB -> 1500 thousandths)."""
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation as exc:
-        raise ValueError(f"{text!r} is not a number") from exc
+    value = plain_decimal(text)
     scaled = value * QUANTITY_SCALE
-    if not value.is_finite() or scaled != scaled.to_integral_value():
+    if scaled != scaled.to_integral_value():
         raise ValueError(f"{text!r} must have at most three decimals")
     return int(scaled)
 

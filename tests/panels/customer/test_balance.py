@@ -47,7 +47,8 @@ def test_the_balance_page_shows_the_balance_and_its_history(reseller, customer_c
     assert rows == sorted(rows)
     for after in ("80.00 EUR", "50.00 EUR", "150.00 EUR"):
         assert f'data-label="Balance after" class="num">{after}</td>' in body
-    assert f'Payment <a class="text-link" href="/customer/payments/{invoice.payment.pk}/">{invoice.payment.document_id}</a>' in body
+    payment = invoice.payment
+    assert f'Payment <a class="text-link" href="/customer/payments/{payment.pk}/">{payment.document_id}</a>' in body
     assert "1–3 of 3 entries" in body
 
 

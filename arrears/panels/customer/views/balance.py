@@ -120,8 +120,8 @@ class LedgerTable(tables.Table):
         label = _KIND_LABELS.get(record.kind, record.kind)
         if record.payment_id is None:
             return label
-        link = format_html('<a class="text-link" href="{}">{}</a>', reverse("customer:payment", args=[record.payment_id]),
-                           record.payment.document_id)
+        link = format_html('<a class="text-link" href="{}">{}</a>',
+                           reverse("customer:payment", args=[record.payment_id]), record.payment.document_id)
         if record.kind == BalanceEntry.Kind.DUPLICATE_SUCCESS:
             return format_html('{}<span class="sub">A payment service charged {} twice; the second charge is '
                                'yours to use.</span>', label, link)
