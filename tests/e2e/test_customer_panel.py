@@ -10,14 +10,10 @@ gateway after a decline and after no answer. Every page is screenshotted at 1280
 """
 
 import base64
-import email
-import email.policy
 import re
-import time
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect
 
 from arrears.demo.builder import CUSTOMER_PASSWORD, MANAGER_PASSWORDS, OPERATOR_EMAIL
@@ -30,7 +26,7 @@ from tests.browser import (
     query,
     screenshot_both,
 )
-from tests.loopback import free_port
+from tests.loopback import smtp_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -43,37 +39,12 @@ ERP_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Typ
            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
 
 
-class Inbox:
-    """An aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
-        self.messages.append(message)
-        return "250 OK"
-
-    def wait_for(self, address: str, subject_start: str, timeout: float = 20) -> email.message.EmailMessage:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in self.messages:
-                if message["X-Envelope-To"] == address and message["Subject"].startswith(subject_start):
-                    return message
-            time.sleep(0.2)
-        raise AssertionError(f"no {subject_start!r} mail to {address}")
-
-
 @pytest.fixture
 def inbox(monkeypatch):
     """A real SMTP server on loopback; the site's processes send their mail to it (ARREARS_SMTP_URL)."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("ARREARS_SMTP_URL", f"smtp://127.0.0.1:{controller.port}")
-    yield inbox
-    controller.stop()
+    with smtp_server() as (inbox, port):
+        monkeypatch.setenv("ARREARS_SMTP_URL", f"smtp://127.0.0.1:{port}")
+        yield inbox
 
 
 # --- reading the database ------------------------------------------------------------------------------

@@ -2,13 +2,10 @@
 notification arrives at a real SMTP server (aiosmtpd) and a real webhook receiver (pytest-httpserver), and running
 the daily sweep again sends nothing twice."""
 
-import email
-import email.policy
 from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from standardwebhooks.webhooks import Webhook
 from werkzeug import Response
 
@@ -21,38 +18,15 @@ from arrears.invoices.services import approve_invoice, complete_invoice_payment,
 from arrears.payments.models import Payment
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory
-from tests.loopback import free_port
+from tests.loopback import send_mail_to, smtp_server
 from tests.service_support import APPROVAL_DAY, CLOSING_DAY, invoices_of
-
-
-class Inbox:
-    """An aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
-        self.messages.append(message)
-        return "250 OK"
-
-    def to(self, address: str) -> list[tuple[str, str]]:
-        return [(message["Subject"], message.get_content()) for message in self.messages
-                if message["X-Envelope-To"] == address]
 
 
 @pytest.fixture
 def inbox(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = controller.hostname, controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    yield inbox
-    controller.stop()
+    with smtp_server() as (inbox, port):
+        send_mail_to(settings, port)
+        yield inbox
 
 
 @pytest.fixture

@@ -1,12 +1,9 @@
 """Forgot password? The reset e-mail goes through Django's real mail path to a real SMTP server on loopback
 (aiosmtpd), its link sets a new password once, and the page never tells whether an address has an account."""
 
-import email
-import email.policy
 import re
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.test import Client
 
 from arrears.core.actors import SYSTEM
@@ -14,36 +11,17 @@ from arrears.customers.services import create_customer_user
 from arrears.tenants.models import Manager
 from arrears.tenants.services import create_manager
 from tests.factories import T0, AccountFactory, ResellerFactory
-from tests.loopback import free_port
+from tests.loopback import free_port, send_mail_to, smtp_server
 from tests.panels.customer.conftest import PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"
 
 
-class Inbox:
-    """An aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
-        self.messages.append(message)
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = controller.hostname, controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    yield inbox
-    controller.stop()
+    with smtp_server() as (inbox, port):
+        send_mail_to(settings, port)
+        yield inbox
 
 
 @pytest.fixture

@@ -7,19 +7,19 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login, logout
-from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils.encoding import force_bytes, force_str
-from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.encoding import force_bytes
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_encode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from arrears.customers.models import CustomerUser
 from arrears.panels.auth import SignInForm
+from arrears.panels.passwords import choose_password, user_of_link
 
 log = logging.getLogger(__name__)
 
@@ -108,46 +108,12 @@ def password_reset(request):
                   status=400 if form.is_bound else 200)
 
 
-class ChoosePasswordForm(SetPasswordForm):
-    """Django's SetPasswordForm (its validators), labelled for the panel."""
-
-    def __init__(self, user, *args, **kwargs):
-        super().__init__(user, *args, **kwargs)
-        self.fields["new_password1"].label = "New password"
-        self.fields["new_password2"].label = "Confirm password"
-        self.fields["new_password1"].help_text = "At least 8 characters."
-        self.fields["new_password2"].help_text = ""
-
-
-def _reset_user(uidb64: str, token: str):
-    """The active customer user the link was made for, if its token still holds; None otherwise."""
-    try:
-        user_id = int(force_str(urlsafe_base64_decode(uidb64)))
-    except (TypeError, ValueError, OverflowError, ValidationError):
-        return None
-    user = get_user_model().objects.filter(pk=user_id, is_active=True, customer__isnull=False).first()
-    if user is None or not default_token_generator.check_token(user, token):
-        return None
-    return user
-
-
 @never_cache
 @sensitive_post_parameters("new_password1", "new_password2")
 def set_password(request, uidb64: str, token: str):
-    user = _reset_user(uidb64, token)
-    if user is None:
-        # 404, as for any URL that names nothing (a used, run-out or made-up link).
-        return render(request, "customer/set_password_invalid.html", {"page_title": "Link no longer valid"},
-                      status=404)
-    form = ChoosePasswordForm(user, request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        form.save()  # a new password: the link's token no longer holds
-        messages.success(request, "Your new password is set. Sign in with your e-mail and that password.")
-        return redirect("customer:login")
-    # The token is in the URL: the site-wide Referrer-Policy (same-origin) keeps it from other sites.
-    return render(request, "customer/set_password.html", {"form": form, "email": user.email,
-                                                          "page_title": "Choose a new password"},
-                  status=400 if form.is_bound else 200)
+    return choose_password(request, user_of_link(uidb64, token, customer__isnull=False), panel="customer",
+                           title="Choose a new password",
+                           done="Your new password is set. Sign in with your e-mail and that password.")
 
 
 urlpatterns = [

@@ -7,16 +7,10 @@ import django_filters
 import django_tables2 as tables
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import SetPasswordForm
-from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
 from django.middleware.csrf import get_token
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.encoding import force_str
 from django.utils.html import format_html, format_html_join
-from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
@@ -26,6 +20,7 @@ from arrears.panels.forms import PanelForm
 from arrears.panels.lists import page_number, page_size
 from arrears.panels.operator.access import ADMIN, operator_view
 from arrears.panels.operator.pages import page
+from arrears.panels.passwords import choose_password, user_of_link
 from arrears.panels.templatetags.panels import badge, day, moment
 from arrears.tenants.models import Manager
 from arrears.tenants.services import (
@@ -227,47 +222,12 @@ def manager_deactivate(request, manager_id: int):
 # --- Setting the password from the invitation ----------------------------------------------------------------
 
 
-class ChoosePasswordForm(SetPasswordForm):
-    """Django's SetPasswordForm (its validators), labelled for the panel."""
-
-    def __init__(self, user, *args, **kwargs):
-        super().__init__(user, *args, **kwargs)
-        self.fields["new_password1"].label = "New password"
-        self.fields["new_password2"].label = "Confirm password"
-        self.fields["new_password1"].help_text = "At least 8 characters; not only digits, not a common password."
-        self.fields["new_password2"].help_text = ""
-
-
-def _invited_user(uidb64: str, token: str):
-    """The active manager's user the link was made for, if its token still holds; None otherwise."""
-    try:
-        user_id = int(force_str(urlsafe_base64_decode(uidb64)))
-    except (TypeError, ValueError, OverflowError, ValidationError):
-        return None
-    user = get_user_model().objects.filter(pk=user_id, is_active=True, manager__isnull=False).first()
-    if user is None or not default_token_generator.check_token(user, token):
-        return None
-    return user
-
-
 @never_cache
 @sensitive_post_parameters("new_password1", "new_password2")
 def set_password(request, uidb64: str, token: str):
-    user = _invited_user(uidb64, token)
-    if user is None:
-        # 404, as for any URL that names nothing (a used, run-out or made-up link).
-        return render(request, "operator/set_password_invalid.html", {"page_title": "Link no longer valid"},
-                      status=404)
-    form = ChoosePasswordForm(user, request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        form.save()  # a new password: the link's token no longer holds
-        messages.success(request, "Your password is set. Sign in with your e-mail and that password.")
-        return redirect("operator:login")
-    # The token is in the URL: the site-wide Referrer-Policy (same-origin) keeps it from other sites. Not
-    # "no-referrer": the browser would then send "Origin: null" with the form, and CSRF would refuse it.
-    return render(request, "operator/set_password.html", {"form": form, "email": user.email,
-                                                          "page_title": "Set password"},
-                  status=400 if form.is_bound else 200)
+    return choose_password(request, user_of_link(uidb64, token, manager__isnull=False), panel="operator",
+                           title="Set password",
+                           done="Your password is set. Sign in with your e-mail and that password.")
 
 
 urlpatterns = [
