@@ -68,6 +68,7 @@ def invoice_resources(invoices: list[Invoice]) -> list[dict]:
             "subscriptions": {"data": [identifier("subscriptions", pk) for pk in subscription_ids]},
             "payments": {"data": [identifier("payments", payment.pk)] if payment else []},
             "charges": {"data": [identifier("charges", charge_id) for charge_id, _ in refs]},
+            "corrections": {"data": []},  # the reference's relationship; Arrears has no corrections yet
         }))
     return resources
 
@@ -96,6 +97,7 @@ def payment_attributes(payment: Payment) -> dict:
         "total": money.format_amount(payment.total, currency),
         "initial_total": money.format_amount(payment.initial_total, currency),
         "amount_paid_from_balance": money.format_amount(payment.amount_paid_from_balance, currency),
+        "discount_amount": money.format_amount(0, currency),  # the reference's attribute; no discounts yet
         "currency_code": currency,
         "due_date": payment.due_date,
         "expiration_date": payment.expiration_date,
@@ -116,6 +118,7 @@ def payment_resources(payments: list[Payment]) -> list[dict]:
         resource("payments", payment.pk, payment_attributes(payment), {
             "invoices": {"data": [identifier("invoices", payment.invoice_id)] if payment.invoice_id else []},
             "account": {"data": identifier("accounts", payment.account_id)},
+            "corrections": {"data": []},
         })
         for payment in payments
     ]

@@ -26,6 +26,7 @@ from pydantic import (
 from arrears.core import money
 from arrears.core.errors import ArrearsError
 from arrears.customers.errors import AccountFieldInvalid
+from arrears.invoices import attachments
 
 MAX_ID = 2**63 - 1
 
@@ -151,16 +152,26 @@ class ExternalAmount(BodyPart):
     currency: text(3) = Field(description="ISO 4217 code.", examples=["USD"])
 
 
+# The service checks attachment names and links (arrears.invoices.attachments, shared with the panel); the
+# patterns tell clients the rule.
+ATTACHMENT_NAME_RULE = ("1 to 255 characters, not only dots, without control characters, bidi controls, "
+                        "line separators, / or \\.")
+
+
 class AttachedFile(BodyPart):
-    name: text(255) = Field(examples=["NS2000015.pdf"])
+    name: text(255) = Field(description=ATTACHMENT_NAME_RULE, examples=["NS2000015.pdf"],
+                            json_schema_extra={"pattern": attachments.NAME_PATTERN})
     data: str = Field(description="A base64 data URI of a PDF, DOC, DOCX or XLSX file of at most 10 MB; the type "
                       "is read from the content.", examples=["data:application/pdf;base64,JVBERi0xLjQK..."])
 
 
 class AttachedLink(BodyPart):
-    name: text(255) = Field(examples=["NS2000015"])
-    data: text(2000) = Field(description="An https URL; Arrears never fetches it.",
-                             examples=["https://erp.example.com/invoices/NS2000015.pdf"])
+    name: text(255) = Field(description=ATTACHMENT_NAME_RULE, examples=["NS2000015"],
+                            json_schema_extra={"pattern": attachments.NAME_PATTERN})
+    data: text(2000) = Field(description="An https URL without spaces, tabs, line breaks or other control "
+                             "characters; Arrears never fetches it.",
+                             examples=["https://erp.example.com/invoices/NS2000015.pdf"],
+                             json_schema_extra={"pattern": attachments.LINK_PATTERN})
 
 
 class ApproveInvoiceBody(InvoiceReference):
@@ -392,6 +403,7 @@ class InvoiceRelationships(Schema):
     subscriptions: ToMany
     payments: ToMany
     charges: ToMany
+    corrections: ToMany = Field(description="Always empty: Arrears has no corrections yet (the reference's shape).")
 
 
 class InvoiceResource(Schema):
@@ -408,6 +420,8 @@ class PaymentAttributes(Schema):
     total: str
     initial_total: str
     amount_paid_from_balance: str
+    discount_amount: str = Field(description="Always \"0.00\" in the currency's precision: no discounts yet "
+                                 "(the reference's shape).")
     currency_code: str
     due_date: date | None
     expiration_date: date | None
@@ -425,6 +439,7 @@ class PaymentAttributes(Schema):
 class PaymentRelationships(Schema):
     invoices: ToMany
     account: ToOne
+    corrections: ToMany = Field(description="Always empty: Arrears has no corrections yet (the reference's shape).")
 
 
 class PaymentResource(Schema):

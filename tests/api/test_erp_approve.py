@@ -92,6 +92,7 @@ def test_R9_R13_R15_approval_answers_the_approved_invoice_document(erp_reseller,
     assert data["relationships"] == {
         "payments": {"data": [{"type": "payments", "id": str(invoice.payment.pk)}]},
         "charges": {"data": [{"type": "charges", "id": str(charge_id)} for charge_id, _ in charges]},
+        "corrections": {"data": []},
         "subscriptions": {"data": [{"type": "subscriptions", "id": str(charges[0][1])}]},
     }
     # And the database agrees (R9: approved and due)
@@ -236,6 +237,27 @@ def test_R17_R47_a_bad_external_total_is_refused_by_name(invoice, erp, route, am
     ids=["file-and-link", "http-link", "bad-base64", "png", "png-named-pdf", "plain-text", "link-without-name"],
 )
 def test_R23_R47_a_bad_attachment_is_refused_by_name(invoice, erp, route, fields, pointer):
+    refused_approval(erp, invoice, route, "INVOICE-0107", pointer=pointer, **fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "pointer"),
+    [
+        ({"file": {"name": "../../etc/passwd", "data": data_uri(PDF_BYTES)}}, "/file/name"),
+        ({"file": {"name": "..\\..\\boot.ini", "data": data_uri(PDF_BYTES)}}, "/file/name"),
+        ({"file": {"name": "NS1\r\nX-Evil: 1.pdf", "data": data_uri(PDF_BYTES)}}, "/file/name"),
+        ({"file": {"name": "NS1\x85.pdf", "data": data_uri(PDF_BYTES)}}, "/file/name"),
+        ({"file": {"name": "invoice\u202efdp.exe", "data": data_uri(PDF_BYTES)}}, "/file/name"),
+        ({"link": {"name": "NS1\u2066", "data": LINK["data"]}}, "/link/name"),
+        ({"link": {"name": "a/b", "data": LINK["data"]}}, "/link/name"),
+        ({"link": {"name": "NS1", "data": LINK["data"] + "\r\nSet-Cookie:x=1"}}, "/link/data"),
+        ({"link": {"name": "NS1", "data": "https://erp.example.com/\tinv/15.pdf"}}, "/link/data"),
+        ({"link": {"name": "NS1", "data": "https://erp.example.com/inv\n/15.pdf"}}, "/link/data"),
+    ],
+    ids=["traversal", "backslashes", "crlf-name", "c1-name", "bidi-name", "isolate-link-name", "slash-link-name",
+         "crlf-link", "tab-link", "lf-link"],
+)
+def test_R23_R47_unsafe_attachment_names_and_links_are_refused_by_name(invoice, erp, route, fields, pointer):
     refused_approval(erp, invoice, route, "INVOICE-0107", pointer=pointer, **fields)
 
 

@@ -130,6 +130,7 @@ def test_get_invoice_answers_every_contract_attribute(story):
         "subscriptions": {"data": [{"id": str(story.subscriptions["a"].pk), "type": "subscriptions"}]},
         "payments": {"data": [{"id": str(story.payments["a"].pk), "type": "payments"}]},
         "charges": {"data": [{"id": str(story.charges["jan_a"].pk), "type": "charges"}]},
+        "corrections": {"data": []},  # the reference's relationship: no corrections in Arrears yet
     }
     assert "included" not in document
 
@@ -334,6 +335,7 @@ def test_get_payment_answers_every_contract_attribute(story):
         "total": "100.00",
         "initial_total": "100.00",
         "amount_paid_from_balance": "0.00",
+        "discount_amount": "0.00",  # the reference's attribute: no discounts in Arrears yet
         "currency_code": "EUR",
         "due_date": "2026-02-20",
         "expiration_date": "2026-02-21",
@@ -350,6 +352,7 @@ def test_get_payment_answers_every_contract_attribute(story):
     assert data["relationships"] == {
         "invoices": {"data": [{"id": str(story.invoices["jan_a"].pk), "type": "invoices"}]},
         "account": {"data": {"id": str(payment.account_id), "type": "accounts"}},
+        "corrections": {"data": []},
     }
 
 
