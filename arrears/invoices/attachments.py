@@ -19,6 +19,15 @@ DOC = "application/msword"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
+# What a name or a link must not hold: control characters (C0, DEL, C1), the line and paragraph separators, and
+# the bidi controls that make "invoice\u202efdp.exe" show as "invoiceexe.pdf". A name holds no path separator
+# either: it becomes the file name of the downloads. The patterns are for /openapi.json, which states the rule.
+_UNSAFE_ANYWHERE = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069"
+NAME_PATTERN = f"^[^{_UNSAFE_ANYWHERE}/\\\\]*$"
+LINK_PATTERN = f"^[^{_UNSAFE_ANYWHERE} ]*$"
+_UNSAFE_IN_NAME = re.compile(f"[{_UNSAFE_ANYWHERE}/\\\\]")
+_UNSAFE_IN_LINK = re.compile(f"[{_UNSAFE_ANYWHERE} ]")
+
 
 @dataclass(frozen=True)
 class ExternalTotal:
@@ -74,10 +83,20 @@ def _sniff_content_type(data: bytes) -> str | None:
     return None
 
 
+def _character(found: re.Match) -> str:
+    return f"U+{ord(found.group()):04X} at position {found.start() + 1}"
+
+
 def _name(value, pointer: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 255:
         raise AttachmentInvalid("name must be 1 to 255 characters", pointer=pointer)
-    return value.strip()
+    if found := _UNSAFE_IN_NAME.search(value):
+        raise AttachmentInvalid("name must not contain control characters, bidi controls, / or \\ "
+                                f"({_character(found)})", pointer=pointer)
+    name = value.strip()
+    if not name.strip("."):
+        raise AttachmentInvalid("name must not be only dots", pointer=pointer)
+    return name
 
 
 def parse_attachment(file, link) -> Attachment | None:
@@ -108,8 +127,12 @@ def parse_attachment(file, link) -> Attachment | None:
             raise AttachmentInvalid("link must be an object {name, data}", pointer="/link")
         name = _name(link.get("name"), "/link/name")
         url = link.get("data")
+        # Checked before urlsplit, which silently drops tabs and line breaks from a URL.
+        if isinstance(url, str) and (found := _UNSAFE_IN_LINK.search(url)):
+            raise AttachmentInvalid(f"data must be an https URL without spaces or control characters "
+                                    f"({_character(found)})", pointer="/link/data")
         parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme != "https" or not parts.hostname or len(url) > 2000 or " " in url:
+        if parts is None or parts.scheme != "https" or not parts.hostname or len(url) > 2000:
             raise AttachmentInvalid("data must be an https URL", pointer="/link/data")
         return Attachment("link", name, url=url)
     return None

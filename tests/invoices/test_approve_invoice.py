@@ -424,6 +424,55 @@ def test_R23_R47_a_bad_attachment_is_refused_by_name(invoice, fields, pointer):
     approve_refused("INVOICE-0107", invoice, pointer=pointer, **fields)
 
 
+UNSAFE_NAMES = {
+    "path-traversal": "../../etc/passwd",
+    "slash": "invoices/NS1.pdf",
+    "backslash": "..\\NS1.pdf",
+    "nul": "NS1\x00.pdf",
+    "escape": "NS1\x1b[31m.pdf",
+    "line-break": "NS1\r\nX-Evil: 1.pdf",
+    "tab": "NS1\t.pdf",
+    "delete": "NS1\x7f.pdf",
+    "c1-next-line": "NS1\x85.pdf",
+    "right-to-left-override": "invoice\u202efdp.exe",
+    "left-to-right-embedding": "NS1\u202a.pdf",
+    "first-strong-isolate": "NS1\u2068.pdf",
+    "right-to-left-mark": "NS1\u200f.pdf",
+    "arabic-letter-mark": "NS1\u061c.pdf",
+    "line-separator": "NS1\u2028.pdf",
+    "only-dots": "..",
+}
+
+
+@pytest.mark.parametrize("name", UNSAFE_NAMES.values(), ids=UNSAFE_NAMES.keys())
+def test_R23_R47_a_file_name_with_control_characters_separators_or_bidi_controls_is_refused(invoice, name):
+    approve_refused("INVOICE-0107", invoice, file={"name": name, "data": data_uri(PDF_BYTES)}, pointer="/file/name")
+
+
+@pytest.mark.parametrize("name", UNSAFE_NAMES.values(), ids=UNSAFE_NAMES.keys())
+def test_R23_R47_a_link_name_with_control_characters_separators_or_bidi_controls_is_refused(invoice, name):
+    approve_refused("INVOICE-0107", invoice, link={"name": name, "data": "https://erp.example.com/a.pdf"},
+                    pointer="/link/name")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://erp.example.com/a.pdf\r\nSet-Cookie:x=1", "https://erp.example.com/a\n.pdf",
+     "https://erp.example.com/\ta.pdf", "https://erp.example.com/a.pdf\x00", "https://erp.example.com/a\x1b.pdf",
+     "https://erp.example.com/a\x85.pdf", "https://erp.example.com/\u202efdp.exe", "https://erp.example.com/a b"],
+    ids=["crlf", "lf", "tab", "nul", "escape", "c1", "bidi-override", "space"],
+)
+def test_R23_R47_a_link_with_line_breaks_tabs_or_control_characters_is_refused(invoice, url):
+    approve_refused("INVOICE-0107", invoice, link={"name": "NS1", "data": url}, pointer="/link/data")
+
+
+@pytest.mark.parametrize("name", ["Rechnung März 2026 (Kopie).pdf", "請求書-2026.pdf", "فاتورة.pdf", ".NS1.pdf",
+                                  "NS 1 'final'.pdf"])
+def test_R23_names_in_any_script_with_spaces_quotes_and_dots_are_kept(invoice, name):
+    result = approve(invoice, file={"name": name, "data": data_uri(PDF_BYTES)})
+    assert result.attachment_name == name
+
+
 def test_R23_a_file_over_10_mb_is_refused(invoice):
     data = PDF_BYTES + b"\0" * (MAX_ATTACHMENT_BYTES + 1 - len(PDF_BYTES))
     approve_refused("INVOICE-0107", invoice, file={"name": "big.pdf", "data": data_uri(data)}, pointer="/file/data")
