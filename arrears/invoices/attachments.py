@@ -7,6 +7,10 @@ import re
 import zipfile
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+import olefile
+from pypdf import PdfReader
 
 from arrears.core import money
 from arrears.invoices.errors import AttachmentInvalid, ExternalTotalInvalid
@@ -65,21 +69,100 @@ def parse_external_total(amount) -> ExternalTotal | None:
     return ExternalTotal(minor, currency)
 
 
+# The main part's content type in [Content_Types].xml names the kind of an Office Open XML package.
+_OOXML_MAIN_PARTS = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml": DOCX,
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml": XLSX,
+}
+_CONTENT_TYPES_NS = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+_MAX_CONTENT_TYPES_BYTES = 1024 * 1024
+_EXTENSIONS = {".pdf": PDF, ".doc": DOC, ".docx": DOCX, ".xlsx": XLSX}
+
+
+_MAX_PAGE_TREE_DEPTH = 32
+
+
+def _is_pdf(data: bytes) -> bool:
+    """A PDF that parses: cross-reference data and trailer (pypdf, strict), a document catalog and a page tree
+    down to a first page. Only that path through the tree is read, so that the cost stays bounded in a 10 MB
+    file; an encrypted PDF is taken once its trailer parses (its objects need the password)."""
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=True)
+        if reader.is_encrypted:
+            return True
+        catalog = reader.trailer["/Root"].get_object()
+        node = catalog["/Pages"].get_object()
+        if catalog.get("/Type") != "/Catalog" or node.get("/Type") != "/Pages" or int(node.get("/Count", 0)) < 1:
+            return False
+        for _ in range(_MAX_PAGE_TREE_DEPTH):  # also ends a page tree that loops
+            kids = node["/Kids"].get_object()
+            if not len(kids):
+                return False
+            node = kids[0].get_object()
+            if node.get("/Type") == "/Page":
+                return True
+            if node.get("/Type") != "/Pages":
+                return False
+        return False
+    except Exception:  # pypdf's refusals of malformed input are not one exception class
+        return False
+
+
+def _is_word_97(data: bytes) -> bool:
+    """A Word 97-2003 document: an OLE2 compound file with a WordDocument stream (not, say, an Excel 97 one)."""
+    try:
+        with olefile.OleFileIO(io.BytesIO(data)) as ole:
+            return ole.exists("WordDocument")
+    except Exception:  # olefile's refusals of malformed input are not one exception class
+        return False
+
+
+def _ooxml_kind(data: bytes) -> str | None:
+    """DOCX or XLSX by the package's [Content_Types].xml, whose main part must be in the zip; None otherwise."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            names = set(package.namelist())
+            info = package.getinfo("[Content_Types].xml")
+            if info.file_size > _MAX_CONTENT_TYPES_BYTES:
+                return None
+            with package.open(info) as entry:
+                content_types = entry.read(_MAX_CONTENT_TYPES_BYTES + 1)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, NotImplementedError, RuntimeError, ValueError):
+        return None
+    # No document type declaration, hence no entities: nothing for the XML parser to expand.
+    if len(content_types) > _MAX_CONTENT_TYPES_BYTES or b"<!DOCTYPE" in content_types.upper():
+        return None
+    try:
+        root = ElementTree.fromstring(content_types)
+    except ElementTree.ParseError:
+        return None
+    for override in root.iter(f"{_CONTENT_TYPES_NS}Override"):
+        kind = _OOXML_MAIN_PARTS.get(override.get("ContentType", ""))
+        if kind and override.get("PartName", "").lstrip("/") in names:
+            return kind
+    return None
+
+
 def _sniff_content_type(data: bytes) -> str | None:
-    """The file's real type from its bytes; the name and the declared type are not trusted."""
+    """The file's real type from its bytes, parsed, not merely its first bytes."""
     if data.startswith(b"%PDF-"):
-        return PDF
+        return PDF if _is_pdf(data) else None
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return DOC
+        return DOC if _is_word_97(data) else None
     if data.startswith(b"PK\x03\x04"):
-        try:
-            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-        except zipfile.BadZipFile:
-            return None
-        if any(name.startswith("word/") for name in names):
-            return DOCX
-        if any(name.startswith("xl/") for name in names):
-            return XLSX
+        return _ooxml_kind(data)
+    return None
+
+
+def _declared_kind_problem(content_type: str, declared_mime: str, name: str) -> str | None:
+    """What the data URI's media type or the name's extension claim, where it contradicts the content."""
+    kinds = {PDF: "PDF", DOC: "DOC", DOCX: "DOCX", XLSX: "XLSX"}
+    declared_mime = declared_mime.lower()
+    if declared_mime in kinds and declared_mime != content_type:
+        return f"the data URI says {kinds[declared_mime]}, but the content is a {kinds[content_type]} document"
+    extension = name[name.rfind("."):].lower() if "." in name else ""
+    if extension in _EXTENSIONS and _EXTENSIONS[extension] != content_type:
+        return f"the name says {extension}, but the content is a {kinds[content_type]} document"
     return None
 
 
@@ -120,7 +203,10 @@ def parse_attachment(file, link) -> Attachment | None:
             raise AttachmentInvalid("the file must be 1 byte to 10 MB", pointer="/file/data")
         content_type = _sniff_content_type(data)
         if content_type is None:
-            raise AttachmentInvalid("the file must be a PDF, DOC, DOCX or XLSX document", pointer="/file/data")
+            raise AttachmentInvalid("the file must be a PDF, DOC, DOCX or XLSX document that opens as one",
+                                    pointer="/file/data")
+        if problem := _declared_kind_problem(content_type, match["mime"], name):
+            raise AttachmentInvalid(problem, pointer="/file/data")
         return Attachment("file", name, content_type=content_type, data=data)
     if link is not None:
         if not isinstance(link, dict):

@@ -16,9 +16,10 @@ from tests.api.conftest import MEDIA_TYPE, ApiClient, refused_over_http
 from tests.api.erp_support import MISSING, UNKNOWN_ID, data_uri, erp_body, erp_path
 from tests.conftest import MANAGER, at
 from tests.factories import AccountFactory, ResellerFactory
+from tests.sample_files import pdf_bytes
 from tests.service_support import APPROVAL_DAY, JAN_1, approved, closed_erp_invoice, invoice_of, invoices_of, reload
 
-PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF_BYTES = pdf_bytes()
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
 LINK = {"name": "NS2000015", "data": "https://erp.example.com/inv/15.pdf"}
 

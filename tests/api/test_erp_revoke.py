@@ -6,7 +6,6 @@ PDF file; the account class lets payments expire after 10 days (due 2026-02-12).
 unless a test says otherwise. Rules: R9, R28, R29, R36–R40, R46, R47.
 """
 
-import base64
 from datetime import date
 
 import pytest
@@ -21,10 +20,11 @@ from tests.api.conftest import MEDIA_TYPE, ApiClient, refused_over_http
 from tests.api.erp_support import MISSING, UNKNOWN_ID, erp_body, erp_path
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory
+from tests.sample_files import data_uri, pdf_bytes
 from tests.service_support import APPROVAL_DAY, JAN_1, approved, closed_erp_invoice, invoice_of, reload
 
 REVOKE_DAY = date(2026, 2, 5)
-PDF_URI = "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
+PDF_URI = data_uri(pdf_bytes())
 
 
 def body(**fields) -> dict:

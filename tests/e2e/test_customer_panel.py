@@ -27,6 +27,7 @@ from tests.browser import (
     screenshot_both,
 )
 from tests.loopback import smtp_server
+from tests.sample_files import pdf_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -34,9 +35,7 @@ GATEWAY = "Demo Gateway"
 NEW_PASSWORD = "a new passphrase for the bikes"
 PAYMENT = "from arrears.payments.models import Payment\n"
 ACCOUNT = "from arrears.customers.models import Account, CustomerUser\n"
-# A one-page PDF that parses, written by hand so that the test needs no PDF library.
-ERP_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-           b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+ERP_PDF = pdf_bytes()  # a one-page PDF that parses
 
 
 @pytest.fixture

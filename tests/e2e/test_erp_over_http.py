@@ -23,9 +23,10 @@ import httpx
 import pytest
 
 from tests.e2e.live_server import arrears, gunicorn, python, separate_database, server_errors
+from tests.sample_files import pdf_bytes
 
 MEDIA_TYPE = "application/vnd.api+json"
-PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF_BYTES = pdf_bytes()
 TOTAL = "120.00"  # the monthly fee 100.00 EUR plus 20 % tax
 EXPIRATION_DAYS = 10  # the default account class
 FEED_CATCH_UP = 120  # s; on PostgreSQL the feed waits for every older transaction of the cluster (gap-free)

@@ -29,15 +29,14 @@ from tests.browser import (
     screenshot_both,
 )
 from tests.e2e.live_server import arrears
+from tests.sample_files import pdf_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SKYLINE_BILLING_DAYS = (1, 15)
 INVOICE = "from arrears.invoices.models import Invoice\n"
 PAYMENT = "from arrears.payments.models import Payment\n"
-# A one-page PDF that parses (qpdf --check), written by hand so that the test needs no PDF library.
-ERP_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-           b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+ERP_PDF = pdf_bytes()  # a one-page PDF that parses
 
 
 def demo_history_end(today: date) -> date:

@@ -4,14 +4,12 @@ Rules: R9, R10, R11–R18, R23, R26, R47.
 """
 
 import base64
-import io
-import zipfile
 from datetime import date, datetime, timedelta
 
 import pytest
 
 from arrears.events.models import Event
-from arrears.invoices.attachments import DOCX, MAX_ATTACHMENT_BYTES, PDF
+from arrears.invoices.attachments import DOC, DOCX, MAX_ATTACHMENT_BYTES, PDF, XLSX
 from arrears.invoices.models import Invoice, InvoiceAttachmentFile
 from arrears.invoices.services import approve_invoice, find_invoice_by_billing_date
 from arrears.payments.models import Payment
@@ -19,6 +17,15 @@ from arrears.payments.services import cancel_payment
 from arrears.tenants.services import set_external_invoices
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory
+from tests.sample_files import (
+    data_uri,
+    docx_bytes,
+    docx_content_types,
+    ole_bytes,
+    pdf_bytes,
+    xlsx_bytes,
+    zip_bytes,
+)
 from tests.service_support import (
     APPROVAL_DAY,
     FEE,
@@ -32,20 +39,8 @@ from tests.service_support import (
     reload,
 )
 
-PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF_BYTES = pdf_bytes()
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
-
-
-def data_uri(data: bytes, mime: str = PDF) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def docx_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as docx:
-        docx.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
-        docx.writestr("word/document.xml", '<?xml version="1.0"?><w:document/>')
-    return buffer.getvalue()
 
 
 def approve(invoice: Invoice, *, day: date = APPROVAL_DAY, **fields):
@@ -364,8 +359,67 @@ def test_R23_a_docx_file_is_recognised_by_its_content(invoice):
     assert bytes(InvoiceAttachmentFile.objects.get(invoice=result).data) == document
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "kind"),
+    [("NS1.doc", ole_bytes(), DOC), ("NS1.xlsx", xlsx_bytes(), XLSX), ("NS1", docx_bytes(), DOCX),
+     ("NS1.PDF", pdf_bytes(), PDF)],
+    ids=["doc", "xlsx", "docx-without-extension", "pdf-upper-case-extension"],
+)
+def test_R23_each_kind_is_recognised_by_its_parsed_content_whatever_the_data_uri_says(invoice, name, data, kind):
+    result = approve(invoice, file={"name": name, "data": data_uri(data, "application/octet-stream")})
+    assert result.attachment_content_type == kind
+
+
+def _pdf_without_xref() -> bytes:
+    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def _bomb_content_types() -> str:
+    return ('<?xml version="1.0"?><!DOCTYPE Types [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">&b;</Types>')
+
+
+NOT_WHAT_THEY_CLAIM = {
+    "pdf-header-only": b"%PDF-1.4\n%%EOF\n",
+    "pdf-header-and-junk": b"%PDF-1.7 this is a text file",
+    "pdf-without-cross-references": _pdf_without_xref(),
+    "pdf-cut-in-half": pdf_bytes()[: len(pdf_bytes()) // 2],
+    "pdf-without-pages": pdf_bytes(objects=[b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[]/Count 0>>",
+                                            b"<</Foo 1>>"]),
+    "pdf-page-tree-in-a-loop": pdf_bytes(objects=[b"<</Type/Catalog/Pages 2 0 R>>",
+                                                  b"<</Type/Pages/Kids[2 0 R]/Count 1>>", b"<</Foo 1>>"]),
+    "pdf-root-not-a-catalog": pdf_bytes(objects=[b"<</Type/Font>>", b"<<>>", b"<<>>"]),
+    "ole-header-and-zeros": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 2048,
+    "excel-97-workbook": ole_bytes("Workbook"),
+    "zip-with-a-word-folder-only": zip_bytes({"word/document.xml": "<w:document/>"}),
+    "zip-with-xl-and-a-program": zip_bytes({"xl/run.exe": "MZ"}),
+    "content-types-without-main-part": zip_bytes({"[Content_Types].xml": '<?xml version="1.0"?><Types/>',
+                                                  "word/document.xml": "<w:document/>"}),
+    "content-types-with-entities": zip_bytes({"[Content_Types].xml": _bomb_content_types(),
+                                              "word/document.xml": "<w:document/>"}),
+    "main-part-missing": zip_bytes({"[Content_Types].xml": docx_content_types(), "xl/workbook.xml": "<x/>"}),
+}
+
+
+@pytest.mark.parametrize("data", NOT_WHAT_THEY_CLAIM.values(), ids=NOT_WHAT_THEY_CLAIM.keys())
+def test_R23_R47_a_file_that_only_starts_like_a_document_is_refused(invoice, data):
+    approve_refused("INVOICE-0107", invoice, file={"name": "NS1", "data": data_uri(data, "application/octet-stream")},
+                    pointer="/file/data")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "mime"),
+    [("NS1.pdf", docx_bytes(), "application/octet-stream"), ("NS1.docx", pdf_bytes(), "application/octet-stream"),
+     ("NS1", docx_bytes(), PDF), ("NS1", pdf_bytes(), XLSX), ("NS1.xlsx", ole_bytes(), DOC)],
+    ids=["docx-named-pdf", "pdf-named-docx", "docx-sent-as-pdf", "pdf-sent-as-xlsx", "doc-named-xlsx"],
+)
+def test_R23_R47_a_file_whose_name_or_data_uri_contradicts_its_content_is_refused(invoice, name, data, mime):
+    approve_refused("INVOICE-0107", invoice, file={"name": name, "data": data_uri(data, mime)}, pointer="/file/data")
+
+
 def test_R23_a_file_of_exactly_10_mb_is_accepted(invoice):
-    data = PDF_BYTES + b"\0" * (MAX_ATTACHMENT_BYTES - len(PDF_BYTES))
+    data = pdf_bytes(size=MAX_ATTACHMENT_BYTES)
     result = approve(invoice, file={"name": "big.pdf", "data": data_uri(data)})
     assert len(InvoiceAttachmentFile.objects.get(invoice=result).data) == MAX_ATTACHMENT_BYTES
 
@@ -474,7 +528,7 @@ def test_R23_names_in_any_script_with_spaces_quotes_and_dots_are_kept(invoice, n
 
 
 def test_R23_a_file_over_10_mb_is_refused(invoice):
-    data = PDF_BYTES + b"\0" * (MAX_ATTACHMENT_BYTES + 1 - len(PDF_BYTES))
+    data = pdf_bytes(size=MAX_ATTACHMENT_BYTES + 1)
     approve_refused("INVOICE-0107", invoice, file={"name": "big.pdf", "data": data_uri(data)}, pointer="/file/data")
 
 

@@ -35,7 +35,7 @@ from arrears.invoices.selectors import invoice_with_terms
 from arrears.invoices.services import revoke_invoice_approval
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
-from tests.invoices.test_approve_invoice import data_uri, docx_bytes
+from tests.sample_files import data_uri, docx_bytes, pdf_bytes
 from tests.service_support import APPROVAL_DAY, CLOSING_DAY, START, approved, reload
 
 DUE_DATE = date(2026, 2, 11)  # default mode: closing day + 10 days of the default account class − 1 (R20)
@@ -295,7 +295,7 @@ def test_request_documents_creates_documents_only_where_the_standard_pdf_is_the_
     # Given closed invoices in both modes, approved with and without attachments, and an open invoice
     default_invoice = invoice_with_lines(reseller)
     unapproved, with_file, with_link, plain = invoices_with_lines(erp_reseller, 4)
-    approved(with_file, document_id="ERP-F", file={"name": "invoice.pdf", "data": data_uri(b"%PDF-1.4 x")})
+    approved(with_file, document_id="ERP-F", file={"name": "invoice.pdf", "data": data_uri(pdf_bytes())})
     approved(with_link, document_id="ERP-L", link={"name": "Invoice", "data": "https://erp.example/i/1"})
     approved(plain, document_id="ERP-P")
     open_invoice = Invoice.objects.filter(account=default_invoice.account, status="open").get()

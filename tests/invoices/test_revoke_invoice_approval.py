@@ -1,6 +1,5 @@
 """revoke_invoice_approval: the ERP (or a manager) undoes an approval. Rules: R9, R26, R28, R29, R36–R40, R47."""
 
-import base64
 from datetime import date
 
 import pytest
@@ -13,6 +12,7 @@ from arrears.payments.services import cancel_payment, pay_from_balance
 from arrears.subscriptions.models import Subscription
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import AccountFactory
+from tests.sample_files import data_uri, pdf_bytes
 from tests.service_support import (
     APPROVAL_DAY,
     JAN_1,
@@ -25,7 +25,7 @@ from tests.service_support import (
     reload,
 )
 
-PDF_URI = "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
+PDF_URI = data_uri(pdf_bytes())
 REVOKE_DAY = date(2026, 2, 5)
 
 

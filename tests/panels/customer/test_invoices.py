@@ -13,10 +13,10 @@ from arrears.invoices.documents import render_invoice_document, request_document
 from arrears.invoices.models import Invoice
 from tests.conftest import at, bill
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
-from tests.invoices.test_approve_invoice import data_uri
+from tests.sample_files import data_uri, pdf_bytes
 from tests.service_support import APPROVAL_DAY, CLOSING_DAY, approved, invoice_of
 
-PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF_BYTES = pdf_bytes()
 
 
 @pytest.fixture(autouse=True)

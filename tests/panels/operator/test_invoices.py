@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from arrears.invoices.models import Invoice
 from arrears.tenants.models import Manager
 from tests.panels.conftest import billed_accounts
+from tests.sample_files import pdf_bytes
 
 
 def closed_erp_invoice(account) -> Invoice:
@@ -88,7 +89,7 @@ def test_a_file_and_a_link_together_are_refused_on_the_link(erp_world, sign_in):
 
     client = sign_in(erp_world["a"])
     invoice = closed_erp_invoice(erp_world["account_a"])
-    pdf = SimpleUploadedFile("erp.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", "application/pdf")
+    pdf = SimpleUploadedFile("erp.pdf", pdf_bytes(), "application/pdf")
     response = client.post(f"/operator/invoices/{invoice.pk}/approve/", {
         "document_id": "E1", "file": pdf, "link": "https://erp.example.com/x"})
     assert response.status_code == 400
