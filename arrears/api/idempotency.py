@@ -35,7 +35,7 @@ NOT_KEPT = frozenset({401, 429})
 def _request_hash(request: HttpRequest) -> str:
     try:
         body = json.dumps(json.loads(request.body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse: the API refuses it as sent
         body = request.body
     return hashlib.sha256(b"%s %s\n%s" % (request.method.encode(), request.path.encode(), body)).hexdigest()
 
