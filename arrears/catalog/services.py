@@ -17,7 +17,7 @@ def create_plan(*, reseller: Reseller, name: str, fee: int, billing_day: int, ta
     if not isinstance(fee, int) or fee < 0:
         raise PlanFieldInvalid("fee must be zero or more", pointer="/fee")
     if not isinstance(billing_day, int) or not 1 <= billing_day <= 28:
-        raise PlanFieldInvalid("billing day must be 1 to 28 (R4)", pointer="/billing_day")
+        raise PlanFieldInvalid("billing day must be 1 to 28", pointer="/billing_day")
     if not isinstance(tax_rate_bp, int) or not 0 <= tax_rate_bp <= 10_000:
         raise PlanFieldInvalid("tax must be 0 to 100 percent", pointer="/tax")
     with transaction.atomic(durable=True):

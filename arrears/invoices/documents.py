@@ -386,7 +386,7 @@ def invoice_document_for_download(invoice: Invoice) -> Download:
     if invoice.status != Invoice.Status.CLOSED:
         raise DocumentNotAvailable("the invoice is still open; its document exists once it closes")
     if invoice.managed_externally and not invoice.approved:
-        raise DocumentNotAvailable("the ERP issues this invoice; its document is available once approved (R25)")
+        raise DocumentNotAvailable("the ERP issues this invoice; its document is available once approved")
     if invoice.attachment_kind == Invoice.AttachmentKind.FILE:
         data = InvoiceAttachmentFile.objects.filter(invoice_id=invoice.pk).values_list("data", flat=True).get()
         return Download(name=invoice.attachment_name, content_type=invoice.attachment_content_type, data=bytes(data))

@@ -133,12 +133,12 @@ def _check_erp_invoice(invoice: Invoice) -> Payment:
     if invoice.status != Invoice.Status.CLOSED:
         raise InvoiceNotClosed("the invoice is still open; it closes the day after its billing day")
     if invoice.total <= 0:
-        raise InvoiceTotalNotPositive("the invoice total is zero or negative; it has no payment (R6)")
+        raise InvoiceTotalNotPositive("the invoice total is zero or negative; it has no payment")
     if not invoice.managed_externally:
-        raise InvoiceNotManagedExternally("the invoice closed while the platform generated invoices (R10)")
+        raise InvoiceNotManagedExternally("the invoice closed while the platform generated invoices")
     payment = invoice.payment
     if payment.status == Payment.Status.CANCELLED:
-        raise InvoicePaymentCancelled("the invoice's payment was cancelled; it cannot be approved or completed (R35)")
+        raise InvoicePaymentCancelled("the invoice's payment was cancelled; it cannot be approved or completed")
     return payment
 
 
@@ -205,22 +205,22 @@ def approve_invoice(
         _check_billing_date(invoice, billing_date)
         payment = _check_erp_invoice(invoice)
         if invoice.approved:
-            raise InvoiceAlreadyApproved("the invoice is already approved; revoke it to approve again (R16)")
+            raise InvoiceAlreadyApproved("the invoice is already approved; revoke it to approve again")
         today = clock.local_date(now, invoice.reseller.timezone)
         if due_date is None:
             due_date = today + timedelta(days=invoice.account.account_class.payment_expiration_days - 1)
         elif due_date < today:
-            raise DueDateInPast(f"due_date {due_date} is before today {today} (R14)", pointer="/due_date")
+            raise DueDateInPast(f"due_date {due_date} is before today {today}", pointer="/due_date")
         # Another invoice's platform number stays reserved while it is approved: revoking restores it (R15).
         # Each side of the OR names the reseller, so that each is one index lookup (not a scan of the reseller's
         # invoices).
         if _number_taken(invoice, document_id):
             raise DocumentIdTaken(
-                f"document_id {document_id!r} is already used by another invoice (R15)", pointer="/document_id"
+                f"document_id {document_id!r} is already used by another invoice", pointer="/document_id"
             )
         if _platform_will_issue(invoice.reseller, document_id):
             raise DocumentIdTaken(
-                f"document_id {document_id!r} is a number the platform will give a later invoice (R15)",
+                f"document_id {document_id!r} is a number the platform will give a later invoice",
                 pointer="/document_id",
             )
         invoice_fields = {
@@ -241,7 +241,7 @@ def approve_invoice(
                                               values=invoice_fields)
         except IntegrityError as exc:
             raise DocumentIdTaken(
-                f"document_id {document_id!r} is already used by another invoice (R15)", pointer="/document_id"
+                f"document_id {document_id!r} is already used by another invoice", pointer="/document_id"
             ) from exc
         if approved != 1:
             raise InvoiceAlreadyApproved("the invoice was approved meanwhile")
@@ -316,7 +316,7 @@ def _record_payment_rescheduled(
 def _check_erp_number(invoice: Invoice, document_id: str) -> None:
     if invoice.document_id != document_id:
         raise DocumentIdMismatch(
-            f"document_id {document_id!r} is not the number given at approval (R29)", pointer="/document_id"
+            f"document_id {document_id!r} is not the number given at approval", pointer="/document_id"
         )
 
 
@@ -337,7 +337,7 @@ def revoke_invoice_approval(
             raise InvoiceNotApproved("the invoice is not approved")
         _check_erp_number(invoice, document_id)
         if payment.status in (Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE):
-            raise InvoicePaymentAlreadySettled("the payment is already settled; the approval stays (R36)")
+            raise InvoicePaymentAlreadySettled("the payment is already settled; the approval stays")
         if payment.status not in (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED):
             raise PaymentStatusForbids(f"the payment is {payment.status}")
         # Conditional on the number the approval gave: of two racing revokes only one finds it (R36-R40).
@@ -418,7 +418,7 @@ def complete_invoice_payment(invoice: Invoice | InvoiceRef, *, document_id, bill
         _check_billing_date(invoice, billing_date)
         payment = _check_erp_invoice(invoice)
         if not invoice.approved:
-            raise InvoiceNotApproved("the invoice is not approved; approve it first (R27)")
+            raise InvoiceNotApproved("the invoice is not approved; approve it first")
         _check_erp_number(invoice, document_id)
         if payment.status in (Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE):
             raise InvoicePaymentAlreadySettled(f"the payment is already {payment.status}")

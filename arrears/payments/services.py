@@ -41,7 +41,7 @@ def _require_settleable(payment: Payment) -> None:
         raise PaymentStatusForbids(f"the payment is {payment.status}", pointer="/status")
     if payment.type == Payment.Type.RENDERED_SERVICES and payment.due_date is None:
         raise PaymentInvoiceNotApproved(
-            "the invoice of this payment is not approved yet; it cannot be paid or approved (R8)"
+            "the invoice of this payment is not approved yet; it cannot be paid or approved"
         )
 
 
@@ -118,7 +118,7 @@ def pay_from_balance(payment: Payment, *, actor: Actor, now: datetime) -> Paymen
         _require_settleable(payment)
         if not payment.balance_payment_allowed:
             raise BalancePaymentNotAllowed(
-                "the ERP stated an external total that differs from the payment; use another payment method (R18)"
+                "the ERP stated an external total that differs from the payment; use another payment method"
             )
         from_status = payment.status
         change_status(payment, S.PAID_FROM_BALANCE, now=now, amount_paid_from_balance=payment.total, closed_at=now)
@@ -149,7 +149,7 @@ def approve_payment(
         erp_payment = payment.invoice is not None and payment.invoice.managed_externally
         if payment_method is None and not erp_payment:
             raise PaymentMethodRequired(
-                "choose the payment method the money came with (R31)", pointer="/payment_method_id"
+                "choose the payment method the money came with", pointer="/payment_method_id"
             )
         _require_usable_method(payment_method, payment.reseller)
         from_status = payment.status
@@ -176,12 +176,12 @@ def cancel_payment(payment: Payment, *, comment: str = "", actor: Actor, now: da
         if payment.type == Payment.Type.RENDERED_SERVICES:
             if not payment.invoice.managed_externally:
                 raise PaymentCancelNotAllowed(
-                    "payments for rendered services cannot be cancelled when the platform issues the invoices (R33)"
+                    "payments for rendered services cannot be cancelled when the platform issues the invoices"
                 )
             if payment.status == S.CANCELLED:
                 raise PaymentStatusForbids("the payment is already cancelled", pointer="/status")
             if payment.invoice.approved:
-                raise PaymentCancelNotAllowed("the invoice is approved; revoke the approval first (R32)")
+                raise PaymentCancelNotAllowed("the invoice is approved; revoke the approval first")
         if payment.status != S.WAITING_FOR_PAYMENT:
             raise PaymentStatusForbids(f"the payment is {payment.status}", pointer="/status")
         comment = (comment or "").strip()
