@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "arrears.core.middleware.ApiResponsesNotStored",
+    "arrears.api.refusals.ApiRequestRefusals",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The browser-only middleware is skipped on the token-authenticated /api/v3/ (see arrears.core.middleware).
@@ -156,6 +157,10 @@ AXES_ENABLE_ADMIN = False
 SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
 # Panel sessions end after eight hours, or when the browser closes, whichever comes first.
+# An API body may carry an attachment of 10 MB, about 13.4 MiB in base64; a larger body answers 413 before it
+# is read (arrears.api.refusals). Multipart uploads of the panels count their files apart from this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
+
 SESSION_COOKIE_AGE = 8 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_SAMESITE = "Lax"

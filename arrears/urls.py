@@ -12,5 +12,6 @@ urlpatterns = [
     path("", api.urls),
 ]
 
+handler400 = "arrears.api.views.bad_request"
 handler404 = "arrears.api.views.not_found"
 handler500 = "arrears.api.views.server_error"

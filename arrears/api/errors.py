@@ -57,3 +57,29 @@ class InternalError(ArrearsError):
     code = "SERVER-0500"
     status = 500
     title = "Internal error"
+
+
+class RequestRefused(ArrearsError):
+    """A refusal of the HTTP layer under ``/api/``, before any operation ran: a Host the site does not serve, a
+    method the route does not take, a body too large or without a length. Its code carries the status."""
+
+    code = "REQUEST-0400"
+    status = 400
+    title = "Request refused"
+
+    def __init__(self, status: int, detail: str, *, header: str | None = None):
+        self.status = status
+        self.code = f"REQUEST-{status:04d}"
+        super().__init__(detail, header=header)
+
+
+class BodyTooLarge(ArrearsError):
+    code = "REQUEST-0413"
+    status = 413
+    title = "Request body too large"
+
+
+class LengthRequired(ArrearsError):
+    code = "REQUEST-0411"
+    status = 411
+    title = "Content-Length required"

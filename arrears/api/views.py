@@ -5,6 +5,7 @@ from django.views import defaults
 
 from arrears.api.errors import InternalError, RouteNotFound
 from arrears.api.jsonapi import render_error
+from arrears.api.refusals import bad_request as api_bad_request
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -17,3 +18,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return render_error(InternalError("the server failed; nothing was changed"))
     return defaults.server_error(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return api_bad_request(request, exception) or defaults.bad_request(request, exception)
