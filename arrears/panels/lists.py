@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 from django.http import StreamingHttpResponse
 
+from arrears.core.downloads import attachment_disposition
 from arrears.core.money import format_amount
 
 PAGE_SIZES = (25, 50, 100)
@@ -46,7 +47,7 @@ def csv_response(header: list[str], rows: Iterable[list], filename: str) -> Stre
             yield writer.writerow(row)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = attachment_disposition(filename)
     return response
 
 

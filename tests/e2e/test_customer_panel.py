@@ -11,6 +11,7 @@ gateway after a decline and after no answer. Every page is screenshotted at 1280
 
 import base64
 import re
+import time
 
 import httpx
 import pytest
@@ -33,6 +34,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 GATEWAY = "Demo Gateway"
 NEW_PASSWORD = "a new passphrase for the bikes"
+def wait_for_the_rendered_pdf(site, invoice_id: int, *, seconds: float = 120) -> None:
+    """The standard PDF is rendered by the queue's consumer after the invoice closes; until then Download says
+    it is being prepared (a page, not a file). On a busy machine the demo's consumer may still be rendering."""
+    deadline = time.monotonic() + seconds
+    while not query(site, "from arrears.invoices.models import InvoiceDocument\n"
+                          f"d = InvoiceDocument.objects.filter(pk={invoice_id}).first()\n"
+                          "result = d is not None and not d.stale and bool(d.file)"):
+        assert time.monotonic() < deadline, f"invoice {invoice_id}'s PDF was not rendered within {seconds} s"
+        time.sleep(0.5)
+
+
 PAYMENT = "from arrears.payments.models import Payment\n"
 ACCOUNT = "from arrears.customers.models import Account, CustomerUser\n"
 ERP_PDF = pdf_bytes()  # a one-page PDF that parses
@@ -192,6 +204,7 @@ def test_customers_use_their_panel_in_the_browser(tmp_path, inbox):
         # its invoice's standard PDF
         page.goto(f"/customer/invoices/{short['invoice_id']}/")
         look(page, "customer-invoice")
+        wait_for_the_rendered_pdf(site, short["invoice_id"])
         with page.expect_download() as download:
             page.get_by_role("link", name="Download").click()
         assert download.value.suggested_filename.endswith(".pdf")

@@ -1,7 +1,7 @@
 """A customer's invoices: the list, the invoice page with its charges and payment, and its document (the ERP's
 file, the ERP's link, or the standard PDF, R24; none before an ERP invoice is approved, R25)."""
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import django_tables2 as tables
 from django.contrib import messages
@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from arrears.charges.models import Charge
 from arrears.core import clock
+from arrears.core.downloads import attachment_disposition
 from arrears.invoices.documents import invoice_document_for_download
 from arrears.invoices.errors import DocumentNotAvailable, DocumentNotReady
 from arrears.invoices.models import Invoice
@@ -178,14 +179,8 @@ def invoice_download(request, invoice_id: int):
     if download.url:
         return HttpResponseRedirect(download.url)  # the ERP's link: Arrears never fetches it (R23)
     response = HttpResponse(download.data, content_type=download.content_type or "application/octet-stream")
-    response["Content-Disposition"] = content_disposition(download.name)
+    response["Content-Disposition"] = attachment_disposition(download.name)
     return response
-
-
-def content_disposition(name: str) -> str:
-    """RFC 6266: an ASCII fallback and the exact name in ``filename*``, so no name can break the header."""
-    fallback = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in name) or "document"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 urlpatterns = [

@@ -2,7 +2,6 @@
 
 import base64
 from datetime import date
-from urllib.parse import quote
 
 import django_filters
 import django_tables2 as tables
@@ -15,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from arrears.core import clock
+from arrears.core.downloads import attachment_disposition
 from arrears.core.errors import ArrearsError
 from arrears.events.selectors import timeline_of
 from arrears.invoices import selectors
@@ -354,14 +354,8 @@ def invoice_download(request, invoice_id: int):
     if download.url:
         return HttpResponseRedirect(download.url)
     response = HttpResponse(download.data, content_type=download.content_type or "application/octet-stream")
-    response["Content-Disposition"] = _content_disposition(download.name)
+    response["Content-Disposition"] = attachment_disposition(download.name)
     return response
-
-
-def _content_disposition(name: str) -> str:
-    """RFC 6266: an ASCII fallback and the exact name in ``filename*``, so no name can break the header."""
-    fallback = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in name) or "document"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 urlpatterns = [
