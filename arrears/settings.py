@@ -153,20 +153,38 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "arrears.panels.auth.locked_out"
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = False
-# Arrears runs axes' middleware through a subclass that skips the token API; the check looks for the class itself.
-SILENCED_SYSTEM_CHECKS = ["axes.W002"]
+# Arrears runs axes' and Django's CSRF middleware through subclasses that skip the token API; these checks look for
+# the classes themselves, so arrears.core.checks checks the subclasses instead.
+SILENCED_SYSTEM_CHECKS = ["axes.W002", "security.W003"]
 
-# Panel sessions end after eight hours, or when the browser closes, whichever comes first.
 # An API body may carry an attachment of 10 MB, about 13.4 MiB in base64; a larger body answers 413 before it
 # is read (arrears.api.refusals). Multipart uploads of the panels count their files apart from this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
 
+# Panel sessions end after eight hours, or when the browser closes, whichever comes first.
 SESSION_COOKIE_AGE = 8 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 LOGIN_URL = "/operator/login/"
 X_FRAME_OPTIONS = "DENY"
+
+# ARREARS_HTTPS=1: the site is reached over HTTPS only, directly or through a reverse proxy that terminates TLS.
+# Browsers are told to use HTTPS for a year (HSTS), cookies travel only over it, and plain HTTP is redirected —
+# except /healthz, which a load balancer probes on the inside. Behind a proxy, ARREARS_PROXY_SSL_HEADER=1 trusts its
+# X-Forwarded-Proto: set it only when the proxy overwrites that header on every request, or a client could claim
+# HTTPS by sending it.
+HTTPS = os.environ.get("ARREARS_HTTPS", "0") == "1"
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("ARREARS_HSTS_SECONDS", str(365 * 24 * 60 * 60)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+if os.environ.get("ARREARS_PROXY_SSL_HEADER", "0") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 DJANGO_TABLES2_TEMPLATE = "panels/table.html"
 
 PASSWORD_HASHERS = [
