@@ -4,7 +4,9 @@ Everything that differs between a laptop and a fleet comes from the environment:
 ``DATABASE_URL`` (default: a SQLite file under ``ARREARS_DATA_DIR``), ``HUEY_URL`` (default: a SQLite
 queue beside it; ``redis://…`` or ``postgres://…`` for several machines), ``ARREARS_SECRET_KEY``,
 ``ARREARS_DEBUG``, ``ARREARS_ALLOWED_HOSTS``, ``ARREARS_API_THROTTLE`` (requests per token, e.g. ``50/s``;
-``off`` disables), ``ARREARS_CACHE_URL`` (``redis://…``: one throttling budget shared by all workers),
+``off`` disables), ``ARREARS_API_ADDRESS_THROTTLE`` (requests without a valid token per address),
+``ARREARS_CACHE_URL`` (``redis://…``: the throttling counters in Redis instead of the database),
+``ARREARS_HTTPS`` and the proxy's headers (below),
 ``ARREARS_SMTP_URL`` (the mail server; default: mail written to files), ``ARREARS_MAIL_FROM`` and
 ``ARREARS_BASE_URL`` (where customers and payment connectors reach this site, e.g. ``https://billing.example.com``:
 the links in e-mails and the connectors' callback URL; default ``http://127.0.0.1:8000``, and ``arrears serve
@@ -12,6 +14,7 @@ the links in e-mails and the connectors' callback URL; default ``http://127.0.0.
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -81,6 +84,7 @@ MIDDLEWARE = [
     "arrears.core.middleware.HtmxMiddlewareNotOnApi",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "arrears.panels.csp.ContentSecurityPolicyMiddleware",
+    "arrears.api.throttling.ApiThrottle",
     "arrears.api.idempotency.IdempotencyMiddleware",
 ]
 
@@ -231,12 +235,23 @@ def _huey_from_url(url: str | None):
     raise ValueError(f"HUEY_URL must start with redis:// or postgres://, got {url!r}")
 
 
-# The API's per-token budget, "N/s|m|h|d". Counted in the cache: per worker process unless the cache is shared.
+# The API's budgets, "N/s|m|h|d" or "off" (arrears.api.throttling): calls per token, and calls without a valid
+# token per client address. Counted in Redis when ARREARS_CACHE_URL names one, else in the database (on SQLite in a
+# file of their own), so that every worker process of the site shares one count.
 ARREARS_API_THROTTLE = None if os.environ.get("ARREARS_API_THROTTLE", "50/s") == "off" else os.environ.get(
     "ARREARS_API_THROTTLE", "50/s")
+ARREARS_API_ADDRESS_THROTTLE = None if os.environ.get("ARREARS_API_ADDRESS_THROTTLE", "30/m") == "off" else \
+    os.environ.get("ARREARS_API_ADDRESS_THROTTLE", "30/m")
+for _budget in (ARREARS_API_THROTTLE, ARREARS_API_ADDRESS_THROTTLE):
+    if _budget is not None and not re.fullmatch(r"[1-9][0-9]{0,8}/[smhd]", _budget):
+        raise ImproperlyConfigured(f"a throttle rate is N/s, N/m, N/h or N/d, or off; got {_budget!r}")
+ARREARS_CACHE_URL = os.environ.get("ARREARS_CACHE_URL") or None
+ARREARS_RATE_COUNTER_FILE = DATA_DIR / "rate-counters.sqlite3"
+# Behind a reverse proxy, the client's address is the last one the proxy appended to X-Forwarded-For.
+ARREARS_PROXY_FORWARDED_FOR = os.environ.get("ARREARS_PROXY_FORWARDED_FOR", "0") == "1"
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["ARREARS_CACHE_URL"]}
-    if os.environ.get("ARREARS_CACHE_URL")
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": ARREARS_CACHE_URL}
+    if ARREARS_CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 

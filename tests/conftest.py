@@ -7,6 +7,15 @@ from arrears.core.actors import Actor
 from arrears.invoices.models import Invoice
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
 
+
+@pytest.fixture(autouse=True)
+def no_throttling(settings, tmp_path):
+    """Throttling has its own tests (which set a budget); elsewhere it would only make the suite depend on its
+    speed. Counters, where a test counts, start empty: on SQLite in the test's own file."""
+    settings.ARREARS_API_THROTTLE = None
+    settings.ARREARS_API_ADDRESS_THROTTLE = None
+    settings.ARREARS_RATE_COUNTER_FILE = tmp_path / "rate-counters.sqlite3"
+
 MANAGER = Actor("manager", 1, "manager@example.com")
 ERP = Actor("api_token", 1, "erp token")
 

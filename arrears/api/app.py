@@ -3,15 +3,14 @@ lists every error each operation can answer."""
 
 import functools
 import logging
-import math
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 
-from arrears.api.auth import TokenAuth, TokenThrottle
+from arrears.api.auth import TokenAuth
 from arrears.api.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyMalformed,
@@ -73,7 +72,6 @@ api = ArrearsAPI(
     renderer=JsonApiRenderer(),
     parser=JsonObjectParser(),
     auth=TokenAuth(),
-    throttle=[TokenThrottle()],
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url="/api/docs",
@@ -151,13 +149,6 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return render_error(TokenMissingOrInvalid("send a valid API token in the X-Api-Token header",
                                               header="X-Api-Token"))
-
-
-@api.exception_handler(Throttled)
-def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
-    retry_after = max(1, math.ceil(exc.wait or 1))
-    return render_error(TooManyRequests(f"this token's request budget is spent; retry in {retry_after} s"),
-                        headers={"Retry-After": str(retry_after)})
 
 
 @api.exception_handler(WriterBusy)

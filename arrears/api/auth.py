@@ -1,19 +1,16 @@
-"""Who calls the API: the ``X-Api-Token`` header, the token's scopes, and throttling per token."""
+"""Who calls the API: the ``X-Api-Token`` header and the token's scopes (throttling: arrears.api.throttling)."""
 
-from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import APIKeyHeader
-from ninja.throttling import SimpleRateThrottle
 
 from arrears.api.errors import ScopeMissing
+from arrears.api.throttling import LOOKED_UP_TOKEN, TOKEN_META_KEY
 from arrears.core import clock
 from arrears.core.actors import Actor
 from arrears.core.principals import Principal
 from arrears.tenants.models import Reseller
 from arrears.tenants.selectors import reseller_visible_to
 from arrears.tenants.tokens import authenticate_token
-
-TOKEN_META_KEY = "HTTP_X_API_TOKEN"
 
 
 class TokenAuth(APIKeyHeader):
@@ -26,7 +23,7 @@ class TokenAuth(APIKeyHeader):
         return request.META.get(TOKEN_META_KEY)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
-        token = authenticate_token(key, now=clock.wall_clock())
+        token = looked_up_token(request)
         if token is None:
             return None
         manager = token.manager
@@ -46,23 +43,11 @@ def caller_reseller(request: HttpRequest, reseller_id: int, scope: str) -> Resel
     return reseller_visible_to(principal, reseller_id)
 
 
-class TokenThrottle(SimpleRateThrottle):
-    """``ARREARS_API_THROTTLE`` requests per period and token (e.g. ``50/s``), read on every request so that
-    a changed setting applies at once. Counted in Django's cache: several workers share one budget only
-    when the cache is shared (``ARREARS_CACHE_URL``)."""
-
-    def __init__(self):
-        self.rate = None
-
-    def allow_request(self, request: HttpRequest) -> bool:
-        rate = settings.ARREARS_API_THROTTLE
-        if not rate:
-            return True
-        if rate != self.rate:
-            self.rate = rate
-            self.num_requests, self.duration = self.parse_rate(rate)
-        return super().allow_request(request)
-
-    def get_cache_key(self, request: HttpRequest) -> str | None:
-        principal = getattr(request, "auth", None)
-        return f"arrears-throttle-{principal.token_id}" if principal else None
+def looked_up_token(request: HttpRequest):
+    """The request's live token, as the throttle looked it up before anything else of the API ran (once a
+    request), or looked up now where the throttle did not run."""
+    if hasattr(request, LOOKED_UP_TOKEN):
+        return getattr(request, LOOKED_UP_TOKEN)
+    token = authenticate_token(request.META.get(TOKEN_META_KEY), now=clock.wall_clock())
+    setattr(request, LOOKED_UP_TOKEN, token)
+    return token

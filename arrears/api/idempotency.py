@@ -15,13 +15,12 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 
-from arrears.api.auth import TOKEN_META_KEY
+from arrears.api.auth import looked_up_token
 from arrears.api.errors import IdempotencyKeyInFlight, IdempotencyKeyMalformed, IdempotencyKeyReused
 from arrears.api.jsonapi import busy_response, render_error
 from arrears.api.models import IdempotencyKey
 from arrears.core import clock
 from arrears.core.sqlite_backend.base import WriterBusy
-from arrears.tenants.tokens import authenticate_token
 
 HEADER = "Idempotency-Key"
 HEADER_META_KEY = "HTTP_IDEMPOTENCY_KEY"
@@ -55,7 +54,7 @@ class IdempotencyMiddleware:
         if not key.strip() or len(key) > MAX_KEY_LENGTH:
             return render_error(IdempotencyKeyMalformed(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters",
                                                         header=HEADER))
-        token = authenticate_token(request.META.get(TOKEN_META_KEY), now=clock.wall_clock())
+        token = looked_up_token(request)
         if token is None:
             return self.get_response(request)  # the API answers 401
         token_id = token.pk

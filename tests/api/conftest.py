@@ -61,12 +61,6 @@ def refused_over_http(call, status: int, code: str, *, pointer: str | None = Non
     return error
 
 
-@pytest.fixture(autouse=True)
-def no_throttling(settings):
-    """Throttling has its own tests; elsewhere it would only make the suite depend on its speed."""
-    settings.ARREARS_API_THROTTLE = None
-
-
 @pytest.fixture
 def api_for():
     def make(reseller, **token_options) -> ApiClient:

@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.staticfiles import finders
-from django.core.cache import cache
 
 from arrears.tenants.models import ApiToken, Manager
 from arrears.tenants.tokens import hash_secret, revoke_api_token
@@ -52,7 +51,6 @@ def token_of(secret: str) -> ApiToken:
 
 @pytest.fixture
 def three_a_minute(settings):
-    cache.clear()
     settings.ARREARS_API_THROTTLE = "3/m"
 
 
