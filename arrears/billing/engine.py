@@ -22,15 +22,17 @@ from django.db.models import Min
 from arrears.billing.models import BillingRun
 from arrears.catalog.models import Plan
 from arrears.charges.models import Charge
-from arrears.core import clock, sql
+from arrears.core import clock, money, sql
 from arrears.core.actors import SYSTEM
 from arrears.customers.models import Account, AccountClass, BalanceEntry
 from arrears.events.reminders import announce_billing_days, announce_due_dates
 from arrears.events.services import record_events_in_bulk
 from arrears.invoices.models import Invoice
+from arrears.payments import terms
 from arrears.payments.models import Payment
 from arrears.subscriptions.models import Subscription
 from arrears.subscriptions.services import last_billed_date, refresh_subscription_blocks
+from arrears.tenants.locks import lock_for_billing_day
 from arrears.tenants.models import Reseller
 from arrears.tenants.services import reserve_numbers
 
@@ -92,7 +94,7 @@ def run_billing_day(reseller: Reseller, day: date, *, progress: Progress = _no_p
     with transaction.atomic(durable=True):
         # The lock serializes concurrent runs of this reseller; the settings read now decide the mode
         # of every invoice that closes today (R10).
-        reseller = Reseller.objects.select_for_update().get(pk=reseller.pk)
+        reseller = lock_for_billing_day(reseller.pk)
         if BillingRun.objects.filter(reseller=reseller, date__gte=day).exists():
             return DayResult(reseller.pk, day, skipped=True)
         day_run = _BillingDay(reseller, day, progress)
@@ -162,7 +164,7 @@ class _BillingDay:
             period = clock.period_containing(self.day, billing_day)
             days_used = clock.days_between(self.day, period[1])
             days_in_period = clock.days_between(*period)
-            fee = f"((pl.fee * {days_used} * 2 + {days_in_period}) / ({2 * days_in_period}))"
+            fee = money.prorated_fee_sql("pl.fee", days_used, days_in_period)
             created += self._create_charges(billing_day, period, "start_date = %s", fee,
                                             f", prorated {days_used}/{days_in_period} days")
         return created
@@ -196,12 +198,13 @@ class _BillingDay:
                   "changes": {"status": [None, "open"]}})
                 for invoice_id, account_id in sorted(opened)])
             description = f" ({self.day.isoformat()} – {last_day.isoformat()}{note})"
+            tax = money.tax_amount_sql("net", "tax_rate_bp")
             rows = sql.fetch_all(
                 f"INSERT INTO {charge} (reseller_id, account_id, subscription_id, invoice_id, kind, description,"
                 " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to,"
                 " close_date, status, created_at)"
                 " SELECT reseller_id, account_id, id, invoice_id, 'recurring', description, 1000, net, net,"
-                " tax_rate_bp, (net * tax_rate_bp + 5000) / 10000, net + (net * tax_rate_bp + 5000) / 10000,"
+                f" tax_rate_bp, {tax}, net + {tax},"
                 " %s, %s, %s, 'blocked', %s FROM ("
                 f"  SELECT s.reseller_id, s.account_id, s.id, i.id AS invoice_id, pl.name || %s AS description,"
                 f"  {fee_sql} AS net, pl.tax_rate_bp FROM {subscription} s"
@@ -303,8 +306,8 @@ class _BillingDay:
         if self.reseller.external_invoices:
             due_date = expiration_date = "CAST(NULL AS date)"
         else:
-            due_date = sql.add_days("%s", "ac.payment_expiration_days - 1")
-            expiration_date = sql.add_days("%s", "ac.payment_expiration_days")
+            due_date = terms.due_date_sql("%s", "ac.payment_expiration_days")
+            expiration_date = terms.expiration_date_sql("%s", "ac.payment_expiration_days")
         dates = [] if self.reseller.external_invoices else [self.sql_day, self.sql_day]
         document_id = sql.number_text("%s", "number")
         return sql.fetch_all(

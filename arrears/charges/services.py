@@ -7,12 +7,13 @@ from django.db import IntegrityError, transaction
 from arrears.billing.models import BillingRun
 from arrears.charges.errors import ChargeFieldInvalid, SubscriptionNotChargeable
 from arrears.charges.models import Charge
-from arrears.core import clock, money, sql
+from arrears.core import clock, money
 from arrears.core.actors import Actor
 from arrears.events.services import record_event
 from arrears.invoices.models import Invoice
 from arrears.invoices.services import open_invoice_for
 from arrears.subscriptions.models import Subscription
+from arrears.tenants.locks import wait_for_billing_day
 
 
 def _charges_closed(reseller_id: int, period: tuple[date, date]) -> bool:
@@ -65,7 +66,7 @@ def post_usage_charge(subscription: Subscription, *, description: str, quantity:
             # The usage belongs to the period of its date while that period's charges are open (e.g. usage of
             # the 31st posted after midnight, or during downtime before the engine catches up); once they
             # closed, it goes to the current period, marked late. The engine's day must not run meanwhile.
-            sql.wait_for_billing_day(reseller.pk)
+            wait_for_billing_day(reseller.pk)
             period = clock.period_containing(usage_date, subscription.billing_day)
             late = _charges_closed(reseller.pk, period)
             if late:

@@ -88,10 +88,44 @@ def format_rate(basis_points: int) -> str:
     return f"{whole}.{frac:02d}".rstrip("0").rstrip(".")
 
 
+def divide_half_up_sql(numerator_sql: str, denominator: int) -> str:
+    """SQL for :func:`divide_half_up` of an integer SQL expression by a positive integer constant. Integer division
+    truncates toward zero in both SQLite and PostgreSQL, so each sign rounds its own magnitude; ``2n + d`` over
+    ``2d`` is ``n/d`` rounded half up for ``n >= 0``."""
+    if not isinstance(denominator, int) or denominator <= 0:
+        raise ValueError("denominator must be a positive integer")
+    n = f"({numerator_sql})"
+    return (f"(CASE WHEN {n} >= 0 THEN (2 * {n} + {denominator}) / {2 * denominator}"
+            f" ELSE -((-2 * {n} + {denominator}) / {2 * denominator}) END)")
+
+
+BASIS_POINTS = 10_000
+
+
+def tax_amount(net: int, tax_rate_bp: int) -> int:
+    """A line's tax: rounded half-up once, on the line."""
+    return divide_half_up(net * tax_rate_bp, BASIS_POINTS)
+
+
+def tax_amount_sql(net_sql: str, tax_rate_bp_sql: str) -> str:
+    """:func:`tax_amount` in SQL, for the billing engine's bulk inserts."""
+    return divide_half_up_sql(f"({net_sql}) * ({tax_rate_bp_sql})", BASIS_POINTS)
+
+
 def gross_amounts(net: int, tax_rate_bp: int) -> tuple[int, int]:
     """(tax, gross) for a net line amount: tax rounds half-up once, on the line."""
-    tax = divide_half_up(net * tax_rate_bp, 10_000)
+    tax = tax_amount(net, tax_rate_bp)
     return tax, net + tax
+
+
+def prorated_fee(fee: int, days_used: int, days_in_period: int) -> int:
+    """A period's fee for the days used of it, rounded half-up to the minor unit (a mid-period start)."""
+    return divide_half_up(fee * days_used, days_in_period)
+
+
+def prorated_fee_sql(fee_sql: str, days_used: int, days_in_period: int) -> str:
+    """:func:`prorated_fee` in SQL, for a whole period's subscriptions at once."""
+    return divide_half_up_sql(f"({fee_sql}) * {int(days_used)}", days_in_period)
 
 
 QUANTITY_SCALE = 1000

@@ -11,17 +11,6 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def wait_for_billing_day(reseller_id: int) -> None:
-    """In a transaction: wait until a billing day of the reseller that is running now has committed, and keep
-    the next one from starting until this transaction ends. The engine locks the reseller's row FOR UPDATE for
-    its day; a share lock waits for it without making callers like this one wait for each other. SQLite has one
-    writer at a time, which is the same guarantee."""
-    if is_postgres():
-        from arrears.tenants.models import Reseller
-
-        execute(f"SELECT id FROM {table(Reseller)} WHERE id = %s FOR SHARE", [reseller_id])
-
-
 _TABLES: dict[type, str] = {}
 
 

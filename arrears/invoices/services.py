@@ -29,6 +29,7 @@ from arrears.invoices.errors import (
 )
 from arrears.invoices.models import Invoice, InvoiceAttachmentFile
 from arrears.invoices.selectors import invoice_with_terms
+from arrears.payments import terms
 from arrears.payments.errors import PaymentChangedMeanwhile, PaymentStatusForbids
 from arrears.payments.models import Payment
 from arrears.payments.services import change_status, record_payment_received
@@ -208,7 +209,7 @@ def approve_invoice(
             raise InvoiceAlreadyApproved("the invoice is already approved; revoke it to approve again")
         today = clock.local_date(now, invoice.reseller.timezone)
         if due_date is None:
-            due_date = today + timedelta(days=invoice.account.account_class.payment_expiration_days - 1)
+            due_date = terms.due_date(today, invoice.account.account_class.payment_expiration_days)
         elif due_date < today:
             raise DueDateInPast(f"due_date {due_date} is before today {today}", pointer="/due_date")
         # Another invoice's platform number stays reserved while it is approved: revoking restores it (R15).

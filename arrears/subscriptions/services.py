@@ -15,6 +15,7 @@ from arrears.events.services import record_event, record_events_in_bulk
 from arrears.payments.models import Payment
 from arrears.subscriptions.errors import StartDateAlreadyBilled, SubscriptionFieldInvalid
 from arrears.subscriptions.models import Subscription
+from arrears.tenants.locks import wait_for_billing_day
 
 
 def last_billed_date(reseller_id: int) -> date | None:
@@ -30,7 +31,7 @@ def create_subscription(*, account: Account, plan: Plan, start_date: date, actor
     with transaction.atomic(durable=True):
         # The billing engine's lock on the reseller: a day being billed right now finishes first, and the check
         # below then sees it (without the lock, a subscription created mid-day would never get its first charge).
-        sql.wait_for_billing_day(account.reseller_id)
+        wait_for_billing_day(account.reseller_id)
         billed = last_billed_date(account.reseller_id)
         if billed is not None and start_date <= billed:
             # The engine has already passed that day, so the first period's fee would never be charged.
