@@ -49,28 +49,65 @@ def invoice_attributes(invoice: Invoice) -> dict:
     }
 
 
+def _counted_rate(status: str, tax_rate_bp: int) -> int | None:
+    """The rate a charge adds its amounts to in the invoice's tax lines; a deleted charge adds to none."""
+    return None if status == Charge.Status.DELETED else tax_rate_bp
+
+
 def invoice_resources(invoices: list[Invoice]) -> list[dict]:
     """Invoices (loaded with ``select_related("payment")``) with their relationships: the charges come from the
     ``charge_refs`` the hot selectors load along, or else from one extra query for all the invoices."""
-    refs_of: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    refs_of: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
     unloaded = [invoice.pk for invoice in invoices if not hasattr(invoice, "charge_refs")]
     if unloaded:
-        for charge_id, invoice_id, subscription_id in sql.fetch_all(
-                f"SELECT id, invoice_id, subscription_id FROM {sql.table(Charge)} WHERE invoice_id IN"
-                f" ({', '.join(['%s'] * len(unloaded))}) ORDER BY id", unloaded):
-            refs_of[invoice_id].append((charge_id, subscription_id))
+        for charge_id, invoice_id, subscription_id, status, rate in sql.fetch_all(
+                f"SELECT id, invoice_id, subscription_id, status, tax_rate_bp FROM {sql.table(Charge)}"
+                f" WHERE invoice_id IN ({', '.join(['%s'] * len(unloaded))}) ORDER BY id", unloaded):
+            refs_of[invoice_id].append((charge_id, subscription_id, _counted_rate(status, rate)))
     resources = []
     for invoice in invoices:
         refs = invoice.charge_refs if hasattr(invoice, "charge_refs") else refs_of[invoice.pk]
-        subscription_ids = dict.fromkeys(subscription_id for _, subscription_id in refs)
+        subscription_ids = dict.fromkeys(subscription_id for _, subscription_id, _ in refs)
+        rates = sorted({rate for _, _, rate in refs if rate is not None})
         payment = _payment_of(invoice)
         resources.append(resource("invoices", invoice.pk, invoice_attributes(invoice), {
             "subscriptions": {"data": [identifier("subscriptions", pk) for pk in subscription_ids]},
             "payments": {"data": [identifier("payments", payment.pk)] if payment else []},
-            "charges": {"data": [identifier("charges", charge_id) for charge_id, _ in refs]},
+            "charges": {"data": [identifier("charges", charge_id) for charge_id, _, _ in refs]},
             "corrections": {"data": []},  # the reference's relationship; Arrears has no corrections yet
+            "taxes": {"data": [identifier("taxes", tax_line_id(invoice.pk, rate)) for rate in rates]},
         }))
     return resources
+
+
+def tax_line_id(invoice_id: int, tax_rate_bp: int) -> str:
+    """A tax line is one rate of one invoice: its id names both (``2046-2000`` is 20 % on invoice 2046)."""
+    return f"{invoice_id}-{tax_rate_bp}"
+
+
+def tax_resources(invoices: list[Invoice]) -> list[dict]:
+    """The tax lines of the invoices, one per invoice and rate: the sums of the net amounts and taxes of their
+    charges (all but deleted ones; on a closed invoice these are its closed charges, which make its total), in one
+    grouped query for the whole page. Attribute names are the reference's (``tax_percent``,
+    ``amount_without_tax``, and ``amount`` for the tax, as its ``taxes[].amount``)."""
+    if not invoices:
+        return []
+    currency_of = {invoice.pk: invoice.currency for invoice in invoices}
+    rows = sql.fetch_all(
+        f"SELECT invoice_id, tax_rate_bp, SUM(net_amount), SUM(tax_amount) FROM {sql.table(Charge)}"
+        f" WHERE invoice_id IN ({', '.join(['%s'] * len(currency_of))}) AND status <> %s"
+        " GROUP BY invoice_id, tax_rate_bp ORDER BY invoice_id, tax_rate_bp",
+        [*currency_of, Charge.Status.DELETED])
+    return [
+        resource("taxes", tax_line_id(invoice_id, rate), {
+            "invoice_id": invoice_id,
+            "tax_percent": money.format_rate(rate),
+            "amount_without_tax": money.format_amount(int(net), currency_of[invoice_id]),
+            "amount": money.format_amount(int(tax), currency_of[invoice_id]),
+            "currency": currency_of[invoice_id],
+        })
+        for invoice_id, rate, net, tax in rows
+    ]
 
 
 def invoice_included(invoices: list[Invoice], include: frozenset[str]) -> list[dict]:
@@ -85,6 +122,9 @@ def invoice_included(invoices: list[Invoice], include: frozenset[str]) -> list[d
     if "charges" in include:
         included += [charge_resource(c, c.invoice.currency)
                      for c in Charge.objects.filter(invoice_id__in=ids).select_related("invoice")]
+    if "taxes" in include:
+        included += tax_resources(invoices)
+    # "corrections" adds nothing: Arrears has no corrections yet
     return included
 
 

@@ -295,10 +295,11 @@ def list_query(name: str, *, sort: tuple[str, ...], include: tuple[str, ...] = (
     return create_model(name, __base__=ListQuery, **fields)
 
 
+INVOICE_INCLUDES = ("subscriptions", "payments", "charges", "taxes", "corrections")
 InvoiceListQuery = list_query(
     "InvoiceListQuery",
     sort=("id", "created_at", "updated_at", "closed_at", "billing_date", "from_date", "to_date", "total"),
-    include=("subscriptions", "payments", "charges"),
+    include=INVOICE_INCLUDES,
     exact={"status": Literal["open", "closed"], "approved": bool, "managed_externally": bool, "account_id": Id,
            "payment_model": Literal["postpay", "prepay"]},
     ranged={"from_date": IsoDate, "to_date": IsoDate, "billing_date": IsoDate, "created_at": DateOrDateTime,
@@ -343,9 +344,15 @@ class EventFeedQuery(QueryParameters):
     account_id: Id | None = Field(None, alias="filter[account_id]")
 
 
-class IncludeQuery(QueryParameters):
-    include: str | None = Field(None, pattern=r"^(subscriptions|payments|charges)(,(subscriptions|payments|charges))*$",
-                                description="Comma list of: subscriptions, payments, charges.")
+def include_query(name: str, include: tuple[str, ...]) -> type[QueryParameters]:
+    """The ``include`` parameter of a single read, over the same choices as its list's."""
+    choice = "|".join(include)
+    return create_model(name, __base__=QueryParameters, include=(
+        str | None, Field(None, pattern=rf"^({choice})(,({choice}))*$",
+                          description=f"Comma list of: {', '.join(include)}.")))
+
+
+IncludeQuery = include_query("IncludeQuery", INVOICE_INCLUDES)
 
 
 class PaymentIncludeQuery(QueryParameters):
@@ -404,6 +411,7 @@ class InvoiceRelationships(Schema):
     payments: ToMany
     charges: ToMany
     corrections: ToMany = Field(description="Always empty: Arrears has no corrections yet (the reference's shape).")
+    taxes: ToMany = Field(description="The invoice's tax lines, one per tax rate of its charges.")
 
 
 class InvoiceResource(Schema):
@@ -411,6 +419,21 @@ class InvoiceResource(Schema):
     type: Literal["invoices"]
     attributes: InvoiceAttributes
     relationships: InvoiceRelationships
+
+
+class TaxAttributes(Schema):
+    invoice_id: int
+    tax_percent: str = Field(description="The rate in percent, e.g. \"20\" or \"7.5\".")
+    amount_without_tax: str = Field(description="The net amounts of the invoice's charges at this rate.")
+    amount: str = Field(description="The tax on them: the sum of the charges' taxes at this rate (the reference's "
+                        "`taxes[].amount`).")
+    currency: str
+
+
+class TaxResource(Schema):
+    id: str = Field(description="`{invoice_id}-{rate in basis points}`, e.g. `2046-2000` for 20 % on invoice 2046.")
+    type: Literal["taxes"]
+    attributes: TaxAttributes
 
 
 class PaymentAttributes(Schema):
@@ -548,7 +571,8 @@ class EventResource(Schema):
     attributes: EventAttributes
 
 
-IncludedResource = InvoiceResource | PaymentResource | ChargeResource | SubscriptionResource | AccountResource
+IncludedResource = (InvoiceResource | PaymentResource | ChargeResource | SubscriptionResource | AccountResource
+                    | TaxResource)
 
 
 class ListMetaPage(Schema):

@@ -131,6 +131,7 @@ def test_get_invoice_answers_every_contract_attribute(story):
         "payments": {"data": [{"id": str(story.payments["a"].pk), "type": "payments"}]},
         "charges": {"data": [{"id": str(story.charges["jan_a"].pk), "type": "charges"}]},
         "corrections": {"data": []},  # the reference's relationship: no corrections in Arrears yet
+        "taxes": {"data": [{"id": f"{invoice.pk}-0", "type": "taxes"}]},  # one tax line: the plan's 0 %
     }
     assert "included" not in document
 
