@@ -7,8 +7,9 @@ from arrears.charges.models import Charge
 from arrears.core import money, sql
 from arrears.customers.models import Account
 from arrears.invoices.models import Invoice
-from arrears.payments.models import Payment
+from arrears.payments.models import Payment, PaymentMethod
 from arrears.subscriptions.models import Subscription
+from arrears.tenants.models import Reseller
 
 
 def _payment_of(invoice: Invoice) -> Payment | None:
@@ -154,10 +155,23 @@ def payment_attributes(payment: Payment) -> dict:
 
 
 def payment_resources(payments: list[Payment]) -> list[dict]:
+    """Payments with their relationships; the charges (those of each payment's invoice) in one query for all."""
+    charge_ids_of: dict[int, list[int]] = defaultdict(list)
+    invoice_ids = sorted({payment.invoice_id for payment in payments if payment.invoice_id})
+    if invoice_ids:
+        for charge_id, invoice_id in sql.fetch_all(
+                f"SELECT id, invoice_id FROM {sql.table(Charge)} WHERE invoice_id IN"
+                f" ({', '.join(['%s'] * len(invoice_ids))}) ORDER BY id", invoice_ids):
+            charge_ids_of[invoice_id].append(charge_id)
     return [
         resource("payments", payment.pk, payment_attributes(payment), {
             "invoices": {"data": [identifier("invoices", payment.invoice_id)] if payment.invoice_id else []},
             "account": {"data": identifier("accounts", payment.account_id)},
+            "payment_method": {"data": identifier("payment_methods", payment.payment_method_id)
+                               if payment.payment_method_id else None},
+            "reseller": {"data": identifier("resellers", payment.reseller_id)},
+            "charges": {"data": [identifier("charges", charge_id) for charge_id in charge_ids_of[payment.invoice_id]]
+                        if payment.invoice_id else []},
             "corrections": {"data": []},
         })
         for payment in payments
@@ -165,14 +179,46 @@ def payment_resources(payments: list[Payment]) -> list[dict]:
 
 
 def payment_included(payments: list[Payment], include: frozenset[str], currency: str) -> list[dict]:
+    """The related resources of a page of payments, one query per kind of relation."""
     included: list[dict] = []
+    invoice_ids = sorted({payment.invoice_id for payment in payments if payment.invoice_id})
     if "invoices" in include:
-        invoice_ids = [payment.invoice_id for payment in payments if payment.invoice_id]
         included += invoice_resources(list(Invoice.objects.filter(pk__in=invoice_ids).select_related("payment")))
     if "account" in include:
         accounts = Account.objects.filter(pk__in={payment.account_id for payment in payments})
         included += [account_resource(account, currency) for account in accounts]
+    if "payment_method" in include:
+        methods = PaymentMethod.objects.filter(
+            pk__in={payment.payment_method_id for payment in payments if payment.payment_method_id})
+        included += [payment_method_resource(method) for method in methods]
+    if "reseller" in include:
+        included += [reseller_resource(reseller)
+                     for reseller in Reseller.objects.filter(pk__in={payment.reseller_id for payment in payments})]
+    if "charges" in include:
+        included += [charge_resource(charge, currency) for charge in Charge.objects.filter(invoice_id__in=invoice_ids)]
+    # "corrections" adds nothing: Arrears has no corrections yet
     return included
+
+
+def payment_method_resource(method: PaymentMethod) -> dict:
+    """A manual method (bank transfer, cash, …) or one that pays through a gateway connector."""
+    return resource("payment_methods", method.pk, {
+        "name": method.name,
+        "kind": method.kind,
+        "active": method.active,
+        "reseller_id": method.reseller_id,
+        "connector_id": method.connector_id,
+    })
+
+
+def reseller_resource(reseller: Reseller) -> dict:
+    return resource("resellers", reseller.pk, {
+        "name": reseller.name,
+        "currency": reseller.currency,
+        "timezone": reseller.timezone,
+        "external_invoices": reseller.external_invoices,
+        "created_at": timestamp(reseller.created_at),
+    })
 
 
 def charge_resource(charge: Charge, currency: str) -> dict:

@@ -306,10 +306,11 @@ InvoiceListQuery = list_query(
             "updated_at": DateOrDateTime},
 )
 PaymentStatus = Literal["waiting_for_payment", "expired", "processing", "completed", "paid_from_balance", "cancelled"]
+PAYMENT_INCLUDES = ("invoices", "account", "payment_method", "reseller", "charges", "corrections")
 PaymentListQuery = list_query(
     "PaymentListQuery",
     sort=("id", "created_at", "updated_at", "due_date", "total"),
-    include=("invoices", "account"),
+    include=PAYMENT_INCLUDES,
     exact={"status": PaymentStatus, "type": Literal["rendered_services", "top_up"], "account_id": Id,
            "invoice_id": Id},
     ranged={"due_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
@@ -355,9 +356,7 @@ def include_query(name: str, include: tuple[str, ...]) -> type[QueryParameters]:
 IncludeQuery = include_query("IncludeQuery", INVOICE_INCLUDES)
 
 
-class PaymentIncludeQuery(QueryParameters):
-    include: str | None = Field(None, pattern=r"^(invoices|account)(,(invoices|account))*$",
-                                description="Comma list of: invoices, account.")
+PaymentIncludeQuery = include_query("PaymentIncludeQuery", PAYMENT_INCLUDES)
 
 
 # --- Responses (documentation of what resources.py renders) ----------------------------------------------
@@ -462,6 +461,9 @@ class PaymentAttributes(Schema):
 class PaymentRelationships(Schema):
     invoices: ToMany
     account: ToOne
+    payment_method: ToOne = Field(description="The method it was paid with; null until then, and for the balance.")
+    reseller: ToOne
+    charges: ToMany = Field(description="The charges of its invoice; none for a top-up.")
     corrections: ToMany = Field(description="Always empty: Arrears has no corrections yet (the reference's shape).")
 
 
@@ -548,6 +550,34 @@ class PlanResource(Schema):
     attributes: PlanAttributes
 
 
+class PaymentMethodAttributes(Schema):
+    name: str
+    kind: Literal["manual", "gateway"]
+    active: bool
+    reseller_id: int
+    connector_id: int | None = Field(description="The gateway connector a gateway method pays through.")
+
+
+class PaymentMethodResource(Schema):
+    id: str
+    type: Literal["payment_methods"]
+    attributes: PaymentMethodAttributes
+
+
+class ResellerAttributes(Schema):
+    name: str
+    currency: str
+    timezone: str
+    external_invoices: bool = Field(description="ERP mode: an external system generates the invoices.")
+    created_at: datetime
+
+
+class ResellerResource(Schema):
+    id: str
+    type: Literal["resellers"]
+    attributes: ResellerAttributes
+
+
 class EventActor(Schema):
     kind: Literal["system", "manager", "api_token", "customer_user"]
     id: int | None
@@ -572,7 +602,7 @@ class EventResource(Schema):
 
 
 IncludedResource = (InvoiceResource | PaymentResource | ChargeResource | SubscriptionResource | AccountResource
-                    | TaxResource)
+                    | TaxResource | PaymentMethodResource | ResellerResource)
 
 
 class ListMetaPage(Schema):

@@ -301,7 +301,7 @@ BAD_LIST_PARAMETERS = [
     *[("/payments", "PAYMENT-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
     ("/payments", "PAYMENT-0001", {"filter[status]": "nope"}, "filter[status]"),
     ("/payments", "PAYMENT-0001", {"filter[due_date][lt]": "2026-02-30"}, "filter[due_date][lt]"),
-    ("/payments", "PAYMENT-0001", {"include": "charges"}, "include"),
+    ("/payments", "PAYMENT-0001", {"include": "orders"}, "include"),
     *[("/charges", "CHARGE-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
     ("/charges", "CHARGE-0001", {"filter[status]": "nope"}, "filter[status]"),
     ("/charges", "CHARGE-0001", {"filter[close_date][gt]": "soon"}, "filter[close_date][gt]"),
@@ -353,6 +353,9 @@ def test_get_payment_answers_every_contract_attribute(story):
     assert data["relationships"] == {
         "invoices": {"data": [{"id": str(story.invoices["jan_a"].pk), "type": "invoices"}]},
         "account": {"data": {"id": str(payment.account_id), "type": "accounts"}},
+        "payment_method": {"data": None},  # the ERP's invoice is not paid yet
+        "reseller": {"data": {"id": str(story.reseller.pk), "type": "resellers"}},
+        "charges": {"data": [{"id": str(story.charges["jan_a"].pk), "type": "charges"}]},
         "corrections": {"data": []},
     }
 

@@ -14,9 +14,11 @@ from django.test.utils import CaptureQueriesContext
 
 from arrears.charges.services import post_usage_charge
 from arrears.core.actors import SYSTEM
+from arrears.gateways.services import create_payment_method
 from arrears.invoices.models import Invoice
+from arrears.payments.services import approve_payment
 from tests.api.conftest import MEDIA_TYPE, ApiClient, refused_over_http, token_for
-from tests.conftest import at, bill
+from tests.conftest import MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
 
 JAN_1, FEB_1, CLOSING_DAY = date(2026, 1, 1), date(2026, 2, 1), date(2026, 2, 2)
@@ -144,3 +146,88 @@ def test_the_invoice_list_includes_the_taxes_of_the_page_in_queries_that_do_not_
     assert len(document["data"]) == 12
     assert sorted(item["id"] for item in document["included"]) == sorted(
         f"{invoice.pk}-{rate}" for invoice in Invoice.objects.filter(account__in=accounts) for rate in (750, 2000))
+
+
+# --- 2. payments include payment_method, reseller, charges, corrections --------------------------------------
+
+
+def paid_payments(reseller, count: int) -> list:
+    """The January payments of ``count`` tax-story accounts (default mode), each approved by a manager as paid by
+    bank transfer."""
+    method = create_payment_method(reseller, name="Bank transfer", actor=MANAGER, now=at(CLOSING_DAY))
+    payments = []
+    for account in taxed_accounts(reseller, count):
+        payment = Invoice.objects.get(account=account, billing_date=JAN_1).payment
+        payments.append(approve_payment(payment, payment_method=method, actor=MANAGER, now=at(CLOSING_DAY)))
+    return payments
+
+
+def test_a_payment_includes_its_method_reseller_and_the_charges_of_its_invoice(reseller):
+    # Given A's January payment, paid by bank transfer
+    [payment] = paid_payments(reseller, 1)
+    # When the ERP reads it with every relation the reference names
+    document = ok(reader(reseller).get(url(reseller, f"/payments/{payment.pk}"),
+                                       {"include": "payment_method,reseller,charges,corrections"}))
+    # Then the method, the reseller and the invoice's four charges come in full, and no correction
+    relationships = document["data"]["relationships"]
+    charge_ids = [str(pk) for pk in payment.invoice.charges.order_by("id").values_list("id", flat=True)]
+    assert relationships["payment_method"]["data"] == {"id": str(payment.payment_method_id), "type": "payment_methods"}
+    assert relationships["reseller"]["data"] == {"id": str(reseller.pk), "type": "resellers"}
+    assert [link["id"] for link in relationships["charges"]["data"]] == charge_ids
+    assert relationships["corrections"]["data"] == []
+    included = {(item["type"], item["id"]): item["attributes"] for item in document["included"]}
+    assert set(included) == {("payment_methods", str(payment.payment_method_id)), ("resellers", str(reseller.pk)),
+                             *(("charges", charge_id) for charge_id in charge_ids)}
+    assert included["payment_methods", str(payment.payment_method_id)] == {
+        "name": "Bank transfer", "kind": "manual", "active": True, "reseller_id": reseller.pk, "connector_id": None}
+    assert included["resellers", str(reseller.pk)] == {
+        "name": reseller.name, "currency": "EUR", "timezone": "UTC", "external_invoices": False,
+        "created_at": "2026-01-01T00:00:00+00:00"}
+    assert sorted(attributes["net_amount"] for (kind, _), attributes in included.items() if kind == "charges") == [
+        "100.00", "24.68", "33.33", "50.00"]
+
+
+def test_a_top_up_has_no_charges_and_no_method_until_paid(reseller):
+    top_up = AccountFactory(reseller=reseller, balance=5_000).payments.get()
+    document = ok(reader(reseller).get(url(reseller, f"/payments/{top_up.pk}"),
+                                       {"include": "payment_method,charges"}))
+    assert document["data"]["relationships"]["charges"]["data"] == []
+    assert document["included"] == []
+
+
+@pytest.mark.parametrize("include", ["invoices", "account", "payment_method", "reseller", "charges", "corrections",
+                                     "invoices,account,payment_method,reseller,charges,corrections"])
+def test_every_payment_include_takes_as_many_queries_for_a_large_page_as_for_a_small_one(reseller, include):
+    # Given six paid payments
+    payments = paid_payments(reseller, 6)
+    api = reader(reseller)
+
+    def list_payments(size: int) -> dict:
+        return ok(api.get(url(reseller, "/payments"), {"include": include, "page[size]": size}))
+
+    list_payments(1)  # the token's first use is recorded once
+    # When the ERP lists them with the include, in pages of 2 and of 6
+    with CaptureQueriesContext(connection) as small_page:
+        list_payments(2)
+    with CaptureQueriesContext(connection) as large_page:
+        document = list_payments(6)
+    # Then the large page costs no more queries, and brings the relations of all six
+    assert len(large_page) == len(small_page)
+    assert ids_of(document["data"]) == [payment.pk for payment in payments]
+    kinds = {item["type"] for item in document["included"]}
+    expected = {"invoices": {"invoices"}, "account": {"accounts"}, "payment_method": {"payment_methods"},
+                "reseller": {"resellers"}, "charges": {"charges"}, "corrections": set()}
+    assert kinds == set().union(*(expected[part] for part in include.split(",")))
+    if include == "charges":
+        assert len(document["included"]) == 6 * 4
+
+
+def test_a_bad_payment_include_is_refused_by_name(reseller):
+    [payment] = paid_payments(reseller, 1)
+    api = reader(reseller)
+    refused_over_http(lambda: api.get(url(reseller, f"/payments/{payment.pk}"), {"include": "orders"}),
+                      400, "PAYMENT-0001", parameter="include")
+
+
+def ids_of(data: list[dict]) -> list[int]:
+    return [int(item["id"]) for item in data]
