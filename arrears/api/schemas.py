@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
+from django.db.models import BooleanField, Case, F, Q, Value, When
 from ninja import Schema
 from pydantic import (
     AfterValidator,
@@ -276,10 +277,13 @@ def _iso_date_or_date_time(value):
 DateOrDateTime = Annotated[date | datetime, BeforeValidator(_iso_date_or_date_time)]
 
 
-def list_query(name: str, *, sort: tuple[str, ...], include: tuple[str, ...] = (), exact: dict[str, Any],
-               ranged: dict[str, Any]) -> type[ListQuery]:
+def list_query(name: str, *, sort: tuple[str, ...], sort_columns: dict[str, Any] | None = None,
+               include: tuple[str, ...] = (), exact: dict[str, Any], ranged: dict[str, Any]) -> type[ListQuery]:
     """A list's query schema: ``filter[f]`` for every filterable field, ``filter[f][gt|lt]`` for the ranged
-    ones, ``sort`` over ``sort`` (``-`` for descending) and ``include`` over ``include``."""
+    ones, ``sort`` over ``sort`` (``-`` for descending) and ``include`` over ``include``.
+
+    A sort is by the column of its name, or by what ``sort_columns`` says (a column path or an expression), for
+    an attribute named unlike its column or computed from several (``jsonapi.order_by``)."""
     fields: dict[str, Any] = {}
     for column, kind in {**exact, **ranged}.items():
         fields[column] = (kind | None, Field(None, alias=f"filter[{column}]"))
@@ -287,18 +291,31 @@ def list_query(name: str, *, sort: tuple[str, ...], include: tuple[str, ...] = (
         fields[f"{column}_gt"] = (kind | None, Field(None, alias=f"filter[{column}][gt]"))
         fields[f"{column}_lt"] = (kind | None, Field(None, alias=f"filter[{column}][lt]"))
     orders = tuple(order for column in sort for order in (column, f"-{column}"))
-    fields["sort"] = (Literal[orders] | None, Field(None, alias="sort"))
+    fields["sort"] = (Literal[orders] | None, Field(None, alias="sort", description=(
+        f"One of: {', '.join(sort)}; `-` before it for descending. Ties are broken by id; a missing value (null) "
+        "sorts first ascending and last descending.")))
     if include:
         choice = "|".join(include)
         fields["include"] = (str | None, Field(None, alias="include", pattern=rf"^({choice})(,({choice}))*$",
                                                description=f"Comma list of: {', '.join(include)}."))
-    return create_model(name, __base__=ListQuery, **fields)
+    query = create_model(name, __base__=ListQuery, **fields)
+    query.sort_columns = sort_columns or {}
+    return query
 
 
+def _true_unless(condition: Q) -> Case:
+    return Case(When(condition, then=Value(False)), default=Value(True), output_field=BooleanField())
+
+
+# Every list sorts by every attribute of its resource that a column holds (or a few columns decide), except a
+# currency that is the reseller's for every row; the events feed reads in id order by its cursor.
 INVOICE_INCLUDES = ("subscriptions", "payments", "charges", "taxes", "corrections")
 InvoiceListQuery = list_query(
     "InvoiceListQuery",
-    sort=("id", "created_at", "updated_at", "closed_at", "billing_date", "from_date", "to_date", "total"),
+    sort=("id", "document_id", "original_document_id", "status", "payment_model", "total", "currency", "account_id",
+          "from_date", "to_date", "billing_date", "managed_externally", "approved", "approval_date", "external_total",
+          "external_currency", "has_attached", "due_date", "created_at", "updated_at", "closed_at"),
+    sort_columns={"has_attached": _true_unless(Q(attachment_kind="")), "due_date": "payment__due_date"},
     include=INVOICE_INCLUDES,
     exact={"status": Literal["open", "closed"], "approved": bool, "managed_externally": bool, "account_id": Id,
            "payment_model": Literal["postpay", "prepay"]},
@@ -307,9 +324,18 @@ InvoiceListQuery = list_query(
 )
 PaymentStatus = Literal["waiting_for_payment", "expired", "processing", "completed", "paid_from_balance", "cancelled"]
 PAYMENT_INCLUDES = ("invoices", "account", "payment_method", "reseller", "charges", "corrections")
+# Payment.balance_payment_allowed (R18) in SQL.
+_BALANCE_PAYMENT_ALLOWED = Case(
+    When(Q(type="rendered_services") & (Q(external_total__isnull=True)
+                                        | Q(external_total=F("total"), external_currency=F("currency"))),
+         then=Value(True)),
+    default=Value(False), output_field=BooleanField())
 PaymentListQuery = list_query(
     "PaymentListQuery",
-    sort=("id", "created_at", "updated_at", "due_date", "total"),
+    sort=("id", "document_id", "type", "status", "total", "initial_total", "amount_paid_from_balance",
+          "currency_code", "due_date", "expiration_date", "external_total", "external_currency",
+          "balance_payment_allowed", "comment", "account_id", "invoice_id", "created_at", "updated_at", "closed_at"),
+    sort_columns={"currency_code": "currency", "balance_payment_allowed": _BALANCE_PAYMENT_ALLOWED},
     include=PAYMENT_INCLUDES,
     exact={"status": PaymentStatus, "type": Literal["rendered_services", "top_up"], "account_id": Id,
            "invoice_id": Id},
@@ -317,25 +343,32 @@ PaymentListQuery = list_query(
 )
 ChargeListQuery = list_query(
     "ChargeListQuery",
-    sort=("id", "created_at", "close_date", "amount"),
+    sort=("id", "kind", "description", "status", "quantity", "unit_price", "net_amount", "tax_rate", "tax_amount",
+          "amount", "period_from", "period_to", "close_date", "external_id", "account_id", "subscription_id",
+          "invoice_id", "created_at", "closed_at"),
+    sort_columns={"tax_rate": "tax_rate_bp"},
     exact={"status": Literal["new", "blocked", "closed", "deleted"], "kind": Literal["recurring", "usage", "setup"],
            "subscription_id": Id, "account_id": Id, "invoice_id": Id},
     ranged={"close_date": IsoDate, "created_at": DateOrDateTime},
 )
 AccountListQuery = list_query(
     "AccountListQuery",
-    sort=("id", "created_at", "name"),
+    sort=("id", "name", "email", "address", "account_class_id", "balance", "created_at"),
     exact={"account_class_id": Id},
     ranged={"created_at": DateOrDateTime},
 )
 SubscriptionListQuery = list_query(
     "SubscriptionListQuery",
-    sort=("id", "created_at", "start_date"),
+    sort=("id", "account_id", "plan_id", "status", "billing_day", "start_date", "created_at", "updated_at"),
     exact={"status": Literal["active", "blocked", "stopped"], "account_id": Id, "plan_id": Id,
            "billing_day": Annotated[int, Field(ge=1, le=28)]},
     ranged={"start_date": IsoDate, "created_at": DateOrDateTime},
 )
-PlanListQuery = list_query("PlanListQuery", sort=("id", "created_at", "name"), exact={}, ranged={})
+PlanListQuery = list_query(
+    "PlanListQuery",
+    sort=("id", "name", "fee", "tax_rate", "billing_day", "service_term_id", "created_at"),
+    sort_columns={"tax_rate": "tax_rate_bp", "billing_day": "service_term__billing_day"},
+    exact={}, ranged={})
 
 
 class EventFeedQuery(QueryParameters):

@@ -6,17 +6,31 @@ The tax story: account A subscribes on 2026-01-01 to two plans at 20 % (100.00 a
 2026-02-02: its January invoice is closed, its February invoice open with the three recurring fees.
 """
 
-from datetime import date
+import typing
+from datetime import date, timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from arrears.api.schemas import (
+    AccountListQuery,
+    ChargeListQuery,
+    InvoiceListQuery,
+    PaymentListQuery,
+    PlanListQuery,
+    SubscriptionListQuery,
+)
+from arrears.catalog.models import Plan
+from arrears.charges.models import Charge
 from arrears.charges.services import post_usage_charge
 from arrears.core.actors import SYSTEM
+from arrears.customers.models import Account
 from arrears.gateways.services import create_payment_method
 from arrears.invoices.models import Invoice
+from arrears.payments.models import Payment
 from arrears.payments.services import approve_payment
+from arrears.subscriptions.models import Subscription
 from tests.api.conftest import MEDIA_TYPE, ApiClient, refused_over_http, token_for
 from tests.conftest import MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
@@ -231,3 +245,165 @@ def test_a_bad_payment_include_is_refused_by_name(reseller):
 
 def ids_of(data: list[dict]) -> list[int]:
     return [int(item["id"]) for item in data]
+
+
+# --- 3. every list sorts by every documented attribute -------------------------------------------------------
+#
+# The sort story: accounts under three account classes, subscribed on 2026-01-01 on billing days 1, 15 and 28
+# (three plans, three service terms), one usage charge, and a fourth account that topped up its balance; billed
+# until 2026-02-02. For the attribute under test every row of the resource is given its own value (one of them
+# null where the column allows it) in an order unlike the ids', unless the story already varies it (keys,
+# statuses that constraints tie to other columns); the list must then come in that order, ties by id.
+
+WORDS = ["Juliet", "Alpha", "Hotel", "Delta", "Lima", "Bravo", "Kilo", "Echo", "India", "Charlie", "Golf",
+         "Foxtrot", "Mike", "November"]
+CURRENCIES = ["SEK", "CHF", "USD", "EUR", "NOK", "AUD", "JPY", "GBP", "PLN", "CAD", "DKK", "CZK"]
+NATURAL = "natural"  # the story varies it already
+
+
+def _values(kind: str, count: int, *, nullable: bool) -> list:
+    """``count`` distinct values of ``kind`` in an order unlike their rows' ids, one null in the middle if
+    ``nullable``."""
+    shuffled = [(index * 5 + 2) % count for index in range(count)] if count % 5 else list(reversed(range(count)))
+    pools = {
+        "int": lambda n: n + 1,
+        "date": lambda n: date(2026, 1, 1) + timedelta(days=n),
+        "datetime": lambda n: at(date(2026, 1, 1)) + timedelta(hours=n),
+        "text": lambda n: WORDS[n],
+        "currency": lambda n: CURRENCIES[n],
+        "bool": lambda n: n % 2 == 0,
+    }
+    values = [pools[kind](n) for n in shuffled]
+    if nullable:
+        values[count // 2] = None
+    return values
+
+
+def _assign(model, column: str, kind: str, *, nullable: bool = False, together: tuple[str, ...] = ()) -> None:
+    rows = list(model.objects.order_by("id").values_list("id", flat=True))
+    for row_id, value in zip(rows, _values(kind, len(rows), nullable=nullable), strict=True):
+        model.objects.filter(pk=row_id).update(**{name: value for name in (column, *together)})
+
+
+def _assign_choices(model, column: str, choices: list[str]) -> None:
+    for index, row_id in enumerate(model.objects.order_by("-id").values_list("id", flat=True)):
+        model.objects.filter(pk=row_id).update(**{column: choices[index % len(choices)]})
+
+
+def _column(model, column: str, kind: str):
+    return lambda: _assign(model, column, kind, nullable=model._meta.get_field(column).null)
+
+
+def _approved_alternately():
+    Invoice.objects.update(managed_externally=True)  # approval exists only for ERP invoices
+    _assign(Invoice, "approved", "bool")
+
+
+def _due_dates_together():
+    _assign(Payment, "due_date", "date", nullable=True, together=("expiration_date",))
+
+
+def _external_totals_against_totals():
+    """Some payments state no external total, some the same total and currency, some another amount."""
+    for index, payment in enumerate(Payment.objects.order_by("-id")):
+        external = [None, payment.total, payment.total + 1][index % 3]
+        Payment.objects.filter(pk=payment.pk).update(external_total=external,
+                                                     external_currency=None if external is None else payment.currency)
+
+
+SORTED_LISTS = {
+    "/invoices": (Invoice, InvoiceListQuery, {
+        "id": NATURAL, "status": NATURAL, "account_id": NATURAL,
+        "payment_model": lambda: _assign_choices(Invoice, "payment_model", ["prepay", "postpay"]),
+        "currency": _column(Invoice, "currency", "currency"),
+        "external_currency": lambda: _assign(Invoice, "external_currency", "currency", nullable=True),
+        "approved": _approved_alternately,
+        "has_attached": lambda: _assign_choices(Invoice, "attachment_kind", ["link", "", "file"]),
+        "due_date": _due_dates_together,
+    }),
+    "/payments": (Payment, PaymentListQuery, {
+        "id": NATURAL, "type": NATURAL, "account_id": NATURAL, "invoice_id": NATURAL,
+        "status": lambda: _assign_choices(Payment, "status", ["expired", "cancelled", "processing", "completed"]),
+        "currency_code": _column(Payment, "currency", "currency"),
+        "external_currency": lambda: _assign(Payment, "external_currency", "currency", nullable=True),
+        "due_date": _due_dates_together, "expiration_date": _due_dates_together,
+        "balance_payment_allowed": _external_totals_against_totals,
+    }),
+    "/charges": (Charge, ChargeListQuery, {
+        "id": NATURAL, "kind": NATURAL, "account_id": NATURAL, "subscription_id": NATURAL, "invoice_id": NATURAL,
+        "status": lambda: _assign_choices(Charge, "status", ["new", "closed", "deleted", "blocked"]),
+        "tax_rate": _column(Charge, "tax_rate_bp", "int"),
+    }),
+    "/accounts": (Account, AccountListQuery, {"id": NATURAL, "account_class_id": NATURAL}),
+    "/subscriptions": (Subscription, SubscriptionListQuery, {
+        "id": NATURAL, "account_id": NATURAL, "plan_id": NATURAL,
+        "status": lambda: _assign_choices(Subscription, "status", ["stopped", "active", "blocked"]),
+    }),
+    "/plans": (Plan, PlanListQuery, {"id": NATURAL, "service_term_id": NATURAL, "billing_day": NATURAL,
+                                     "tax_rate": _column(Plan, "tax_rate_bp", "int")}),
+}
+# What each sort orders by, read back from the rows (for the sorts not named like a column).
+SORT_KEYS = {
+    ("/invoices", "has_attached"): lambda invoice: invoice.has_attached,
+    ("/invoices", "due_date"): lambda invoice: invoice.payment.due_date if hasattr(invoice, "payment") else None,
+    ("/payments", "currency_code"): lambda payment: payment.currency,
+    ("/payments", "balance_payment_allowed"): lambda payment: payment.balance_payment_allowed,
+    ("/charges", "tax_rate"): lambda charge: charge.tax_rate_bp,
+    ("/plans", "tax_rate"): lambda plan: plan.tax_rate_bp,
+    ("/plans", "billing_day"): lambda plan: plan.service_term.billing_day,
+}
+# Attributes of which the story can hold only two values (the billing engine makes no setup charges).
+TWO_VALUED = {("/invoices", "status"), ("/invoices", "payment_model"), ("/payments", "type"), ("/charges", "kind")}
+FIELD_KINDS = {"BigIntegerField": "int", "PositiveIntegerField": "int", "PositiveSmallIntegerField": "int",
+               "DateField": "date", "DateTimeField": "datetime", "CharField": "text", "TextField": "text",
+               "EmailField": "text", "BooleanField": "bool"}
+
+
+def _sort_choices(query) -> list[str]:
+    return [choice for choice in typing.get_args(typing.get_args(query.model_fields["sort"].annotation)[0])
+            if not choice.startswith("-")]
+
+
+SORT_CASES = [(path, sort) for path, (_, query, _) in SORTED_LISTS.items() for sort in _sort_choices(query)]
+
+
+def _arrangement(path: str, sort: str):
+    model, _, special = SORTED_LISTS[path]
+    if sort in special:
+        return special[sort]
+    field = model._meta.get_field(sort)  # a sort named like its column; any other needs an entry above
+    return _column(model, sort, FIELD_KINDS[type(field).__name__])
+
+
+@pytest.fixture
+def sort_story(reseller):
+    for billing_day, expiration_days in ((1, 10), (15, 20), (28, 30)):
+        account = AccountFactory(reseller=reseller, expiration_days=expiration_days)
+        subscription = SubscriptionFactory(account=account, billing_day=billing_day, tax_rate_bp=1000 + billing_day)
+    post_usage_charge(subscription, description="Traffic", quantity="3", unit_price=250,
+                      usage_date=date(2026, 1, 20), external_id="usage-1", actor=SYSTEM, now=at(date(2026, 1, 20)))
+    AccountFactory(reseller=reseller, balance=5_000)
+    bill(reseller, CLOSING_DAY)
+    return reseller
+
+
+@pytest.mark.parametrize(("path", "sort"), SORT_CASES, ids=[f"{path[1:]}-{sort}" for path, sort in SORT_CASES])
+def test_a_list_sorts_by_each_documented_attribute_both_ways(sort_story, path, sort):
+    # Given rows of the resource whose values of the attribute differ (in an order unlike their ids)
+    model, _, _ = SORTED_LISTS[path]
+    arrange = _arrangement(path, sort)
+    if arrange is not NATURAL:
+        arrange()
+    key = SORT_KEYS.get((path, sort), lambda row: getattr(row, sort))
+    rows = list(model.objects.filter(reseller=sort_story).order_by("id"))
+    values = [key(row) for row in rows]
+    two_valued = (path, sort) in TWO_VALUED or all(isinstance(value, bool) for value in values)
+    assert len(set(values)) >= (2 if two_valued else 3), values
+    # When the ERP lists them sorted by it, ascending and descending
+    api = reader(sort_story)
+    ascending = ids_of(ok(api.get(url(sort_story, path), {"sort": sort, "page[size]": 500}))["data"])
+    descending = ids_of(ok(api.get(url(sort_story, path), {"sort": f"-{sort}", "page[size]": 500}))["data"])
+    # Then they come in the order of the values (null first), ties by id, and exactly reversed when descending
+    expected = [row.pk for row in sorted(rows, key=lambda row: (key(row) is not None, key(row), row.pk))]
+    assert ascending == expected, values
+    assert descending == expected[::-1]
