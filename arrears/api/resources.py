@@ -241,6 +241,7 @@ def charge_resource(charge: Charge, currency: str) -> dict:
         "subscription_id": charge.subscription_id,
         "invoice_id": charge.invoice_id,
         "created_at": timestamp(charge.created_at),
+        "updated_at": timestamp(charge.updated_at),
         "closed_at": timestamp(charge.closed_at),
     })
 
@@ -254,6 +255,7 @@ def account_resource(account: Account, currency: str) -> dict:
         "balance": money.format_amount(account.balance, currency),
         "currency": currency,
         "created_at": timestamp(account.created_at),
+        "updated_at": timestamp(account.updated_at),
     })
 
 
@@ -278,6 +280,7 @@ def plan_resource(plan, currency: str) -> dict:
         "billing_day": plan.service_term.billing_day,
         "service_term_id": plan.service_term_id,
         "created_at": timestamp(plan.created_at),
+        "updated_at": timestamp(plan.updated_at),
     })
 
 

@@ -266,11 +266,19 @@ _ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 
 
 def _iso_date_or_date_time(value):
-    """``YYYY-MM-DD`` or an ISO 8601 date-time only: Pydantic would otherwise read numbers as Unix timestamps."""
-    if isinstance(value, str) and (_ISO_DATE.match(value) or _ISO_DATE_TIME.match(value)):
-        return value
+    """``YYYY-MM-DD`` or an ISO 8601 date-time (RFC 3339) only: Pydantic would otherwise read numbers as Unix
+    timestamps. Parsed here, so that an impossible one (``2026-02-30T00:00:00Z``) is refused by this parameter's
+    name rather than by the members of a union."""
     if isinstance(value, date):
         return value
+    if isinstance(value, str):
+        try:
+            if _ISO_DATE.match(value):
+                return date.fromisoformat(value)
+            if _ISO_DATE_TIME.match(value):
+                return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     raise ValueError("must be a date YYYY-MM-DD or a date-time YYYY-MM-DDThh:mm:ss±hh:mm")
 
 
@@ -345,30 +353,30 @@ ChargeListQuery = list_query(
     "ChargeListQuery",
     sort=("id", "kind", "description", "status", "quantity", "unit_price", "net_amount", "tax_rate", "tax_amount",
           "amount", "period_from", "period_to", "close_date", "external_id", "account_id", "subscription_id",
-          "invoice_id", "created_at", "closed_at"),
+          "invoice_id", "created_at", "updated_at", "closed_at"),
     sort_columns={"tax_rate": "tax_rate_bp"},
     exact={"status": Literal["new", "blocked", "closed", "deleted"], "kind": Literal["recurring", "usage", "setup"],
            "subscription_id": Id, "account_id": Id, "invoice_id": Id},
-    ranged={"close_date": IsoDate, "created_at": DateOrDateTime},
+    ranged={"close_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
 AccountListQuery = list_query(
     "AccountListQuery",
-    sort=("id", "name", "email", "address", "account_class_id", "balance", "created_at"),
+    sort=("id", "name", "email", "address", "account_class_id", "balance", "created_at", "updated_at"),
     exact={"account_class_id": Id},
-    ranged={"created_at": DateOrDateTime},
+    ranged={"created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
 SubscriptionListQuery = list_query(
     "SubscriptionListQuery",
     sort=("id", "account_id", "plan_id", "status", "billing_day", "start_date", "created_at", "updated_at"),
     exact={"status": Literal["active", "blocked", "stopped"], "account_id": Id, "plan_id": Id,
            "billing_day": Annotated[int, Field(ge=1, le=28)]},
-    ranged={"start_date": IsoDate, "created_at": DateOrDateTime},
+    ranged={"start_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
 PlanListQuery = list_query(
     "PlanListQuery",
-    sort=("id", "name", "fee", "tax_rate", "billing_day", "service_term_id", "created_at"),
+    sort=("id", "name", "fee", "tax_rate", "billing_day", "service_term_id", "created_at", "updated_at"),
     sort_columns={"tax_rate": "tax_rate_bp", "billing_day": "service_term__billing_day"},
-    exact={}, ranged={})
+    exact={}, ranged={"updated_at": DateOrDateTime})
 
 
 class EventFeedQuery(QueryParameters):
@@ -526,6 +534,7 @@ class ChargeAttributes(Schema):
     subscription_id: int
     invoice_id: int
     created_at: datetime
+    updated_at: datetime
     closed_at: datetime | None
 
 
@@ -543,6 +552,7 @@ class AccountAttributes(Schema):
     balance: str
     currency: str
     created_at: datetime
+    updated_at: datetime
 
 
 class AccountResource(Schema):
@@ -575,6 +585,7 @@ class PlanAttributes(Schema):
     billing_day: int
     service_term_id: int
     created_at: datetime
+    updated_at: datetime
 
 
 class PlanResource(Schema):

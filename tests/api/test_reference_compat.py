@@ -22,18 +22,22 @@ from arrears.api.schemas import (
     SubscriptionListQuery,
 )
 from arrears.catalog.models import Plan
+from arrears.catalog.services import create_plan
 from arrears.charges.models import Charge
 from arrears.charges.services import post_usage_charge
 from arrears.core.actors import SYSTEM
 from arrears.customers.models import Account
 from arrears.gateways.services import create_payment_method
 from arrears.invoices.models import Invoice
+from arrears.invoices.services import approve_invoice, complete_invoice_payment
 from arrears.payments.models import Payment
-from arrears.payments.services import approve_payment
+from arrears.payments.services import approve_payment, top_up_balance
 from arrears.subscriptions.models import Subscription
+from arrears.subscriptions.services import create_subscription
 from tests.api.conftest import MEDIA_TYPE, ApiClient, refused_over_http, token_for
 from tests.conftest import MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
+from tests.service_support import invoices_of
 
 JAN_1, FEB_1, CLOSING_DAY = date(2026, 1, 1), date(2026, 2, 1), date(2026, 2, 2)
 
@@ -407,3 +411,111 @@ def test_a_list_sorts_by_each_documented_attribute_both_ways(sort_story, path, s
     expected = [row.pk for row in sorted(rows, key=lambda row: (key(row) is not None, key(row), row.pk))]
     assert ascending == expected, values
     assert descending == expected[::-1]
+
+
+# --- 4. filter[updated_at][gt|lt]: the ERP's incremental sync ------------------------------------------------
+#
+# The sync story: an ERP reseller with accounts A and B subscribed on 2026-01-31 and billed until 2026-02-02;
+# on 2026-02-03 one row of each resource changes at its own hour, through its service, and the ERP asks each list
+# for what changed since just before.
+
+LISTS = ["/invoices", "/payments", "/charges", "/accounts", "/subscriptions", "/plans"]
+
+
+def changed_since(api, reseller, path: str, moment) -> list[int]:
+    return ids_of(ok(api.get(url(reseller, path), {"filter[updated_at][gt]": moment.isoformat(),
+                                                   "page[size]": 500}))["data"])
+
+
+def unchanged_before(api, reseller, path: str, moment) -> list[int]:
+    return ids_of(ok(api.get(url(reseller, path), {"filter[updated_at][lt]": moment.isoformat(),
+                                                   "page[size]": 500}))["data"])
+
+
+def test_each_list_answers_exactly_the_row_its_service_changed_since_a_moment(erp_reseller):
+    a, b = AccountFactory(reseller=erp_reseller), AccountFactory(reseller=erp_reseller)
+    jan_a, _ = invoices_of(a, b)
+    api = reader(erp_reseller)
+    day = date(2026, 2, 3)
+
+    def after_change(path: str, hour: int, change) -> None:
+        """``change`` at ``hour``:30 changes one row of ``path``'s resource: the list since ``hour``:00 is exactly
+        that row, the list before it every other row."""
+        before = at(day, hour)
+        changed = change(before + timedelta(minutes=30))
+        assert changed_since(api, erp_reseller, path, before) == [changed.pk], path
+        others = unchanged_before(api, erp_reseller, path, before)
+        assert changed.pk not in others and others, path
+
+    after_change("/invoices", 8, lambda now: approve_invoice(jan_a, document_id="NS-A", billing_date=JAN_1,
+                                                             actor=MANAGER, now=now))
+    after_change("/payments", 9, lambda now: complete_invoice_payment(
+        jan_a, document_id="NS-A", billing_date=JAN_1, actor=MANAGER, now=now).payment)
+    subscription_b = Subscription.objects.get(account=b)
+    after_change("/charges", 10, lambda now: post_usage_charge(
+        subscription_b, description="Traffic", quantity="1", unit_price=100, usage_date=day, actor=SYSTEM,
+        now=now)[0])
+    after_change("/accounts", 11, lambda now: Account.objects.get(
+        pk=top_up_balance(b, 1_000, actor=MANAGER, now=now).account_id))
+    after_change("/plans", 12, lambda now: create_plan(reseller=erp_reseller, name="Gold", fee=1_000,
+                                                       billing_day=1, actor=MANAGER, now=now))
+    after_change("/subscriptions", 13, lambda now: create_subscription(
+        account=a, plan=Plan.objects.get(name="Gold"), start_date=date(2026, 2, 10), actor=MANAGER, now=now))
+
+
+def test_a_billing_day_stamps_the_rows_it_writes(reseller):
+    # Given default-mode accounts A (with 300.00 EUR on its balance) and B, their January invoices closed on
+    # 2026-02-02 with payments due 2026-02-11
+    a, b = AccountFactory(reseller=reseller, balance=30_000), AccountFactory(reseller=reseller)
+    jan_a, jan_b = invoices_of(a, b)
+    api = reader(reseller)
+    before = at(date(2026, 2, 10))
+    # When the billing day 2026-02-11 runs: the balance pays A's payment
+    bill(reseller, date(2026, 2, 11))
+    # Then since the day before, exactly A's account and payment changed, and no invoice or charge
+    assert changed_since(api, reseller, "/accounts", before) == [a.pk]
+    assert changed_since(api, reseller, "/payments", before) == [jan_a.payment.pk]
+    assert changed_since(api, reseller, "/invoices", before) == []
+    assert changed_since(api, reseller, "/charges", before) == []
+    # When the billing day 2026-03-01 closes the February charges and opens March with new ones
+    february_charges = set(Charge.objects.filter(invoice__billing_date=FEB_1).values_list("id", flat=True))
+    before = at(date(2026, 2, 28))
+    bill(reseller, date(2026, 3, 1))
+    # Then the charges since the day before are exactly those it closed and created, stamped with its business time
+    march_charges = set(Charge.objects.filter(invoice__billing_date=date(2026, 3, 1)).values_list("id", flat=True))
+    assert len(february_charges) == len(march_charges) == 2
+    changed = changed_since(api, reseller, "/charges", before)
+    assert set(changed) == february_charges | march_charges
+    document = ok(api.get(url(reseller, f"/charges/{min(march_charges)}")))
+    assert document["data"]["attributes"]["updated_at"] == "2026-03-01T00:00:00+00:00"
+
+
+def test_updated_at_is_an_attribute_of_every_resource_of_the_lists(reseller):
+    a = AccountFactory(reseller=reseller)
+    invoices_of(a)
+    api = reader(reseller)
+    for path in LISTS:
+        data = ok(api.get(url(reseller, path)))["data"]
+        assert data and all(item["attributes"]["updated_at"] for item in data), path
+
+
+def test_an_rfc_3339_moment_with_an_offset_compares_as_the_same_instant(reseller):
+    a = AccountFactory(reseller=reseller, balance=1_000)  # created at T0 = 2026-01-01T00:00Z
+    api = reader(reseller)
+    for moment, listed in (("2025-12-31T23:59:59-01:00", []), ("2026-01-01T00:59:59+01:00", [a.pk])):
+        document = ok(api.get(url(reseller, "/accounts"), {"filter[updated_at][gt]": moment}))
+        assert ids_of(document["data"]) == listed, moment
+
+
+LIST_CODES = {"/invoices": "INVOICE-0001", "/payments": "PAYMENT-0001", "/charges": "CHARGE-0001",
+              "/accounts": "ACCOUNT-0001", "/subscriptions": "SUBSCRIPTION-0001", "/plans": "PLAN-0001"}
+
+
+@pytest.mark.parametrize("path", LISTS)
+@pytest.mark.parametrize("operator", ["gt", "lt"])
+@pytest.mark.parametrize("moment", ["yesterday", "2026-02-30T00:00:00Z", "1770000000", "2026-02-03T25:00:00Z"])
+def test_a_malformed_updated_at_bound_is_refused_by_name(reseller, path, operator, moment):
+    api = reader(reseller)
+    parameter = f"filter[updated_at][{operator}]"
+    refused_over_http(lambda: api.get(url(reseller, path), {parameter: moment}), 400, LIST_CODES[path],
+                      parameter=parameter)
