@@ -424,7 +424,7 @@ def test_get_charge_answers_its_amounts_in_the_currency_precision(story):
         "amount": "3100.00", "currency": "EUR", "period_from": "2026-02-01", "period_to": "2026-03-01",
         "close_date": "2026-03-01", "external_id": None, "account_id": charge.account_id,
         "subscription_id": story.subscriptions["a"].pk, "invoice_id": story.invoices["feb_a"].pk,
-        "created_at": None, "closed_at": None,
+        "created_at": None, "updated_at": "2026-02-01T00:00:00+00:00", "closed_at": None,
     }
     assert attributes["created_at"] == "2026-02-01T00:00:00+00:00"
 
