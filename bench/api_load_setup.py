@@ -97,9 +97,9 @@ def build(accounts: int, out: Path) -> dict:
     # Two charges per invoice: the period's fee and a usage line; every total is positive.
     statements = [
         ("INSERT INTO customers_account (id, reseller_id, account_class_id, name, email, address, balance,"
-         " created_at) SELECT a.i, %s, %s, 'Account ' || a.i, 'customer' || a.i || '@example.com', '', 0, %s"
-         " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-         [reseller.pk, account_class.pk, stamp]),
+         " created_at, updated_at) SELECT a.i, %s, %s, 'Account ' || a.i, 'customer' || a.i || '@example.com', '',"
+         " 0, %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+         [reseller.pk, account_class.pk, stamp, stamp]),
         ("INSERT INTO subscriptions_subscription (id, reseller_id, account_id, plan_id, status, billing_day,"
          " start_date, created_at, updated_at) SELECT a.i, %s, a.i, %s, 'active', 1, %s, %s, %s"
          " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
@@ -112,14 +112,14 @@ def build(accounts: int, out: Path) -> dict:
          [reseller.pk, start, start, end, stamp, stamp]),
         ("INSERT INTO charges_charge (id, reseller_id, account_id, subscription_id, invoice_id, kind, description,"
          " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to, close_date,"
-         " status, created_at)"
+         " status, created_at, updated_at)"
          " SELECT (a.i - 1) * 2 + k.k, %s, a.i, a.i, a.i, k.kind, CASE WHEN k.k = 1 THEN %s ELSE 'Usage' END,"
          " 1000, k.net, k.net, %s, (k.net * %s + 5000) / 10000, k.net + (k.net * %s + 5000) / 10000,"
-         " %s, %s, %s, 'blocked', %s"
+         " %s, %s, %s, 'blocked', %s, %s"
          " FROM bench_seq a CROSS JOIN (SELECT 1 AS k, 'recurring' AS kind, 1000 AS net"
          "  UNION ALL SELECT 2, 'usage', 250) AS k"
          " WHERE a.i BETWEEN %s AND %s ORDER BY a.i, k.k",
-         [reseller.pk, description, TAX_RATE_BP, TAX_RATE_BP, TAX_RATE_BP, start, end, end, stamp]),
+         [reseller.pk, description, TAX_RATE_BP, TAX_RATE_BP, TAX_RATE_BP, start, end, end, stamp, stamp]),
     ]
     for lo in range(1, accounts + 1, BUILD_BATCH):
         hi = min(lo + BUILD_BATCH - 1, accounts)

@@ -234,9 +234,9 @@ def build(target: Target, accounts: int, per_account: int, recurring: bool) -> N
     first_description = f"{PLAN_NAME} ({PERIOD_START.isoformat()} – {date(2026, 10, 31).isoformat()})"
     statements = [
         ("INSERT INTO customers_account (id, reseller_id, account_class_id, name, email, address, balance,"
-         " created_at) SELECT a.i, %s, %s, 'Account ' || a.i, 'customer' || a.i || '@example.com', '', 0, %s"
-         " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-         [reseller.pk, account_class.pk, stamp]),
+         " created_at, updated_at) SELECT a.i, %s, %s, 'Account ' || a.i, 'customer' || a.i || '@example.com', '',"
+         " 0, %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+         [reseller.pk, account_class.pk, stamp, stamp]),
         ("INSERT INTO subscriptions_subscription (id, reseller_id, account_id, plan_id, status, billing_day,"
          " start_date, created_at, updated_at) SELECT a.i, %s, a.i, %s, %s, 1, %s, %s, %s"
          " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
@@ -249,9 +249,9 @@ def build(target: Target, accounts: int, per_account: int, recurring: bool) -> N
          [reseller.pk, start, start, end, stamp, stamp]),
         ("INSERT INTO charges_charge (id, reseller_id, account_id, subscription_id, invoice_id, kind, description,"
          " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to, close_date,"
-         " status, created_at)"
+         " status, created_at, updated_at)"
          " SELECT id, %s, account_id, account_id, account_id, kind, description, 1000, net, net, %s,"
-         " (net * %s + 5000) / 10000, net + (net * %s + 5000) / 10000, %s, %s, %s, 'blocked', %s FROM ("
+         " (net * %s + 5000) / 10000, net + (net * %s + 5000) / 10000, %s, %s, %s, 'blocked', %s, %s FROM ("
          f"  SELECT (a.i - 1) * %s + k.i AS id, a.i AS account_id, {net} AS net,"
          "  CASE WHEN k.i = 1 THEN 'recurring' ELSE 'usage' END AS kind,"
          "  CASE WHEN k.i = 1 THEN %s ELSE 'Usage line ' || k.i END AS description"
@@ -259,7 +259,7 @@ def build(target: Target, accounts: int, per_account: int, recurring: bool) -> N
          "  ORDER BY a.i, k.i) AS lines",
          None),
     ]
-    charge_params = [reseller.pk, TAX_RATE_BP, TAX_RATE_BP, TAX_RATE_BP, start, end, close, stamp, per_account,
+    charge_params = [reseller.pk, TAX_RATE_BP, TAX_RATE_BP, TAX_RATE_BP, start, end, close, stamp, stamp, per_account,
                      first_description]
     for lo in range(1, accounts + 1, BUILD_BATCH):
         hi = min(lo + BUILD_BATCH - 1, accounts)
@@ -367,18 +367,18 @@ def run_floor(target: Target) -> tuple[float, dict[str, int]]:
     counts["charges_created"] = run(
         "INSERT INTO charges_charge (reseller_id, account_id, subscription_id, invoice_id, kind, description,"
         " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to, close_date,"
-        " status, created_at)"
+        " status, created_at, updated_at)"
         " SELECT s.reseller_id, s.account_id, s.id, i.id, 'recurring', pl.name || %s, 1000, pl.fee, pl.fee,"
         " pl.tax_rate_bp, (pl.fee * pl.tax_rate_bp + 5000) / 10000, pl.fee + (pl.fee * pl.tax_rate_bp + 5000) / 10000,"
-        " %s, %s, %s, 'blocked', %s FROM subscriptions_subscription s JOIN catalog_plan pl ON pl.id = s.plan_id"
+        " %s, %s, %s, 'blocked', %s, %s FROM subscriptions_subscription s JOIN catalog_plan pl ON pl.id = s.plan_id"
         " JOIN invoices_invoice i ON i.account_id = s.account_id AND i.billing_day = 1 AND i.billing_date = %s"
         " WHERE s.reseller_id = %s AND s.billing_day = 1 AND s.start_date <= %s AND s.status IN ('active', 'blocked')"
         " ORDER BY s.id",
-        [description, day1, next_end, next_end, stamp1, day1, reseller_id, day1])
+        [description, day1, next_end, next_end, stamp1, stamp1, day1, reseller_id, day1])
     # ... and the ended period's charges close (R2).
     counts["charges_closed"] = run(
-        "UPDATE charges_charge SET status = 'closed', closed_at = %s"
-        " WHERE reseller_id = %s AND status = 'blocked' AND close_date <= %s", [stamp1, reseller_id, day1])
+        "UPDATE charges_charge SET status = 'closed', closed_at = %s, updated_at = %s"
+        " WHERE reseller_id = %s AND status = 'blocked' AND close_date <= %s", [stamp1, stamp1, reseller_id, day1])
     run("INSERT INTO billing_billingrun (reseller_id, date, counts, started_at, finished_at)"
         " VALUES (%s, %s, '{}', %s, %s)", [reseller_id, day1, stamp1, stamp1])
     run("COMMIT", [])

@@ -135,8 +135,9 @@ def build(accounts: int, postgres: bool) -> None:
     true, false = ("TRUE", "FALSE") if postgres else ("1", "0")
     n = accounts
     statements = [("INSERT INTO customers_account (id, reseller_id, account_class_id, name, email, address, balance,"
-                   " created_at) SELECT a.i, %s, %s, 'Account ' || a.i, 'customer' || a.i || '@example.com', '', 0, %s"
-                   " FROM bench_seq a WHERE a.i BETWEEN %s AND %s", [reseller.pk, account_class.pk, stamp])]
+                   " created_at, updated_at) SELECT a.i, %s, %s, 'Account ' || a.i,"
+                   " 'customer' || a.i || '@example.com', '', 0, %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+                   [reseller.pk, account_class.pk, stamp, stamp])]
     for p, (start, end) in enumerate(spans, start=1):
         closed = p <= 3
         approved = {1: true, 2: true, 3: "(a.i % 2 = 0)", 4: false}[p]

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
 import orjson
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from arrears.api.errors import ServiceBusy
@@ -115,13 +115,40 @@ def list_document(request: HttpRequest, page: Page, data: list[dict], included: 
     return document
 
 
-def order_by(queryset: QuerySet, sort: str | None) -> QuerySet:
-    """``sort=-created_at`` → newest first; ``id`` breaks ties so that pages never overlap."""
+def _may_be_null(model, path: str) -> bool:
+    """Whether the column at ``path`` (``payment__due_date``) can be NULL: a nullable field, or one reached over a
+    relation that may be missing."""
+    *hops, name = path.split("__")
+    for hop in hops:
+        field = model._meta.get_field(hop)
+        if field.auto_created and not field.concrete or field.null:  # a reverse relation, or a nullable key
+            return True
+        model = field.related_model
+    return model._meta.get_field(name).null
+
+
+def order_by(queryset: QuerySet, sort: str | None, columns: dict | None = None) -> QuerySet:
+    """``sort=-created_at`` → newest first; ``id`` breaks ties so that pages never overlap. ``columns`` maps a
+    sort name to its column path or expression. NULL sorts as the smallest value on both databases (SQLite puts
+    it first ascending, PostgreSQL last): only for columns that may hold it, so that the others keep their
+    indexes."""
     if not sort:
         return queryset.order_by("id")
     descending = sort.startswith("-")
-    tie_breaker = "-id" if descending else "id"
-    return queryset.order_by(sort, tie_breaker) if sort.lstrip("-") != "id" else queryset.order_by(sort)
+    name = sort.lstrip("-")
+    if name == "id":
+        return queryset.order_by(sort)
+    column = (columns or {}).get(name, name)
+    if isinstance(column, str):
+        nullable = _may_be_null(queryset.model, column)
+        column = F(column)
+    else:
+        nullable = False
+    if descending:
+        order = column.desc(nulls_last=True) if nullable else column.desc()
+    else:
+        order = column.asc(nulls_first=True) if nullable else column.asc()
+    return queryset.order_by(order, "-id" if descending else "id")
 
 
 def includes(include: str | None) -> frozenset[str]:
@@ -184,4 +211,4 @@ DATETIME_FIELDS = frozenset({"created_at", "updated_at", "closed_at"})
 def listed_page(queryset: QuerySet, query, reseller) -> Page:
     """Filter, sort and cut one page of a list route's queryset, as its query parameters say."""
     queryset = apply_filters(queryset, query, tz_name=reseller.timezone, datetime_fields=DATETIME_FIELDS)
-    return paginate(order_by(queryset, query.sort), query)
+    return paginate(order_by(queryset, query.sort, getattr(type(query), "sort_columns", None)), query)

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
+from django.db.models import BooleanField, Case, F, Q, Value, When
 from ninja import Schema
 from pydantic import (
     AfterValidator,
@@ -265,21 +266,32 @@ _ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 
 
 def _iso_date_or_date_time(value):
-    """``YYYY-MM-DD`` or an ISO 8601 date-time only: Pydantic would otherwise read numbers as Unix timestamps."""
-    if isinstance(value, str) and (_ISO_DATE.match(value) or _ISO_DATE_TIME.match(value)):
-        return value
+    """``YYYY-MM-DD`` or an ISO 8601 date-time (RFC 3339) only: Pydantic would otherwise read numbers as Unix
+    timestamps. Parsed here, so that an impossible one (``2026-02-30T00:00:00Z``) is refused by this parameter's
+    name rather than by the members of a union."""
     if isinstance(value, date):
         return value
+    if isinstance(value, str):
+        try:
+            if _ISO_DATE.match(value):
+                return date.fromisoformat(value)
+            if _ISO_DATE_TIME.match(value):
+                return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     raise ValueError("must be a date YYYY-MM-DD or a date-time YYYY-MM-DDThh:mm:ss±hh:mm")
 
 
 DateOrDateTime = Annotated[date | datetime, BeforeValidator(_iso_date_or_date_time)]
 
 
-def list_query(name: str, *, sort: tuple[str, ...], include: tuple[str, ...] = (), exact: dict[str, Any],
-               ranged: dict[str, Any]) -> type[ListQuery]:
+def list_query(name: str, *, sort: tuple[str, ...], sort_columns: dict[str, Any] | None = None,
+               include: tuple[str, ...] = (), exact: dict[str, Any], ranged: dict[str, Any]) -> type[ListQuery]:
     """A list's query schema: ``filter[f]`` for every filterable field, ``filter[f][gt|lt]`` for the ranged
-    ones, ``sort`` over ``sort`` (``-`` for descending) and ``include`` over ``include``."""
+    ones, ``sort`` over ``sort`` (``-`` for descending) and ``include`` over ``include``.
+
+    A sort is by the column of its name, or by what ``sort_columns`` says (a column path or an expression), for
+    an attribute named unlike its column or computed from several (``jsonapi.order_by``)."""
     fields: dict[str, Any] = {}
     for column, kind in {**exact, **ranged}.items():
         fields[column] = (kind | None, Field(None, alias=f"filter[{column}]"))
@@ -287,53 +299,84 @@ def list_query(name: str, *, sort: tuple[str, ...], include: tuple[str, ...] = (
         fields[f"{column}_gt"] = (kind | None, Field(None, alias=f"filter[{column}][gt]"))
         fields[f"{column}_lt"] = (kind | None, Field(None, alias=f"filter[{column}][lt]"))
     orders = tuple(order for column in sort for order in (column, f"-{column}"))
-    fields["sort"] = (Literal[orders] | None, Field(None, alias="sort"))
+    fields["sort"] = (Literal[orders] | None, Field(None, alias="sort", description=(
+        f"One of: {', '.join(sort)}; `-` before it for descending. Ties are broken by id; a missing value (null) "
+        "sorts first ascending and last descending.")))
     if include:
         choice = "|".join(include)
         fields["include"] = (str | None, Field(None, alias="include", pattern=rf"^({choice})(,({choice}))*$",
                                                description=f"Comma list of: {', '.join(include)}."))
-    return create_model(name, __base__=ListQuery, **fields)
+    query = create_model(name, __base__=ListQuery, **fields)
+    query.sort_columns = sort_columns or {}
+    return query
 
 
+def _true_unless(condition: Q) -> Case:
+    return Case(When(condition, then=Value(False)), default=Value(True), output_field=BooleanField())
+
+
+# Every list sorts by every attribute of its resource that a column holds (or a few columns decide), except a
+# currency that is the reseller's for every row; the events feed reads in id order by its cursor.
+INVOICE_INCLUDES = ("subscriptions", "payments", "charges", "taxes", "corrections")
 InvoiceListQuery = list_query(
     "InvoiceListQuery",
-    sort=("id", "created_at", "updated_at", "closed_at", "billing_date", "from_date", "to_date", "total"),
-    include=("subscriptions", "payments", "charges"),
+    sort=("id", "document_id", "original_document_id", "status", "payment_model", "total", "currency", "account_id",
+          "from_date", "to_date", "billing_date", "managed_externally", "approved", "approval_date", "external_total",
+          "external_currency", "has_attached", "due_date", "created_at", "updated_at", "closed_at"),
+    sort_columns={"has_attached": _true_unless(Q(attachment_kind="")), "due_date": "payment__due_date"},
+    include=INVOICE_INCLUDES,
     exact={"status": Literal["open", "closed"], "approved": bool, "managed_externally": bool, "account_id": Id,
            "payment_model": Literal["postpay", "prepay"]},
     ranged={"from_date": IsoDate, "to_date": IsoDate, "billing_date": IsoDate, "created_at": DateOrDateTime,
             "updated_at": DateOrDateTime},
 )
 PaymentStatus = Literal["waiting_for_payment", "expired", "processing", "completed", "paid_from_balance", "cancelled"]
+PAYMENT_INCLUDES = ("invoices", "account", "payment_method", "reseller", "charges", "corrections")
+# Payment.balance_payment_allowed (R18) in SQL.
+_BALANCE_PAYMENT_ALLOWED = Case(
+    When(Q(type="rendered_services") & (Q(external_total__isnull=True)
+                                        | Q(external_total=F("total"), external_currency=F("currency"))),
+         then=Value(True)),
+    default=Value(False), output_field=BooleanField())
 PaymentListQuery = list_query(
     "PaymentListQuery",
-    sort=("id", "created_at", "updated_at", "due_date", "total"),
-    include=("invoices", "account"),
+    sort=("id", "document_id", "type", "status", "total", "initial_total", "amount_paid_from_balance",
+          "currency_code", "due_date", "expiration_date", "external_total", "external_currency",
+          "balance_payment_allowed", "comment", "account_id", "invoice_id", "created_at", "updated_at", "closed_at"),
+    sort_columns={"currency_code": "currency", "balance_payment_allowed": _BALANCE_PAYMENT_ALLOWED},
+    include=PAYMENT_INCLUDES,
     exact={"status": PaymentStatus, "type": Literal["rendered_services", "top_up"], "account_id": Id,
            "invoice_id": Id},
     ranged={"due_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
 ChargeListQuery = list_query(
     "ChargeListQuery",
-    sort=("id", "created_at", "close_date", "amount"),
+    sort=("id", "kind", "description", "status", "quantity", "unit_price", "net_amount", "tax_rate", "tax_amount",
+          "amount", "period_from", "period_to", "close_date", "external_id", "account_id", "subscription_id",
+          "invoice_id", "created_at", "updated_at", "closed_at"),
+    sort_columns={"tax_rate": "tax_rate_bp"},
     exact={"status": Literal["new", "blocked", "closed", "deleted"], "kind": Literal["recurring", "usage", "setup"],
            "subscription_id": Id, "account_id": Id, "invoice_id": Id},
-    ranged={"close_date": IsoDate, "created_at": DateOrDateTime},
+    ranged={"close_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
 AccountListQuery = list_query(
     "AccountListQuery",
-    sort=("id", "created_at", "name"),
+    sort=("id", "name", "email", "address", "account_class_id", "balance", "created_at", "updated_at"),
     exact={"account_class_id": Id},
-    ranged={"created_at": DateOrDateTime},
+    ranged={"created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
 SubscriptionListQuery = list_query(
     "SubscriptionListQuery",
-    sort=("id", "created_at", "start_date"),
+    sort=("id", "account_id", "plan_id", "status", "billing_day", "start_date", "created_at", "updated_at"),
     exact={"status": Literal["active", "blocked", "stopped"], "account_id": Id, "plan_id": Id,
            "billing_day": Annotated[int, Field(ge=1, le=28)]},
-    ranged={"start_date": IsoDate, "created_at": DateOrDateTime},
+    ranged={"start_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
-PlanListQuery = list_query("PlanListQuery", sort=("id", "created_at", "name"), exact={}, ranged={})
+PlanListQuery = list_query(
+    "PlanListQuery",
+    sort=("id", "name", "fee", "tax_rate", "billing_day", "service_term_id", "created_at", "updated_at"),
+    sort_columns={"tax_rate": "tax_rate_bp", "billing_day": "service_term__billing_day"},
+    exact={}, ranged={"updated_at": DateOrDateTime})
 
 
 class EventFeedQuery(QueryParameters):
@@ -343,14 +386,18 @@ class EventFeedQuery(QueryParameters):
     account_id: Id | None = Field(None, alias="filter[account_id]")
 
 
-class IncludeQuery(QueryParameters):
-    include: str | None = Field(None, pattern=r"^(subscriptions|payments|charges)(,(subscriptions|payments|charges))*$",
-                                description="Comma list of: subscriptions, payments, charges.")
+def include_query(name: str, include: tuple[str, ...]) -> type[QueryParameters]:
+    """The ``include`` parameter of a single read, over the same choices as its list's."""
+    choice = "|".join(include)
+    return create_model(name, __base__=QueryParameters, include=(
+        str | None, Field(None, pattern=rf"^({choice})(,({choice}))*$",
+                          description=f"Comma list of: {', '.join(include)}.")))
 
 
-class PaymentIncludeQuery(QueryParameters):
-    include: str | None = Field(None, pattern=r"^(invoices|account)(,(invoices|account))*$",
-                                description="Comma list of: invoices, account.")
+IncludeQuery = include_query("IncludeQuery", INVOICE_INCLUDES)
+
+
+PaymentIncludeQuery = include_query("PaymentIncludeQuery", PAYMENT_INCLUDES)
 
 
 # --- Responses (documentation of what resources.py renders) ----------------------------------------------
@@ -404,6 +451,7 @@ class InvoiceRelationships(Schema):
     payments: ToMany
     charges: ToMany
     corrections: ToMany = Field(description="Always empty: Arrears has no corrections yet (the reference's shape).")
+    taxes: ToMany = Field(description="The invoice's tax lines, one per tax rate of its charges.")
 
 
 class InvoiceResource(Schema):
@@ -411,6 +459,21 @@ class InvoiceResource(Schema):
     type: Literal["invoices"]
     attributes: InvoiceAttributes
     relationships: InvoiceRelationships
+
+
+class TaxAttributes(Schema):
+    invoice_id: int
+    tax_percent: str = Field(description="The rate in percent, e.g. \"20\" or \"7.5\".")
+    amount_without_tax: str = Field(description="The net amounts of the invoice's charges at this rate.")
+    amount: str = Field(description="The tax on them: the sum of the charges' taxes at this rate (the reference's "
+                        "`taxes[].amount`).")
+    currency: str
+
+
+class TaxResource(Schema):
+    id: str = Field(description="`{invoice_id}-{rate in basis points}`, e.g. `2046-2000` for 20 % on invoice 2046.")
+    type: Literal["taxes"]
+    attributes: TaxAttributes
 
 
 class PaymentAttributes(Schema):
@@ -439,6 +502,9 @@ class PaymentAttributes(Schema):
 class PaymentRelationships(Schema):
     invoices: ToMany
     account: ToOne
+    payment_method: ToOne = Field(description="The method it was paid with; null until then, and for the balance.")
+    reseller: ToOne
+    charges: ToMany = Field(description="The charges of its invoice; none for a top-up.")
     corrections: ToMany = Field(description="Always empty: Arrears has no corrections yet (the reference's shape).")
 
 
@@ -468,6 +534,7 @@ class ChargeAttributes(Schema):
     subscription_id: int
     invoice_id: int
     created_at: datetime
+    updated_at: datetime
     closed_at: datetime | None
 
 
@@ -485,6 +552,7 @@ class AccountAttributes(Schema):
     balance: str
     currency: str
     created_at: datetime
+    updated_at: datetime
 
 
 class AccountResource(Schema):
@@ -517,12 +585,41 @@ class PlanAttributes(Schema):
     billing_day: int
     service_term_id: int
     created_at: datetime
+    updated_at: datetime
 
 
 class PlanResource(Schema):
     id: str
     type: Literal["plans"]
     attributes: PlanAttributes
+
+
+class PaymentMethodAttributes(Schema):
+    name: str
+    kind: Literal["manual", "gateway"]
+    active: bool
+    reseller_id: int
+    connector_id: int | None = Field(description="The gateway connector a gateway method pays through.")
+
+
+class PaymentMethodResource(Schema):
+    id: str
+    type: Literal["payment_methods"]
+    attributes: PaymentMethodAttributes
+
+
+class ResellerAttributes(Schema):
+    name: str
+    currency: str
+    timezone: str
+    external_invoices: bool = Field(description="ERP mode: an external system generates the invoices.")
+    created_at: datetime
+
+
+class ResellerResource(Schema):
+    id: str
+    type: Literal["resellers"]
+    attributes: ResellerAttributes
 
 
 class EventActor(Schema):
@@ -548,7 +645,8 @@ class EventResource(Schema):
     attributes: EventAttributes
 
 
-IncludedResource = InvoiceResource | PaymentResource | ChargeResource | SubscriptionResource | AccountResource
+IncludedResource = (InvoiceResource | PaymentResource | ChargeResource | SubscriptionResource | AccountResource
+                    | TaxResource | PaymentMethodResource | ResellerResource)
 
 
 class ListMetaPage(Schema):

@@ -202,10 +202,10 @@ class _BillingDay:
             rows = sql.fetch_all(
                 f"INSERT INTO {charge} (reseller_id, account_id, subscription_id, invoice_id, kind, description,"
                 " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to,"
-                " close_date, status, created_at)"
+                " close_date, status, created_at, updated_at)"
                 " SELECT reseller_id, account_id, id, invoice_id, 'recurring', description, 1000, net, net,"
                 f" tax_rate_bp, {tax}, net + {tax},"
-                " %s, %s, %s, 'blocked', %s FROM ("
+                " %s, %s, %s, 'blocked', %s, %s FROM ("
                 f"  SELECT s.reseller_id, s.account_id, s.id, i.id AS invoice_id, pl.name || %s AS description,"
                 f"  {fee_sql} AS net, pl.tax_rate_bp FROM {subscription} s"
                 f"  JOIN {sql.table(Plan)} pl ON pl.id = s.plan_id"
@@ -213,7 +213,7 @@ class _BillingDay:
                 f"  WHERE {chunk} AND NOT EXISTS (SELECT 1 FROM {charge} c WHERE c.subscription_id = s.id"
                 "   AND c.kind = 'recurring' AND c.period_from = %s) ORDER BY s.id"
                 ") AS new_charges RETURNING id, account_id, invoice_id, amount",
-                [self.sql_day, to_date, to_date, self.stamp, description, billing_day, billing_date,
+                [self.sql_day, to_date, to_date, self.stamp, self.stamp, description, billing_day, billing_date,
                  *chunk_params, self.sql_day])
             self._events("charge.created", "charge", [
                 (self.reseller.pk, charge_id, account_id,
@@ -234,10 +234,10 @@ class _BillingDay:
         where = "reseller_id = %s AND status = 'open' AND to_date <= %s"
         for lo, hi in self._chunks(Invoice, where, [self.reseller.pk, self.sql_day], "closing charges"):
             rows = sql.fetch_all(
-                f"UPDATE {charges} SET status = 'closed', closed_at = %s"
+                f"UPDATE {charges} SET status = 'closed', closed_at = %s, updated_at = %s"
                 " WHERE reseller_id = %s AND invoice_id > %s AND invoice_id <= %s AND status = 'blocked'"
                 " AND close_date <= %s RETURNING id, invoice_id, account_id, amount",
-                [self.stamp, self.reseller.pk, lo, hi, self.sql_day])
+                [self.stamp, self.stamp, self.reseller.pk, lo, hi, self.sql_day])
             per_invoice: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
             for charge_id, invoice_id, account_id, amount in rows:
                 per_invoice[(invoice_id, account_id)].append((charge_id, amount))
@@ -361,8 +361,8 @@ class _BillingDay:
             debits: dict[int, int] = defaultdict(int)
             for _, account_id, total, *_ in rows:
                 debits[account_id] += total
-            sql.execute_many(f"UPDATE {account} SET balance = balance - %s WHERE id = %s",
-                             [(amount, account_id) for account_id, amount in sorted(debits.items())])
+            sql.execute_many(f"UPDATE {account} SET balance = balance - %s, updated_at = %s WHERE id = %s",
+                             [(amount, self.stamp, account_id) for account_id, amount in sorted(debits.items())])
             self._events("payment.received", "payment", [
                 (self.reseller.pk, payment_id, account_id,
                  {"document_id": document_id, "total": total, "invoice_id": invoice_id, "how": "balance_on_due_date",

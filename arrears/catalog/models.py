@@ -23,6 +23,7 @@ class Plan(models.Model):
     fee = models.BigIntegerField()
     tax_rate_bp = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()  # the ERP's incremental sync reads filter[updated_at][gt]
 
     class Meta:
         ordering = ["id"]

@@ -24,7 +24,7 @@ def create_plan(*, reseller: Reseller, name: str, fee: int, billing_day: int, ta
         term, _ = ServiceTerm.objects.get_or_create(reseller=reseller, billing_day=billing_day,
                                                     defaults={"name": f"Monthly, billing day {billing_day}"})
         plan = Plan.objects.create(reseller=reseller, service_term=term, name=name, fee=fee,
-                                   tax_rate_bp=tax_rate_bp, created_at=now)
+                                   tax_rate_bp=tax_rate_bp, created_at=now, updated_at=now)
         record_event("plan.created", subject=plan, reseller_id=reseller.pk, account_id=None,
                      payload={"name": name, "fee": fee, "billing_day": billing_day, "tax_rate_bp": tax_rate_bp},
                      actor=actor, now=now)

@@ -35,6 +35,8 @@ class Charge(models.Model):
     # Usage of a period whose charges had already closed when it was posted: it lands on the current period.
     late = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField()
+    # Every change of the row sets it: the ERP's incremental sync reads filter[updated_at][gt].
+    updated_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True)
 
     class Meta:

@@ -82,7 +82,7 @@ def post_usage_charge(subscription: Subscription, *, description: str, quantity:
                 invoice=invoice, kind=Charge.Kind.USAGE, description=description, quantity=quantity_thousandths,
                 unit_price=unit_price, net_amount=net, tax_rate_bp=tax_rate, tax_amount=tax, amount=gross,
                 period_from=usage_date, period_to=usage_date + timedelta(days=1), close_date=period[1],
-                status=Charge.Status.BLOCKED, external_id=external_id, late=late, created_at=now)
+                status=Charge.Status.BLOCKED, external_id=external_id, late=late, created_at=now, updated_at=now)
             record_event("charge.created", subject=charge, reseller_id=charge.reseller_id,
                          account_id=charge.account_id,
                          payload={"kind": "usage", "invoice_id": invoice.pk, "amount": gross,

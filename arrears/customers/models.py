@@ -33,6 +33,8 @@ class Account(models.Model):
     # Denormalized sum of the ledger below, changed only together with a new ledger entry.
     balance = models.BigIntegerField(default=0)
     created_at = models.DateTimeField()
+    # Every change of the row (its balance too) sets it: the ERP's incremental sync reads filter[updated_at][gt].
+    updated_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]

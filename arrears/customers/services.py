@@ -43,7 +43,7 @@ def create_account(*, reseller: Reseller, name: str, email: str = "", address: s
         raise AccountFieldInvalid("the account class belongs to another reseller", pointer="/account_class_id")
     with transaction.atomic(durable=True):
         account = Account.objects.create(reseller=reseller, account_class=account_class, name=name, email=email,
-                                         address=address or "", created_at=now)
+                                         address=address or "", created_at=now, updated_at=now)
         record_event("account.created", subject=account, reseller_id=reseller.pk, account_id=account.pk,
                      payload={"name": name, "email": email, "account_class_id": account_class.pk},
                      actor=actor, now=now)

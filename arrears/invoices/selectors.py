@@ -57,15 +57,19 @@ def invoice_of_account(account, invoice_id: int) -> Invoice:
 
 
 def _charge_refs_column() -> str:
-    """A column with the invoice's charges as "charge_id:subscription_id,…", so that the invoice's document
-    needs no second query; read back by ``_keep_charge_refs``."""
-    pair = "CAST(c.id AS TEXT) || ':' || CAST(c.subscription_id AS TEXT)"
-    return f"(SELECT {sql.joined_text(pair)} FROM {sql.table(Charge)} c WHERE c.invoice_id = i.id)"
+    """A column with the invoice's charges as "charge_id:subscription_id:tax_rate_bp,…" (the rate empty for a
+    deleted charge, which no tax line counts), so that the invoice's document needs no second query; read back
+    by ``_keep_charge_refs``."""
+    ref = ("CAST(c.id AS TEXT) || ':' || CAST(c.subscription_id AS TEXT) || ':' ||"
+           " CASE WHEN c.status = 'deleted' THEN '' ELSE CAST(c.tax_rate_bp AS TEXT) END")
+    return f"(SELECT {sql.joined_text(ref)} FROM {sql.table(Charge)} c WHERE c.invoice_id = i.id)"
 
 
 def _keep_charge_refs(invoice: Invoice, joined: str | None) -> None:
-    pairs = (pair.split(":") for pair in joined.split(",")) if joined else ()
-    invoice.charge_refs = sorted((int(charge_id), int(subscription_id)) for charge_id, subscription_id in pairs)
+    """``invoice.charge_refs``: (charge id, subscription id, tax rate in basis points or None if deleted)."""
+    refs = (ref.split(":") for ref in joined.split(",")) if joined else ()
+    invoice.charge_refs = sorted((int(charge_id), int(subscription_id), int(rate) if rate else None)
+                                 for charge_id, subscription_id, rate in refs)
 
 
 def invoice_of(reseller, invoice_id: int) -> Invoice:

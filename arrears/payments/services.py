@@ -70,7 +70,7 @@ def _move_balance(account_id: int, amount: int, *, payment: Payment, kind: str, 
     accounts = Account.objects.filter(pk=account_id)
     if amount < 0:
         accounts = accounts.filter(balance__gte=-amount)
-    if accounts.update(balance=F("balance") + amount) != 1:
+    if accounts.update(balance=F("balance") + amount, updated_at=now) != 1:
         raise InsufficientBalance("the account balance does not cover the payment total", pointer="/balance")
     BalanceEntry.objects.create(account_id=account_id, kind=kind, amount=amount, payment=payment, created_at=now)
     return Account.objects.values_list("balance", flat=True).get(pk=account_id)

@@ -95,6 +95,7 @@ def test_R9_R13_R15_approval_answers_the_approved_invoice_document(erp_reseller,
         "charges": {"data": [{"type": "charges", "id": str(charge_id)} for charge_id, _ in charges]},
         "corrections": {"data": []},
         "subscriptions": {"data": [{"type": "subscriptions", "id": str(charges[0][1])}]},
+        "taxes": {"data": [{"type": "taxes", "id": f"{invoice.pk}-0"}]},  # the plan's one rate, 0 %
     }
     # And the database agrees (R9: approved and due)
     stored = reload(invoice)

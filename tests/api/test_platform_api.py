@@ -74,10 +74,10 @@ def test_create_account_answers_201_and_records_account_created_by_the_token(res
     assert account.reseller_id == reseller.pk
     default_class = AccountClass.objects.get(reseller=reseller, is_default=True)
     assert data["type"] == "accounts"
-    assert data["attributes"] | {"created_at": None} == {
+    assert data["attributes"] | {"created_at": None, "updated_at": None} == {
         "name": "Acme GmbH", "email": "billing@acme.example", "address": "", "account_class_id": default_class.pk,
-        "balance": "0.00", "currency": "EUR", "created_at": None}
-    assert data["attributes"]["created_at"] == "2026-02-03T12:00:00+00:00"
+        "balance": "0.00", "currency": "EUR", "created_at": None, "updated_at": None}
+    assert data["attributes"]["created_at"] == data["attributes"]["updated_at"] == "2026-02-03T12:00:00+00:00"
     # And the write is recorded with the token as actor (R45)
     event = the_event("account.created", data["id"])
     assert (event.actor_kind, event.reseller_id, event.account_id) == ("api_token", reseller.pk, account.pk)

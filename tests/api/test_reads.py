@@ -131,6 +131,7 @@ def test_get_invoice_answers_every_contract_attribute(story):
         "payments": {"data": [{"id": str(story.payments["a"].pk), "type": "payments"}]},
         "charges": {"data": [{"id": str(story.charges["jan_a"].pk), "type": "charges"}]},
         "corrections": {"data": []},  # the reference's relationship: no corrections in Arrears yet
+        "taxes": {"data": [{"id": f"{invoice.pk}-0", "type": "taxes"}]},  # one tax line: the plan's 0 %
     }
     assert "included" not in document
 
@@ -300,7 +301,7 @@ BAD_LIST_PARAMETERS = [
     *[("/payments", "PAYMENT-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
     ("/payments", "PAYMENT-0001", {"filter[status]": "nope"}, "filter[status]"),
     ("/payments", "PAYMENT-0001", {"filter[due_date][lt]": "2026-02-30"}, "filter[due_date][lt]"),
-    ("/payments", "PAYMENT-0001", {"include": "charges"}, "include"),
+    ("/payments", "PAYMENT-0001", {"include": "orders"}, "include"),
     *[("/charges", "CHARGE-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
     ("/charges", "CHARGE-0001", {"filter[status]": "nope"}, "filter[status]"),
     ("/charges", "CHARGE-0001", {"filter[close_date][gt]": "soon"}, "filter[close_date][gt]"),
@@ -352,6 +353,9 @@ def test_get_payment_answers_every_contract_attribute(story):
     assert data["relationships"] == {
         "invoices": {"data": [{"id": str(story.invoices["jan_a"].pk), "type": "invoices"}]},
         "account": {"data": {"id": str(payment.account_id), "type": "accounts"}},
+        "payment_method": {"data": None},  # the ERP's invoice is not paid yet
+        "reseller": {"data": {"id": str(story.reseller.pk), "type": "resellers"}},
+        "charges": {"data": [{"id": str(story.charges["jan_a"].pk), "type": "charges"}]},
         "corrections": {"data": []},
     }
 
@@ -420,7 +424,7 @@ def test_get_charge_answers_its_amounts_in_the_currency_precision(story):
         "amount": "3100.00", "currency": "EUR", "period_from": "2026-02-01", "period_to": "2026-03-01",
         "close_date": "2026-03-01", "external_id": None, "account_id": charge.account_id,
         "subscription_id": story.subscriptions["a"].pk, "invoice_id": story.invoices["feb_a"].pk,
-        "created_at": None, "closed_at": None,
+        "created_at": None, "updated_at": "2026-02-01T00:00:00+00:00", "closed_at": None,
     }
     assert attributes["created_at"] == "2026-02-01T00:00:00+00:00"
 

@@ -66,7 +66,7 @@ def test_a_misspelt_filter_no_longer_lists_everything(erp_reseller, api, invoice
 @pytest.mark.parametrize(("params", "parameter"), [
     ({"include": "subscriptions,taxez"}, "include"),
     ({"sort": "-stauts"}, "sort"),
-    ({"sort": "status"}, "sort"),  # a field, but not a sortable one
+    ({"sort": "attachment"}, "sort"),  # an attribute, but an object: not sortable
 ])
 def test_an_unknown_include_or_sort_field_is_refused(erp_reseller, api, invoice, params, parameter):
     refused_over_http(lambda: api.get(url(erp_reseller, "/invoices"), params), 400, "INVOICE-0001",
