@@ -131,6 +131,11 @@ status=0
 ruff check . || status=$?
 record "ruff check" "$status"
 
+say "lint-imports (the layers contract in pyproject.toml)"
+status=0
+lint-imports || status=$?
+record "lint-imports" "$status"
+
 run_pytest() {  # run_pytest NAME [VAR=VALUE…]
     local name="$1" log status=0
     shift
