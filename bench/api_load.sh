@@ -95,6 +95,9 @@ trap 'exit 130' INT TERM
 unset DATABASE_URL HUEY_URL ARREARS_CACHE_URL
 export ARREARS_DATA_DIR="$workdir" DJANGO_SETTINGS_MODULE=arrears.settings
 export ARREARS_API_THROTTLE=off ARREARS_LOG_LEVEL=WARNING ARREARS_DEBUG=0
+# The server refuses to start without a key (arrears.core.secret_key); a throwaway one for this run.
+ARREARS_SECRET_KEY="${ARREARS_SECRET_KEY:-$("$python" -c 'import secrets; print(secrets.token_urlsafe(50))')}"
+export ARREARS_SECRET_KEY
 
 mkdir -p "$workdir/static"  # STATIC_ROOT: whitenoise warns about a missing one
 say "building $accounts closed ERP invoices in $workdir"
