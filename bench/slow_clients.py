@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/slow_clients.py                       # the defaults of `arrears web`
     .venv/bin/python bench/slow_clients.py --workers 2 --threads 4 --duration 15
-    .venv/bin/python bench/slow_clients.py --server-arg=--worker-class=gthread --server-arg=--threads=4
+    .venv/bin/python bench/slow_clients.py --app arrears.wsgi:application --server-arg=--worker-class=sync
 
 The server is started as ``arrears web`` starts it (``gunicorn_command`` and ``web_environment`` of
 arrears/core/management/commands/web.py) on 127.0.0.1, on a migrated SQLite database in a fresh temporary
@@ -167,10 +167,13 @@ def probe_healthz(port: int, duration: float, probe_timeout: float) -> dict:
     }
 
 
-def start_server(port: int, workers: int, threads: int, extra: list[str], data_dir: Path, log_path: Path):
+def start_server(port: int, workers: int, threads: int, app: str | None, extra: list[str], data_dir: Path,
+                 log_path: Path):
     from arrears.core.management.commands.web import gunicorn_command, web_environment
 
     command = gunicorn_command(host=HOST, port=port, workers=workers, threads=threads) + extra
+    if app:
+        command[3] = app
     env = web_environment({**os.environ, "ARREARS_DATA_DIR": str(data_dir), "ARREARS_DEBUG": "0",
                            "ARREARS_LOG_LEVEL": "WARNING", "ARREARS_SECRET_KEY": secrets.token_urlsafe(50),
                            "PYTHONPATH": str(REPO)})
@@ -206,6 +209,7 @@ def main() -> None:
     parser.add_argument("--probe-timeout", type=float, default=2, help="seconds one probe may take [2]")
     parser.add_argument("--anonymous", action="store_true",
                         help="slow uploads without a token (the honest POST still has one)")
+    parser.add_argument("--app", help="gunicorn's application instead of gunicorn_command's (to try a candidate)")
     parser.add_argument("--server-arg", action="append", default=[],
                         help="one more gunicorn argument, appended to gunicorn_command's (to try a candidate)")
     args = parser.parse_args()
@@ -218,7 +222,8 @@ def main() -> None:
         reseller_id, token = prepare_data(data_dir)
         port = free_port()
         log_path = data_dir / "server.log"
-        server, command = start_server(port, args.workers, args.threads, args.server_arg, data_dir, log_path)
+        server, command = start_server(port, args.workers, args.threads, args.app, args.server_arg, data_dir,
+                                       log_path)
         try:
             before = probe_healthz(port, 1, args.probe_timeout)
             slow = SlowUploads(port, slow_count, f"/api/v3/resellers/{reseller_id}/accounts",
