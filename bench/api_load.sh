@@ -13,7 +13,8 @@
 #   --connections N     wrk connections, shared by the threads [8]
 #   --workers N         gunicorn worker processes [3]; the defaults are those of `arrears web` and `arrears serve`
 #   --threads N         threads per gunicorn worker [1]
-#   --worker-class C    gunicorn worker class: sync (one thread) or gthread [sync with 1 thread, else gthread]
+#   --worker-class C    asgi (the WSGI site behind gunicorn's asyncio worker, as `arrears web` runs it), or the
+#                       workers before issue 12: sync (one thread) or gthread [asgi]
 #   --port N            port on 127.0.0.1 [18321]
 #   --keep              keep the data directory (database, invoices.txt, wrk and gunicorn output)
 #   --skip-setup        do not run scripts/setup.sh --no-test-extras first
@@ -36,7 +37,7 @@ worker_class=""
 port=18321
 keep=0
 skip_setup=0
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --accounts) accounts="$2"; shift 2 ;;
@@ -95,6 +96,9 @@ trap 'exit 130' INT TERM
 unset DATABASE_URL HUEY_URL ARREARS_CACHE_URL
 export ARREARS_DATA_DIR="$workdir" DJANGO_SETTINGS_MODULE=arrears.settings
 export ARREARS_API_THROTTLE=off ARREARS_LOG_LEVEL=WARNING ARREARS_DEBUG=0
+# The server refuses to start without a key (arrears.core.secret_key); a throwaway one for this run.
+ARREARS_SECRET_KEY="${ARREARS_SECRET_KEY:-$("$python" -c 'import secrets; print(secrets.token_urlsafe(50))')}"
+export ARREARS_SECRET_KEY
 
 mkdir -p "$workdir/static"  # STATIC_ROOT: whitenoise warns about a missing one
 say "building $accounts closed ERP invoices in $workdir"
@@ -105,14 +109,16 @@ export BENCH_LUA_DIR="$repo/bench/api_load" BENCH_INVOICES="$INVOICES" BENCH_RES
     BENCH_TOKEN="$TOKEN"
 
 # --- server -------------------------------------------------------------------------------------------------
-[ -n "$worker_class" ] || { [ "$threads" -eq 1 ] && worker_class=sync || worker_class=gthread; }
+[ -n "$worker_class" ] || worker_class=asgi
 case "$worker_class" in
-    gthread) ;;
-    sync) [ "$threads" -eq 1 ] || die "a sync worker has one thread: pass --threads 1 with --worker-class sync" ;;
-    *) die "--worker-class must be gthread or sync" ;;
+    asgi) gunicorn_args=("arrears.asgi:buffered_site(threads=$threads)" --asgi-lifespan off) ;;
+    gthread) gunicorn_args=(arrears.wsgi:application --threads "$threads") ;;
+    sync) [ "$threads" -eq 1 ] || die "a sync worker has one thread: pass --threads 1 with --worker-class sync"
+          gunicorn_args=(arrears.wsgi:application) ;;
+    *) die "--worker-class must be asgi, gthread or sync" ;;
 esac
-gunicorn_args=(arrears.wsgi:application --bind "127.0.0.1:$port" --workers "$workers" --threads "$threads"
-               --worker-class "$worker_class" --graceful-timeout 5 --error-logfile "$workdir/gunicorn.log")
+gunicorn_args+=(--bind "127.0.0.1:$port" --workers "$workers" --worker-class "$worker_class" --graceful-timeout 5
+                --error-logfile "$workdir/gunicorn.log")
 if "$python" -c 'import gunicorn, sys; sys.exit(gunicorn.version_info < (25, 1))'; then
     gunicorn_args+=(--no-control-socket)
 fi

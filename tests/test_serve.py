@@ -170,7 +170,7 @@ def test_serve_runs_the_site_and_the_consumer_and_stops_cleanly_on_sigterm(trans
             assert serve.poll() is None, f"serve exited with {serve.returncode}:\n{log_path.read_text()}"
             try:
                 return _get_json(f"http://127.0.0.1:{port}/healthz")
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # TimeoutError: accepted while booting
                 return None
 
         status, body = _wait_until(healthy, STARTUP_TIMEOUT, "/healthz did not answer", log_path)

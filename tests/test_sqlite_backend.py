@@ -211,3 +211,46 @@ def test_the_lock_of_a_process_that_dies_is_let_go(scratch):
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.fixture
+def bounded_scratch(scratch):
+    """The scratch database with a bounded writer wait, as under ``arrears web``."""
+    handler, path = scratch
+    handler.settings["default"]["WRITER_WAIT_SECONDS"] = 1.0
+    handler["default"].settings_dict["WRITER_WAIT_SECONDS"] = 1.0
+    return handler, path
+
+
+def test_a_bounded_writer_in_a_thread_waits_and_writes_once_the_lock_is_let_go(bounded_scratch):
+    # The request threads of arrears.core.buffered_wsgi: a timer signal cannot interrupt their wait
+    handler, path = bounded_scratch
+    held = HeldLock(path)
+    thread, outcome = _in_thread(_transaction(handler, "UPDATE counter SET n = n + 1 WHERE id = 1"))
+    thread.join(HELD_SECONDS)
+    assert thread.is_alive() and not outcome
+    held.release()
+    thread.join(10)
+    assert outcome == {"result": "committed"}
+    assert _count(path) == 1
+
+
+def test_a_bounded_writer_in_a_thread_gives_up_and_leaves_the_lock_to_the_next(bounded_scratch):
+    from arrears.core.sqlite_backend.base import WriterBusy
+
+    handler, path = bounded_scratch
+    held = HeldLock(path)
+    # Given a writer in a thread that gives up after its wait, with nothing written
+    thread, outcome = _in_thread(_transaction(handler, "UPDATE counter SET n = n + 1 WHERE id = 1"))
+    thread.join(10)
+    assert isinstance(outcome.get("error"), WriterBusy), outcome
+    assert _count(path) == 0
+
+    # When the lock is let go, the given-up wait (its helper thread still queued for it) does not keep it: the
+    # next writer gets it, and after that another process
+    held.release()
+    thread, outcome = _in_thread(_transaction(handler, "UPDATE counter SET n = n + 1 WHERE id = 1"))
+    thread.join(10)
+    assert outcome == {"result": "committed"}
+    HeldLock(path).release()  # a non-blocking try: raises if anyone still held it
+    assert _count(path) == 1

@@ -15,26 +15,33 @@ def add_web_arguments(parser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (default 3)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="threads per worker (default 1; more pay off when requests wait on a database server)")
+                        help="threads per worker that run requests (default 1; more pay off when requests wait on a "
+                             "database server)")
 
 
 def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
     """The gunicorn command line shared by ``web`` and ``serve``.
 
-    By default three processes of one thread each (gunicorn's sync workers). On the machine's own SQLite file a
-    request is CPU work rather than waiting, so threads of one process would only take turns at the interpreter
-    lock: with 4 threads a worker, approvals ran at three quarters of the rate (bench/api_load.sh). A sync worker
-    takes a new connection for each request, which spreads the load evenly over the processes; threaded workers
-    keep connections alive, and a client with a few long-lived connections can land them all on one process.
-    Several processes also keep one crash from taking the whole site down. More threads (the gthread worker) pay
-    off when requests wait on a database server.
+    gunicorn's asyncio worker (``asgi``) in front of the WSGI site (arrears.asgi, arrears.core.buffered_wsgi):
+    the event loop reads the heads and bodies of all connections side by side and a request runs only once its
+    body is whole, so slow or stalled uploads hold a coroutine each, not a worker (issue 12: with sync workers,
+    one stalled upload per worker plus one made /healthz time out). bench/README.md, "Slow clients", has the
+    figures and the fixes that were rejected: threads only raise the number of uploads needed, a read deadline
+    still lets them hold every worker for as long as it lasts, Django's own ASGI handler cost several times
+    the CPU per request.
+
+    By default three processes, each running requests in one thread. On the machine's own SQLite file a request
+    is CPU work rather than waiting, so threads of one process would only take turns at the interpreter lock:
+    with 4 threads a worker, approvals ran at three quarters of the rate (bench/api_load.sh). Several processes
+    also keep one crash from taking the whole site down. More threads pay off when requests wait on a database
+    server. Connections are kept alive for gunicorn's default 2 s, as a sync worker could not.
     """
     command = [
-        sys.executable, "-m", "gunicorn", "arrears.wsgi:application",
+        sys.executable, "-m", "gunicorn", f"arrears.asgi:buffered_site(threads={threads})",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
-        "--threads", str(threads),
-        "--worker-class", "sync" if threads == 1 else "gthread",
+        "--worker-class", "asgi",
+        "--asgi-lifespan", "off",
         "--graceful-timeout", "20",
         "--access-logfile", "-",
         "--error-logfile", "-",
