@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from arrears.core.buffered_wsgi import BODY_IDLE_SECONDS
+from arrears.asgi import BODY_IDLE_SECONDS
 from arrears.core.management.commands.web import add_web_arguments
 from arrears.customers.models import Account
 from tests.api.conftest import MEDIA_TYPE, token_for

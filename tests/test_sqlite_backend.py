@@ -223,7 +223,7 @@ def bounded_scratch(scratch):
 
 
 def test_a_bounded_writer_in_a_thread_waits_and_writes_once_the_lock_is_let_go(bounded_scratch):
-    # The request threads of arrears.core.buffered_wsgi: a timer signal cannot interrupt their wait
+    # The request threads of arrears.asgi: a timer signal cannot interrupt their wait
     handler, path = bounded_scratch
     held = HeldLock(path)
     thread, outcome = _in_thread(_transaction(handler, "UPDATE counter SET n = n + 1 WHERE id = 1"))

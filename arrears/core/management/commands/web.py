@@ -22,7 +22,7 @@ def add_web_arguments(parser) -> None:
 def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
     """The gunicorn command line shared by ``web`` and ``serve``.
 
-    gunicorn's asyncio worker (``asgi``) in front of the WSGI site (arrears.asgi, arrears.core.buffered_wsgi):
+    gunicorn's asyncio worker (``asgi``) in front of the WSGI site (arrears.asgi):
     the event loop reads the heads and bodies of all connections side by side and a request runs only once its
     body is whole, so slow or stalled uploads hold a coroutine each, not a worker (issue 12: with sync workers,
     one stalled upload per worker plus one made /healthz time out). bench/README.md, "Slow clients", has the
