@@ -101,7 +101,10 @@ class SqliteFileCounters:
         db = getattr(self.local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=2, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            # WAL sticks to the file; when several processes open a new file at once, one of them switches it and
+            # the others may find it locked for that moment.
+            with contextlib.suppress(sqlite3.OperationalError):
+                db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(CREATE)
             self.local.db = db
