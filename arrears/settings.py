@@ -17,6 +17,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
@@ -112,8 +113,9 @@ TEMPLATES = [
 SQLITE_MMAP_BYTES = 256 << 20
 
 
-def _database_from_url(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+def _database_from_url(url: str) -> dict[str, Any]:
+    # A plain dict: Arrears' SQLite backend reads keys of its own (WRITER_WAIT_SECONDS) beside Django's.
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside the single writer; IMMEDIATE takes the write lock at BEGIN so two
         # writers queue instead of failing half-way. Arrears' own writers queue in the kernel on a lock file
@@ -285,16 +287,21 @@ EMAIL_TIMEOUT = 30  # seconds; a hung mail server must not hold a worker, the de
 DEFAULT_FROM_EMAIL = SERVER_EMAIL = os.environ.get("ARREARS_MAIL_FROM", "billing@arrears.local")
 
 
+def _is_site_address(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        if parts.port is not None and parts.port <= 0:
+            return False
+    except ValueError:  # an unbalanced IPv6 bracket, or a port that is not a number from 0 to 65535
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
+            and "?" not in value and "#" not in value and not any(character.isspace() for character in value))
+
+
 def _base_url(value: str) -> str:
     """The site's public address, without a trailing slash: absolute links are built as ``f"{base}/customer/"``.
     Refused at startup when it could not make such links, so that no e-mail goes out with a broken one."""
-    try:
-        parts = urlsplit(value)
-        port_valid = parts.port is None or parts.port > 0
-    except ValueError:  # an unbalanced IPv6 bracket, or a port that is not a number from 0 to 65535
-        parts, port_valid = None, False
-    if (not port_valid or parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc
-            or "?" in value or "#" in value or any(character.isspace() for character in value)):
+    if not _is_site_address(value):
         raise ImproperlyConfigured("ARREARS_BASE_URL must be an http:// or https:// URL without user, query or "
                                    f"fragment, e.g. https://billing.example.com; got {value!r}")
     return value.rstrip("/")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole check, as CI runs it: lint, then the test suite on SQLite and again on PostgreSQL.
+# The whole check, as CI runs it: lint, the layers contract and mypy, then the test suite on SQLite and again on
+# PostgreSQL.
 #
 #   bash scripts/test.sh                       # everything
 #   bash scripts/test.sh tests/billing -x      # extra arguments go to both pytest runs
@@ -135,6 +136,14 @@ say "lint-imports (the layers contract in pyproject.toml)"
 status=0
 lint-imports || status=$?
 record "lint-imports" "$status"
+
+say "mypy (arrears/ with django-stubs, [tool.mypy] in pyproject.toml)"
+status=0
+log="$(mktemp)"
+# The django-stubs plugin imports the settings, so the package must be this checkout's.
+PYTHONPATH="$repo" mypy 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
+record "mypy" "$status" "$(grep -E '^(Success|Found [0-9]+ error)' "$log" | tail -n 1)"
+rm -f "$log"
 
 run_pytest() {  # run_pytest NAME [VAR=VALUE…]
     local name="$1" log status=0

@@ -25,7 +25,7 @@ from arrears.api.jsonapi import MEDIA_TYPE, busy_response, render_error, render_
 from arrears.api.operations import OPERATIONS, OperationErrors
 from arrears.api.routes import erp, platform, reads
 from arrears.api.schemas import QueryParameters
-from arrears.core.errors import ArrearsError
+from arrears.core.errors import ArrearsError, ErrorObject, NotFound, ValidationFailed
 from arrears.core.sqlite_backend.base import WriterBusy
 from arrears.tenants.errors import ResellerNotFound
 
@@ -90,7 +90,7 @@ def refuse_unknown_query_parameters(view_func):
         for parameter in request.GET:
             if parameter not in known:
                 takes = f"it takes {', '.join(known)}" if known else "it takes none"
-                raise _operation_errors(request).field_error(
+                raise (_operation_errors(request) or _ANY_OPERATION).field_error(
                     f"{parameter}: this operation has no such query parameter; {takes}", parameter=parameter)
         return view_func(request, **values)
 
@@ -107,7 +107,13 @@ for router in (erp.router, reads.router, platform.router):
 
 def _operation_errors(request: HttpRequest) -> OperationErrors | None:
     match = getattr(request, "resolver_match", None)
-    return OPERATIONS.get(match.url_name) if match else None
+    return OPERATIONS.get(match.url_name) if match and match.url_name else None
+
+
+# Every route of the API registers its operation's codes; should one not, its bad input is refused with the
+# generic codes rather than fail with a 500.
+_ANY_OPERATION = OperationErrors(field_error=ValidationFailed, not_found=NotFound)
+
 
 
 def _field_name(location: tuple) -> str:
@@ -122,14 +128,15 @@ def arrears_error(request: HttpRequest, exc: ArrearsError) -> HttpResponse:
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     """Pydantic's findings as JSON:API errors with the operation's own code; a bad id in the path is a 404."""
-    spec = _operation_errors(request)
-    errors = []
+    spec = _operation_errors(request) or _ANY_OPERATION
+    errors: list[ErrorObject] = []
     for error in exc.errors:
         where, *location = error["loc"]
         message = "unknown field: this call refuses what it does not know rather than ignore it" \
             if error["type"] == "extra_forbidden" else error["msg"]
         if where == "path":
-            value = request.resolver_match.kwargs.get(location[0], error.get("input"))
+            path_values = request.resolver_match.kwargs if request.resolver_match else {}
+            value = path_values.get(location[0], error.get("input"))
             not_found = ResellerNotFound if location[0] == "reseller_id" else spec.not_found
             return render_error(not_found(f"no {location[0]} {value} is visible to this token"))
         if where == "body":

@@ -35,9 +35,17 @@ class TokenAuth(APIKeyHeader):
         )
 
 
+def caller_principal(request: HttpRequest) -> Principal:
+    """Who is calling: ninja runs TokenAuth before every operation and keeps what it returned as ``request.auth``
+    (an attribute Django's request type does not declare)."""
+    principal = getattr(request, "auth", None)
+    assert isinstance(principal, Principal), "every operation of the API authenticates with TokenAuth"
+    return principal
+
+
 def caller_reseller(request: HttpRequest, reseller_id: int, scope: str) -> Reseller:
     """The path's reseller, if the calling token holds ``scope`` and reaches that reseller; else 403 / 404."""
-    principal: Principal = request.auth
+    principal = caller_principal(request)
     if scope not in principal.scopes:
         raise ScopeMissing(f"this operation needs a token with the {scope!r} scope")
     return reseller_visible_to(principal, reseller_id)

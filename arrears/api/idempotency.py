@@ -36,7 +36,8 @@ def _request_hash(request: HttpRequest) -> str:
         body = json.dumps(json.loads(request.body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, RecursionError):  # not JSON, or nested too deep to parse: the API refuses it as sent
         body = request.body
-    return hashlib.sha256(b"%s %s\n%s" % (request.method.encode(), request.path.encode(), body)).hexdigest()
+    method = request.method or ""  # always POST here; Django leaves it None only on a request built by hand
+    return hashlib.sha256(b"%s %s\n%s" % (method.encode(), request.path.encode(), body)).hexdigest()
 
 
 class IdempotencyMiddleware:
@@ -60,11 +61,11 @@ class IdempotencyMiddleware:
         token_id = token.pk
         request_hash = _request_hash(request)
         try:
-            claim, earlier = self._claim(token_id, key, request_hash)
+            claim = self._claim(token_id, key, request_hash)
         except WriterBusy as exc:
             return busy_response(exc)
-        if earlier is not None:
-            return earlier
+        if isinstance(claim, HttpResponse):  # a replay, or the refusal a request with this key gets
+            return claim
         try:
             response = self.get_response(request)
         except BaseException:
@@ -85,14 +86,14 @@ class IdempotencyMiddleware:
         with contextlib.suppress(WriterBusy):
             IdempotencyKey.objects.filter(pk=claim.pk).delete()
 
-    def _claim(self, token_id: int, key: str, request_hash: str) -> tuple[IdempotencyKey | None, HttpResponse | None]:
+    def _claim(self, token_id: int, key: str, request_hash: str) -> IdempotencyKey | HttpResponse:
         """Either a fresh claim on the key, or the response a request with this key must get instead."""
         now = clock.wall_clock()
         for _ in range(2):
             try:
                 with transaction.atomic():
                     return IdempotencyKey.objects.create(token_id=token_id, key=key, request_hash=request_hash,
-                                                         created_at=now), None
+                                                         created_at=now)
             except IntegrityError:
                 pass
             earlier = IdempotencyKey.objects.filter(token_id=token_id, key=key).first()
@@ -104,16 +105,17 @@ class IdempotencyMiddleware:
                 IdempotencyKey.objects.filter(pk=earlier.pk, created_at=earlier.created_at).delete()
                 continue
             if earlier.request_hash != request_hash:
-                return None, render_error(IdempotencyKeyReused(
+                return render_error(IdempotencyKeyReused(
                     f"{HEADER} {key!r} was used for a different request", header=HEADER))
             if earlier.response_status is None:
-                return None, render_error(IdempotencyKeyInFlight(
+                return render_error(IdempotencyKeyInFlight(
                     f"the first request with {HEADER} {key!r} is still running; retry later", header=HEADER))
-            replay = HttpResponse(bytes(earlier.response_body), status=earlier.response_status,
+            # The body is stored with the status, in one UPDATE: a kept response has both.
+            replay = HttpResponse(bytes(earlier.response_body or b""), status=earlier.response_status,
                                   content_type=earlier.response_headers.get("Content-Type"))
             replay["Idempotent-Replayed"] = "true"
-            return None, replay
-        return None, render_error(IdempotencyKeyInFlight(
+            return replay
+        return render_error(IdempotencyKeyInFlight(
             f"the request with {HEADER} {key!r} is changing; retry later", header=HEADER))
 
 

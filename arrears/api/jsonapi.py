@@ -1,6 +1,7 @@
 """JSON:API documents: rendering, errors, pagination, sorting and filters of list routes."""
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
@@ -54,7 +55,7 @@ def busy_response(exc: Exception) -> HttpResponse:
                         headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
 
 
-def render_errors(errors: list[dict], status: int) -> HttpResponse:
+def render_errors(errors: Sequence[Mapping[str, object]], status: int) -> HttpResponse:
     return render({"errors": errors}, status=status)
 
 

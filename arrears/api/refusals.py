@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 
 from arrears.api.errors import BodyTooLarge, LengthRequired, RequestRefused
 from arrears.api.jsonapi import MEDIA_TYPE, render_error
+from arrears.core.errors import ArrearsError
 
 API_PREFIX = "/api/"
 
@@ -30,7 +31,7 @@ def _too_large() -> BodyTooLarge:
                         "at most 10 MB", header="Content-Length")
 
 
-def _body_refusal(meta: dict) -> Exception | None:
+def _body_refusal(meta: dict) -> ArrearsError | None:
     if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
         return LengthRequired("send the body with a Content-Length, not chunked", header="Transfer-Encoding")
     length = meta.get("CONTENT_LENGTH") or "0"

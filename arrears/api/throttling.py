@@ -182,16 +182,18 @@ class ApiThrottle:
         token_budget = Budget.parse(settings.ARREARS_API_THROTTLE)
         address_budget = Budget.parse(settings.ARREARS_API_ADDRESS_THROTTLE)
         now = clock.wall_clock().timestamp()
-        store = counters() if token_budget or address_budget else None
+        store = counters() if token_budget or address_budget else None  # None: nothing to count
         address_key = f"address:{client_address(request)}"
-        if address_budget and self._count(store.peek, address_key, address_budget, now) >= address_budget.calls:
+        if (address_budget and store is not None
+                and self._count(store.peek, address_key, address_budget, now) >= address_budget.calls):
             return _throttled(address_budget, now, "this address's")
         token = authenticate_token(request.META.get(TOKEN_META_KEY), now=clock.wall_clock())
         setattr(request, LOOKED_UP_TOKEN, token)
         if token is None:
-            if address_budget:
+            if address_budget and store is not None:
                 self._count(store.hit, address_key, address_budget, now)
-        elif token_budget and self._count(store.hit, f"token:{token.pk}", token_budget, now) > token_budget.calls:
+        elif (token_budget and store is not None
+              and self._count(store.hit, f"token:{token.pk}", token_budget, now) > token_budget.calls):
             return _throttled(token_budget, now, "this token's")
         return self.get_response(request)
 

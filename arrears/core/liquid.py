@@ -78,7 +78,7 @@ def _syntax_error_line(environment: Environment, source: str, error: LiquidSynta
     or of the template (an unclosed ``{% if %}``); the first prefix of lines that fails the same way names it,
     which for an unclosed block is the line that opens it."""
     token = getattr(error, "token", None)
-    if token is not None and token.start_index >= 0 and "end of file" not in error.message:
+    if token is not None and token.start_index >= 0 and "end of file" not in str(error.message):
         return _line_of(source, token.start_index)
     lines = source.split("\n")
     for count in range(1, len(lines) + 1):

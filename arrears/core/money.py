@@ -6,6 +6,7 @@ only through :func:`divide_half_up`. Floats never touch money.
 
 import re
 from decimal import Decimal
+from typing import overload
 
 from babel.numbers import get_currency_precision, list_currencies
 
@@ -61,6 +62,12 @@ def parse_amount(text: str | int, currency: str) -> int:
     return int(scaled)
 
 
+@overload
+def format_amount(minor: int, currency: str) -> str: ...
+@overload
+def format_amount(minor: None, currency: str) -> None: ...
+@overload
+def format_amount(minor: int | None, currency: str) -> str | None: ...
 def format_amount(minor: int | None, currency: str) -> str | None:
     """Minor units as the decimal string the API speaks: 98765 EUR -> ``"987.65"``."""
     if minor is None:

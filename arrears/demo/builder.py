@@ -177,13 +177,27 @@ def at(day: date, hour: int, minute: int, tz_name: str) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(tz_name))
 
 
+def _invoice_of(payment: Payment) -> Invoice:
+    """The invoice of a payment the engine created at closing: one for rendered services, which has one."""
+    invoice = payment.invoice
+    assert invoice is not None, "payment_invoice_only_for_rendered_services gives such a payment its invoice"
+    return invoice
+
+
+def _expiration_of(payment: Payment) -> date:
+    """The expiration date of a payment of an invoice the platform issues, dated when the invoice closed."""
+    expiration_date = payment.expiration_date
+    assert expiration_date is not None, "the engine dates a platform-issued invoice's payment at closing"
+    return expiration_date
+
+
 def find_demo_operator() -> Reseller | None:
     """The operator of an earlier demo, found by its manager's e-mail or by its name."""
     manager = Manager.objects.filter(user__username=OPERATOR_EMAIL).select_related("reseller").first()
     if manager is not None:
         reseller = manager.reseller
-        while reseller.parent_id is not None:
-            reseller = reseller.parent
+        while (parent := reseller.parent) is not None:
+            reseller = parent
         return reseller
     return Reseller.objects.filter(name=OPERATOR_NAME, parent__isnull=True).order_by("id").first()
 
@@ -402,7 +416,7 @@ class _DemoBuilder:
 
     def _plan_top_up_requests(self, account: Account, start: date) -> None:
         """The customer asks to top up by bank transfer; the operator books it when the money arrives."""
-        requested: dict[str, Payment] = {}
+        requested: dict[int, Payment] = {}  # by amount
 
         def request(amount: int):
             def action(now: datetime) -> None:
@@ -471,7 +485,9 @@ class _DemoBuilder:
             invoice__closed_at__lt=at(day, 0, 0, "UTC") + timedelta(days=1),
         ).select_related("invoice", "account").order_by("id")
         for payment in payments:
-            if payment.invoice.closed_at.astimezone(ZoneInfo(self._tz(reseller_id))).date() != day:
+            closed_at = _invoice_of(payment).closed_at
+            assert closed_at is not None, "the query read only payments of invoices closed around the day"
+            if closed_at.astimezone(ZoneInfo(self._tz(reseller_id))).date() != day:
                 continue
             self.invoices_with_payment[payment.account_id] += 1
             ordinal = self.invoices_with_payment[payment.account_id]
@@ -494,7 +510,7 @@ class _DemoBuilder:
     def _plan_balance_runs_out(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """A small prepayment runs out; a few days after a payment expires, the customer transfers money
         and pays it from the balance by hand (expired payments are never paid automatically, R21)."""
-        self.agenda.add(payment.expiration_date + timedelta(days=3), time(11, 15), self._tz(payment.reseller_id),
+        self.agenda.add(_expiration_of(payment) + timedelta(days=3), time(11, 15), self._tz(payment.reseller_id),
                         self._customer_pays_from_balance(payment, only_if=Payment.Status.EXPIRED))
 
     def _plan_pays_from_balance(self, payment: Payment, closed_on: date, ordinal: int) -> None:
@@ -511,7 +527,7 @@ class _DemoBuilder:
 
     def _plan_pays_late(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """Always two days late, within the grace period: the expired payment is booked as completed."""
-        self.agenda.add(payment.expiration_date + timedelta(days=2), time(9, 50), self._tz(payment.reseller_id),
+        self.agenda.add(_expiration_of(payment) + timedelta(days=2), time(9, 50), self._tz(payment.reseller_id),
                         self._manager_books_bank_transfer(payment))
 
     # --- ERP mode (the sub-reseller's customers) ---------------------------------------------------------
@@ -519,28 +535,28 @@ class _DemoBuilder:
     def _plan_erp_link(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The ERP approves with a link to its own invoice and completes once the money is in."""
         self.agenda.add(closed_on + timedelta(days=2), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(payment.invoice, link=True))
+                        self._erp_approves(_invoice_of(payment), link=True))
         self.agenda.add(closed_on + timedelta(days=9), time(7, 35), SUB_RESELLER_TIMEZONE,
-                        self._erp_completes(payment.invoice))
+                        self._erp_completes(_invoice_of(payment)))
 
     def _plan_erp_discount(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The ERP grants a 2 % partner discount (an external total, so no balance payment, R18) and a
         due date of its own; the reseller's manager books the transfer without a method (R30)."""
         self.agenda.add(closed_on + timedelta(days=3), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(payment.invoice, discount_percent=2, due_in_days=14))
+                        self._erp_approves(_invoice_of(payment), discount_percent=2, due_in_days=14))
         self.agenda.add(closed_on + timedelta(days=12), time(15, 0), SUB_RESELLER_TIMEZONE,
                         self._manager_books_erp_payment(payment))
 
     def _plan_erp_balance(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The ERP states the same total as the platform, so the customer may pay from the balance."""
         self.agenda.add(closed_on + timedelta(days=2), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(payment.invoice, link=True, same_total=True))
+                        self._erp_approves(_invoice_of(payment), link=True, same_total=True))
         self.agenda.add(closed_on + timedelta(days=4), time(12, 30), SUB_RESELLER_TIMEZONE,
                         self._customer_pays_from_balance(payment))
 
     def _plan_erp_never_pays(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         self.agenda.add(closed_on + timedelta(days=2), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(payment.invoice))
+                        self._erp_approves(_invoice_of(payment)))
 
     def _plan_erp_revoke(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The first invoice is approved with a wrong VAT total, revoked the next morning and approved
@@ -548,7 +564,7 @@ class _DemoBuilder:
         if ordinal > 1:
             self._plan_erp_link(payment, closed_on, ordinal)
             return
-        invoice = payment.invoice
+        invoice = _invoice_of(payment)
         self.agenda.add(closed_on + timedelta(days=2), time(7, 30), SUB_RESELLER_TIMEZONE,
                         self._erp_approves(invoice, wrong_vat=True))
         self.agenda.add(closed_on + timedelta(days=3), time(7, 10), SUB_RESELLER_TIMEZONE,

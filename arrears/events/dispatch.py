@@ -106,6 +106,7 @@ def _deliveries_of(event: Event, handler: EventHandler, placeholders: dict, *, n
         if not condition_holds_for(handler, placeholders):
             return []
         if handler.channel == EventHandler.Channel.WEBHOOK:
+            assert endpoint is not None, "the handler_endpoint_only_for_webhooks constraint gives webhooks one"
             if not endpoint.active:
                 return []
             body = json.dumps({"id": event.pk, "type": event.type, "occurred_at": event.occurred_at.isoformat(),
@@ -173,13 +174,16 @@ def webhook_message_id(delivery: Delivery) -> str:
 
 
 def _post_webhook(delivery: Delivery, *, now: datetime) -> httpx.Response:
+    endpoint = delivery.endpoint
+    if endpoint is None:  # made from a webhook handler, which has one; the delivery table does not require it
+        raise ValueError("the webhook delivery has no endpoint")
     message_id = webhook_message_id(delivery)
     timestamp = now.astimezone(UTC)
-    signature = Webhook(delivery.endpoint.secret).sign(message_id, timestamp, delivery.body)
+    signature = Webhook(endpoint.secret).sign(message_id, timestamp, delivery.body)
     headers = {"content-type": "application/json", "user-agent": "Arrears-Webhooks/1",
                "webhook-id": message_id, "webhook-timestamp": str(math.floor(timestamp.timestamp())),
                "webhook-signature": signature}
-    return httpx.post(delivery.endpoint.url, content=delivery.body.encode(), headers=headers,
+    return httpx.post(endpoint.url, content=delivery.body.encode(), headers=headers,
                       timeout=WEBHOOK_TIMEOUT_SECONDS)
 
 
@@ -187,28 +191,31 @@ def _record_attempt(delivery: Delivery, claim: datetime, *, status_code: int | N
                     now: datetime) -> str:
     succeeded = not error
     attempts = delivery.attempts + 1
+    outcome: dict[str, object]
     if succeeded:
-        outcome = {"status": Delivery.Status.SENT, "sent_at": now, "next_attempt_at": None, "last_error": ""}
+        status = Delivery.Status.SENT
+        outcome = {"sent_at": now, "next_attempt_at": None, "last_error": ""}
     elif attempts < MAX_ATTEMPTS:
-        outcome = {"status": Delivery.Status.PENDING, "next_attempt_at": now + RETRY_DELAYS[attempts - 1],
-                   "last_error": error}
+        status = Delivery.Status.PENDING
+        outcome = {"next_attempt_at": now + RETRY_DELAYS[attempts - 1], "last_error": error}
     else:
-        outcome = {"status": Delivery.Status.FAILED, "next_attempt_at": None, "last_error": error}
+        status = Delivery.Status.FAILED
+        outcome = {"next_attempt_at": None, "last_error": error}
     with transaction.atomic(durable=True):
         DeliveryAttempt.objects.create(delivery=delivery, attempted_at=now, succeeded=succeeded,
                                        status_code=status_code, error=error, duration_ms=duration_ms)
         recorded = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING,
-                                           next_attempt_at=claim).update(attempts=attempts, updated_at=now,
-                                                                         **outcome)
+                                           next_attempt_at=claim).update(status=status, attempts=attempts,
+                                                                         updated_at=now, **outcome)
         if not recorded:  # cancelled meanwhile (its endpoint was disabled): the attempt stays in the log
             return Delivery.objects.values_list("status", flat=True).get(pk=delivery.pk)
         if delivery.endpoint_id is not None:
             if succeeded:
                 WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, consecutive_failures__gt=0).update(
                     consecutive_failures=0, updated_at=now)
-            elif outcome["status"] == Delivery.Status.FAILED:
+            elif status == Delivery.Status.FAILED:
                 _count_failed_event(delivery.endpoint_id, now=now)
-    return outcome["status"]
+    return status
 
 
 def _count_failed_event(endpoint_id: int, *, now: datetime) -> None:

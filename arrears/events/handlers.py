@@ -65,7 +65,7 @@ def in_force_among(candidates: list[EventHandler], lineage: list[int]) -> set[in
     """The ids of ``candidates`` (handlers of one event, of ``lineage`` — a reseller and its ancestors, nearest
     first — and the platform) at the level in force per channel: the nearest level with any handler, an
     inactive one too. ``handlers_for`` keeps the active ones; the panel shows the rest as switched off."""
-    rank = {reseller_id: depth for depth, reseller_id in enumerate(lineage)}
+    rank: dict[int | None, int] = {reseller_id: depth for depth, reseller_id in enumerate(lineage)}
     platform = len(lineage)
     nearest: dict[str, int] = {}
     for handler in candidates:
@@ -185,17 +185,18 @@ def update_event_handler(handler: EventHandler, *, actor: Actor, now: datetime, 
     unknown = sorted(set(changes) - set(_EDITABLE))
     if unknown:
         raise HandlerFieldInvalid(f"{unknown[0]} cannot be changed", pointer=f"/{unknown[0]}")
-    if handler.reseller_id is None:
+    reseller = handler.reseller
+    if reseller is None:
         raise PlatformHandlerReadOnly("create a handler of your own for this event and channel instead")
     before = {field: getattr(handler, field) for field in _EDITABLE}
-    fields = _validated(handler.reseller, {**before, **changes})
+    fields = _validated(reseller, {**before, **changes})
     changed = {field: [value, fields[field]] for field, value in _described(before).items()
                if value != _described(fields)[field]}
     if not changed:
         return handler
     with transaction.atomic(durable=True):
         EventHandler.objects.filter(pk=handler.pk).update(updated_at=now, **fields)
-        record_event("event_handler.updated", subject=handler, reseller_id=handler.reseller_id, account_id=None,
+        record_event("event_handler.updated", subject=handler, reseller_id=reseller.pk, account_id=None,
                      payload={"changes": changed}, actor=actor, now=now)
     return EventHandler.objects.select_related("endpoint").get(pk=handler.pk)
 

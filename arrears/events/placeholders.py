@@ -173,10 +173,11 @@ def _announced_due_date(event: Event, payment: Payment | None) -> date | None:
     return payment.due_date if payment is not None else None
 
 
-def placeholders_for(events: list[Event], *, now: datetime) -> dict[int, dict]:
-    """Event id → the placeholders of its type (``catalog.PLACEHOLDERS``), in a handful of queries."""
+def placeholders_for(events: list[Event], *, now: datetime) -> dict[int | None, dict]:
+    """Event id → the placeholders of its type (``catalog.PLACEHOLDERS``), in a handful of queries. A preview's
+    event is never saved: its placeholders are under None."""
     batch = _Batch(events)
-    result = {}
+    result: dict[int | None, dict] = {}
     for event in events:
         reseller = batch.resellers[event.reseller_id]
         values: dict = {"event": _event(event), "reseller": {
@@ -195,9 +196,9 @@ def placeholders_for(events: list[Event], *, now: datetime) -> dict[int, dict]:
             days_left = event.payload.get("days_left")
             if days_left is None and due_date is not None:
                 days_left = (due_date - clock.local_date(now, reseller.timezone)).days
-            invoice = batch.invoices.get(payment.invoice_id)
-            values["invoice"] = None if invoice is None else invoice_placeholders(invoice, due_date,
-                                                                                  payment=payment)
+            paid_invoice = batch.invoices.get(payment.invoice_id)
+            values["invoice"] = None if paid_invoice is None else invoice_placeholders(paid_invoice, due_date,
+                                                                                       payment=payment)
             values["payment"] = _payment(payment, due_date, days_left)
             if event.type in ATTEMPT_EVENTS:
                 values["attempt"] = _attempt(event.payload, ended=event.type == "payment.attempt_ended")

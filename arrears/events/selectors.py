@@ -1,7 +1,9 @@
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from arrears.core import sql
 from arrears.core.errors import NotFound
@@ -101,7 +103,7 @@ def handler_overview(reseller: Reseller, *, event: str | None = None,
     by_event: dict[str, list[EventHandler]] = {}
     for handler in handlers.order_by("id"):
         by_event.setdefault(handler.event, []).append(handler)
-    rank = {owner_id: depth for depth, owner_id in enumerate(lineage)}
+    rank: dict[int | None, int] = {owner_id: depth for depth, owner_id in enumerate(lineage)}
     overview = {}
     for event_type in NOTIFIABLE_EVENTS:
         if event and event_type != event:
@@ -158,26 +160,35 @@ _INVOICE_FITS = {
 }
 
 
-def preview_subjects(reseller: Reseller, event_type: str, *, limit: int = PREVIEW_CHOICES) -> list:
+PreviewSubject = Invoice | Payment | Account
+_Subject = TypeVar("_Subject", Invoice, Payment, Account)
+
+
+def preview_subjects(reseller: Reseller, event_type: str, *,
+                     limit: int = PREVIEW_CHOICES) -> Sequence[PreviewSubject]:
     """Recent invoices, payments or (for ``billing_day.coming``) accounts of ``reseller`` to preview a handler
     of ``event_type`` on, newest first: those the event could have happened to, or, without any, the newest of
     their kind."""
     if event_type.startswith("invoice."):
-        rows = Invoice.objects.filter(reseller=reseller, status=Invoice.Status.CLOSED).select_related("account")
-        fits = _INVOICE_FITS.get(event_type, Q())
-    elif event_type.startswith("payment."):
-        rows = Payment.objects.filter(reseller=reseller).select_related("account", "invoice")
-        fits = _PAYMENT_FITS.get(event_type, Q())
-    else:
-        rows = Account.objects.filter(reseller=reseller)
-        fits = Q(pk__in=Subscription.objects.filter(reseller=reseller, status="active").values("account_id"))
+        return _newest(Invoice.objects.filter(reseller=reseller, status=Invoice.Status.CLOSED)
+                       .select_related("account"), _INVOICE_FITS.get(event_type, Q()), limit)
+    if event_type.startswith("payment."):
+        return _newest(Payment.objects.filter(reseller=reseller).select_related("account", "invoice"),
+                       _PAYMENT_FITS.get(event_type, Q()), limit)
+    return _newest(Account.objects.filter(reseller=reseller),
+                   Q(pk__in=Subscription.objects.filter(reseller=reseller, status="active").values("account_id")),
+                   limit)
+
+
+def _newest(rows: QuerySet[_Subject], fits: Q, limit: int) -> list[_Subject]:
     fitting = list(rows.filter(fits).order_by("-id")[:limit])
     return fitting or list(rows.order_by("-id")[:limit])
 
 
-def preview_subject_of(reseller: Reseller, event_type: str, subject_id: int):
+def preview_subject_of(reseller: Reseller, event_type: str, subject_id: int) -> PreviewSubject:
     """The invoice, payment or account ``subject_id`` of ``reseller`` that ``event_type`` is about; NotFound
     for another reseller's."""
+    rows: QuerySet[Invoice] | QuerySet[Payment] | QuerySet[Account]
     if event_type.startswith("invoice."):
         rows = Invoice.objects.select_related("account")
     elif event_type.startswith("payment."):

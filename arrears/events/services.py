@@ -52,7 +52,8 @@ def _dispatch_after_commit() -> None:
     change is committed by then; a queue that is down must not turn it into an error, and the periodic dispatch
     picks the outbox up anyway.
     """
-    if not any(callback is _enqueue_dispatch for _, callback, _ in connection.run_on_commit):
+    # Each entry is (savepoint ids, callback, robust); the stubs know only the first two, hence the index.
+    if not any(entry[1] is _enqueue_dispatch for entry in connection.run_on_commit):
         transaction.on_commit(_enqueue_dispatch, robust=True)
 
 

@@ -36,7 +36,8 @@ def gateway_methods_of(reseller) -> list[PaymentMethod]:
 def gateway_methods_for(payment: Payment) -> list[PaymentMethod]:
     """The connector methods a customer may pay ``payment`` with: offered, and accepting the charge's currency."""
     _, currency = charge_of(payment)
-    return [method for method in gateway_methods_of(payment.reseller) if currency in method.connector.currencies]
+    return [method for method in gateway_methods_of(payment.reseller)
+            if method.connector is not None and currency in method.connector.currencies]
 
 
 def attempts_of(payment: Payment) -> list[PaymentAttempt]:

@@ -104,7 +104,9 @@ def _validated(name, url, processing_minutes, currencies) -> _ConnectorFields:
 
 
 def _require_unique_name(reseller_id: int, name: str, *, except_id: int | None = None) -> None:
-    taken = PaymentConnector.objects.filter(reseller_id=reseller_id, name__iexact=name).exclude(pk=except_id)
+    taken = PaymentConnector.objects.filter(reseller_id=reseller_id, name__iexact=name)
+    if except_id is not None:
+        taken = taken.exclude(pk=except_id)
     if taken.exists():
         raise ConnectorFieldInvalid("another connector of this reseller has this name", pointer="/name")
 
@@ -278,8 +280,9 @@ def _open_attempt(payment: Payment, payment_method: PaymentMethod, *, actor: Act
 
 def _checkout_request(attempt: PaymentAttempt, *, return_url: str, callback_url: str) -> dict:
     payment = attempt.payment
-    if payment.invoice_id is not None:
-        description = f"Invoice {payment.invoice.document_id}, {payment.account.name}"
+    invoice = payment.invoice
+    if invoice is not None:
+        description = f"Invoice {invoice.document_id}, {payment.account.name}"
     else:
         description = f"Balance top-up {payment.document_id}, {payment.account.name}"
     return {"protocol": protocol.PROTOCOL, "attempt_id": attempt.public_id, "payment_id": payment.pk,
@@ -526,7 +529,9 @@ def check_attempt(attempt: PaymentAttempt, *, now: datetime) -> PaymentAttempt:
     answer = exchange.answer or {}
     final = None
     if exchange.status == 200 and answer.get("attempt_id") == attempt.public_id:
-        reported = FINAL_STATUSES.get(answer.get("status"))
+        # Any JSON may stand there: only a string can name a status (a list or an object is no outcome).
+        status = answer.get("status")
+        reported = FINAL_STATUSES.get(status) if isinstance(status, str) else None
         if reported is not None and (reported != A.SUCCEEDED or (
                 answer.get("amount") == attempt.amount and answer.get("currency") == attempt.currency)):
             final = reported

@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 
 import olefile
 from pypdf import PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject
 
 from arrears.core import money
 from arrears.invoices.errors import AttachmentInvalid, ExternalTotalInvalid
@@ -91,14 +92,20 @@ def _is_pdf(data: bytes) -> bool:
         if reader.is_encrypted:
             return True
         catalog = reader.trailer["/Root"].get_object()
+        if not isinstance(catalog, DictionaryObject):
+            return False
         node = catalog["/Pages"].get_object()
+        if not isinstance(node, DictionaryObject):
+            return False
         if catalog.get("/Type") != "/Catalog" or node.get("/Type") != "/Pages" or int(node.get("/Count", 0)) < 1:
             return False
         for _ in range(_MAX_PAGE_TREE_DEPTH):  # also ends a page tree that loops
             kids = node["/Kids"].get_object()
-            if not len(kids):
+            if not isinstance(kids, ArrayObject) or not len(kids):
                 return False
             node = kids[0].get_object()
+            if not isinstance(node, DictionaryObject):
+                return False
             if node.get("/Type") == "/Page":
                 return True
             if node.get("/Type") != "/Pages":
@@ -213,12 +220,14 @@ def parse_attachment(file, link) -> Attachment | None:
             raise AttachmentInvalid("link must be an object {name, data}", pointer="/link")
         name = _name(link.get("name"), "/link/name")
         url = link.get("data")
+        if not isinstance(url, str):
+            raise AttachmentInvalid("data must be an https URL", pointer="/link/data")
         # Checked before urlsplit, which silently drops tabs and line breaks from a URL.
-        if isinstance(url, str) and (found := _UNSAFE_IN_LINK.search(url)):
+        if found := _UNSAFE_IN_LINK.search(url):
             raise AttachmentInvalid(f"data must be an https URL without spaces or control characters "
                                     f"({_character(found)})", pointer="/link/data")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme != "https" or not parts.hostname or len(url) > 2000:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname or len(url) > 2000:
             raise AttachmentInvalid("data must be an https URL", pointer="/link/data")
         return Attachment("link", name, url=url)
     return None

@@ -81,7 +81,8 @@ def document_context(invoice: Invoice) -> dict:
     reseller, account = invoice.reseller, invoice.account
     payment = getattr(invoice, "payment", None)  # none for an invoice with a zero total (R6)
     currency = invoice.currency
-    charges, taxes = [], {}
+    charges: list[dict[str, str | None]] = []
+    taxes: dict[int, tuple[int, int, int]] = {}  # rate in basis points → (net, tax, gross)
     rows = Charge.objects.filter(invoice_id=invoice.pk, status=Charge.Status.CLOSED).order_by("id").values_list(
         "description", "kind", "quantity", "unit_price", "net_amount", "tax_rate_bp", "tax_amount", "amount")
     for description, kind, quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount in rows:
@@ -311,7 +312,7 @@ def _render_version(invoice_id: int, version: int, *, now: datetime) -> bool:
             pk=invoice_id, rendered_version__lt=version).update(
             file=name, content_type=PDF, size=len(pdf), sha256=hashlib.sha256(pdf).hexdigest(),
             rendered_version=version, rendered_at=now, error="", lease_expires_at=None) == 1
-    if not stored:  # a newer version was stored meanwhile, after this render's claim had expired
+    if current is None or not stored:  # a newer version was stored meanwhile, after this render's claim expired
         default_storage.delete(name)
         return False
     if current[0]:
@@ -393,13 +394,14 @@ def invoice_document_for_download(invoice: Invoice) -> Download:
     if invoice.attachment_kind == Invoice.AttachmentKind.LINK:
         return Download(name=invoice.attachment_name, url=invoice.attachment_url)
     document = InvoiceDocument.objects.filter(pk=invoice.pk).first()
-    if document is None or document.stale or not document.file:
+    stored_name = None if document is None else document.file.name
+    if document is None or document.stale or not stored_name:
         raise DocumentNotReady("the invoice's PDF is being rendered; try again in a minute")
     try:
-        with default_storage.open(document.file.name, "rb") as stored:
+        with default_storage.open(stored_name, "rb") as stored:
             data = stored.read()
     except FileNotFoundError as exc:
         raise DocumentNotReady("the invoice's PDF is being rendered again; try again in a minute") from exc
     # The number as a file name: an ERP's number may hold spaces or slashes.
-    stem = re.sub(r"[^\w.-]+", "_", invoice.document_id).strip("._") or f"invoice-{invoice.pk}"
+    stem = re.sub(r"[^\w.-]+", "_", invoice.document_id or "").strip("._") or f"invoice-{invoice.pk}"
     return Download(name=f"{stem}.pdf", content_type=document.content_type, data=data)

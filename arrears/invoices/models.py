@@ -44,6 +44,10 @@ class Invoice(models.Model):
     updated_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True)
 
+    # Not a column: set by the selectors that read an invoice for its document (invoices.selectors), as
+    # (charge id, subscription id, tax rate in basis points or None for a deleted charge).
+    charge_refs: list[tuple[int, int, int | None]]
+
     class Meta:
         ordering = ["id"]
         constraints = [

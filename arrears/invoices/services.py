@@ -339,6 +339,8 @@ def revoke_invoice_approval(
         _check_erp_number(invoice, document_id)
         if payment.status in (Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE):
             raise InvoicePaymentAlreadySettled("the payment is already settled; the approval stays")
+        due_date = payment.due_date
+        assert due_date is not None, "the approval gave the payment its due date, and only revoking clears it"
         if payment.status not in (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED):
             raise PaymentStatusForbids(f"the payment is {payment.status}")
         # Conditional on the number the approval gave: of two racing revokes only one finds it (R36-R40).
@@ -382,7 +384,7 @@ def revoke_invoice_approval(
                 "reason": reason,
                 "changes": {
                     "approved": [True, False],
-                    "due_date": [payment.due_date.isoformat(), None],
+                    "due_date": [due_date.isoformat(), None],
                     "document_id": [document_id, invoice.original_document_id],
                 },
             },
@@ -393,7 +395,7 @@ def revoke_invoice_approval(
             payment,
             "payment.approval_revoked",
             {
-                "due_date": [payment.due_date.isoformat(), None],
+                "due_date": [due_date.isoformat(), None],
                 "external_total": [payment.external_total, None],
                 # An expired payment goes back to waiting; a waiting one keeps its status.
                 **(

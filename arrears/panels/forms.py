@@ -14,6 +14,13 @@ class PanelForm(forms.Form):
 
     pointers: dict[str, str] = {}
 
+    def choice_field(self, name: str) -> forms.ChoiceField:
+        """This form's own copy of the choice field ``name``, whose choices are filled in per request."""
+        field = self.fields[name]
+        if not isinstance(field, forms.ChoiceField):
+            raise TypeError(f"{type(self).__name__}.{name} is not a choice field")
+        return field
+
     def add_service_error(self, error: ArrearsError) -> None:
         field = None
         if error.pointer:

@@ -78,7 +78,7 @@ def _move_balance(account_id: int, amount: int, *, payment: Payment, kind: str, 
 
 def record_payment_received(
     payment: Payment,
-    from_status: str,
+    from_status: str | None,  # None: the payment is new (a top-up received at once)
     to_status: str,
     *,
     how: str,
@@ -174,13 +174,15 @@ def cancel_payment(payment: Payment, *, comment: str = "", actor: Actor, now: da
     with transaction.atomic(durable=True):
         payment = _reread(payment)
         if payment.type == Payment.Type.RENDERED_SERVICES:
-            if not payment.invoice.managed_externally:
+            invoice = payment.invoice
+            assert invoice is not None, "payment_invoice_only_for_rendered_services gives such payments an invoice"
+            if not invoice.managed_externally:
                 raise PaymentCancelNotAllowed(
                     "payments for rendered services cannot be cancelled when the platform issues the invoices"
                 )
             if payment.status == S.CANCELLED:
                 raise PaymentStatusForbids("the payment is already cancelled", pointer="/status")
-            if payment.invoice.approved:
+            if invoice.approved:
                 raise PaymentCancelNotAllowed("the invoice is approved; revoke the approval first")
         if payment.status != S.WAITING_FOR_PAYMENT:
             raise PaymentStatusForbids(f"the payment is {payment.status}", pointer="/status")

@@ -173,12 +173,12 @@ def _live_token(secret_hash: str) -> ApiToken | None:
             return token
         _LOADED.pop(secret_hash, None)
         return None
-    token = _load_live_token(secret_hash)
-    if token is not None:
+    live = _load_live_token(secret_hash)
+    if live is not None:
         if len(_LOADED) >= MAX_LOADED:
             _LOADED.clear()
-        _LOADED[secret_hash] = (time.monotonic(), token)
-    return token
+        _LOADED[secret_hash] = (time.monotonic(), live)
+    return live
 
 
 def _load_live_token(secret_hash: str) -> ApiToken | None:

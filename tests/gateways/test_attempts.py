@@ -274,6 +274,19 @@ def test_timeout_returns_the_payment_and_a_late_success_still_completes_it(gatew
     assert AttemptLogEntry.objects.filter(attempt=attempt, step="late_success").count() == 1
 
 
+@pytest.mark.parametrize("status", [["succeeded"], {"value": "succeeded"}, 1])
+def test_a_status_that_is_not_a_string_is_no_outcome_and_the_sweep_still_times_the_attempt_out(gateway, status):
+    connector, _, method, fake = gateway
+    payment = waiting_payment(connector.reseller)
+    attempt = start_attempt(payment, method, return_url=RETURN, actor=CUSTOMER, now=NOW)
+    fake.statuses[attempt.public_id] = status  # signed JSON, but no status a connector may report
+
+    assert check_attempt(attempt, now=NOW + timedelta(minutes=5)).status == A.OPEN
+    assert sweep_open_attempts(now=NOW + timedelta(minutes=16)) == 1
+    assert PaymentAttempt.objects.get(pk=attempt.pk).status == A.TIMED_OUT
+    assert reload(payment).status == S.WAITING_FOR_PAYMENT
+
+
 def test_a_status_read_applies_the_outcome_and_the_callback_after_it_is_a_confirmation(gateway):
     connector, secret, method, fake = gateway
     payment = waiting_payment(connector.reseller)

@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from arrears.api.auth import caller_reseller
+from arrears.api.auth import caller_principal, caller_reseller
 from arrears.api.jsonapi import render
 from arrears.api.operations import operation
 from arrears.api.resources import invoice_resources
@@ -80,7 +80,7 @@ def _approve(request: HttpRequest, invoice: Invoice | InvoiceRef, body: ApproveI
         amount=body.amount.model_dump() if body.amount else None,
         file=body.file.model_dump() if body.file else None,
         link=body.link.model_dump() if body.link else None,
-        actor=request.auth.actor,
+        actor=caller_principal(request).actor,
         now=clock.wall_clock(),
     )
     return _invoice_document(approved)
@@ -88,13 +88,14 @@ def _approve(request: HttpRequest, invoice: Invoice | InvoiceRef, body: ApproveI
 
 def _complete(request: HttpRequest, invoice: Invoice | InvoiceRef, body: CompleteInvoiceBody) -> HttpResponse:
     completed = complete_invoice_payment(invoice, document_id=body.document_id, billing_date=body.billing_date,
-                                         actor=request.auth.actor, now=clock.wall_clock())
+                                         actor=caller_principal(request).actor, now=clock.wall_clock())
     return _invoice_document(completed)
 
 
 def _revoke(request: HttpRequest, invoice: Invoice | InvoiceRef, body: RevokeInvoiceBody) -> HttpResponse:
     revoked = revoke_invoice_approval(invoice, document_id=body.document_id, billing_date=body.billing_date,
-                                      comment=body.comment or "", actor=request.auth.actor, now=clock.wall_clock())
+                                      comment=body.comment or "", actor=caller_principal(request).actor,
+                                      now=clock.wall_clock())
     return _invoice_document(revoked)
 
 

@@ -3,7 +3,7 @@
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from arrears.api.auth import caller_reseller
+from arrears.api.auth import caller_principal, caller_reseller
 from arrears.api.jsonapi import list_document, listed_page, render
 from arrears.api.operations import operation
 from arrears.api.resources import account_resource, charge_resource, subscription_resource
@@ -48,7 +48,7 @@ def create_account_route(request: HttpRequest, reseller_id: Id, body: CreateAcco
             raise AccountFieldInvalid(f"no account class {body.account_class_id} in this reseller",
                                       pointer="/account_class_id")
     account = create_account(reseller=reseller, name=body.name, email=body.email or "", address=body.address or "",
-                             account_class=account_class, actor=request.auth.actor, now=clock.wall_clock())
+                             account_class=account_class, actor=caller_principal(request).actor, now=clock.wall_clock())
     return render({"data": account_resource(account, reseller.currency)}, status=201)
 
 
@@ -79,7 +79,7 @@ def create_subscription_route(request: HttpRequest, reseller_id: Id, account_id:
     if plan is None:
         raise SubscriptionFieldInvalid(f"no plan {body.plan_id} in this reseller", pointer="/plan_id")
     subscription = create_subscription(account=account, plan=plan, start_date=body.start_date,
-                                       actor=request.auth.actor, now=clock.wall_clock())
+                                       actor=caller_principal(request).actor, now=clock.wall_clock())
     return render({"data": subscription_resource(subscription)}, status=201)
 
 
@@ -113,5 +113,5 @@ def post_usage_charge_route(request: HttpRequest, reseller_id: Id, subscription_
         raise ChargeFieldInvalid(str(exc), pointer="/unit_price") from exc
     charge, created = post_usage_charge(subscription, description=body.description, quantity=body.quantity,
                                         unit_price=unit_price, usage_date=body.date, external_id=body.external_id,
-                                        actor=request.auth.actor, now=clock.wall_clock())
+                                        actor=caller_principal(request).actor, now=clock.wall_clock())
     return render({"data": charge_resource(charge, reseller.currency)}, status=201 if created else 200)

@@ -191,6 +191,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self._writer_lock_held is not None:
             _HOLDERS.pop(self._writer_lock_held, None)
             self._writer_lock_held = None
+            assert self._writer_lock_fd is not None, "a held lock has its file open until _close releases it"
             fcntl.flock(self._writer_lock_fd, fcntl.LOCK_UN)
 
     def _start_transaction_under_autocommit(self):

@@ -100,8 +100,8 @@ def _text(body: dict, name: str, *, required: bool, limit: int) -> str:
 def _url(body: dict, name: str) -> str:
     value = body.get(name)
     parts = urlsplit(value) if isinstance(value, str) else None
-    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 2000
-            or any(char.isspace() for char in value)):
+    if (not isinstance(value, str) or parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or len(value) > 2000 or any(char.isspace() for char in value)):
         raise RequestInvalid(f"{name} is an absolute http or https URL of at most 2000 characters",
                              pointer=f"/{name}")
     return value

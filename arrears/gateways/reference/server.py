@@ -132,7 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body.encode(), "application/json", headers)
 
     def _error(self, status: int, detail: str, *, pointer: str | None = None, header: str | None = None) -> None:
-        error = {"status": str(status), "title": HTTPStatus(status).phrase, "detail": detail}
+        error: dict[str, str | dict[str, str]] = {"status": str(status), "title": HTTPStatus(status).phrase,
+                                                  "detail": detail}
         if pointer is not None:
             error["source"] = {"pointer": pointer}
         elif header is not None:

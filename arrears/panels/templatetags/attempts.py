@@ -15,7 +15,8 @@ Step = AttemptLogEntry.Step
 Direction = AttemptLogEntry.Direction
 
 # An attempt's status → (the badge's colour, taken from the payment statuses it resembles; its word).
-ATTEMPT_BADGES = {
+# Keyed by str: the choices are strs, and a stored value is looked up with the plain str the database gave.
+ATTEMPT_BADGES: dict[str, tuple[str, str]] = {
     A.OPEN: ("processing", "In progress"),
     A.SUCCEEDED: ("completed", "Succeeded"),
     A.DECLINED: ("expired", "Declined"),
@@ -24,7 +25,7 @@ ATTEMPT_BADGES = {
     A.FAILED: ("failed", "Failed"),
 }
 
-STEP_LABELS = {
+STEP_LABELS: dict[str, str] = {
     Step.STARTED: "Started",
     Step.REDIRECTED: "Sent to the checkout page",
     Step.START_FAILED: "Checkout could not be opened",
@@ -42,7 +43,8 @@ STEP_LABELS = {
 REPORTED_STATUSES = {"pending": "the payment is still pending", "succeeded": "the payment is paid",
                      "declined": "the payment was declined", "cancelled": "the payment was cancelled"}
 
-DIRECTION_LABELS = {Direction.SENT: "Sent to the connector", Direction.RECEIVED: "Received from the connector"}
+DIRECTION_LABELS: dict[str, str] = {Direction.SENT: "Sent to the connector",
+                                    Direction.RECEIVED: "Received from the connector"}
 
 # Which step entries the outcome colours mark in the list (the rest are neutral).
 _GOOD_STEPS = {Step.SUCCEEDED, Step.LATE_SUCCESS}
@@ -58,11 +60,13 @@ def attempt_badge(attempt: PaymentAttempt):
     return badge(colour, word)
 
 
+def _json_object(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _reported_status(entry: AttemptLogEntry) -> str:
     """The status a connector reported in a status read (``pending``, ``succeeded``…), when it answered one."""
-    message = entry.message if isinstance(entry.message, dict) else {}
-    received = message.get("received") if isinstance(message.get("received"), dict) else {}
-    body = received.get("body") if isinstance(received.get("body"), dict) else {}
+    body = _json_object(_json_object(_json_object(entry.message).get("received")).get("body"))
     status = body.get("status")
     return status if isinstance(status, str) else ""
 
@@ -88,7 +92,7 @@ def step_outcome(entry: AttemptLogEntry) -> str:
 def step_explanation(entry: AttemptLogEntry, connector_name: str = "") -> str:
     """One plain sentence under the step, for a customer as well as for a manager."""
     connector = connector_name or "the payment service"
-    explanations = {
+    explanations: dict[str, str] = {
         Step.REDIRECTED: f"{connector} opened its checkout page.",
         Step.START_FAILED: f"{connector} did not open a checkout; nothing was charged.",
         Step.SUCCEEDED: f"{connector} reported the payment as paid.",

@@ -62,6 +62,24 @@ class Child:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit status once the process ended; None while it runs or before it started."""
+        return None if self.process is None else self.process.returncode
+
+    def ask_to_stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
 
 class Command(BaseCommand):
     help = "Run Arrears in one command: migrate, collect static files, web server, task consumer and scheduler."
@@ -108,15 +126,15 @@ class Command(BaseCommand):
             for child in children:
                 child.start()
             self.stdout.write(f"serve: starting the web server on http://{options['host']}:{options['port']}/ "
-                              f"(pid {children[0].process.pid}) and the task consumer "
-                              f"(pid {children[1].process.pid})")
+                              f"(pid {children[0].pid}) and the task consumer "
+                              f"(pid {children[1].pid})")
             self.stdout.flush()
         children = [*gateways, *children]
 
         died = self._supervise(children)
         clean = self._stop(children)
         if died is not None:
-            raise CommandError(f"the {died.name} exited with code {died.process.returncode}; stopped the rest")
+            raise CommandError(f"the {died.name} exited with code {died.exit_code}; stopped the rest")
         if not clean:
             raise CommandError(f"killed the children: they did not stop within {SHUTDOWN_TIMEOUT_SECONDS} s "
                                "or a second signal asked for an immediate stop")
@@ -145,7 +163,7 @@ class Command(BaseCommand):
                     break
                 gateways.append(gateway)
                 point_connector_at(connector.pk, gateway.url, now=clock.wall_clock())
-                self.stdout.write(f"serve: {gateway.name} on {gateway.url} (pid {gateway.process.pid})")
+                self.stdout.write(f"serve: {gateway.name} on {gateway.url} (pid {gateway.pid})")
                 self.stdout.flush()
         except BaseException:
             self._stop(gateways)
@@ -176,7 +194,7 @@ class Command(BaseCommand):
                 self._stop([gateway])
                 raise CommandError(f"the {gateway.name} did not answer within {GATEWAY_STARTUP_SECONDS} s")
             if attempt == GATEWAY_PORT_ATTEMPTS:
-                raise CommandError(f"the {gateway.name} exited with code {gateway.process.returncode} at start")
+                raise CommandError(f"the {gateway.name} exited with code {gateway.exit_code} at start")
         return None
 
     def _supervise(self, children: list[Child]) -> Child | None:
@@ -219,7 +237,7 @@ class Command(BaseCommand):
                 children[gateways[connector.pk]] = new
                 if new.url != old.url:
                     point_connector_at(connector.pk, new.url, now=clock.wall_clock())
-                self.stdout.write(f"serve: {new.name} on {new.url} (pid {new.process.pid})")
+                self.stdout.write(f"serve: {new.name} on {new.url} (pid {new.pid})")
                 self.stdout.flush()
         except DatabaseError as exc:  # the database is away for a moment: look again at the next check
             self.stdout.write(f"serve: could not read the gateways' connectors ({exc}); trying again shortly")
@@ -230,15 +248,12 @@ class Command(BaseCommand):
         """Stop every child gracefully; kill what is left after the timeout or a second signal."""
         signals_before = len(self.signals_received)
         for child in children:
-            if child.running:
-                child.process.send_signal(child.stop_signal)
+            child.ask_to_stop()
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT_SECONDS
         while any(child.running for child in children):
             if time.monotonic() > deadline or len(self.signals_received) > signals_before:
                 for child in children:
-                    if child.running:
-                        child.process.kill()
-                        child.process.wait()
+                    child.kill()
                 return False
             time.sleep(POLL_SECONDS / 2)
         return True

@@ -60,7 +60,7 @@ class TopUpForm(PanelForm):
         self.buttons = [(key, f"Top up with {method.connector.name}") for key, method in self.gateway_methods.items()]
         if bank_transfer:
             self.buttons.append((BANK_TRANSFER, "Top up by bank transfer"))
-        self.fields["method"].choices = self.buttons
+        self.choice_field("method").choices = self.buttons
         self.fields["method"].required = require_method
         self.example = example_amount(currency)
         self.fields["amount"].label = f"Amount ({currency})"
@@ -138,7 +138,9 @@ class LedgerTable(tables.Table):
 def _form(request, data=None, *, require_method: bool = True) -> TopUpForm:
     reseller = request.customer.reseller
     currency = reseller.currency
-    methods = [method for method in gateway_methods_of(reseller) if currency in method.connector.currencies]
+    # gateway_methods_of reads only methods of an active connector: each has one.
+    methods = [method for method in gateway_methods_of(reseller)
+               if method.connector is not None and currency in method.connector.currencies]
     return TopUpForm(data, currency=currency, methods=methods, require_method=require_method,
                      bank_transfer=usable_payment_methods(reseller).exists())
 

@@ -153,7 +153,8 @@ def invoice_detail(request, invoice_id: int):
     payment = getattr(invoice, "payment", None)
     issued_on = None
     if invoice.status == Invoice.Status.CLOSED and not being_prepared(invoice):
-        issued_on = invoice.approval_date or clock.local_date(invoice.closed_at, request.customer.tz)
+        issued_on = invoice.approval_date or (
+            None if invoice.closed_at is None else clock.local_date(invoice.closed_at, request.customer.tz))
     payable = payment is not None and payment.status in state.PAYABLE and payment.due_date is not None
     title = f"Invoice {invoice.document_id}" if invoice.document_id else "Current period"
     return page(request, "customer/invoice.html", section="invoices", title=title,

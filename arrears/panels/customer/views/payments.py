@@ -33,7 +33,8 @@ RETURN_POLLS = 6
 def payment_subject(payment: Payment) -> str:
     if payment.type == Payment.Type.TOP_UP:
         return "Balance top-up"
-    return f"Invoice {payment.invoice.document_id}" if payment.invoice.document_id else "Invoice"
+    invoice = payment.invoice  # a payment for rendered services has one (payment_invoice_only_for_rendered_services)
+    return f"Invoice {invoice.document_id}" if invoice is not None and invoice.document_id else "Invoice"
 
 
 class PaymentTable(tables.Table):
@@ -209,7 +210,7 @@ def _poll_number(request) -> int:
         return 1
 
 
-OUTCOMES = {
+OUTCOMES: dict[str, tuple[str, str]] = {
     A.SUCCEEDED: ("good", "Payment received"),
     A.DECLINED: ("bad", "Payment declined"),
     A.CANCELLED: ("bad", "Payment cancelled"),
@@ -229,7 +230,7 @@ def _outcome(attempt: PaymentAttempt, payment: Payment, *, poll: int) -> dict:
         return {"state": "checking", "title": "Checking your payment…",
                 "text": f"We are asking {name} about your payment of {charged}."}
     tone, title = OUTCOMES.get(attempt.status, ("bad", attempt.get_status_display()))
-    texts = {
+    texts: dict[str, str] = {
         A.SUCCEEDED: f"{name} confirmed your payment of {charged}. Thank you!" + (
             " It is credited to your balance." if payment.type == Payment.Type.TOP_UP else ""),
         A.DECLINED: f"{name} declined the payment; nothing was charged. You can try again, or pay another way.",

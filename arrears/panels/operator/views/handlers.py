@@ -134,13 +134,13 @@ class HandlerForm(PanelForm):
         self.reseller = reseller
         self.endpoints = {endpoint.pk: endpoint
                           for endpoint in WebhookEndpoint.objects.filter(reseller=reseller).order_by("id")}
-        self.fields["endpoint"].choices = [("", "None"), *(
+        self.choice_field("endpoint").choices = [("", "None"), *(
             (pk, endpoint.url + ("" if endpoint.active else " (disabled)"))
             for pk, endpoint in self.endpoints.items())]
         event = self.data.get("event") if self.is_bound else self.initial.get("event")
         self.event_type = event if event in NOTIFIABLE_EVENTS else next(iter(NOTIFIABLE_EVENTS))
         self.subjects = selectors.preview_subjects(reseller, self.event_type)
-        self.fields["preview_on"].choices = [(subject.pk, _subject_label(subject)) for subject in self.subjects]
+        self.choice_field("preview_on").choices = [(subject.pk, _subject_label(subject)) for subject in self.subjects]
         if read_only:
             for bound in self.fields.values():
                 bound.disabled = True
@@ -154,7 +154,9 @@ class HandlerForm(PanelForm):
         data = self.cleaned_data
         fields = {name: data.get(name) for name in self.HANDLER_FIELDS}
         fields["active"] = bool(data.get("active"))
-        fields["endpoint"] = self.endpoints.get(data.get("endpoint")) if data.get("channel") == "webhook" else None
+        endpoint_id = data.get("endpoint")  # an int, or None when none is chosen
+        fields["endpoint"] = (self.endpoints.get(endpoint_id) if endpoint_id is not None
+                              and data.get("channel") == "webhook" else None)
         return fields
 
     def preview_subject(self):

@@ -2,6 +2,7 @@
 
 import base64
 from datetime import date
+from typing import TypedDict
 
 import django_filters
 import django_tables2 as tables
@@ -269,11 +270,17 @@ def _invoice(request, invoice_id: int) -> Invoice:
     return selectors.invoice_of(request.operator.reseller, invoice_id)
 
 
+class _TaxLine(TypedDict):
+    rate_bp: int
+    net: int
+    tax: int
+
+
 def _invoice_page(request, invoice: Invoice, *, approve_form=None, revoke_form=None, status=200):
     payment = getattr(invoice, "payment", None)
     charges = list(invoice.charges.select_related("subscription__plan").order_by("id"))
     subscriptions = sorted({charge.subscription for charge in charges}, key=lambda s: s.pk)
-    tax_lines = {}
+    tax_lines: dict[int, _TaxLine] = {}
     for charge in charges:
         line = tax_lines.setdefault(charge.tax_rate_bp, {"rate_bp": charge.tax_rate_bp, "net": 0, "tax": 0})
         line["net"] += charge.net_amount
@@ -316,8 +323,10 @@ def invoice_approve(request, invoice_id: int):
         except ArrearsError as error:
             form.add_service_error(error)
         else:
+            due_date = approved.payment.due_date
+            assert due_date is not None, "approving an invoice gives its payment a due date"
             messages.success(request, f"Invoice {approved.document_id} is approved; its payment is due on "
-                                      f"{approved.payment.due_date.isoformat()}.")
+                                      f"{due_date.isoformat()}.")
             return redirect("operator:invoice", invoice_id=invoice.pk)
     return _invoice_page(request, invoice, approve_form=form, status=400)
 

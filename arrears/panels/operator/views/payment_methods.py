@@ -101,7 +101,7 @@ class PaymentMethodForm(PanelForm):
     def __init__(self, *args, connectors, **kwargs):
         super().__init__(*args, auto_id="create_%s", **kwargs)
         self.connectors = {str(connector.pk): connector for connector in connectors}
-        self.fields["kind"].choices = [
+        self.choice_field("kind").choices = [
             (BANK_TRANSFER, BANK_TRANSFER_LABEL),
             *((key, f"Connector: {connector.name}{'' if connector.active else ' (inactive)'}")
               for key, connector in self.connectors.items())]

@@ -28,7 +28,7 @@ from arrears.payments.models import Payment
 from arrears.payments.services import approve_payment, cancel_payment, pay_from_balance
 
 S = Payment.Status
-TYPE_LABELS = {Payment.Type.RENDERED_SERVICES: "Rendered services", Payment.Type.TOP_UP: "Top-up"}
+TYPE_LABELS: dict[str, str] = {Payment.Type.RENDERED_SERVICES: "Rendered services", Payment.Type.TOP_UP: "Top-up"}
 
 # --- The list ----------------------------------------------------------------------------------------------
 
@@ -254,7 +254,8 @@ def _can_cancel(payment: Payment) -> bool:
         return False
     if payment.type == Payment.Type.TOP_UP:
         return True
-    return payment.invoice.managed_externally and not payment.invoice.approved
+    invoice = payment.invoice
+    return invoice is not None and invoice.managed_externally and not invoice.approved
 
 
 def _why_not_pay_from_balance(payment: Payment) -> str:

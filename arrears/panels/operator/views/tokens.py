@@ -121,11 +121,11 @@ class CreateTokenForm(PanelForm):
 
     pointers = {"/name": "name", "/scopes": "scopes", "/manager": "owner"}
 
-    def __init__(self, *args, owners: list[Manager], **kwargs):
+    def __init__(self, data=None, *, owners: list[Manager], **kwargs):
         # Its own ids: the filter bar above has a name field too.
-        super().__init__(*args, auto_id="create_%s", **kwargs)
+        super().__init__(data, auto_id="create_%s", **kwargs)
         self.owners = {manager.pk: manager for manager in owners}
-        self.fields["owner"].choices = [
+        self.choice_field("owner").choices = [
             (manager.pk, f"{manager.user.email} · {manager.get_role_display().capitalize()}") for manager in owners]
 
     def clean_scopes(self):

@@ -288,8 +288,9 @@ def delivery_resend(request, delivery_id: int):
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
-        next_url = (reverse("operator:webhook", args=[delivery.endpoint_id]) if delivery.endpoint_id
-                    and delivery.endpoint.reseller_id == request.operator.reseller.pk
+        endpoint = delivery.endpoint
+        next_url = (reverse("operator:webhook", args=[endpoint.pk])
+                    if endpoint is not None and endpoint.reseller_id == request.operator.reseller.pk
                     else reverse("operator:deliveries"))
     if request.method != "POST":
         return redirect(next_url)
