@@ -7,7 +7,7 @@ builders in ``resources.py`` render, so that ``/openapi.json`` tells clients exa
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from django.db.models import BooleanField, Case, F, Q, Value, When
 from ninja import Schema
@@ -118,11 +118,21 @@ AMOUNT_DIGITS, UNIT_PRICE_DIGITS, QUANTITY_DIGITS = 12, 8, 7
 Id = Annotated[int, BeforeValidator(_plain_id), Field(ge=1, le=MAX_ID)]
 
 
-def text(max_length: int, *, min_length: int = 0):
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), BeforeValidator(_plain_text)]
+# Text fields are Annotated[str, StringConstraints(…), PLAIN_TEXT]: printable text, without NUL or controls.
+PLAIN_TEXT = BeforeValidator(_plain_text)
+Text3 = Annotated[str, StringConstraints(max_length=3), PLAIN_TEXT]
+Text32 = Annotated[str, StringConstraints(max_length=32), PLAIN_TEXT]
+Text64 = Annotated[str, StringConstraints(max_length=64), PLAIN_TEXT]
+Text254 = Annotated[str, StringConstraints(max_length=254), PLAIN_TEXT]
+Text255 = Annotated[str, StringConstraints(max_length=255), PLAIN_TEXT]
+Text1000 = Annotated[str, StringConstraints(max_length=1000), PLAIN_TEXT]
+Text2000 = Annotated[str, StringConstraints(max_length=2000), PLAIN_TEXT]
+RequiredText100 = Annotated[str, StringConstraints(min_length=1, max_length=100), PLAIN_TEXT]
+RequiredText200 = Annotated[str, StringConstraints(min_length=1, max_length=200), PLAIN_TEXT]
+RequiredText255 = Annotated[str, StringConstraints(min_length=1, max_length=255), PLAIN_TEXT]
 
 
-DocumentId = Annotated[text(100, min_length=1), Field(description="The ERP's invoice number.", examples=["NS2000015"])]
+DocumentId = Annotated[RequiredText100, Field(description="The ERP's invoice number.", examples=["NS2000015"])]
 BillingDate = Annotated[IsoDate, Field(description="Start date of the invoice's billing period (R11).")]
 
 
@@ -148,9 +158,9 @@ class InvoiceReference(Body):
 
 
 class ExternalAmount(BodyPart):
-    total: Annotated[text(32), _plain_number(integers=False), _below_ten_to_the(AMOUNT_DIGITS)] = Field(
+    total: Annotated[Text32, _plain_number(integers=False), _below_ten_to_the(AMOUNT_DIGITS)] = Field(
         description="A positive decimal string in the currency's precision, below 10^12.", examples=["1050.00"])
-    currency: text(3) = Field(description="ISO 4217 code.", examples=["USD"])
+    currency: Text3 = Field(description="ISO 4217 code.", examples=["USD"])
 
 
 # The service checks attachment names and links (arrears.invoices.attachments, shared with the panel); the
@@ -160,16 +170,16 @@ ATTACHMENT_NAME_RULE = ("1 to 255 characters, not only dots, without control cha
 
 
 class AttachedFile(BodyPart):
-    name: text(255) = Field(description=ATTACHMENT_NAME_RULE, examples=["NS2000015.pdf"],
+    name: Text255 = Field(description=ATTACHMENT_NAME_RULE, examples=["NS2000015.pdf"],
                             json_schema_extra={"pattern": attachments.NAME_PATTERN})
     data: str = Field(description="A base64 data URI of a PDF, DOC, DOCX or XLSX file of at most 10 MB; the type "
                       "is read from the content.", examples=["data:application/pdf;base64,JVBERi0xLjQK..."])
 
 
 class AttachedLink(BodyPart):
-    name: text(255) = Field(description=ATTACHMENT_NAME_RULE, examples=["NS2000015"],
+    name: Text255 = Field(description=ATTACHMENT_NAME_RULE, examples=["NS2000015"],
                             json_schema_extra={"pattern": attachments.NAME_PATTERN})
-    data: text(2000) = Field(description="An https URL without spaces, tabs, line breaks or other control "
+    data: Text2000 = Field(description="An https URL without spaces, tabs, line breaks or other control "
                              "characters; Arrears never fetches it.",
                              examples=["https://erp.example.com/invoices/NS2000015.pdf"],
                              json_schema_extra={"pattern": attachments.LINK_PATTERN})
@@ -188,7 +198,7 @@ class CompleteInvoiceBody(InvoiceReference):
 
 
 class RevokeInvoiceBody(InvoiceReference):
-    comment: text(1000) | None = Field(None, description="The reason, appended to the payment's comment (R38).")
+    comment: Text1000 | None = Field(None, description="The reason, appended to the payment's comment (R38).")
 
 
 # --- Platform bodies ------------------------------------------------------------------------------------------
@@ -197,9 +207,9 @@ class RevokeInvoiceBody(InvoiceReference):
 class CreateAccountBody(Body):
     """Flat, or as the reference's JSON:API document ``{"data": {"type": "accounts", "attributes": {…}}}``."""
 
-    name: text(200, min_length=1)
-    email: text(254) | None = None
-    address: text(1000) | None = None
+    name: RequiredText200
+    email: Text254 | None = None
+    address: Text1000 | None = None
     account_class_id: Id | None = Field(None, description="Default: the reseller's default account class.")
 
     @model_validator(mode="before")
@@ -239,13 +249,13 @@ class CreateSubscriptionBody(Body):
 
 
 class PostUsageChargeBody(Body):
-    description: text(255, min_length=1)
-    quantity: Annotated[text(32) | int, _plain_number(integers=True), _below_ten_to_the(QUANTITY_DIGITS)] = Field(
+    description: RequiredText255
+    quantity: Annotated[Text32 | int, _plain_number(integers=True), _below_ten_to_the(QUANTITY_DIGITS)] = Field(
         description="Up to three decimal places, below 10^7.", examples=["12.5"])
-    unit_price: Annotated[text(32), _plain_number(integers=False), _below_ten_to_the(UNIT_PRICE_DIGITS)] = Field(
+    unit_price: Annotated[Text32, _plain_number(integers=False), _below_ten_to_the(UNIT_PRICE_DIGITS)] = Field(
         description="Net price per unit, a decimal string in the reseller currency, below 10^8.", examples=["0.40"])
     date: IsoDate = Field(description="The day of use; from the subscription start up to today.")
-    external_id: text(255) | None = Field(None, description="The connector's id: posting it again returns the "
+    external_id: Text255 | None = Field(None, description="The connector's id: posting it again returns the "
                                           "first charge and creates nothing.")
 
 
@@ -260,6 +270,11 @@ class QueryParameters(BaseModel):
 class ListQuery(QueryParameters):
     page_size: int = Field(50, ge=1, le=500, alias="page[size]")
     page_number: int = Field(1, ge=1, le=1_000_000, alias="page[number]")
+    # What a sort value orders by, where it is not the column of its name (list_query).
+    sort_columns: ClassVar[dict[str, Any]] = {}
+    if TYPE_CHECKING:  # fields that list_query adds to the lists that take them
+        sort: str | None
+        include: str | None
 
 
 _ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
@@ -318,7 +333,7 @@ def _true_unless(condition: Q) -> Case:
 # Every list sorts by every attribute of its resource that a column holds (or a few columns decide), except a
 # currency that is the reseller's for every row; the events feed reads in id order by its cursor.
 INVOICE_INCLUDES = ("subscriptions", "payments", "charges", "taxes", "corrections")
-InvoiceListQuery = list_query(
+_InvoiceListQuery = list_query(
     "InvoiceListQuery",
     sort=("id", "document_id", "original_document_id", "status", "payment_model", "total", "currency", "account_id",
           "from_date", "to_date", "billing_date", "managed_externally", "approved", "approval_date", "external_total",
@@ -338,7 +353,7 @@ _BALANCE_PAYMENT_ALLOWED = Case(
                                         | Q(external_total=F("total"), external_currency=F("currency"))),
          then=Value(True)),
     default=Value(False), output_field=BooleanField())
-PaymentListQuery = list_query(
+_PaymentListQuery = list_query(
     "PaymentListQuery",
     sort=("id", "document_id", "type", "status", "total", "initial_total", "amount_paid_from_balance",
           "currency_code", "due_date", "expiration_date", "external_total", "external_currency",
@@ -349,7 +364,7 @@ PaymentListQuery = list_query(
            "invoice_id": Id},
     ranged={"due_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
-ChargeListQuery = list_query(
+_ChargeListQuery = list_query(
     "ChargeListQuery",
     sort=("id", "kind", "description", "status", "quantity", "unit_price", "net_amount", "tax_rate", "tax_amount",
           "amount", "period_from", "period_to", "close_date", "external_id", "account_id", "subscription_id",
@@ -359,20 +374,20 @@ ChargeListQuery = list_query(
            "subscription_id": Id, "account_id": Id, "invoice_id": Id},
     ranged={"close_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
-AccountListQuery = list_query(
+_AccountListQuery = list_query(
     "AccountListQuery",
     sort=("id", "name", "email", "address", "account_class_id", "balance", "created_at", "updated_at"),
     exact={"account_class_id": Id},
     ranged={"created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
-SubscriptionListQuery = list_query(
+_SubscriptionListQuery = list_query(
     "SubscriptionListQuery",
     sort=("id", "account_id", "plan_id", "status", "billing_day", "start_date", "created_at", "updated_at"),
     exact={"status": Literal["active", "blocked", "stopped"], "account_id": Id, "plan_id": Id,
            "billing_day": Annotated[int, Field(ge=1, le=28)]},
     ranged={"start_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
-PlanListQuery = list_query(
+_PlanListQuery = list_query(
     "PlanListQuery",
     sort=("id", "name", "fee", "tax_rate", "billing_day", "service_term_id", "created_at", "updated_at"),
     sort_columns={"tax_rate": "tax_rate_bp", "billing_day": "service_term__billing_day"},
@@ -382,22 +397,50 @@ PlanListQuery = list_query(
 class EventFeedQuery(QueryParameters):
     after: int = Field(0, ge=0, le=MAX_ID, description="The cursor: the id of the last event already read.")
     page_size: int = Field(100, ge=1, le=1000, alias="page[size]")
-    type: text(64) | None = Field(None, alias="filter[type]", description="Only events of this type.")
+    type: Text64 | None = Field(None, alias="filter[type]", description="Only events of this type.")
     account_id: Id | None = Field(None, alias="filter[account_id]")
 
 
-def include_query(name: str, include: tuple[str, ...]) -> type[QueryParameters]:
+class IncludeParameter(QueryParameters):
+    """What mypy knows of an include_query class; the class itself declares the field with its choices."""
+
+    if TYPE_CHECKING:
+        include: str | None
+
+
+def include_query(name: str, include: tuple[str, ...]) -> type[IncludeParameter]:
     """The ``include`` parameter of a single read, over the same choices as its list's."""
     choice = "|".join(include)
-    return create_model(name, __base__=QueryParameters, include=(
+    return create_model(name, __base__=IncludeParameter, include=(
         str | None, Field(None, pattern=rf"^({choice})(,({choice}))*$",
                           description=f"Comma list of: {', '.join(include)}.")))
 
 
-IncludeQuery = include_query("IncludeQuery", INVOICE_INCLUDES)
+_IncludeQuery = include_query("IncludeQuery", INVOICE_INCLUDES)
 
 
-PaymentIncludeQuery = include_query("PaymentIncludeQuery", PAYMENT_INCLUDES)
+_PaymentIncludeQuery = include_query("PaymentIncludeQuery", PAYMENT_INCLUDES)
+
+# The query classes are built at import (create_model); mypy knows them by what they share.
+if TYPE_CHECKING:
+    InvoiceListQuery = ListQuery
+    PaymentListQuery = ListQuery
+    ChargeListQuery = ListQuery
+    AccountListQuery = ListQuery
+    SubscriptionListQuery = ListQuery
+    PlanListQuery = ListQuery
+    IncludeQuery = IncludeParameter
+    PaymentIncludeQuery = IncludeParameter
+else:
+    InvoiceListQuery = _InvoiceListQuery
+    PaymentListQuery = _PaymentListQuery
+    ChargeListQuery = _ChargeListQuery
+    AccountListQuery = _AccountListQuery
+    SubscriptionListQuery = _SubscriptionListQuery
+    PlanListQuery = _PlanListQuery
+    IncludeQuery = _IncludeQuery
+    PaymentIncludeQuery = _PaymentIncludeQuery
+
 
 
 # --- Responses (documentation of what resources.py renders) ----------------------------------------------

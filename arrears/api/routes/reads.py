@@ -1,5 +1,7 @@
 """Read operations: invoices, payments, charges, plans and the event feed (erp-api.md, "Read operations")."""
 
+from typing import Any
+
 from ninja import Query, Router
 
 from arrears.api.auth import caller_reseller
@@ -52,7 +54,7 @@ router = Router(tags=["Read"])
     summary="Get an invoice"))
 def get_invoice(request, reseller_id: Id, invoice_id: Id, query: Query[IncludeQuery]):
     invoice = invoice_of(caller_reseller(request, reseller_id, "read"), invoice_id)
-    document = {"data": invoice_resources([invoice])[0]}
+    document: dict[str, Any] = {"data": invoice_resources([invoice])[0]}
     if query.include:
         document["included"] = invoice_included([invoice], includes(query.include))
     return render(document)
@@ -74,7 +76,7 @@ def list_invoices(request, reseller_id: Id, query: Query[InvoiceListQuery]):
 def get_payment(request, reseller_id: Id, payment_id: Id, query: Query[PaymentIncludeQuery]):
     reseller = caller_reseller(request, reseller_id, "read")
     payment = payment_of(reseller, payment_id)
-    document = {"data": payment_resources([payment])[0]}
+    document: dict[str, Any] = {"data": payment_resources([payment])[0]}
     if query.include:
         document["included"] = payment_included([payment], includes(query.include), reseller.currency)
     return render(document)
