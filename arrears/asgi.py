@@ -77,8 +77,7 @@ class BufferedWsgi:
             if exc_info and started.get("sent"):
                 raise exc_info[1].with_traceback(exc_info[2])
             started["status"] = int(status.split(" ", 1)[0])
-            started["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                                  for name, value in headers]
+            started["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
             return lambda data: None  # the legacy write() callable; Django never uses it
 
         def send_from_thread(message):
@@ -97,8 +96,9 @@ class BufferedWsgi:
                 size += len(chunk)
                 if size > STREAM_AFTER_BYTES:
                     streaming = started["sent"] = True
-                    send_from_thread({"type": "http.response.start", "status": started["status"],
-                                      "headers": started["headers"]})
+                    send_from_thread(
+                        {"type": "http.response.start", "status": started["status"], "headers": started["headers"]}
+                    )
                     send_from_thread({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
                     chunks = []
             if streaming:
@@ -125,7 +125,8 @@ async def _read_body(scope, receive):
             except TimeoutError:
                 raise BodyStalled(
                     f"the request body did not arrive: at most {BODY_IDLE_SECONDS:.0f} s between two pieces of it"
-                    f" and {BODY_DEADLINE_SECONDS:.0f} s in all") from None
+                    f" and {BODY_DEADLINE_SECONDS:.0f} s in all"
+                ) from None
             if message["type"] == "http.disconnect":
                 body.close()
                 return None
@@ -158,10 +159,17 @@ def _environ(scope, body) -> dict:
         "PATH_INFO": scope["path"].encode().decode("latin-1"),
         "QUERY_STRING": scope["query_string"].decode("latin-1"),
         "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
-        "SERVER_NAME": server[0], "SERVER_PORT": str(server[1]),
-        "REMOTE_ADDR": client[0], "REMOTE_PORT": str(client[1]),
-        "wsgi.version": (1, 0), "wsgi.url_scheme": scope.get("scheme", "http"), "wsgi.input": body,
-        "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": str(server[1]),
+        "REMOTE_ADDR": client[0],
+        "REMOTE_PORT": str(client[1]),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
     }
     for name, value in scope["headers"]:
         key = name.decode("latin-1").upper().replace("-", "_")

@@ -32,9 +32,11 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 # refused (arrears.core.secret_key); commands that sign nothing (migrate, demo, billing) run without it.
 SECRET_KEY_FILE = DATA_DIR / "secret-key"
 TESTING = "pytest" in sys.modules
-SECRET_KEY = (os.environ.get("ARREARS_SECRET_KEY")
-              or (SECRET_KEY_FILE.read_text().strip() if SECRET_KEY_FILE.exists() else "")
-              or ("arrears-tests-only-key-never-deployed" if TESTING else ""))
+SECRET_KEY = (
+    os.environ.get("ARREARS_SECRET_KEY")
+    or (SECRET_KEY_FILE.read_text().strip() if SECRET_KEY_FILE.exists() else "")
+    or ("arrears-tests-only-key-never-deployed" if TESTING else "")
+)
 if TESTING:
     os.environ.setdefault("ARREARS_SECRET_KEY", SECRET_KEY)  # for the servers and commands the tests start
 DEBUG = os.environ.get("ARREARS_DEBUG", "0") == "1"
@@ -240,10 +242,14 @@ def _huey_from_url(url: str | None):
 # The API's budgets, "N/s|m|h|d" or "off" (arrears.api.throttling): calls per token, and calls without a valid
 # token per client address. Counted in Redis when ARREARS_CACHE_URL names one, else in the database (on SQLite in a
 # file of their own), so that every worker process of the site shares one count.
-ARREARS_API_THROTTLE = None if os.environ.get("ARREARS_API_THROTTLE", "50/s") == "off" else os.environ.get(
-    "ARREARS_API_THROTTLE", "50/s")
-ARREARS_API_ADDRESS_THROTTLE = None if os.environ.get("ARREARS_API_ADDRESS_THROTTLE", "30/m") == "off" else \
-    os.environ.get("ARREARS_API_ADDRESS_THROTTLE", "30/m")
+ARREARS_API_THROTTLE = (
+    None if os.environ.get("ARREARS_API_THROTTLE", "50/s") == "off" else os.environ.get("ARREARS_API_THROTTLE", "50/s")
+)
+ARREARS_API_ADDRESS_THROTTLE = (
+    None
+    if os.environ.get("ARREARS_API_ADDRESS_THROTTLE", "30/m") == "off"
+    else os.environ.get("ARREARS_API_ADDRESS_THROTTLE", "30/m")
+)
 for _budget in (ARREARS_API_THROTTLE, ARREARS_API_ADDRESS_THROTTLE):
     if _budget is not None and not re.fullmatch(r"[1-9][0-9]{0,8}/[smhd]", _budget):
         raise ImproperlyConfigured(f"a throttle rate is N/s, N/m, N/h or N/d, or off; got {_budget!r}")
@@ -264,8 +270,10 @@ def _mail_from_url(url: str | None) -> dict:
     """Django's e-mail settings: SMTP from ``smtp://[user:password@]host[:port][?tls]`` (``smtps://`` or ``?ssl``
     for implicit TLS), else one file per message under the data directory, so a demo needs no mail server."""
     if not url:
-        return {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-                "EMAIL_FILE_PATH": str(DATA_DIR / "mail")}
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(DATA_DIR / "mail"),
+        }
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps"):
         raise ValueError(f"ARREARS_SMTP_URL must start with smtp:// or smtps://, got {url!r}")
@@ -294,16 +302,24 @@ def _is_site_address(value: str) -> bool:
             return False
     except ValueError:  # an unbalanced IPv6 bracket, or a port that is not a number from 0 to 65535
         return False
-    return (parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
-            and "?" not in value and "#" not in value and not any(character.isspace() for character in value))
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and "?" not in value
+        and "#" not in value
+        and not any(character.isspace() for character in value)
+    )
 
 
 def _base_url(value: str) -> str:
     """The site's public address, without a trailing slash: absolute links are built as ``f"{base}/customer/"``.
     Refused at startup when it could not make such links, so that no e-mail goes out with a broken one."""
     if not _is_site_address(value):
-        raise ImproperlyConfigured("ARREARS_BASE_URL must be an http:// or https:// URL without user, query or "
-                                   f"fragment, e.g. https://billing.example.com; got {value!r}")
+        raise ImproperlyConfigured(
+            "ARREARS_BASE_URL must be an http:// or https:// URL without user, query or "
+            f"fragment, e.g. https://billing.example.com; got {value!r}"
+        )
     return value.rstrip("/")
 
 

@@ -73,15 +73,22 @@ def build(accounts: int, out: Path) -> dict:
     postgres = connection.vendor == "postgresql"
     call_command("migrate", verbosity=0)
     say("migrated")
-    reseller = create_reseller(name="ERP bench reseller", currency="EUR", external_invoices=True, actor=SYSTEM,
-                               now=BUILT_AT)
+    reseller = create_reseller(
+        name="ERP bench reseller", currency="EUR", external_invoices=True, actor=SYSTEM, now=BUILT_AT
+    )
     manager = create_manager(reseller=reseller, email=MANAGER_EMAIL, actor=SYSTEM, now=BUILT_AT)
     _, secret = create_api_token(manager=manager, name="api_load bench", actor=SYSTEM, now=BUILT_AT)
-    plan = create_plan(reseller=reseller, name=PLAN_NAME, fee=PLAN_FEE, billing_day=1, tax_rate_bp=TAX_RATE_BP,
-                       actor=SYSTEM, now=BUILT_AT)
+    plan = create_plan(
+        reseller=reseller,
+        name=PLAN_NAME,
+        fee=PLAN_FEE,
+        billing_day=1,
+        tax_rate_bp=TAX_RATE_BP,
+        actor=SYSTEM,
+        now=BUILT_AT,
+    )
     account_class = AccountClass.objects.get(reseller=reseller, is_default=True)
-    BillingRun.objects.create(reseller=reseller, date=LAST_BILLED, counts={}, started_at=BUILT_AT,
-                              finished_at=BUILT_AT)
+    BillingRun.objects.create(reseller=reseller, date=LAST_BILLED, counts={}, started_at=BUILT_AT, finished_at=BUILT_AT)
 
     stamp = sql.db_datetime(BUILT_AT)
     start, end = sql.db_date(PERIOD_START), sql.db_date(PERIOD_END)
@@ -91,35 +98,46 @@ def build(accounts: int, out: Path) -> dict:
             cursor.execute("INSERT INTO bench_seq SELECT generate_series(1, %s)", [accounts])
         else:
             cursor.execute("CREATE TEMP TABLE bench_seq (i INTEGER PRIMARY KEY)")
-            cursor.execute("INSERT INTO bench_seq WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-                           " WHERE i < %s) SELECT i FROM n", [accounts])
+            cursor.execute(
+                "INSERT INTO bench_seq WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                " WHERE i < %s) SELECT i FROM n",
+                [accounts],
+            )
     description = f"{PLAN_NAME} ({PERIOD_START.isoformat()} – {date(2025, 10, 31).isoformat()})"
     # Two charges per invoice: the period's fee and a usage line; every total is positive.
     statements = [
-        ("INSERT INTO customers_account (id, reseller_id, account_class_id, name, email, address, balance,"
-         " created_at, updated_at) SELECT a.i, %s, %s, 'Account ' || a.i, 'customer' || a.i || '@example.com', '',"
-         " 0, %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-         [reseller.pk, account_class.pk, stamp, stamp]),
-        ("INSERT INTO subscriptions_subscription (id, reseller_id, account_id, plan_id, status, billing_day,"
-         " start_date, created_at, updated_at) SELECT a.i, %s, a.i, %s, 'active', 1, %s, %s, %s"
-         " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-         [reseller.pk, plan.pk, start, stamp, stamp]),
-        ("INSERT INTO invoices_invoice (id, reseller_id, account_id, billing_day, billing_date, from_date,"
-         " to_date, status, payment_model, currency, total, managed_externally, approved, attachment_kind,"
-         " attachment_name, attachment_url, attachment_content_type, created_at, updated_at)"
-         " SELECT a.i, %s, a.i, 1, %s, %s, %s, 'open', 'postpay', 'EUR', 0, FALSE, FALSE, '', '', '', '', %s, %s"
-         " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-         [reseller.pk, start, start, end, stamp, stamp]),
-        ("INSERT INTO charges_charge (id, reseller_id, account_id, subscription_id, invoice_id, kind, description,"
-         " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to, close_date,"
-         " status, created_at, updated_at)"
-         " SELECT (a.i - 1) * 2 + k.k, %s, a.i, a.i, a.i, k.kind, CASE WHEN k.k = 1 THEN %s ELSE 'Usage' END,"
-         " 1000, k.net, k.net, %s, (k.net * %s + 5000) / 10000, k.net + (k.net * %s + 5000) / 10000,"
-         " %s, %s, %s, 'blocked', %s, %s"
-         " FROM bench_seq a CROSS JOIN (SELECT 1 AS k, 'recurring' AS kind, 1000 AS net"
-         "  UNION ALL SELECT 2, 'usage', 250) AS k"
-         " WHERE a.i BETWEEN %s AND %s ORDER BY a.i, k.k",
-         [reseller.pk, description, TAX_RATE_BP, TAX_RATE_BP, TAX_RATE_BP, start, end, end, stamp, stamp]),
+        (
+            "INSERT INTO customers_account (id, reseller_id, account_class_id, name, email, address, balance,"
+            " created_at, updated_at) SELECT a.i, %s, %s, 'Account ' || a.i, 'customer' || a.i || '@example.com', '',"
+            " 0, %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+            [reseller.pk, account_class.pk, stamp, stamp],
+        ),
+        (
+            "INSERT INTO subscriptions_subscription (id, reseller_id, account_id, plan_id, status, billing_day,"
+            " start_date, created_at, updated_at) SELECT a.i, %s, a.i, %s, 'active', 1, %s, %s, %s"
+            " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+            [reseller.pk, plan.pk, start, stamp, stamp],
+        ),
+        (
+            "INSERT INTO invoices_invoice (id, reseller_id, account_id, billing_day, billing_date, from_date,"
+            " to_date, status, payment_model, currency, total, managed_externally, approved, attachment_kind,"
+            " attachment_name, attachment_url, attachment_content_type, created_at, updated_at)"
+            " SELECT a.i, %s, a.i, 1, %s, %s, %s, 'open', 'postpay', 'EUR', 0, FALSE, FALSE, '', '', '', '', %s, %s"
+            " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+            [reseller.pk, start, start, end, stamp, stamp],
+        ),
+        (
+            "INSERT INTO charges_charge (id, reseller_id, account_id, subscription_id, invoice_id, kind, description,"
+            " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to, close_date,"
+            " status, created_at, updated_at)"
+            " SELECT (a.i - 1) * 2 + k.k, %s, a.i, a.i, a.i, k.kind, CASE WHEN k.k = 1 THEN %s ELSE 'Usage' END,"
+            " 1000, k.net, k.net, %s, (k.net * %s + 5000) / 10000, k.net + (k.net * %s + 5000) / 10000,"
+            " %s, %s, %s, 'blocked', %s, %s"
+            " FROM bench_seq a CROSS JOIN (SELECT 1 AS k, 'recurring' AS kind, 1000 AS net"
+            "  UNION ALL SELECT 2, 'usage', 250) AS k"
+            " WHERE a.i BETWEEN %s AND %s ORDER BY a.i, k.k",
+            [reseller.pk, description, TAX_RATE_BP, TAX_RATE_BP, TAX_RATE_BP, start, end, end, stamp, stamp],
+        ),
     ]
     for lo in range(1, accounts + 1, BUILD_BATCH):
         hi = min(lo + BUILD_BATCH - 1, accounts)
@@ -138,9 +156,18 @@ def build(accounts: int, out: Path) -> dict:
         result = run_billing_day(reseller, day)
         say(f"billed {day}: {result.counts}")
 
-    closed = list(Invoice.objects.filter(reseller=reseller, status=Invoice.Status.CLOSED, managed_externally=True,
-                                         approved=False, total__gt=0, payment__due_date__isnull=True)
-                  .order_by("id").values_list("id", "billing_date"))
+    closed = list(
+        Invoice.objects.filter(
+            reseller=reseller,
+            status=Invoice.Status.CLOSED,
+            managed_externally=True,
+            approved=False,
+            total__gt=0,
+            payment__due_date__isnull=True,
+        )
+        .order_by("id")
+        .values_list("id", "billing_date")
+    )
     if len(closed) != accounts:
         raise SystemExit(f"expected {accounts} closed ERP invoices, found {len(closed)}")
     invoices_file = out / "invoices.txt"
@@ -149,8 +176,7 @@ def build(accounts: int, out: Path) -> dict:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
-    facts = {"RESELLER_ID": reseller.pk, "TOKEN": secret, "INVOICE_COUNT": len(closed),
-             "INVOICES": str(invoices_file)}
+    facts = {"RESELLER_ID": reseller.pk, "TOKEN": secret, "INVOICE_COUNT": len(closed), "INVOICES": str(invoices_file)}
     (out / "bench.env").write_text("".join(f"{key}={value}\n" for key, value in facts.items()))
     say(f"{len(closed):,} closed ERP invoices, unapproved, listed in {invoices_file}")
     return facts
@@ -168,10 +194,12 @@ def verify(out: Path, approved: int, completed: int, in_flight: int) -> bool:
     reseller_id = int(facts["RESELLER_ID"])
     bench = Invoice.objects.filter(reseller_id=reseller_id, document_id__startswith=DOCUMENT_ID_PREFIX)
     db_approved = bench.filter(approved=True, approval_date__isnull=False, payment__due_date__isnull=False).count()
-    db_completed = bench.filter(approved=True, payment__status=Payment.Status.COMPLETED,
-                                payment__closed_at__isnull=False).count()
-    other_approved = Invoice.objects.filter(Q(approved=True) & ~Q(document_id__startswith=DOCUMENT_ID_PREFIX),
-                                            reseller_id=reseller_id).count()
+    db_completed = bench.filter(
+        approved=True, payment__status=Payment.Status.COMPLETED, payment__closed_at__isnull=False
+    ).count()
+    other_approved = Invoice.objects.filter(
+        Q(approved=True) & ~Q(document_id__startswith=DOCUMENT_ID_PREFIX), reseller_id=reseller_id
+    ).count()
     events = Event.objects.filter(reseller_id=reseller_id)
     approved_events = events.filter(type="invoice.approved").count()
     due_date_events = events.filter(type="payment.due_date_set").count()
@@ -179,16 +207,26 @@ def verify(out: Path, approved: int, completed: int, in_flight: int) -> bool:
     # wrk stops at the end of the phase without waiting for the answers in flight: those calls may have
     # committed without being counted, one per connection at most.
     checks = [
-        (f"invoices approved in the database ({db_approved:,}) = 200 approve answers ({approved:,})"
-         f" + at most {in_flight} in flight", 0 <= db_approved - approved <= in_flight),
-        (f"payments completed in the database ({db_completed:,}) = 200 complete answers ({completed:,})"
-         f" + at most {in_flight} in flight", 0 <= db_completed - completed <= in_flight),
-        (f"approved but not completed ({db_approved - db_completed}) <= {in_flight} (one per connection)",
-         0 <= db_approved - db_completed <= in_flight),
+        (
+            f"invoices approved in the database ({db_approved:,}) = 200 approve answers ({approved:,})"
+            f" + at most {in_flight} in flight",
+            0 <= db_approved - approved <= in_flight,
+        ),
+        (
+            f"payments completed in the database ({db_completed:,}) = 200 complete answers ({completed:,})"
+            f" + at most {in_flight} in flight",
+            0 <= db_completed - completed <= in_flight,
+        ),
+        (
+            f"approved but not completed ({db_approved - db_completed}) <= {in_flight} (one per connection)",
+            0 <= db_approved - db_completed <= in_flight,
+        ),
         (f"no other invoice approved ({other_approved})", other_approved == 0),
-        (f"events: invoice.approved {approved_events:,}, payment.due_date_set {due_date_events:,},"
-         f" payment.received {received_events:,}",
-         approved_events == due_date_events == db_approved and received_events == db_completed),
+        (
+            f"events: invoice.approved {approved_events:,}, payment.due_date_set {due_date_events:,},"
+            f" payment.received {received_events:,}",
+            approved_events == due_date_events == db_approved and received_events == db_completed,
+        ),
     ]
     for text, ok in checks:
         print(f"  {'ok  ' if ok else 'FAIL'} {text}")

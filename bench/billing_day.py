@@ -50,6 +50,7 @@ BUILD_BATCH = 20_000  # accounts per build transaction
 
 # --- charge amounts: deterministic, varied, computable on both sides -----------------------------
 
+
 def charge_net_sql(account: str, line: str) -> str:
     return f"(100 + ({account} * 37 + {line} * 101) %% 9900)"
 
@@ -64,6 +65,7 @@ def expected_invoice_totals_sum(accounts: int, per_account: int) -> int:
 
 
 # --- memory -------------------------------------------------------------------------------------
+
 
 def _status_kb(field: str) -> int | None:
     try:
@@ -111,6 +113,7 @@ def load_average() -> str:
 
 # --- databases ----------------------------------------------------------------------------------
 
+
 class Target:
     """Where the engine's database and the floor's copy live."""
 
@@ -141,8 +144,11 @@ class Target:
 
     def recreate(self) -> None:
         if self.postgres:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.floor_name}" WITH (FORCE)',
-                        f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)', f'CREATE DATABASE "{self.name}"')
+            self._admin(
+                f'DROP DATABASE IF EXISTS "{self.floor_name}" WITH (FORCE)',
+                f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)',
+                f'CREATE DATABASE "{self.name}"',
+            )
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             for path in (self.path, self.floor_path):
@@ -158,8 +164,10 @@ class Target:
 
     def drop(self) -> None:
         if self.postgres:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.floor_name}" WITH (FORCE)',
-                        f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self._admin(
+                f'DROP DATABASE IF EXISTS "{self.floor_name}" WITH (FORCE)',
+                f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)',
+            )
         else:
             for path in (self.path, self.floor_path):
                 for suffix in ("", "-wal", "-shm"):
@@ -194,6 +202,7 @@ def setup_django(target: Target) -> None:
 
 # --- build (runs in a child process) ------------------------------------------------------------
 
+
 def build(target: Target, accounts: int, per_account: int, recurring: bool) -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
@@ -213,11 +222,17 @@ def build(target: Target, accounts: int, per_account: int, recurring: bool) -> N
     call_command("migrate", verbosity=0)
     say("migrated")
     reseller = create_reseller(name="Bench reseller", currency="EUR", actor=SYSTEM, now=BUILT_AT)
-    plan = create_plan(reseller=reseller, name=PLAN_NAME, fee=PLAN_FEE, billing_day=1, tax_rate_bp=TAX_RATE_BP,
-                       actor=SYSTEM, now=BUILT_AT)
+    plan = create_plan(
+        reseller=reseller,
+        name=PLAN_NAME,
+        fee=PLAN_FEE,
+        billing_day=1,
+        tax_rate_bp=TAX_RATE_BP,
+        actor=SYSTEM,
+        now=BUILT_AT,
+    )
     account_class = AccountClass.objects.get(reseller=reseller, is_default=True)
-    BillingRun.objects.create(reseller=reseller, date=LAST_BILLED, counts={}, started_at=BUILT_AT,
-                              finished_at=BUILT_AT)
+    BillingRun.objects.create(reseller=reseller, date=LAST_BILLED, counts={}, started_at=BUILT_AT, finished_at=BUILT_AT)
 
     stamp = sql.db_datetime(BUILT_AT)
     start, end, close = sql.db_date(PERIOD_START), sql.db_date(PERIOD_END), sql.db_date(PERIOD_END)
@@ -228,39 +243,61 @@ def build(target: Target, accounts: int, per_account: int, recurring: bool) -> N
             cursor.execute("INSERT INTO bench_seq SELECT generate_series(1, %s)", [max(accounts, per_account)])
         else:
             cursor.execute("CREATE TEMP TABLE bench_seq (i INTEGER PRIMARY KEY)")
-            cursor.execute("INSERT INTO bench_seq WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-                           " WHERE i < %s) SELECT i FROM n", [max(accounts, per_account)])
+            cursor.execute(
+                "INSERT INTO bench_seq WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                " WHERE i < %s) SELECT i FROM n",
+                [max(accounts, per_account)],
+            )
     net = charge_net_sql("a.i", "k.i")
     first_description = f"{PLAN_NAME} ({PERIOD_START.isoformat()} – {date(2026, 10, 31).isoformat()})"
     statements = [
-        ("INSERT INTO customers_account (id, reseller_id, account_class_id, name, email, address, balance,"
-         " created_at, updated_at) SELECT a.i, %s, %s, 'Account ' || a.i, 'customer' || a.i || '@example.com', '',"
-         " 0, %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-         [reseller.pk, account_class.pk, stamp, stamp]),
-        ("INSERT INTO subscriptions_subscription (id, reseller_id, account_id, plan_id, status, billing_day,"
-         " start_date, created_at, updated_at) SELECT a.i, %s, a.i, %s, %s, 1, %s, %s, %s"
-         " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-         [reseller.pk, plan.pk, status, start, stamp, stamp]),
-        ("INSERT INTO invoices_invoice (id, reseller_id, account_id, billing_day, billing_date, from_date,"
-         " to_date, status, payment_model, currency, total, managed_externally, approved, attachment_kind,"
-         " attachment_name, attachment_url, attachment_content_type, created_at, updated_at)"
-         " SELECT a.i, %s, a.i, 1, %s, %s, %s, 'open', 'postpay', 'EUR', 0, FALSE, FALSE, '', '', '', '', %s, %s"
-         " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-         [reseller.pk, start, start, end, stamp, stamp]),
-        ("INSERT INTO charges_charge (id, reseller_id, account_id, subscription_id, invoice_id, kind, description,"
-         " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to, close_date,"
-         " status, created_at, updated_at)"
-         " SELECT id, %s, account_id, account_id, account_id, kind, description, 1000, net, net, %s,"
-         " (net * %s + 5000) / 10000, net + (net * %s + 5000) / 10000, %s, %s, %s, 'blocked', %s, %s FROM ("
-         f"  SELECT (a.i - 1) * %s + k.i AS id, a.i AS account_id, {net} AS net,"
-         "  CASE WHEN k.i = 1 THEN 'recurring' ELSE 'usage' END AS kind,"
-         "  CASE WHEN k.i = 1 THEN %s ELSE 'Usage line ' || k.i END AS description"
-         "  FROM bench_seq a CROSS JOIN bench_seq k WHERE a.i BETWEEN %s AND %s AND k.i <= %s"
-         "  ORDER BY a.i, k.i) AS lines",
-         None),
+        (
+            "INSERT INTO customers_account (id, reseller_id, account_class_id, name, email, address, balance,"
+            " created_at, updated_at) SELECT a.i, %s, %s, 'Account ' || a.i, 'customer' || a.i || '@example.com', '',"
+            " 0, %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+            [reseller.pk, account_class.pk, stamp, stamp],
+        ),
+        (
+            "INSERT INTO subscriptions_subscription (id, reseller_id, account_id, plan_id, status, billing_day,"
+            " start_date, created_at, updated_at) SELECT a.i, %s, a.i, %s, %s, 1, %s, %s, %s"
+            " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+            [reseller.pk, plan.pk, status, start, stamp, stamp],
+        ),
+        (
+            "INSERT INTO invoices_invoice (id, reseller_id, account_id, billing_day, billing_date, from_date,"
+            " to_date, status, payment_model, currency, total, managed_externally, approved, attachment_kind,"
+            " attachment_name, attachment_url, attachment_content_type, created_at, updated_at)"
+            " SELECT a.i, %s, a.i, 1, %s, %s, %s, 'open', 'postpay', 'EUR', 0, FALSE, FALSE, '', '', '', '', %s, %s"
+            " FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+            [reseller.pk, start, start, end, stamp, stamp],
+        ),
+        (
+            "INSERT INTO charges_charge (id, reseller_id, account_id, subscription_id, invoice_id, kind, description,"
+            " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to, close_date,"
+            " status, created_at, updated_at)"
+            " SELECT id, %s, account_id, account_id, account_id, kind, description, 1000, net, net, %s,"
+            " (net * %s + 5000) / 10000, net + (net * %s + 5000) / 10000, %s, %s, %s, 'blocked', %s, %s FROM ("
+            f"  SELECT (a.i - 1) * %s + k.i AS id, a.i AS account_id, {net} AS net,"
+            "  CASE WHEN k.i = 1 THEN 'recurring' ELSE 'usage' END AS kind,"
+            "  CASE WHEN k.i = 1 THEN %s ELSE 'Usage line ' || k.i END AS description"
+            "  FROM bench_seq a CROSS JOIN bench_seq k WHERE a.i BETWEEN %s AND %s AND k.i <= %s"
+            "  ORDER BY a.i, k.i) AS lines",
+            None,
+        ),
     ]
-    charge_params = [reseller.pk, TAX_RATE_BP, TAX_RATE_BP, TAX_RATE_BP, start, end, close, stamp, stamp, per_account,
-                     first_description]
+    charge_params = [
+        reseller.pk,
+        TAX_RATE_BP,
+        TAX_RATE_BP,
+        TAX_RATE_BP,
+        start,
+        end,
+        close,
+        stamp,
+        stamp,
+        per_account,
+        first_description,
+    ]
     for lo in range(1, accounts + 1, BUILD_BATCH):
         hi = min(lo + BUILD_BATCH - 1, accounts)
         with transaction.atomic(), connection.cursor() as cursor:
@@ -288,6 +325,7 @@ def build(target: Target, accounts: int, per_account: int, recurring: bool) -> N
 
 # --- the engine ---------------------------------------------------------------------------------
 
+
 def run_engine() -> tuple[float, list]:
     from django.db import connection
 
@@ -311,6 +349,7 @@ def run_engine() -> tuple[float, list]:
 
 # --- the floor ----------------------------------------------------------------------------------
 
+
 def run_floor(target: Target) -> tuple[float, dict[str, int]]:
     """The same state changes as the engine's two days, as plain SQL on the copy: no events, no chunks,
     no checks beyond the WHERE clauses, one transaction per day."""
@@ -323,13 +362,17 @@ def run_floor(target: Target) -> tuple[float, dict[str, int]]:
     next_end = ops.adapt_datefield_value(NEXT_PERIOD_END)
     description = f" ({CHARGES_DAY.isoformat()} – {date(2026, 11, 30).isoformat()})"
     if target.postgres:
+
         def number_text(prefix: str, number: str) -> str:
-            return (f"({prefix} || CASE WHEN LENGTH(CAST({number} AS TEXT)) >= 8 THEN CAST({number} AS TEXT)"
-                    f" ELSE LPAD(CAST({number} AS TEXT), 8, '0') END)")
+            return (
+                f"({prefix} || CASE WHEN LENGTH(CAST({number} AS TEXT)) >= 8 THEN CAST({number} AS TEXT)"
+                f" ELSE LPAD(CAST({number} AS TEXT), 8, '0') END)"
+            )
 
         def plus_days(day_sql: str, days_sql: str) -> str:
             return f"(CAST({day_sql} AS date) + CAST({days_sql} AS integer))"
     else:
+
         def number_text(prefix: str, number: str) -> str:
             return f"({prefix} || printf('%08d', {number}))"
 
@@ -352,9 +395,13 @@ def run_floor(target: Target) -> tuple[float, dict[str, int]]:
     run("BEGIN" if target.postgres else "BEGIN IMMEDIATE", [])
     reseller_id, currency, invoice_prefix, payment_prefix, external = one(
         "SELECT id, currency, invoice_number_prefix, payment_number_prefix, external_invoices FROM tenants_reseller"
-        " WHERE id = (SELECT MIN(id) FROM tenants_reseller) FOR UPDATE" if target.postgres else
-        "SELECT id, currency, invoice_number_prefix, payment_number_prefix, external_invoices FROM tenants_reseller"
-        " WHERE id = (SELECT MIN(id) FROM tenants_reseller)", [])
+        " WHERE id = (SELECT MIN(id) FROM tenants_reseller) FOR UPDATE"
+        if target.postgres
+        else "SELECT id, currency, invoice_number_prefix, payment_number_prefix, external_invoices"
+        " FROM tenants_reseller"
+        " WHERE id = (SELECT MIN(id) FROM tenants_reseller)",
+        [],
+    )
     # 2026-11-01: next period's invoices and recurring charges (only active subscriptions have any) ...
     counts["invoices_opened"] = run(
         "INSERT INTO invoices_invoice (reseller_id, account_id, billing_day, billing_date, from_date, to_date,"
@@ -363,7 +410,8 @@ def run_floor(target: Target) -> tuple[float, dict[str, int]]:
         " SELECT %s, account_id, 1, %s, %s, %s, 'open', 'postpay', %s, 0, FALSE, FALSE, '', '', '', '', %s, %s"
         " FROM subscriptions_subscription WHERE reseller_id = %s AND billing_day = 1 AND start_date <= %s"
         " AND status IN ('active', 'blocked') GROUP BY account_id ORDER BY account_id",
-        [reseller_id, day1, day1, next_end, currency, stamp1, stamp1, reseller_id, day1])
+        [reseller_id, day1, day1, next_end, currency, stamp1, stamp1, reseller_id, day1],
+    )
     counts["charges_created"] = run(
         "INSERT INTO charges_charge (reseller_id, account_id, subscription_id, invoice_id, kind, description,"
         " quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount, period_from, period_to, close_date,"
@@ -374,19 +422,26 @@ def run_floor(target: Target) -> tuple[float, dict[str, int]]:
         " JOIN invoices_invoice i ON i.account_id = s.account_id AND i.billing_day = 1 AND i.billing_date = %s"
         " WHERE s.reseller_id = %s AND s.billing_day = 1 AND s.start_date <= %s AND s.status IN ('active', 'blocked')"
         " ORDER BY s.id",
-        [description, day1, next_end, next_end, stamp1, stamp1, day1, reseller_id, day1])
+        [description, day1, next_end, next_end, stamp1, stamp1, day1, reseller_id, day1],
+    )
     # ... and the ended period's charges close (R2).
     counts["charges_closed"] = run(
         "UPDATE charges_charge SET status = 'closed', closed_at = %s, updated_at = %s"
-        " WHERE reseller_id = %s AND status = 'blocked' AND close_date <= %s", [stamp1, stamp1, reseller_id, day1])
-    run("INSERT INTO billing_billingrun (reseller_id, date, counts, started_at, finished_at)"
-        " VALUES (%s, %s, '{}', %s, %s)", [reseller_id, day1, stamp1, stamp1])
+        " WHERE reseller_id = %s AND status = 'blocked' AND close_date <= %s",
+        [stamp1, stamp1, reseller_id, day1],
+    )
+    run(
+        "INSERT INTO billing_billingrun (reseller_id, date, counts, started_at, finished_at)"
+        " VALUES (%s, %s, '{}', %s, %s)",
+        [reseller_id, day1, stamp1, stamp1],
+    )
     run("COMMIT", [])
 
     # 2026-11-02: the invoices close with their totals and numbers, then their payments are created.
     run("BEGIN" if target.postgres else "BEGIN IMMEDIATE", [])
     first_invoice, first_payment = one(
-        "SELECT next_invoice_number, next_payment_number FROM tenants_reseller WHERE id = %s", [reseller_id])
+        "SELECT next_invoice_number, next_payment_number FROM tenants_reseller WHERE id = %s", [reseller_id]
+    )
     counts["invoices_closed"] = run(
         "UPDATE invoices_invoice SET status = 'closed', closed_at = %s, updated_at = %s, managed_externally = %s,"
         f" number = ranked.n, document_id = {number_text('%s', 'ranked.n')},"
@@ -396,7 +451,8 @@ def run_floor(target: Target) -> tuple[float, dict[str, int]]:
         " FROM (SELECT id, %s + ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM invoices_invoice"
         "  WHERE reseller_id = %s AND status = 'open' AND to_date < %s) AS ranked"
         " WHERE invoices_invoice.id = ranked.id",
-        [stamp2, stamp2, external, invoice_prefix, invoice_prefix, first_invoice, reseller_id, day2])
+        [stamp2, stamp2, external, invoice_prefix, invoice_prefix, first_invoice, reseller_id, day2],
+    )
     due_date = "NULL" if external else plus_days("%s", "ac.payment_expiration_days - 1")
     expiration_date = "NULL" if external else plus_days("%s", "ac.payment_expiration_days")
     counts["payments_created"] = run(
@@ -411,12 +467,18 @@ def run_floor(target: Target) -> tuple[float, dict[str, int]]:
         "  JOIN customers_accountclass ac ON ac.id = a.account_class_id"
         "  WHERE i.reseller_id = %s AND i.status = 'closed' AND i.closed_at = %s AND i.total > 0) AS due_payments"
         " ORDER BY id",
-        [payment_prefix, stamp2, stamp2, *([] if external else [day2, day2]), first_payment, reseller_id, stamp2])
-    run("UPDATE tenants_reseller SET next_invoice_number = next_invoice_number + %s,"
+        [payment_prefix, stamp2, stamp2, *([] if external else [day2, day2]), first_payment, reseller_id, stamp2],
+    )
+    run(
+        "UPDATE tenants_reseller SET next_invoice_number = next_invoice_number + %s,"
         " next_payment_number = next_payment_number + %s WHERE id = %s",
-        [counts["invoices_closed"], counts["payments_created"], reseller_id])
-    run("INSERT INTO billing_billingrun (reseller_id, date, counts, started_at, finished_at)"
-        " VALUES (%s, %s, '{}', %s, %s)", [reseller_id, day2, stamp2, stamp2])
+        [counts["invoices_closed"], counts["payments_created"], reseller_id],
+    )
+    run(
+        "INSERT INTO billing_billingrun (reseller_id, date, counts, started_at, finished_at)"
+        " VALUES (%s, %s, '{}', %s, %s)",
+        [reseller_id, day2, stamp2, stamp2],
+    )
     run("COMMIT", [])
     elapsed = time.perf_counter() - started
     conn.close()
@@ -428,13 +490,19 @@ def run_floor(target: Target) -> tuple[float, dict[str, int]]:
 COMPARED = {
     "tenants_reseller": "id, next_invoice_number, next_payment_number",
     "billing_billingrun": "id, reseller_id, date",
-    "invoices_invoice": ("id, account_id, billing_day, billing_date, from_date, to_date, status, currency, total,"
-                         " number, document_id, original_document_id, managed_externally, created_at, updated_at,"
-                         " closed_at"),
-    "charges_charge": ("id, account_id, subscription_id, invoice_id, kind, description, net_amount, tax_amount,"
-                       " amount, period_from, period_to, close_date, status, created_at, closed_at"),
-    "payments_payment": ("id, account_id, invoice_id, type, status, number, document_id, total, initial_total,"
-                         " amount_paid_from_balance, currency, due_date, expiration_date, created_at, updated_at"),
+    "invoices_invoice": (
+        "id, account_id, billing_day, billing_date, from_date, to_date, status, currency, total,"
+        " number, document_id, original_document_id, managed_externally, created_at, updated_at,"
+        " closed_at"
+    ),
+    "charges_charge": (
+        "id, account_id, subscription_id, invoice_id, kind, description, net_amount, tax_amount,"
+        " amount, period_from, period_to, close_date, status, created_at, closed_at"
+    ),
+    "payments_payment": (
+        "id, account_id, invoice_id, type, status, number, document_id, total, initial_total,"
+        " amount_paid_from_balance, currency, due_date, expiration_date, created_at, updated_at"
+    ),
 }
 
 
@@ -465,34 +533,72 @@ def check_engine_results(target: Target, accounts: int, per_account: int, recurr
     expected_total = expected_invoice_totals_sum(accounts, per_account)
     old_period = PERIOD_START.isoformat()
     checks = [
-        ("closed charges", value("SELECT COUNT(*) FROM charges_charge WHERE status = 'closed'"),
-         accounts * per_account),
-        ("blocked charges (next period)", value("SELECT COUNT(*) FROM charges_charge WHERE status = 'blocked'"),
-         accounts if recurring else 0),
+        (
+            "closed charges",
+            value("SELECT COUNT(*) FROM charges_charge WHERE status = 'closed'"),
+            accounts * per_account,
+        ),
+        (
+            "blocked charges (next period)",
+            value("SELECT COUNT(*) FROM charges_charge WHERE status = 'blocked'"),
+            accounts if recurring else 0,
+        ),
         ("closed invoices", value("SELECT COUNT(*) FROM invoices_invoice WHERE status = 'closed'"), accounts),
-        ("open invoices (next period)", value("SELECT COUNT(*) FROM invoices_invoice WHERE status = 'open'"),
-         accounts if recurring else 0),
-        ("sum of closed invoice totals", value("SELECT SUM(total) FROM invoices_invoice WHERE status = 'closed'"),
-         expected_total),
-        ("invoices whose total is not the sum of their charges", value(
-            "SELECT COUNT(*) FROM invoices_invoice i WHERE i.billing_date = %s AND i.total <> (SELECT SUM(c.amount)"
-            " FROM charges_charge c WHERE c.invoice_id = i.id AND c.status = 'closed')", [old_period]), 0),
-        ("distinct invoice numbers", value("SELECT COUNT(DISTINCT document_id) FROM invoices_invoice"
-                                           " WHERE status = 'closed'"), accounts),
-        ("payments", value("SELECT COUNT(*) FROM payments_payment WHERE status = 'waiting_for_payment'"
-                           " AND due_date = %s", [date(2026, 11, 11).isoformat()]), accounts),
-        ("payments whose total is not their invoice's", value(
-            "SELECT COUNT(*) FROM payments_payment p JOIN invoices_invoice i ON i.id = p.invoice_id"
-            " WHERE p.total <> i.total"), 0),
+        (
+            "open invoices (next period)",
+            value("SELECT COUNT(*) FROM invoices_invoice WHERE status = 'open'"),
+            accounts if recurring else 0,
+        ),
+        (
+            "sum of closed invoice totals",
+            value("SELECT SUM(total) FROM invoices_invoice WHERE status = 'closed'"),
+            expected_total,
+        ),
+        (
+            "invoices whose total is not the sum of their charges",
+            value(
+                "SELECT COUNT(*) FROM invoices_invoice i WHERE i.billing_date = %s AND i.total <> (SELECT SUM(c.amount)"
+                " FROM charges_charge c WHERE c.invoice_id = i.id AND c.status = 'closed')",
+                [old_period],
+            ),
+            0,
+        ),
+        (
+            "distinct invoice numbers",
+            value("SELECT COUNT(DISTINCT document_id) FROM invoices_invoice WHERE status = 'closed'"),
+            accounts,
+        ),
+        (
+            "payments",
+            value(
+                "SELECT COUNT(*) FROM payments_payment WHERE status = 'waiting_for_payment' AND due_date = %s",
+                [date(2026, 11, 11).isoformat()],
+            ),
+            accounts,
+        ),
+        (
+            "payments whose total is not their invoice's",
+            value(
+                "SELECT COUNT(*) FROM payments_payment p JOIN invoices_invoice i ON i.id = p.invoice_id"
+                " WHERE p.total <> i.total"
+            ),
+            0,
+        ),
     ]
     expected_events = {"charges.closed": accounts, "invoice.closed": accounts, "payment.created": accounts}
     if recurring:
         expected_events |= {"invoice.opened": accounts, "charge.created": accounts}
     for event_type, expected in expected_events.items():
-        checks.append((f"{event_type} events", value(
-            "SELECT COUNT(*) FROM events_event WHERE type = %s AND occurred_at >= %s",
-            [event_type, "2026-11-01" if not target.postgres else datetime(2026, 11, 1, tzinfo=UTC)]),
-            expected))
+        checks.append(
+            (
+                f"{event_type} events",
+                value(
+                    "SELECT COUNT(*) FROM events_event WHERE type = %s AND occurred_at >= %s",
+                    [event_type, "2026-11-01" if not target.postgres else datetime(2026, 11, 1, tzinfo=UTC)],
+                ),
+                expected,
+            )
+        )
     conn.close()
     failures = []
     for label, got, expected in checks:
@@ -505,15 +611,22 @@ def check_engine_results(target: Target, accounts: int, per_account: int, recurr
 
 # --- main ---------------------------------------------------------------------------------------
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--charges-per-account", type=int, default=10)
-    parser.add_argument("--database-url", help="postgres://…/NAME: NAME and NAME_floor are dropped and recreated "
-                        "(default: a SQLite file in a temporary directory)")
-    parser.add_argument("--recurring", action="store_true",
-                        help="active subscriptions: 2026-11-01 also opens next period's invoices and creates its "
-                        "recurring charges (the floor does the same inserts)")
+    parser.add_argument(
+        "--database-url",
+        help="postgres://…/NAME: NAME and NAME_floor are dropped and recreated "
+        "(default: a SQLite file in a temporary directory)",
+    )
+    parser.add_argument(
+        "--recurring",
+        action="store_true",
+        help="active subscriptions: 2026-11-01 also opens next period's invoices and creates its "
+        "recurring charges (the floor does the same inserts)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases (and print where they are)")
     parser.add_argument("--no-check", action="store_true", help="skip the result checks after the timings")
     parser.add_argument("--build-into", help=argparse.SUPPRESS)
@@ -529,16 +642,32 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="arrears-bench-"))
     target = Target(args.database_url, workdir)
     backend = "PostgreSQL" if target.postgres else "SQLite"
-    print(f"Arrears billing-day benchmark: {args.accounts:,} accounts x {args.charges_per_account} blocked charges,"
-          f" {backend}, subscriptions {'active (recurring charges)' if args.recurring else 'stopped'},"
-          f" {os.cpu_count()} CPUs, load average {load_average()}", flush=True)
+    print(
+        f"Arrears billing-day benchmark: {args.accounts:,} accounts x {args.charges_per_account} blocked charges,"
+        f" {backend}, subscriptions {'active (recurring charges)' if args.recurring else 'stopped'},"
+        f" {os.cpu_count()} CPUs, load average {load_average()}",
+        flush=True,
+    )
     try:
         target.recreate()
         print("building (child process) ...", flush=True)
         build_started = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--build-into", target.url, "--workdir", str(workdir),
-                        "--accounts", str(args.accounts), "--charges-per-account", str(args.charges_per_account),
-                        *(["--recurring"] if args.recurring else [])], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--build-into",
+                target.url,
+                "--workdir",
+                str(workdir),
+                "--accounts",
+                str(args.accounts),
+                "--charges-per-account",
+                str(args.charges_per_account),
+                *(["--recurring"] if args.recurring else []),
+            ],
+            check=True,
+        )
         build_seconds = time.perf_counter() - build_started
         build_peak = ru_maxrss_mb(resource.RUSAGE_CHILDREN)
 
@@ -573,29 +702,47 @@ def main() -> int:
             engine_digests, floor_digests = table_digests(target, False), table_digests(target, True)
             for table, (rows, digest) in engine_digests.items():
                 same = floor_digests[table][1] == digest
-                print(f"  {'ok  ' if same else 'FAIL'} {table}: {rows:,} rows {'identical' if same else 'DIFFER'}"
-                      f" (floor: {floor_digests[table][0]:,} rows)")
+                print(
+                    f"  {'ok  ' if same else 'FAIL'} {table}: {rows:,} rows {'identical' if same else 'DIFFER'}"
+                    f" (floor: {floor_digests[table][0]:,} rows)"
+                )
                 if not same:
                     failures.append(f"{table} differs from the floor")
 
         ratio = engine_seconds / floor_seconds
         result = {
-            "backend": backend, "accounts": args.accounts, "charges_per_account": args.charges_per_account,
-            "recurring": args.recurring, "build_s": round(build_seconds, 1), "engine_s": round(engine_seconds, 2),
-            "floor_s": round(floor_seconds, 2), "ratio": round(ratio, 2), "engine_cpu_s": round(engine_cpu, 2),
-            "floor_cpu_s": round(floor_cpu, 2), "load_average": load_average(),
-            "rss_before_engine_mb": round(rss_before), "engine_peak_rss_mb": round(engine_peak),
-            "floor_peak_rss_mb": round(floor_peak), "process_peak_rss_mb": round(process_peak),
-            "build_child_peak_rss_mb": round(build_peak), "checks_failed": failures,
+            "backend": backend,
+            "accounts": args.accounts,
+            "charges_per_account": args.charges_per_account,
+            "recurring": args.recurring,
+            "build_s": round(build_seconds, 1),
+            "engine_s": round(engine_seconds, 2),
+            "floor_s": round(floor_seconds, 2),
+            "ratio": round(ratio, 2),
+            "engine_cpu_s": round(engine_cpu, 2),
+            "floor_cpu_s": round(floor_cpu, 2),
+            "load_average": load_average(),
+            "rss_before_engine_mb": round(rss_before),
+            "engine_peak_rss_mb": round(engine_peak),
+            "floor_peak_rss_mb": round(floor_peak),
+            "process_peak_rss_mb": round(process_peak),
+            "build_child_peak_rss_mb": round(build_peak),
+            "checks_failed": failures,
         }
         print()
         print(f"build (child process)     {build_seconds:8.1f} s   peak RSS {build_peak:6.0f} MB")
-        print(f"engine (2 billing days)   {engine_seconds:8.2f} s   peak RSS {engine_peak:6.0f} MB"
-              f"   CPU of this process {engine_cpu:6.2f} s (RSS before the engine: {rss_before:.0f} MB)")
-        print(f"floor (raw SQL)           {floor_seconds:8.2f} s   peak RSS {floor_peak:6.0f} MB"
-              f"   CPU of this process {floor_cpu:6.2f} s")
-        print(f"ratio engine / floor      {ratio:8.2f}       (CPU ratio {engine_cpu / floor_cpu:.2f};"
-              f" load average now {load_average()})")
+        print(
+            f"engine (2 billing days)   {engine_seconds:8.2f} s   peak RSS {engine_peak:6.0f} MB"
+            f"   CPU of this process {engine_cpu:6.2f} s (RSS before the engine: {rss_before:.0f} MB)"
+        )
+        print(
+            f"floor (raw SQL)           {floor_seconds:8.2f} s   peak RSS {floor_peak:6.0f} MB"
+            f"   CPU of this process {floor_cpu:6.2f} s"
+        )
+        print(
+            f"ratio engine / floor      {ratio:8.2f}       (CPU ratio {engine_cpu / floor_cpu:.2f};"
+            f" load average now {load_average()})"
+        )
         print(f"peak RSS of this process  {process_peak:8.0f} MB   (ru_maxrss; the build ran in a child)")
         print(f"RESULT {json.dumps(result)}")
         if failures:
@@ -604,8 +751,9 @@ def main() -> int:
         return 0
     finally:
         if args.keep:
-            where = (f"{target.url} and {target.floor_url}" if target.postgres
-                     else f"{target.path} and {target.floor_path}")
+            where = (
+                f"{target.url} and {target.floor_url}" if target.postgres else f"{target.path} and {target.floor_path}"
+            )
             print(f"kept {where}")
         else:
             try:

@@ -37,6 +37,7 @@ TARGET_P95_MS = 150.0
 
 # --- memory -------------------------------------------------------------------------------------
 
+
 def _status_kb(field: str) -> int | None:
     try:
         match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
@@ -65,6 +66,7 @@ def reset_peak_rss() -> bool:
 
 # --- the periods ----------------------------------------------------------------------------------
 
+
 def month_start(day: date, back: int) -> date:
     month = day.month - 1 - back
     return date(day.year + month // 12, month % 12 + 1, 1)
@@ -76,6 +78,7 @@ def periods(today: date) -> list[tuple[date, date]]:
 
 
 # --- build (runs in a child process) ------------------------------------------------------------
+
 
 def setup_django(url: str, workdir: Path) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "arrears.settings"
@@ -112,17 +115,22 @@ def build(accounts: int, postgres: bool) -> None:
     now = clock.wall_clock()
     today = now.astimezone(UTC).date()
     built_at = now - timedelta(days=130)
-    reseller = create_reseller(name="Bench ERP reseller", currency="EUR", external_invoices=True, actor=SYSTEM,
-                               now=built_at)
-    create_manager(reseller=reseller, email=MANAGER_EMAIL, password="bench-password-1", role="admin",
-                   actor=SYSTEM, now=built_at)
+    reseller = create_reseller(
+        name="Bench ERP reseller", currency="EUR", external_invoices=True, actor=SYSTEM, now=built_at
+    )
+    create_manager(
+        reseller=reseller, email=MANAGER_EMAIL, password="bench-password-1", role="admin", actor=SYSTEM, now=built_at
+    )
     account_class = AccountClass.objects.get(reseller=reseller, is_default=True)
     spans = periods(today)
     for _start, end in spans[:3]:
-        BillingRun.objects.create(reseller=reseller, date=end, counts={"invoices_closed": accounts,
-                                                                        "payments_created": accounts},
-                                  started_at=datetime.combine(end, datetime.min.time(), UTC),
-                                  finished_at=datetime.combine(end, datetime.min.time(), UTC))
+        BillingRun.objects.create(
+            reseller=reseller,
+            date=end,
+            counts={"invoices_closed": accounts, "payments_created": accounts},
+            started_at=datetime.combine(end, datetime.min.time(), UTC),
+            finished_at=datetime.combine(end, datetime.min.time(), UTC),
+        )
     stamp = sql.db_datetime(built_at)
     with connection.cursor() as cursor:
         if postgres:
@@ -130,14 +138,21 @@ def build(accounts: int, postgres: bool) -> None:
             cursor.execute("INSERT INTO bench_seq SELECT generate_series(1, %s)", [accounts])
         else:
             cursor.execute("CREATE TEMP TABLE bench_seq (i INTEGER PRIMARY KEY)")
-            cursor.execute("INSERT INTO bench_seq WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-                           " WHERE i < %s) SELECT i FROM n", [accounts])
+            cursor.execute(
+                "INSERT INTO bench_seq WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                " WHERE i < %s) SELECT i FROM n",
+                [accounts],
+            )
     true, false = ("TRUE", "FALSE") if postgres else ("1", "0")
     n = accounts
-    statements = [("INSERT INTO customers_account (id, reseller_id, account_class_id, name, email, address, balance,"
-                   " created_at, updated_at) SELECT a.i, %s, %s, 'Account ' || a.i,"
-                   " 'customer' || a.i || '@example.com', '', 0, %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-                   [reseller.pk, account_class.pk, stamp, stamp])]
+    statements = [
+        (
+            "INSERT INTO customers_account (id, reseller_id, account_class_id, name, email, address, balance,"
+            " created_at, updated_at) SELECT a.i, %s, %s, 'Account ' || a.i,"
+            " 'customer' || a.i || '@example.com', '', 0, %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+            [reseller.pk, account_class.pk, stamp, stamp],
+        )
+    ]
     for p, (start, end) in enumerate(spans, start=1):
         closed = p <= 3
         approved = {1: true, 2: true, 3: "(a.i % 2 = 0)", 4: false}[p]
@@ -146,28 +161,46 @@ def build(accounts: int, postgres: bool) -> None:
         stated = f"({approved} AND a.i % 10 = 0)" if closed else false
         platform_no = sql.number_text("'INV'", number)
         if closed:
-            columns = (f"{number}, CASE WHEN {approved} THEN 'ERP-' || {number} ELSE {platform_no} END,"
-                       f" {platform_no}, {approved}, CASE WHEN {approved} THEN %s END,"
-                       f" CASE WHEN {stated} THEN (CASE WHEN a.i % 20 = 0 THEN {total} ELSE {total} - 100 END) END,"
-                       f" CASE WHEN {stated} THEN (CASE WHEN a.i % 50 = 0 THEN 'USD' ELSE 'EUR' END) END, %s")
-            params = [sql.db_date(end + timedelta(days=2)), sql.db_datetime(datetime.combine(end, datetime.min.time(),
-                                                                                             UTC))]
+            columns = (
+                f"{number}, CASE WHEN {approved} THEN 'ERP-' || {number} ELSE {platform_no} END,"
+                f" {platform_no}, {approved}, CASE WHEN {approved} THEN %s END,"
+                f" CASE WHEN {stated} THEN (CASE WHEN a.i % 20 = 0 THEN {total} ELSE {total} - 100 END) END,"
+                f" CASE WHEN {stated} THEN (CASE WHEN a.i % 50 = 0 THEN 'USD' ELSE 'EUR' END) END, %s"
+            )
+            params = [
+                sql.db_date(end + timedelta(days=2)),
+                sql.db_datetime(datetime.combine(end, datetime.min.time(), UTC)),
+            ]
         else:
             columns = f"NULL, NULL, NULL, {false}, NULL, NULL, NULL, NULL"
             params = []
-        statements.append((
-            "INSERT INTO invoices_invoice (id, reseller_id, account_id, billing_day, billing_date, from_date,"
-            " to_date, status, payment_model, currency, total, number, document_id, original_document_id, approved,"
-            " approval_date, external_total, external_currency, closed_at, managed_externally, attachment_kind,"
-            " attachment_name, attachment_url, attachment_content_type, created_at, updated_at)"
-            f" SELECT {number}, %s, a.i, 1, %s, %s, %s, %s, 'postpay', 'EUR', {total}, {columns},"
-            f" {true if closed else false}, '', '', '', '', %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
-            [reseller.pk, sql.db_date(start), sql.db_date(start), sql.db_date(end), "closed" if closed else "open",
-             *params, stamp, stamp]))
+        statements.append(
+            (
+                "INSERT INTO invoices_invoice (id, reseller_id, account_id, billing_day, billing_date, from_date,"
+                " to_date, status, payment_model, currency, total, number, document_id, original_document_id, approved,"
+                " approval_date, external_total, external_currency, closed_at, managed_externally, attachment_kind,"
+                " attachment_name, attachment_url, attachment_content_type, created_at, updated_at)"
+                f" SELECT {number}, %s, a.i, 1, %s, %s, %s, %s, 'postpay', 'EUR', {total}, {columns},"
+                f" {true if closed else false}, '', '', '', '', %s, %s FROM bench_seq a WHERE a.i BETWEEN %s AND %s",
+                [
+                    reseller.pk,
+                    sql.db_date(start),
+                    sql.db_date(start),
+                    sql.db_date(end),
+                    "closed" if closed else "open",
+                    *params,
+                    stamp,
+                    stamp,
+                ],
+            )
+        )
         if not closed:
             continue
-        status = {1: "'completed'", 2: "CASE WHEN a.i % 4 = 0 THEN 'expired' ELSE 'completed' END",
-                  3: "'waiting_for_payment'"}[p]
+        status = {
+            1: "'completed'",
+            2: "CASE WHEN a.i % 4 = 0 THEN 'expired' ELSE 'completed' END",
+            3: "'waiting_for_payment'",
+        }[p]
         if p == 3:
             due = f"CASE WHEN {approved} THEN {sql.add_days('%s', 'a.i % 14')} END"
             expiration = f"CASE WHEN {approved} THEN {sql.add_days('%s', 'a.i % 14 + 1')} END"
@@ -175,16 +208,20 @@ def build(accounts: int, postgres: bool) -> None:
         else:
             due, expiration = "%s", "%s"
             due_params = [sql.db_date(end + timedelta(days=11)), sql.db_date(end + timedelta(days=12))]
-        statements.append((
-            "INSERT INTO payments_payment (id, reseller_id, account_id, invoice_id, type, status, number, document_id,"
-            " total, initial_total, amount_paid_from_balance, currency, due_date, expiration_date, external_total,"
-            " external_currency, comment, created_at, updated_at, closed_at, managed_externally)"
-            f" SELECT i.id, i.reseller_id, i.account_id, i.id, 'rendered_services', {status}, i.number,"
-            f" {sql.number_text(chr(39) + 'PAY' + chr(39), 'i.number')}, i.total, i.total, 0, i.currency,"
-            f" {due}, {expiration}, i.external_total, i.external_currency, '', %s, %s,"
-            f" CASE WHEN {status} = 'completed' THEN %s END, i.managed_externally"
-            " FROM bench_seq a JOIN invoices_invoice i ON i.id = " + number + " WHERE a.i BETWEEN %s AND %s",
-            [*due_params, stamp, stamp, stamp]))
+        statements.append(
+            (
+                "INSERT INTO payments_payment (id, reseller_id, account_id, invoice_id, type, status, number,"
+                " document_id,"
+                " total, initial_total, amount_paid_from_balance, currency, due_date, expiration_date, external_total,"
+                " external_currency, comment, created_at, updated_at, closed_at, managed_externally)"
+                f" SELECT i.id, i.reseller_id, i.account_id, i.id, 'rendered_services', {status}, i.number,"
+                f" {sql.number_text(chr(39) + 'PAY' + chr(39), 'i.number')}, i.total, i.total, 0, i.currency,"
+                f" {due}, {expiration}, i.external_total, i.external_currency, '', %s, %s,"
+                f" CASE WHEN {status} = 'completed' THEN %s END, i.managed_externally"
+                " FROM bench_seq a JOIN invoices_invoice i ON i.id = " + number + " WHERE a.i BETWEEN %s AND %s",
+                [*due_params, stamp, stamp, stamp],
+            )
+        )
     for lo in range(1, accounts + 1, BUILD_BATCH):
         hi = min(lo + BUILD_BATCH - 1, accounts)
         with transaction.atomic(), connection.cursor() as cursor:
@@ -206,6 +243,7 @@ def build(accounts: int, postgres: bool) -> None:
 
 
 # --- measuring ----------------------------------------------------------------------------------
+
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
@@ -245,9 +283,17 @@ def measure(client, url: str, repeat: int, warmup: int) -> dict:
         times.append((time.perf_counter() - began) * 1000)
         cpu.append((time.process_time() - began_cpu) * 1000)
         assert response.status_code == 200, (url, response.status_code)
-    return {"url": url, "status": 200, "p50": statistics.median(times), "p95": percentile(times, 0.95),
-            "max": max(times), "cpu": statistics.median(cpu), "queries": len(log.statements),
-            "sql_ms": sum(ms for ms, _ in log.statements), "slowest_sql": sorted(log.statements, reverse=True)[:3]}
+    return {
+        "url": url,
+        "status": 200,
+        "p50": statistics.median(times),
+        "p95": percentile(times, 0.95),
+        "max": max(times),
+        "cpu": statistics.median(cpu),
+        "queries": len(log.statements),
+        "sql_ms": sum(ms for ms, _ in log.statements),
+        "slowest_sql": sorted(log.statements, reverse=True)[:3],
+    }
 
 
 def stream_csv(client, url: str) -> dict:
@@ -268,9 +314,18 @@ def stream_csv(client, url: str) -> dict:
             samples.append(rss_mb())
     response.close()
     seconds = time.perf_counter() - began
-    return {"rows": rows - 1, "seconds": seconds, "rows_per_s": (rows - 1) / seconds, "mb": size / 1e6,
-            "rss_before": before, "rss_after": rss_mb(), "peak_before": peak_before, "peak_after": peak_rss_mb(),
-            "peak_reset": reset, "samples": samples}
+    return {
+        "rows": rows - 1,
+        "seconds": seconds,
+        "rows_per_s": (rows - 1) / seconds,
+        "mb": size / 1e6,
+        "rss_before": before,
+        "rss_after": rss_mb(),
+        "peak_before": peak_before,
+        "peak_after": peak_rss_mb(),
+        "peak_reset": reset,
+        "samples": samples,
+    }
 
 
 def run(args, url: str, workdir: Path) -> int:
@@ -286,8 +341,12 @@ def run(args, url: str, workdir: Path) -> int:
     manager = Manager.objects.select_related("user").get(user__email=MANAGER_EMAIL)
     client = Client()
     client.force_login(manager.user)
-    number = (Invoice.objects.filter(reseller=manager.reseller, status="closed", approved=False)
-              .order_by("-id").values_list("document_id", flat=True).first())
+    number = (
+        Invoice.objects.filter(reseller=manager.reseller, status="closed", approved=False)
+        .order_by("-id")
+        .values_list("document_id", flat=True)
+        .first()
+    )
     pages = [
         ("dashboard", "/operator/"),
         ("invoices", "/operator/invoices/"),
@@ -301,10 +360,14 @@ def run(args, url: str, workdir: Path) -> int:
         ("payments", "/operator/payments/"),
     ]
     print(f"\nLoad average {' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs.")
-    print(f"Server time in-process (Django test client, force_login), {args.warmup} warm-up + {args.repeat} "
-          f"timed requests each; {connection.vendor}, {args.accounts:,} accounts:", flush=True)
-    header = (f"{'page':30} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'CPU p50':>8} {'queries':>8} {'SQL ms':>8}"
-              "  target")
+    print(
+        f"Server time in-process (Django test client, force_login), {args.warmup} warm-up + {args.repeat} "
+        f"timed requests each; {connection.vendor}, {args.accounts:,} accounts:",
+        flush=True,
+    )
+    header = (
+        f"{'page':30} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'CPU p50':>8} {'queries':>8} {'SQL ms':>8}  target"
+    )
     print(header)
     print("-" * len(header))
     missed = []
@@ -319,8 +382,11 @@ def run(args, url: str, workdir: Path) -> int:
         ok = result["p95"] < TARGET_P95_MS
         if not ok:
             missed.append(name)
-        print(f"{name:30} {result['p50']:8.1f} {result['p95']:8.1f} {result['max']:8.1f} {result['cpu']:8.1f}"
-              f" {result['queries']:8d} {result['sql_ms']:8.1f}  {'ok' if ok else 'MISSED'}", flush=True)
+        print(
+            f"{name:30} {result['p50']:8.1f} {result['p95']:8.1f} {result['max']:8.1f} {result['cpu']:8.1f}"
+            f" {result['queries']:8d} {result['sql_ms']:8.1f}  {'ok' if ok else 'MISSED'}",
+            flush=True,
+        )
     if args.verbose:
         for name, result in results:
             for ms, text in result.get("slowest_sql", []):
@@ -329,13 +395,17 @@ def run(args, url: str, workdir: Path) -> int:
     print(f"\nCSV export /operator/invoices/export.csv?status=closed ({closed:,} invoices), consumed chunk by chunk:")
     csv = stream_csv(client, "/operator/invoices/export.csv?status=closed")
     print(f"  {csv['rows']:,} rows, {csv['mb']:.1f} MB in {csv['seconds']:.1f} s: {csv['rows_per_s']:,.0f} rows/s")
-    print(f"  RSS before {csv['rss_before']:.1f} MB, after {csv['rss_after']:.1f} MB; peak RSS (VmHWM"
-          f"{', reset just before' if csv['peak_reset'] else ''}) before {csv['peak_before']:.1f} MB, after "
-          f"{csv['peak_after']:.1f} MB")
+    print(
+        f"  RSS before {csv['rss_before']:.1f} MB, after {csv['rss_after']:.1f} MB; peak RSS (VmHWM"
+        f"{', reset just before' if csv['peak_reset'] else ''}) before {csv['peak_before']:.1f} MB, after "
+        f"{csv['peak_after']:.1f} MB"
+    )
     if csv["samples"]:
         print(f"  RSS every 20,000 rows: {', '.join(f'{value:.0f}' for value in csv['samples'])} MB")
-    print(f"\nTarget p95 < {TARGET_P95_MS:.0f} ms: " + ("met by every page" if not missed else
-                                                        f"missed by {', '.join(missed)}"))
+    print(
+        f"\nTarget p95 < {TARGET_P95_MS:.0f} ms: "
+        + ("met by every page" if not missed else f"missed by {', '.join(missed)}")
+    )
     return 0 if not missed else 1
 
 
@@ -356,8 +426,9 @@ def main() -> int:
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="arrears-bench-panels-"))
     name = f"arrears_bench_panels_{uuid.uuid4().hex[:8]}"
-    url = args.reuse or (f"{POSTGRES_SERVER}/{name}" if args.database == "postgres"
-                         else f"sqlite:///{workdir / 'panels.sqlite3'}")
+    url = args.reuse or (
+        f"{POSTGRES_SERVER}/{name}" if args.database == "postgres" else f"sqlite:///{workdir / 'panels.sqlite3'}"
+    )
     postgres = url.startswith("postgres")
 
     def admin(statement: str) -> None:
@@ -372,8 +443,11 @@ def main() -> int:
                 admin(f'CREATE DATABASE "{name}"')
             print(f"Building {args.accounts:,} accounts ({4 * args.accounts:,} invoices) in {url}", flush=True)
             began = time.perf_counter()
-            subprocess.run([sys.executable, __file__, "--accounts", str(args.accounts), "--build-only", url],
-                           check=True, env={**os.environ, "BENCH_WORKDIR": str(workdir)})
+            subprocess.run(
+                [sys.executable, __file__, "--accounts", str(args.accounts), "--build-only", url],
+                check=True,
+                env={**os.environ, "BENCH_WORKDIR": str(workdir)},
+            )
             print(f"  built in {time.perf_counter() - began:.1f} s", flush=True)
         return run(args, url, workdir)
     finally:

@@ -81,23 +81,42 @@ def build(invoices: int) -> list[int]:
     setup_time = datetime(2026, 1, 1, tzinfo=UTC)
     usage_time = datetime.combine(SUBSCRIPTIONS_START, day_time(12), tzinfo=UTC)
     reseller = create_reseller(name="Bench Cloud GmbH", currency="EUR", timezone="UTC", actor=SYSTEM, now=setup_time)
-    plans = [create_plan(reseller=reseller, name=name, fee=fee, billing_day=1, tax_rate_bp=tax, actor=SYSTEM,
-                         now=setup_time) for name, fee, tax in PLANS]
+    plans = [
+        create_plan(reseller=reseller, name=name, fee=fee, billing_day=1, tax_rate_bp=tax, actor=SYSTEM, now=setup_time)
+        for name, fee, tax in PLANS
+    ]
     account_class = AccountClass.objects.get(reseller=reseller, is_default=True)
     for number in range(1, invoices + 1):
-        account = create_account(reseller=reseller, account_class=account_class, name=f"Customer {number:05d} Ltd",
-                                 email=f"billing{number}@customer.example",
-                                 address=f"{number} Harbour Road\n{10000 + number} Springfield\nAustria",
-                                 actor=SYSTEM, now=setup_time)
-        subscriptions = [create_subscription(account=account, plan=plan, start_date=SUBSCRIPTIONS_START, actor=SYSTEM,
-                                             now=setup_time) for plan in plans]
+        account = create_account(
+            reseller=reseller,
+            account_class=account_class,
+            name=f"Customer {number:05d} Ltd",
+            email=f"billing{number}@customer.example",
+            address=f"{number} Harbour Road\n{10000 + number} Springfield\nAustria",
+            actor=SYSTEM,
+            now=setup_time,
+        )
+        subscriptions = [
+            create_subscription(
+                account=account, plan=plan, start_date=SUBSCRIPTIONS_START, actor=SYSTEM, now=setup_time
+            )
+            for plan in plans
+        ]
         for description, quantity, unit_price in USAGE:
-            post_usage_charge(subscriptions[0], description=description, quantity=quantity, unit_price=unit_price,
-                              usage_date=SUBSCRIPTIONS_START, actor=SYSTEM, now=usage_time)
+            post_usage_charge(
+                subscriptions[0],
+                description=description,
+                quantity=quantity,
+                unit_price=unit_price,
+                usage_date=SUBSCRIPTIONS_START,
+                actor=SYSTEM,
+                now=usage_time,
+            )
         if number % 250 == 0:
             say(f"  {number:,} accounts")
-    run_billing(wall_now=datetime.combine(CLOSING_DAY, day_time(12), tzinfo=UTC), until=CLOSING_DAY,
-                reseller_ids=[reseller.pk])
+    run_billing(
+        wall_now=datetime.combine(CLOSING_DAY, day_time(12), tzinfo=UTC), until=CLOSING_DAY, reseller_ids=[reseller.pk]
+    )
     return list(Invoice.objects.filter(status="closed").order_by("id").values_list("pk", flat=True))
 
 
@@ -133,8 +152,9 @@ def check_documents(invoice_ids: list[int]) -> tuple[int, int]:
         if subprocess.run(["qpdf", "--check", first], capture_output=True).returncode != 0:
             problems.append(f"qpdf --check {first}")
     if problems or len(documents) != len(invoice_ids):
-        raise SystemExit(f"check failed: {len(documents)} documents for {len(invoice_ids)} invoices, "
-                         f"problems: {problems[:5]}")
+        raise SystemExit(
+            f"check failed: {len(documents)} documents for {len(invoice_ids)} invoices, problems: {problems[:5]}"
+        )
     return len(documents), sum(size for _, size, _ in documents)
 
 
@@ -145,8 +165,10 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="arrears-bench-pdf-"))
-    say(f"Arrears invoice-PDF benchmark: {args.invoices:,} invoices x {len(PLANS) + len(USAGE)} charges, SQLite,"
-        f" one Huey worker thread, {os.cpu_count()} CPUs, load average {load_average()}")
+    say(
+        f"Arrears invoice-PDF benchmark: {args.invoices:,} invoices x {len(PLANS) + len(USAGE)} charges, SQLite,"
+        f" one Huey worker thread, {os.cpu_count()} CPUs, load average {load_average()}"
+    )
     consumer = None
     try:
         setup_django(workdir)
@@ -169,8 +191,17 @@ def main() -> int:
 
         log_path = workdir / "consumer.log"
         # --no-periodic: no sweep and no billing run during the measurement, only the queued render tasks.
-        command = [sys.executable, "-m", "arrears.cli", "run_huey", "--workers", "1", "--worker-type", "thread",
-                   "--no-periodic"]
+        command = [
+            sys.executable,
+            "-m",
+            "arrears.cli",
+            "run_huey",
+            "--workers",
+            "1",
+            "--worker-type",
+            "thread",
+            "--no-periodic",
+        ]
         started = time.perf_counter()
         with open(log_path, "w") as log:
             consumer = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
@@ -192,13 +223,16 @@ def main() -> int:
                     first_done_at = now
                 done, last_change_at = current, now
             if now - last_change_at > STALL_SECONDS:
-                raise SystemExit(f"no document rendered for {STALL_SECONDS:.0f} s ({done}/{len(invoice_ids)});"
-                                 f" see {log_path}")
+                raise SystemExit(
+                    f"no document rendered for {STALL_SECONDS:.0f} s ({done}/{len(invoice_ids)}); see {log_path}"
+                )
             if now - last_progress_at >= PROGRESS_EVERY_SECONDS:
                 last_progress_at = now
-                say(f"  {done:5,}/{len(invoice_ids):,} rendered, {now - started:6.1f} s,"
+                say(
+                    f"  {done:5,}/{len(invoice_ids):,} rendered, {now - started:6.1f} s,"
                     f" {done / (now - started):5.1f} /s, consumer RSS {process.memory_info().rss / 2**20:.0f} MB,"
-                    f" load {load_average()}")
+                    f" load {load_average()}"
+                )
         elapsed = time.perf_counter() - started
         cpu = process.cpu_times()
         consumer_cpu = cpu.user + cpu.system
@@ -220,11 +254,13 @@ def main() -> int:
             "average_pdf_kb": round(total_bytes / documents / 1024, 1),
             "load_average": load_average(),
         }
-        say(f"rendered {documents:,} PDFs in {elapsed:.1f} s including the consumer's start:"
+        say(
+            f"rendered {documents:,} PDFs in {elapsed:.1f} s including the consumer's start:"
             f" {result['invoices_per_second']} invoices/s ({result['invoices_per_second_after_first']} /s after the"
             f" first); consumer CPU {consumer_cpu:.1f} s ({result['invoices_per_cpu_second']} invoices per CPU"
             f" second); consumer peak RSS {peak_mb:.0f} MB (at the end {rss_mb:.0f} MB);"
-            f" average PDF {result['average_pdf_kb']} KB; load average {load_average()}")
+            f" average PDF {result['average_pdf_kb']} KB; load average {load_average()}"
+        )
         say("RESULT " + json.dumps(result))
         return 0
     finally:

@@ -74,14 +74,17 @@ def prepare_data(data_dir: Path) -> tuple[int, str]:
     return reseller.pk, secret
 
 
-def request_bytes(method: str, path: str, *, token: str | None = None, body: bytes = b"",
-                  declared_length: int | None = None) -> bytes:
+def request_bytes(
+    method: str, path: str, *, token: str | None = None, body: bytes = b"", declared_length: int | None = None
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", "Connection: close"]
     if token:
         lines.append(f"X-Api-Token: {token}")
     if method == "POST":
-        lines += ["Content-Type: application/json",
-                  f"Content-Length: {len(body) if declared_length is None else declared_length}"]
+        lines += [
+            "Content-Type: application/json",
+            f"Content-Length: {len(body) if declared_length is None else declared_length}",
+        ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -160,23 +163,33 @@ def probe_healthz(port: int, duration: float, probe_timeout: float) -> dict:
             failures += 1
     latencies.sort()
     return {
-        "probes": probes, "ok": len(latencies), "failed": failures,
+        "probes": probes,
+        "ok": len(latencies),
+        "failed": failures,
         "ok_share": len(latencies) / probes if probes else 0.0,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
         "max_ms": 1000 * latencies[-1] if latencies else None,
     }
 
 
-def start_server(port: int, workers: int, threads: int, app: str | None, extra: list[str], data_dir: Path,
-                 log_path: Path):
+def start_server(
+    port: int, workers: int, threads: int, app: str | None, extra: list[str], data_dir: Path, log_path: Path
+):
     from arrears.core.management.commands.web import gunicorn_command, web_environment
 
     command = gunicorn_command(host=HOST, port=port, workers=workers, threads=threads) + extra
     if app:
         command[3] = app
-    env = web_environment({**os.environ, "ARREARS_DATA_DIR": str(data_dir), "ARREARS_DEBUG": "0",
-                           "ARREARS_LOG_LEVEL": "WARNING", "ARREARS_SECRET_KEY": secrets.token_urlsafe(50),
-                           "PYTHONPATH": str(REPO)})
+    env = web_environment(
+        {
+            **os.environ,
+            "ARREARS_DATA_DIR": str(data_dir),
+            "ARREARS_DEBUG": "0",
+            "ARREARS_LOG_LEVEL": "WARNING",
+            "ARREARS_SECRET_KEY": secrets.token_urlsafe(50),
+            "PYTHONPATH": str(REPO),
+        }
+    )
     env.pop("DATABASE_URL", None)
     with log_path.open("wb") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -207,11 +220,16 @@ def main() -> None:
     parser.add_argument("--slow-clients", type=int, help="slow uploads to open [workers x threads + 1]")
     parser.add_argument("--duration", type=float, default=10, help="seconds of /healthz probes [10]")
     parser.add_argument("--probe-timeout", type=float, default=2, help="seconds one probe may take [2]")
-    parser.add_argument("--anonymous", action="store_true",
-                        help="slow uploads without a token (the honest POST still has one)")
+    parser.add_argument(
+        "--anonymous", action="store_true", help="slow uploads without a token (the honest POST still has one)"
+    )
     parser.add_argument("--app", help="gunicorn's application instead of gunicorn_command's (to try a candidate)")
-    parser.add_argument("--server-arg", action="append", default=[],
-                        help="one more gunicorn argument, appended to gunicorn_command's (to try a candidate)")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="one more gunicorn argument, appended to gunicorn_command's (to try a candidate)",
+    )
     args = parser.parse_args()
     slow_count = args.slow_clients if args.slow_clients is not None else args.workers * args.threads + 1
 
@@ -222,12 +240,12 @@ def main() -> None:
         reseller_id, token = prepare_data(data_dir)
         port = free_port()
         log_path = data_dir / "server.log"
-        server, command = start_server(port, args.workers, args.threads, args.app, args.server_arg, data_dir,
-                                       log_path)
+        server, command = start_server(port, args.workers, args.threads, args.app, args.server_arg, data_dir, log_path)
         try:
             before = probe_healthz(port, 1, args.probe_timeout)
-            slow = SlowUploads(port, slow_count, f"/api/v3/resellers/{reseller_id}/accounts",
-                               None if args.anonymous else token)
+            slow = SlowUploads(
+                port, slow_count, f"/api/v3/resellers/{reseller_id}/accounts", None if args.anonymous else token
+            )
             time.sleep(0.5)  # let the workers take them
             during = probe_healthz(port, args.duration, args.probe_timeout)
             ended = dict(slow.ended)
@@ -235,33 +253,53 @@ def main() -> None:
             slow.close()
             after_status, after_seconds = exchange(port, request_bytes("GET", "/healthz"), 10)
             honest_status, honest_seconds = exchange(
-                port, request_bytes("POST", f"/api/v3/resellers/{reseller_id}/accounts", token=token,
-                                    body=b'{"name": "Honest account"}'), 10)
+                port,
+                request_bytes(
+                    "POST", f"/api/v3/resellers/{reseller_id}/accounts", token=token, body=b'{"name": "Honest account"}'
+                ),
+                10,
+            )
         finally:
             stop_server(server)
 
     shown = " ".join(part for part in command[2:] if not part.startswith(sys.executable))
     print(f"server: gunicorn {shown}")
     kind = "anonymous POST" if args.anonymous else "POST"
-    print(f"slow uploads: {slow_count} x {kind} with Content-Length: {DECLARED_LENGTH} and 1 byte, held "
-          f"{held_for:.1f} s")
+    print(
+        f"slow uploads: {slow_count} x {kind} with Content-Length: {DECLARED_LENGTH} and 1 byte, held {held_for:.1f} s"
+    )
     print(f"/healthz before the slow uploads: {before['ok']}/{before['probes']} ok")
     p50 = "-" if during["p50_ms"] is None else f"{during['p50_ms']:.1f}"
     worst = "-" if during["max_ms"] is None else f"{during['max_ms']:.1f}"
-    print(f"/healthz during ({args.duration:.0f} s, {args.probe_timeout:.0f} s timeout per probe): "
-          f"{during['ok']}/{during['probes']} ok ({during['ok_share']:.0%}), {during['failed']} timed out or failed,"
-          f" p50 {p50} ms, max {worst} ms")
+    print(
+        f"/healthz during ({args.duration:.0f} s, {args.probe_timeout:.0f} s timeout per probe): "
+        f"{during['ok']}/{during['probes']} ok ({during['ok_share']:.0%}), {during['failed']} timed out or failed,"
+        f" p50 {p50} ms, max {worst} ms"
+    )
     for index in range(slow_count):
         seconds, outcome = ended.get(index, (None, "still held by the server"))
         when = "" if seconds is None else f" after {seconds:.1f} s"
         print(f"  slow upload {index + 1}: {outcome}{when}")
-    print(f"after closing them: /healthz {after_status} in {1000 * after_seconds:.0f} ms, honest POST "
-          f"{honest_status} in {1000 * honest_seconds:.0f} ms")
-    print("RESULT " + json.dumps({
-        "command": shown, "slow_clients": slow_count, "anonymous": args.anonymous, "duration_s": args.duration,
-        "before": before, "during": during, "slow_uploads": [ended.get(index) for index in range(slow_count)],
-        "after_healthz_status": after_status, "honest_post_status": honest_status,
-    }))
+    print(
+        f"after closing them: /healthz {after_status} in {1000 * after_seconds:.0f} ms, honest POST "
+        f"{honest_status} in {1000 * honest_seconds:.0f} ms"
+    )
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "command": shown,
+                "slow_clients": slow_count,
+                "anonymous": args.anonymous,
+                "duration_s": args.duration,
+                "before": before,
+                "during": during,
+                "slow_uploads": [ended.get(index) for index in range(slow_count)],
+                "after_healthz_status": after_status,
+                "honest_post_status": honest_status,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

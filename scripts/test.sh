@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole check, as CI runs it: lint, the layers contract and mypy, then the test suite on SQLite and again on
+# The whole check, as CI runs it: lint and format (ruff), the layers contract (lint-imports) and mypy, then the test suite on SQLite and again on
 # PostgreSQL.
 #
 #   bash scripts/test.sh                       # everything
@@ -131,6 +131,11 @@ say "ruff check"
 status=0
 ruff check . || status=$?
 record "ruff check" "$status"
+
+say "ruff format --check"
+status=0
+ruff format --check . || status=$?
+record "ruff format" "$status"
 
 say "lint-imports (the layers contract in pyproject.toml)"
 status=0

@@ -47,6 +47,7 @@ def screenshot_dir() -> Path:
 
 # --- the server -----------------------------------------------------------------------------------------
 
+
 @dataclass
 class LiveArrears:
     base_url: str
@@ -72,13 +73,15 @@ def query(site: LiveArrears, script: str) -> object:
     """Run ``script`` (which sets ``result``) against the site's database in a process of its own; returns
     ``result`` as JSON data. What a test checks "in the database" it reads this way, beside the page."""
     prelude = "import django, json; django.setup()\n"
-    return json.loads(python(site.env, prelude + script + "\nprint(json.dumps(result, default=str))").strip()
-                      .splitlines()[-1])
+    return json.loads(
+        python(site.env, prelude + script + "\nprint(json.dumps(result, default=str))").strip().splitlines()[-1]
+    )
 
 
 @contextlib.contextmanager
-def live_arrears(tmp_path: Path, *, demo: bool = True, demo_today: str | None = None,
-                 schedule: bool = True) -> Iterator[LiveArrears]:
+def live_arrears(
+    tmp_path: Path, *, demo: bool = True, demo_today: str | None = None, schedule: bool = True
+) -> Iterator[LiveArrears]:
     """A real installation in ``tmp_path``: migrated, with the demo if ``demo`` (its history up to ``demo_today``,
     YYYY-MM-DD, when given), served by ``arrears serve`` (with ``--no-schedule`` unless ``schedule``: then billing
     runs only when asked, e.g. by the panel's Run billing now)."""
@@ -91,9 +94,25 @@ def live_arrears(tmp_path: Path, *, demo: bool = True, demo_today: str | None = 
             with log_path.open("wb") as log:
                 # Its own process group: the test's signals do not reach it, and we stop it as one.
                 process = subprocess.Popen(
-                    [str(BIN / "arrears"), "serve", "--port", str(port), "--host", "127.0.0.1",
-                     "--workers", "2", "--queue-workers", "1", *([] if schedule else ["--no-schedule"])],
-                    env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                    [
+                        str(BIN / "arrears"),
+                        "serve",
+                        "--port",
+                        str(port),
+                        "--host",
+                        "127.0.0.1",
+                        "--workers",
+                        "2",
+                        "--queue-workers",
+                        "1",
+                        *([] if schedule else ["--no-schedule"]),
+                    ],
+                    env=env,
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             site = LiveArrears(f"http://127.0.0.1:{port}", env, tmp_path, logins, log_path, process)
             try:
                 if _wait_until_healthy(site, last_attempt=attempt == PORT_ATTEMPTS - 1):
@@ -153,6 +172,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 # --- the browser ----------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def browser() -> Iterator[Browser]:
     """Headless Chromium from Debian's package (Playwright cannot download its own here)."""
@@ -188,8 +208,9 @@ def new_page(browser: Browser, base_url: str, *, width: int = WIDE) -> Page:
         if location.get("url", "").endswith("/favicon.ico") and "Failed to load resource" in message.text:
             return  # Chromium asks for /favicon.ico by itself on pages that link no icon (JSON, plain text)
         if message.type == "error" or "Content Security Policy" in message.text:
-            problems.append(f"console {message.type}: {message.text} ({location.get('url', '')}"
-                            f":{location.get('lineNumber', '')})")
+            problems.append(
+                f"console {message.type}: {message.text} ({location.get('url', '')}:{location.get('lineNumber', '')})"
+            )
 
     def on_request_failed(request: Request) -> None:
         # ERR_ABORTED is the browser cancelling a request itself: a navigation that turns into a download, or a
@@ -211,6 +232,7 @@ def assert_clean_console(page: Page) -> None:
 
 
 # --- screenshots ----------------------------------------------------------------------------------------
+
 
 def screenshot(page: Page, name: str) -> Path:
     """A full-page PNG at ``{ARREARS_DATA_DIR or var/test}/screenshots/{name}-{width}.png``; returns its path."""
@@ -235,6 +257,7 @@ def screenshot_both(page: Page, name: str) -> list[Path]:
 
 
 # --- accessibility --------------------------------------------------------------------------------------
+
 
 def assert_no_serious_axe_violations(page: Page) -> None:
     """axe-core on the current page: fail on every violation of impact "serious" or "critical"."""

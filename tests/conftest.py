@@ -16,6 +16,7 @@ def no_throttling(settings, tmp_path):
     settings.ARREARS_API_ADDRESS_THROTTLE = None
     settings.ARREARS_RATE_COUNTER_FILE = tmp_path / "rate-counters.sqlite3"
 
+
 MANAGER = Actor("manager", 1, "manager@example.com")
 ERP = Actor("api_token", 1, "erp token")
 

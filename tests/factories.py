@@ -57,10 +57,16 @@ class AccountFactory(factory.Factory):
             account_class = AccountClass.objects.get(reseller=reseller, is_default=True)
         else:
             account_class = AccountClass.objects.filter(
-                reseller=reseller, payment_expiration_days=expiration_days, grace_days=grace_days).first()
+                reseller=reseller, payment_expiration_days=expiration_days, grace_days=grace_days
+            ).first()
             account_class = account_class or create_account_class(
-                reseller=reseller, name=f"Terms {expiration_days}/{grace_days}",
-                payment_expiration_days=expiration_days, grace_days=grace_days, actor=SYSTEM, now=T0)
+                reseller=reseller,
+                name=f"Terms {expiration_days}/{grace_days}",
+                payment_expiration_days=expiration_days,
+                grace_days=grace_days,
+                actor=SYSTEM,
+                now=T0,
+            )
         account = create_account(reseller=reseller, account_class=account_class, actor=SYSTEM, now=T0, **kwargs)
         if balance:
             top_up_balance(account, balance, actor=SYSTEM, now=T0)
@@ -82,6 +88,13 @@ class SubscriptionFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, *, account, fee, billing_day, tax_rate_bp, start_date):
-        plan = create_plan(reseller=account.reseller, name=f"Plan {fee}/{billing_day}", fee=fee,
-                           billing_day=billing_day, tax_rate_bp=tax_rate_bp, actor=SYSTEM, now=T0)
+        plan = create_plan(
+            reseller=account.reseller,
+            name=f"Plan {fee}/{billing_day}",
+            fee=fee,
+            billing_day=billing_day,
+            tax_rate_bp=tax_rate_bp,
+            actor=SYSTEM,
+            now=T0,
+        )
         return create_subscription(account=account, plan=plan, start_date=start_date, actor=SYSTEM, now=T0)

@@ -31,8 +31,11 @@ class Inbox:
 
     def to(self, address: str) -> list[tuple[str, str]]:
         """(subject, text) of every message to ``address``."""
-        return [(message["Subject"], message.get_content()) for message in self.messages
-                if message["X-Envelope-To"] == address]
+        return [
+            (message["Subject"], message.get_content())
+            for message in self.messages
+            if message["X-Envelope-To"] == address
+        ]
 
     def wait_for(self, address: str, subject_start: str, timeout: float = 20) -> email.message.EmailMessage:
         """The first message to ``address`` whose subject starts so, once it arrives (another process sends it)."""

@@ -60,34 +60,42 @@ def _zip(entries: dict[str, str]) -> bytes:
 
 
 def _content_types(part: str, content_type: str) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8"?>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            f'<Override PartName="/{part}" ContentType="{content_type}"/></Types>')
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        f'<Override PartName="/{part}" ContentType="{content_type}"/></Types>'
+    )
 
 
 def docx_content_types() -> str:
-    return _content_types("word/document.xml",
-                          "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml")
+    return _content_types(
+        "word/document.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    )
 
 
 def docx_bytes() -> bytes:
     """A Word document package: [Content_Types].xml names word/document.xml as its main part."""
-    return _zip({
-        "[Content_Types].xml": docx_content_types(),
-        "word/document.xml": '<?xml version="1.0"?><w:document '
-                             'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"/>',
-    })
+    return _zip(
+        {
+            "[Content_Types].xml": docx_content_types(),
+            "word/document.xml": '<?xml version="1.0"?><w:document '
+            'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"/>',
+        }
+    )
 
 
 def xlsx_bytes() -> bytes:
     """An Excel workbook package: [Content_Types].xml names xl/workbook.xml as its main part."""
-    return _zip({
-        "[Content_Types].xml": _content_types(
-            "xl/workbook.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"),
-        "xl/workbook.xml": '<?xml version="1.0"?><workbook '
-                           'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>',
-    })
+    return _zip(
+        {
+            "[Content_Types].xml": _content_types(
+                "xl/workbook.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+            ),
+            "xl/workbook.xml": '<?xml version="1.0"?><workbook '
+            'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>',
+        }
+    )
 
 
 def zip_bytes(entries: dict[str, str]) -> bytes:
@@ -98,11 +106,16 @@ def zip_bytes(entries: dict[str, str]) -> bytes:
 _FREE, _END_OF_CHAIN, _FAT_SECTOR, _NO_STREAM = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
 
 
-def _directory_entry(name: str, kind: int, *, child: int = _NO_STREAM, start: int = _END_OF_CHAIN,
-                     size: int = 0) -> bytes:
+def _directory_entry(
+    name: str, kind: int, *, child: int = _NO_STREAM, start: int = _END_OF_CHAIN, size: int = 0
+) -> bytes:
     encoded = (name + "\0").encode("utf-16-le") if name else b""
-    return (encoded.ljust(64, b"\0") + struct.pack("<HBB3I", len(encoded), kind, 1, _NO_STREAM, _NO_STREAM, child)
-            + b"\0" * 36 + struct.pack("<IQ", start, size))
+    return (
+        encoded.ljust(64, b"\0")
+        + struct.pack("<HBB3I", len(encoded), kind, 1, _NO_STREAM, _NO_STREAM, child)
+        + b"\0" * 36
+        + struct.pack("<IQ", start, size)
+    )
 
 
 def ole_bytes(stream: str = "WordDocument") -> bytes:
@@ -112,10 +125,17 @@ def ole_bytes(stream: str = "WordDocument") -> bytes:
     data_sectors = 4096 // sector
     fat = [_FAT_SECTOR, _END_OF_CHAIN] + list(range(3, 2 + data_sectors)) + [_END_OF_CHAIN]
     fat += [_FREE] * (sector // 4 - len(fat))
-    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 16
-              + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + b"\0" * 6
-              + struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, _END_OF_CHAIN, 0, _END_OF_CHAIN, 0)
-              + struct.pack("<109I", 0, *([_FREE] * 108)))
-    directory = (_directory_entry("Root Entry", 5, child=1) + _directory_entry(stream, 2, start=2, size=4096)
-                 + _directory_entry("", 0) * 2)
+    header = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + b"\0" * 16
+        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
+        + b"\0" * 6
+        + struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, _END_OF_CHAIN, 0, _END_OF_CHAIN, 0)
+        + struct.pack("<109I", 0, *([_FREE] * 108))
+    )
+    directory = (
+        _directory_entry("Root Entry", 5, child=1)
+        + _directory_entry(stream, 2, start=2, size=4096)
+        + _directory_entry("", 0) * 2
+    )
     return header + struct.pack(f"<{len(fat)}I", *fat) + directory + b"\x11" * 4096

@@ -11,15 +11,20 @@ def postgres_database(prefix: str):
     import psycopg
 
     db = settings.DATABASES["default"]
-    server = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"],
-              "password": db["PASSWORD"] or None}
+    server = {
+        "host": db["HOST"] or "127.0.0.1",
+        "port": db["PORT"] or 5432,
+        "user": db["USER"],
+        "password": db["PASSWORD"] or None,
+    }
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         # A throwaway database need not wait for the disk on each commit; locking is unaffected.
         admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit TO off')
-    credentials = quote(server["user"], safe="") + (f":{quote(server['password'], safe='')}"
-                                                     if server["password"] else "")
+    credentials = quote(server["user"], safe="") + (
+        f":{quote(server['password'], safe='')}" if server["password"] else ""
+    )
     url = f"postgres://{credentials}@{quote(str(server['host']), safe='')}:{server['port']}/{name}"
 
     def drop():

@@ -44,15 +44,19 @@ def test_a_live_arrears_with_the_demo_answers_chromium_and_the_collectors_catch_
         # On pages of their own (about:blank, outside the site's Content Security Policy):
         # axe runs, and a clean page passes
         page = new_page(chromium, site.base_url)
-        page.set_content('<!doctype html><html lang="en"><head><title>Clean</title></head>'
-                         '<body><main><h1>Clean</h1></main></body></html>')
+        page.set_content(
+            '<!doctype html><html lang="en"><head><title>Clean</title></head>'
+            "<body><main><h1>Clean</h1></main></body></html>"
+        )
         assert_no_serious_axe_violations(page)
         assert_clean_console(page)
 
         # A failing inline script is caught, so the collector can fail a test
-        page.set_content('<!doctype html><html lang="en"><head><title>Broken</title></head><body>'
-                         '<script>console.error("deliberate console error"); undefinedFunction();</script>'
-                         '</body></html>')
+        page.set_content(
+            '<!doctype html><html lang="en"><head><title>Broken</title></head><body>'
+            '<script>console.error("deliberate console error"); undefinedFunction();</script>'
+            "</body></html>"
+        )
         with pytest.raises(AssertionError) as caught:
             assert_clean_console(page)
         assert "deliberate console error" in str(caught.value)
@@ -60,16 +64,20 @@ def test_a_live_arrears_with_the_demo_answers_chromium_and_the_collectors_catch_
 
         # So is a script the page's Content Security Policy blocks
         page.console_errors.clear()
-        page.set_content('<!doctype html><html lang="en"><head><title>Blocked</title>'
-                         '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'"></head>'
-                         '<body><script>document.title = "ran";</script></body></html>')
+        page.set_content(
+            '<!doctype html><html lang="en"><head><title>Blocked</title>'
+            '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'"></head>'
+            '<body><script>document.title = "ran";</script></body></html>'
+        )
         assert page.title() == "Blocked"
         with pytest.raises(AssertionError, match="Content Security Policy"):
             assert_clean_console(page)
 
         # And axe can fail too: an image without alternative text is a critical violation
-        page.set_content('<!doctype html><html lang="en"><head><title>Image</title></head>'
-                         '<body><main><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></main></body></html>')
+        page.set_content(
+            '<!doctype html><html lang="en"><head><title>Image</title></head>'
+            '<body><main><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></main></body></html>'
+        )
         with pytest.raises(AssertionError, match="image-alt"):
             assert_no_serious_axe_violations(page)
         page.context.close()

@@ -40,16 +40,22 @@ HSTS = "max-age=31536000; includeSubDomains; preload"
 def environment(tmp_path) -> dict:
     """A fresh process's environment with a real key. Nothing here reads a table, so an empty SQLite file will do
     on either database's run."""
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}", "ARREARS_DATA_DIR": str(tmp_path),
-           "DJANGO_SETTINGS_MODULE": "arrears.settings", "ARREARS_SECRET_KEY": secrets.token_urlsafe(50)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "ARREARS_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "arrears.settings",
+        "ARREARS_SECRET_KEY": secrets.token_urlsafe(50),
+    }
     for name in ("ARREARS_HTTPS", "ARREARS_PROXY_SSL_HEADER", "ARREARS_DEBUG", "HUEY_URL", "ARREARS_CACHE_URL"):
         env.pop(name, None)
     return env
 
 
 def visits(env: dict) -> dict:
-    done = subprocess.run([sys.executable, "-c", VISITS], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", VISITS], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -78,8 +84,13 @@ def test_without_https_nothing_is_redirected_and_cookies_are_plain(environment):
 
 
 def deploy_check(env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "arrears"), "check", "--deploy", "--fail-level", "WARNING"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(BIN / "arrears"), "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_deploy_check_passes_with_https_and_a_real_key(environment):

@@ -24,8 +24,9 @@ RATES = st.integers(min_value=0, max_value=10_000)  # basis points, 0 % to 100 %
 def select(expression: str, **columns):
     """``expression`` over one row whose columns are ``columns``, each an integer (BIGINT, as the engine's columns
     are) or a text, as the engine's statements see them."""
-    row = ", ".join(f"CAST(%s AS {'BIGINT' if isinstance(value, int) else 'TEXT'}) AS {name}"
-                    for name, value in columns.items())
+    row = ", ".join(
+        f"CAST(%s AS {'BIGINT' if isinstance(value, int) else 'TEXT'}) AS {name}" for name, value in columns.items()
+    )
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {expression} FROM (SELECT {row}) AS given", list(columns.values()))
         return cursor.fetchone()[0]
@@ -41,7 +42,8 @@ def test_tax_rounds_the_same_in_sql_and_python(net, rate):
 @given(numerator=AMOUNTS, denominator=st.integers(min_value=1, max_value=10**6))
 def test_half_up_division_is_the_same_in_sql_and_python(numerator, denominator):
     assert select(money.divide_half_up_sql("n", denominator), n=numerator) == money.divide_half_up(
-        numerator, denominator)
+        numerator, denominator
+    )
 
 
 @examples
@@ -50,12 +52,15 @@ def test_proration_is_the_same_in_sql_and_python(fee, data):
     days_in_period = data.draw(st.integers(min_value=28, max_value=31))
     days_used = data.draw(st.integers(min_value=1, max_value=days_in_period))
     assert select(money.prorated_fee_sql("fee", days_used, days_in_period), fee=fee) == money.prorated_fee(
-        fee, days_used, days_in_period)
+        fee, days_used, days_in_period
+    )
 
 
 @examples
-@given(first_day=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
-       expiration_days=st.integers(min_value=1, max_value=365))
+@given(
+    first_day=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
+    expiration_days=st.integers(min_value=1, max_value=365),
+)
 def test_due_and_expiration_dates_are_the_same_in_sql_and_python(first_day, expiration_days):
     day = first_day.isoformat()
     due = select(terms.due_date_sql("day", "days"), day=day, days=expiration_days)
@@ -65,7 +70,9 @@ def test_due_and_expiration_dates_are_the_same_in_sql_and_python(first_day, expi
 
 
 @examples
-@given(prefix=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ-/0123456789", max_size=20),
-       number=st.integers(min_value=1, max_value=10**12))
+@given(
+    prefix=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ-/0123456789", max_size=20),
+    number=st.integers(min_value=1, max_value=10**12),
+)
 def test_document_numbers_are_the_same_in_sql_and_python(prefix, number):
     assert select(sql.number_text("prefix", "number"), prefix=prefix, number=number) == document_number(prefix, number)

@@ -29,6 +29,7 @@ SHUTDOWN_TIMEOUT = 15
 
 # --- the tasks ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def immediate_huey():
     """The sweep enqueues one task per reseller: run them where they are enqueued, as one worker would."""
@@ -148,8 +149,7 @@ def test_serve_runs_the_site_and_the_consumer_and_stops_cleanly_on_sigterm(trans
     started = datetime.now(UTC).date() - timedelta(days=2)
     SubscriptionFactory(account=AccountFactory(reseller=reseller), start_date=started)
     database_url = _url_of_the_test_database()
-    env = {**os.environ, "ARREARS_DATA_DIR": str(tmp_path), "DATABASE_URL": database_url,
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "ARREARS_DATA_DIR": str(tmp_path), "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     env.pop("ARREARS_HUEY_IMMEDIATE", None)
     if connection.vendor == "postgresql":
         env["HUEY_URL"] = database_url
@@ -160,8 +160,12 @@ def test_serve_runs_the_site_and_the_consumer_and_stops_cleanly_on_sigterm(trans
 
     # When `arrears serve` starts
     with log_path.open("wb") as log:
-        serve = subprocess.Popen([sys.executable, "-m", "arrears.cli", "serve", "--port", str(port)],
-                                 env=env, stdout=log, stderr=subprocess.STDOUT)
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "arrears.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     supervisor = psutil.Process(serve.pid)
     children: list[psutil.Process] = []
     try:
@@ -185,8 +189,12 @@ def test_serve_runs_the_site_and_the_consumer_and_stops_cleanly_on_sigterm(trans
         assert consumer.is_running() and consumer.status() != psutil.STATUS_ZOMBIE
 
         # And the consumer catches up the missed billing days at startup
-        _wait_until(lambda: BillingRun.objects.filter(reseller=reseller, date__gte=started).count() >= 3,
-                    STARTUP_TIMEOUT, "the consumer did not bill the missed days", log_path)
+        _wait_until(
+            lambda: BillingRun.objects.filter(reseller=reseller, date__gte=started).count() >= 3,
+            STARTUP_TIMEOUT,
+            "the consumer did not bill the missed days",
+            log_path,
+        )
 
         # When serve receives SIGTERM, then it and all its children exit cleanly
         serve.send_signal(signal.SIGTERM)

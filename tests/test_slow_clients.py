@@ -33,14 +33,17 @@ def _default_workers() -> int:
     return parser.parse_args([]).workers
 
 
-def _request(method: str, path: str, *, token: str | None = None, body: bytes = b"",
-             declared_length: int | None = None) -> bytes:
+def _request(
+    method: str, path: str, *, token: str | None = None, body: bytes = b"", declared_length: int | None = None
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
     if token:
         lines.append(f"X-Api-Token: {token}")
     if method == "POST":
-        lines += [f"Content-Type: {MEDIA_TYPE}",
-                  f"Content-Length: {len(body) if declared_length is None else declared_length}"]
+        lines += [
+            f"Content-Type: {MEDIA_TYPE}",
+            f"Content-Length: {len(body) if declared_length is None else declared_length}",
+        ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -79,14 +82,22 @@ def web_server(transactional_db, tmp_path):
     """`arrears web` with its defaults on a free port, serving the test database; (port, reseller, token)."""
     reseller = ResellerFactory()
     token = token_for(reseller)
-    env = {**os.environ, "ARREARS_DATA_DIR": str(tmp_path), "DATABASE_URL": _url_of_the_test_database(),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "ARREARS_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": _url_of_the_test_database(),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("HUEY_URL", None)
     port = free_port()
     log_path = tmp_path / "web.log"
     with log_path.open("wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "arrears.cli", "web", "--port", str(port)], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "arrears.cli", "web", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
@@ -125,8 +136,9 @@ def test_healthz_and_honest_writes_are_served_while_workers_plus_one_uploads_sta
             assert json.loads(body)["status"] == "ok"
 
         # And an honest POST is served while they hang
-        status, body = _exchange(port, _request("POST", path, token=token, body=b'{"name": "Honest account"}'),
-                                 ANSWER_TIMEOUT)
+        status, body = _exchange(
+            port, _request("POST", path, token=token, body=b'{"name": "Honest account"}'), ANSWER_TIMEOUT
+        )
         assert status == 201, body
         assert json.loads(body)["data"]["attributes"]["name"] == "Honest account"
 
@@ -134,7 +146,9 @@ def test_healthz_and_honest_writes_are_served_while_workers_plus_one_uploads_sta
     status, _ = _exchange(port, _request("POST", path, token=token, body=b'{"name": "After"}'), ANSWER_TIMEOUT)
     assert status == 201
     assert sorted(Account.objects.filter(reseller=reseller).values_list("name", flat=True)) == [
-        "After", "Honest account"]
+        "After",
+        "Honest account",
+    ]
 
 
 @pytest.mark.slow

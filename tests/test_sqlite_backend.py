@@ -77,6 +77,7 @@ def _in_thread(work) -> tuple[threading.Thread, dict]:
 @contextlib.contextmanager
 def _fails_after(seconds: float):
     """Turn a wait that would never end into a failure (a signal interrupts a blocking ``flock``)."""
+
     def give_up(signum, frame):
         pytest.fail(f"still waiting after {seconds} s")
 
@@ -91,6 +92,7 @@ def _fails_after(seconds: float):
 
 def _transaction(handler, statement: str):
     """One write transaction the way ``transaction.atomic`` runs it on this backend."""
+
     def work():
         connection = handler["default"]
         connection.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
@@ -101,6 +103,7 @@ def _transaction(handler, statement: str):
         finally:
             connection.set_autocommit(True)
         return "committed"
+
     return work
 
 
@@ -109,6 +112,7 @@ def _autocommit_write(handler, statement: str):
         with handler["default"].cursor() as cursor:
             cursor.execute(statement)
         return "written"
+
     return work
 
 
@@ -193,10 +197,16 @@ def test_a_second_connection_of_the_same_thread_is_refused_instead_of_waiting_fo
 def test_the_lock_of_a_process_that_dies_is_let_go(scratch):
     handler, path = scratch
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         f"fd = os.open({str(path)!r} + '.writer-lock', os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(path)!r} + '.writer-lock', os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         thread, outcome = _in_thread(_transaction(handler, "UPDATE counter SET n = 3 WHERE id = 1"))

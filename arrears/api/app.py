@@ -85,13 +85,18 @@ def refuse_unknown_query_parameters(view_func):
 
     @functools.wraps(view_func)
     def checked(request: HttpRequest, **values):
-        known = [field.alias or name for value in values.values() if isinstance(value, QueryParameters)
-                 for name, field in type(value).model_fields.items()]
+        known = [
+            field.alias or name
+            for value in values.values()
+            if isinstance(value, QueryParameters)
+            for name, field in type(value).model_fields.items()
+        ]
         for parameter in request.GET:
             if parameter not in known:
                 takes = f"it takes {', '.join(known)}" if known else "it takes none"
                 raise (_operation_errors(request) or _ANY_OPERATION).field_error(
-                    f"{parameter}: this operation has no such query parameter; {takes}", parameter=parameter)
+                    f"{parameter}: this operation has no such query parameter; {takes}", parameter=parameter
+                )
         return view_func(request, **values)
 
     return checked
@@ -115,7 +120,6 @@ def _operation_errors(request: HttpRequest) -> OperationErrors | None:
 _ANY_OPERATION = OperationErrors(field_error=ValidationFailed, not_found=NotFound)
 
 
-
 def _field_name(location: tuple) -> str:
     return "/".join(str(part) for part in location) or "body"
 
@@ -132,8 +136,11 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
     errors: list[ErrorObject] = []
     for error in exc.errors:
         where, *location = error["loc"]
-        message = "unknown field: this call refuses what it does not know rather than ignore it" \
-            if error["type"] == "extra_forbidden" else error["msg"]
+        message = (
+            "unknown field: this call refuses what it does not know rather than ignore it"
+            if error["type"] == "extra_forbidden"
+            else error["msg"]
+        )
         if where == "path":
             path_values = request.resolver_match.kwargs if request.resolver_match else {}
             value = path_values.get(location[0], error.get("input"))
@@ -154,8 +161,7 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 
 @api.exception_handler(AuthenticationError)
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return render_error(TokenMissingOrInvalid("send a valid API token in the X-Api-Token header",
-                                              header="X-Api-Token"))
+    return render_error(TokenMissingOrInvalid("send a valid API token in the X-Api-Token header", header="X-Api-Token"))
 
 
 @api.exception_handler(WriterBusy)
@@ -169,9 +175,21 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     spec = _operation_errors(request)
     if exc.status_code == 400 and spec is not None:
         return render_error(spec.field_error("the body must be a JSON object", pointer=""))
-    return render_error(InternalError(str(exc))) if exc.status_code >= 500 else render_errors(
-        [{"status": str(exc.status_code), "code": f"REQUEST-{exc.status_code:04d}", "title": str(exc),
-          "detail": str(exc)}], status=exc.status_code)
+    return (
+        render_error(InternalError(str(exc)))
+        if exc.status_code >= 500
+        else render_errors(
+            [
+                {
+                    "status": str(exc.status_code),
+                    "code": f"REQUEST-{exc.status_code:04d}",
+                    "title": str(exc),
+                    "detail": str(exc),
+                }
+            ],
+            status=exc.status_code,
+        )
+    )
 
 
 @api.exception_handler(Http404)
@@ -192,9 +210,11 @@ ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorDocument"}
 COMMON_ERRORS = (TokenMissingOrInvalid, ScopeMissing, ResellerNotFound, TooManyRequests)
 POST_ERRORS = (IdempotencyKeyMalformed, IdempotencyKeyReused, IdempotencyKeyInFlight)
 IDEMPOTENCY_PARAMETER = {
-    "in": "header", "name": "Idempotency-Key", "required": False,
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
     "description": "Any string of up to 255 characters. A retry with the same key and body within 24 hours "
-                   "replays the first response.",
+    "replays the first response.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 
@@ -202,11 +222,14 @@ IDEMPOTENCY_PARAMETER = {
 def _error_response(errors: list[type[ArrearsError]]) -> dict:
     return {
         "description": "; ".join(f"`{error.code}` {error.title}" for error in errors),
-        "content": {MEDIA_TYPE: {
-            "schema": ERROR_SCHEMA,
-            "examples": {error.code: {"summary": error.title, "value": {"errors": [error().as_dict()]}}
-                         for error in errors},
-        }},
+        "content": {
+            MEDIA_TYPE: {
+                "schema": ERROR_SCHEMA,
+                "examples": {
+                    error.code: {"summary": error.title, "value": {"errors": [error().as_dict()]}} for error in errors
+                },
+            }
+        },
     }
 
 
@@ -234,8 +257,9 @@ def document_errors(schema: dict) -> dict:
             responses = operation["responses"]
             for status, status_errors in sorted(by_status.items()):
                 responses[str(status)] = _error_response(status_errors)
-            responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"},
-                                                           "description": "Seconds to wait."}}
+            responses["429"]["headers"] = {
+                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+            }
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "query":
                     parameter["schema"] = _without_null(parameter["schema"])

@@ -53,8 +53,9 @@ class IdempotencyMiddleware:
         if key is None:
             return self.get_response(request)
         if not key.strip() or len(key) > MAX_KEY_LENGTH:
-            return render_error(IdempotencyKeyMalformed(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters",
-                                                        header=HEADER))
+            return render_error(
+                IdempotencyKeyMalformed(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters", header=HEADER)
+            )
         token = looked_up_token(request)
         if token is None:
             return self.get_response(request)  # the API answers 401
@@ -75,8 +76,10 @@ class IdempotencyMiddleware:
             self._free(claim)
         else:
             IdempotencyKey.objects.filter(pk=claim.pk).update(
-                response_status=response.status_code, response_body=response.content,
-                response_headers={"Content-Type": response["Content-Type"]})
+                response_status=response.status_code,
+                response_body=response.content,
+                response_headers={"Content-Type": response["Content-Type"]},
+            )
         return response
 
     @staticmethod
@@ -92,8 +95,9 @@ class IdempotencyMiddleware:
         for _ in range(2):
             try:
                 with transaction.atomic():
-                    return IdempotencyKey.objects.create(token_id=token_id, key=key, request_hash=request_hash,
-                                                         created_at=now)
+                    return IdempotencyKey.objects.create(
+                        token_id=token_id, key=key, request_hash=request_hash, created_at=now
+                    )
             except IntegrityError:
                 pass
             earlier = IdempotencyKey.objects.filter(token_id=token_id, key=key).first()
@@ -105,18 +109,26 @@ class IdempotencyMiddleware:
                 IdempotencyKey.objects.filter(pk=earlier.pk, created_at=earlier.created_at).delete()
                 continue
             if earlier.request_hash != request_hash:
-                return render_error(IdempotencyKeyReused(
-                    f"{HEADER} {key!r} was used for a different request", header=HEADER))
+                return render_error(
+                    IdempotencyKeyReused(f"{HEADER} {key!r} was used for a different request", header=HEADER)
+                )
             if earlier.response_status is None:
-                return render_error(IdempotencyKeyInFlight(
-                    f"the first request with {HEADER} {key!r} is still running; retry later", header=HEADER))
+                return render_error(
+                    IdempotencyKeyInFlight(
+                        f"the first request with {HEADER} {key!r} is still running; retry later", header=HEADER
+                    )
+                )
             # The body is stored with the status, in one UPDATE: a kept response has both.
-            replay = HttpResponse(bytes(earlier.response_body or b""), status=earlier.response_status,
-                                  content_type=earlier.response_headers.get("Content-Type"))
+            replay = HttpResponse(
+                bytes(earlier.response_body or b""),
+                status=earlier.response_status,
+                content_type=earlier.response_headers.get("Content-Type"),
+            )
             replay["Idempotent-Replayed"] = "true"
             return replay
-        return render_error(IdempotencyKeyInFlight(
-            f"the request with {HEADER} {key!r} is changing; retry later", header=HEADER))
+        return render_error(
+            IdempotencyKeyInFlight(f"the request with {HEADER} {key!r} is changing; retry later", header=HEADER)
+        )
 
 
 # Rows deleted per statement: each purge statement is one short write, so it never holds SQLite's writer for long.
@@ -129,8 +141,11 @@ def purge_expired_keys(*, now) -> int:
     deleted = 0
     cutoff = now - REPLAY_WINDOW
     while True:
-        batch = list(IdempotencyKey.objects.filter(created_at__lt=cutoff).order_by("created_at")
-                     .values_list("pk", flat=True)[:PURGE_BATCH])
+        batch = list(
+            IdempotencyKey.objects.filter(created_at__lt=cutoff)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:PURGE_BATCH]
+        )
         if not batch:
             return deleted
         deleted += IdempotencyKey.objects.filter(pk__in=batch).delete()[0]

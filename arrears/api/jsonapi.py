@@ -51,8 +51,10 @@ BUSY_RETRY_AFTER_SECONDS = 5
 
 def busy_response(exc: Exception) -> HttpResponse:
     """503 with ``Retry-After`` for a write that could not start in time (``WriterBusy``)."""
-    return render_error(ServiceBusy(f"{exc}; nothing was changed, retry in {BUSY_RETRY_AFTER_SECONDS} s"),
-                        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+    return render_error(
+        ServiceBusy(f"{exc}; nothing was changed, retry in {BUSY_RETRY_AFTER_SECONDS} s"),
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+    )
 
 
 def render_errors(errors: Sequence[Mapping[str, object]], status: int) -> HttpResponse:

@@ -28,9 +28,17 @@ class OperationErrors:
 OPERATIONS: dict[str, OperationErrors] = {}
 
 
-def operation(name: str, *, document, statuses: tuple[int, ...] = (200,), field_error: type[ArrearsError],
-              not_found: type[NotFound], errors: tuple[type[ArrearsError], ...] = (),
-              pointer_errors: dict[str, type[ArrearsError]] | None = None, summary: str | None = None) -> dict:
+def operation(
+    name: str,
+    *,
+    document,
+    statuses: tuple[int, ...] = (200,),
+    field_error: type[ArrearsError],
+    not_found: type[NotFound],
+    errors: tuple[type[ArrearsError], ...] = (),
+    pointer_errors: dict[str, type[ArrearsError]] | None = None,
+    summary: str | None = None,
+) -> dict:
     """Register operation ``name`` and return the keyword arguments of its ninja route decorator."""
     OPERATIONS[name] = OperationErrors(field_error, not_found, errors, pointer_errors or {})
     responses = {**dict.fromkeys(statuses, document), 400: ErrorDocument, 404: ErrorDocument}

@@ -27,8 +27,10 @@ def max_body_bytes() -> int:
 
 def _too_large() -> BodyTooLarge:
     limit = max_body_bytes()
-    return BodyTooLarge(f"the body may be at most {limit} bytes ({limit // (1024 * 1024)} MiB): an attached file "
-                        "at most 10 MB", header="Content-Length")
+    return BodyTooLarge(
+        f"the body may be at most {limit} bytes ({limit // (1024 * 1024)} MiB): an attached file at most 10 MB",
+        header="Content-Length",
+    )
 
 
 def _body_refusal(meta: dict) -> ArrearsError | None:

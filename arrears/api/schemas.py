@@ -159,35 +159,51 @@ class InvoiceReference(Body):
 
 class ExternalAmount(BodyPart):
     total: Annotated[Text32, _plain_number(integers=False), _below_ten_to_the(AMOUNT_DIGITS)] = Field(
-        description="A positive decimal string in the currency's precision, below 10^12.", examples=["1050.00"])
+        description="A positive decimal string in the currency's precision, below 10^12.", examples=["1050.00"]
+    )
     currency: Text3 = Field(description="ISO 4217 code.", examples=["USD"])
 
 
 # The service checks attachment names and links (arrears.invoices.attachments, shared with the panel); the
 # patterns tell clients the rule.
-ATTACHMENT_NAME_RULE = ("1 to 255 characters, not only dots, without control characters, bidi controls, "
-                        "line separators, / or \\.")
+ATTACHMENT_NAME_RULE = (
+    "1 to 255 characters, not only dots, without control characters, bidi controls, line separators, / or \\."
+)
 
 
 class AttachedFile(BodyPart):
-    name: Text255 = Field(description=ATTACHMENT_NAME_RULE, examples=["NS2000015.pdf"],
-                            json_schema_extra={"pattern": attachments.NAME_PATTERN})
-    data: str = Field(description="A base64 data URI of a PDF, DOC, DOCX or XLSX file of at most 10 MB; the type "
-                      "is read from the content.", examples=["data:application/pdf;base64,JVBERi0xLjQK..."])
+    name: Text255 = Field(
+        description=ATTACHMENT_NAME_RULE,
+        examples=["NS2000015.pdf"],
+        json_schema_extra={"pattern": attachments.NAME_PATTERN},
+    )
+    data: str = Field(
+        description="A base64 data URI of a PDF, DOC, DOCX or XLSX file of at most 10 MB; the type "
+        "is read from the content.",
+        examples=["data:application/pdf;base64,JVBERi0xLjQK..."],
+    )
 
 
 class AttachedLink(BodyPart):
-    name: Text255 = Field(description=ATTACHMENT_NAME_RULE, examples=["NS2000015"],
-                            json_schema_extra={"pattern": attachments.NAME_PATTERN})
-    data: Text2000 = Field(description="An https URL without spaces, tabs, line breaks or other control "
-                             "characters; Arrears never fetches it.",
-                             examples=["https://erp.example.com/invoices/NS2000015.pdf"],
-                             json_schema_extra={"pattern": attachments.LINK_PATTERN})
+    name: Text255 = Field(
+        description=ATTACHMENT_NAME_RULE,
+        examples=["NS2000015"],
+        json_schema_extra={"pattern": attachments.NAME_PATTERN},
+    )
+    data: Text2000 = Field(
+        description="An https URL without spaces, tabs, line breaks or other control "
+        "characters; Arrears never fetches it.",
+        examples=["https://erp.example.com/invoices/NS2000015.pdf"],
+        json_schema_extra={"pattern": attachments.LINK_PATTERN},
+    )
 
 
 class ApproveInvoiceBody(InvoiceReference):
-    due_date: StoredDate | None = Field(None, description="Today or later; default: today + the account class's "
-                                     "payment expiration period − 1 day (R13, R14).")
+    due_date: StoredDate | None = Field(
+        None,
+        description="Today or later; default: today + the account class's "
+        "payment expiration period − 1 day (R13, R14).",
+    )
     amount: ExternalAmount | None = Field(None, description="The ERP's own total and currency (R17, R18).")
     file: AttachedFile | None = Field(None, description="The ERP's invoice document; not together with link (R23).")
     link: AttachedLink | None = Field(None, description="A link to the ERP's invoice; not together with file (R23).")
@@ -251,12 +267,15 @@ class CreateSubscriptionBody(Body):
 class PostUsageChargeBody(Body):
     description: RequiredText255
     quantity: Annotated[Text32 | int, _plain_number(integers=True), _below_ten_to_the(QUANTITY_DIGITS)] = Field(
-        description="Up to three decimal places, below 10^7.", examples=["12.5"])
+        description="Up to three decimal places, below 10^7.", examples=["12.5"]
+    )
     unit_price: Annotated[Text32, _plain_number(integers=False), _below_ten_to_the(UNIT_PRICE_DIGITS)] = Field(
-        description="Net price per unit, a decimal string in the reseller currency, below 10^8.", examples=["0.40"])
+        description="Net price per unit, a decimal string in the reseller currency, below 10^8.", examples=["0.40"]
+    )
     date: IsoDate = Field(description="The day of use; from the subscription start up to today.")
-    external_id: Text255 | None = Field(None, description="The connector's id: posting it again returns the "
-                                          "first charge and creates nothing.")
+    external_id: Text255 | None = Field(
+        None, description="The connector's id: posting it again returns the first charge and creates nothing."
+    )
 
 
 # --- List parameters -----------------------------------------------------------------------------------------
@@ -300,8 +319,15 @@ def _iso_date_or_date_time(value):
 DateOrDateTime = Annotated[date | datetime, BeforeValidator(_iso_date_or_date_time)]
 
 
-def list_query(name: str, *, sort: tuple[str, ...], sort_columns: dict[str, Any] | None = None,
-               include: tuple[str, ...] = (), exact: dict[str, Any], ranged: dict[str, Any]) -> type[ListQuery]:
+def list_query(
+    name: str,
+    *,
+    sort: tuple[str, ...],
+    sort_columns: dict[str, Any] | None = None,
+    include: tuple[str, ...] = (),
+    exact: dict[str, Any],
+    ranged: dict[str, Any],
+) -> type[ListQuery]:
     """A list's query schema: ``filter[f]`` for every filterable field, ``filter[f][gt|lt]`` for the ranged
     ones, ``sort`` over ``sort`` (``-`` for descending) and ``include`` over ``include``.
 
@@ -314,13 +340,28 @@ def list_query(name: str, *, sort: tuple[str, ...], sort_columns: dict[str, Any]
         fields[f"{column}_gt"] = (kind | None, Field(None, alias=f"filter[{column}][gt]"))
         fields[f"{column}_lt"] = (kind | None, Field(None, alias=f"filter[{column}][lt]"))
     orders = tuple(order for column in sort for order in (column, f"-{column}"))
-    fields["sort"] = (Literal[orders] | None, Field(None, alias="sort", description=(
-        f"One of: {', '.join(sort)}; `-` before it for descending. Ties are broken by id; a missing value (null) "
-        "sorts first ascending and last descending.")))
+    fields["sort"] = (
+        Literal[orders] | None,
+        Field(
+            None,
+            alias="sort",
+            description=(
+                f"One of: {', '.join(sort)}; `-` before it for descending. Ties are broken by id; a missing value "
+                "(null) sorts first ascending and last descending."
+            ),
+        ),
+    )
     if include:
         choice = "|".join(include)
-        fields["include"] = (str | None, Field(None, alias="include", pattern=rf"^({choice})(,({choice}))*$",
-                                               description=f"Comma list of: {', '.join(include)}."))
+        fields["include"] = (
+            str | None,
+            Field(
+                None,
+                alias="include",
+                pattern=rf"^({choice})(,({choice}))*$",
+                description=f"Comma list of: {', '.join(include)}.",
+            ),
+        )
     query = create_model(name, __base__=ListQuery, **fields)
     query.sort_columns = sort_columns or {}
     return query
@@ -335,43 +376,118 @@ def _true_unless(condition: Q) -> Case:
 INVOICE_INCLUDES = ("subscriptions", "payments", "charges", "taxes", "corrections")
 _InvoiceListQuery = list_query(
     "InvoiceListQuery",
-    sort=("id", "document_id", "original_document_id", "status", "payment_model", "total", "currency", "account_id",
-          "from_date", "to_date", "billing_date", "managed_externally", "approved", "approval_date", "external_total",
-          "external_currency", "has_attached", "due_date", "created_at", "updated_at", "closed_at"),
+    sort=(
+        "id",
+        "document_id",
+        "original_document_id",
+        "status",
+        "payment_model",
+        "total",
+        "currency",
+        "account_id",
+        "from_date",
+        "to_date",
+        "billing_date",
+        "managed_externally",
+        "approved",
+        "approval_date",
+        "external_total",
+        "external_currency",
+        "has_attached",
+        "due_date",
+        "created_at",
+        "updated_at",
+        "closed_at",
+    ),
     sort_columns={"has_attached": _true_unless(Q(attachment_kind="")), "due_date": "payment__due_date"},
     include=INVOICE_INCLUDES,
-    exact={"status": Literal["open", "closed"], "approved": bool, "managed_externally": bool, "account_id": Id,
-           "payment_model": Literal["postpay", "prepay"]},
-    ranged={"from_date": IsoDate, "to_date": IsoDate, "billing_date": IsoDate, "created_at": DateOrDateTime,
-            "updated_at": DateOrDateTime},
+    exact={
+        "status": Literal["open", "closed"],
+        "approved": bool,
+        "managed_externally": bool,
+        "account_id": Id,
+        "payment_model": Literal["postpay", "prepay"],
+    },
+    ranged={
+        "from_date": IsoDate,
+        "to_date": IsoDate,
+        "billing_date": IsoDate,
+        "created_at": DateOrDateTime,
+        "updated_at": DateOrDateTime,
+    },
 )
 PaymentStatus = Literal["waiting_for_payment", "expired", "processing", "completed", "paid_from_balance", "cancelled"]
 PAYMENT_INCLUDES = ("invoices", "account", "payment_method", "reseller", "charges", "corrections")
 # Payment.balance_payment_allowed (R18) in SQL.
 _BALANCE_PAYMENT_ALLOWED = Case(
-    When(Q(type="rendered_services") & (Q(external_total__isnull=True)
-                                        | Q(external_total=F("total"), external_currency=F("currency"))),
-         then=Value(True)),
-    default=Value(False), output_field=BooleanField())
+    When(
+        Q(type="rendered_services")
+        & (Q(external_total__isnull=True) | Q(external_total=F("total"), external_currency=F("currency"))),
+        then=Value(True),
+    ),
+    default=Value(False),
+    output_field=BooleanField(),
+)
 _PaymentListQuery = list_query(
     "PaymentListQuery",
-    sort=("id", "document_id", "type", "status", "total", "initial_total", "amount_paid_from_balance",
-          "currency_code", "due_date", "expiration_date", "external_total", "external_currency",
-          "balance_payment_allowed", "comment", "account_id", "invoice_id", "created_at", "updated_at", "closed_at"),
+    sort=(
+        "id",
+        "document_id",
+        "type",
+        "status",
+        "total",
+        "initial_total",
+        "amount_paid_from_balance",
+        "currency_code",
+        "due_date",
+        "expiration_date",
+        "external_total",
+        "external_currency",
+        "balance_payment_allowed",
+        "comment",
+        "account_id",
+        "invoice_id",
+        "created_at",
+        "updated_at",
+        "closed_at",
+    ),
     sort_columns={"currency_code": "currency", "balance_payment_allowed": _BALANCE_PAYMENT_ALLOWED},
     include=PAYMENT_INCLUDES,
-    exact={"status": PaymentStatus, "type": Literal["rendered_services", "top_up"], "account_id": Id,
-           "invoice_id": Id},
+    exact={"status": PaymentStatus, "type": Literal["rendered_services", "top_up"], "account_id": Id, "invoice_id": Id},
     ranged={"due_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
 _ChargeListQuery = list_query(
     "ChargeListQuery",
-    sort=("id", "kind", "description", "status", "quantity", "unit_price", "net_amount", "tax_rate", "tax_amount",
-          "amount", "period_from", "period_to", "close_date", "external_id", "account_id", "subscription_id",
-          "invoice_id", "created_at", "updated_at", "closed_at"),
+    sort=(
+        "id",
+        "kind",
+        "description",
+        "status",
+        "quantity",
+        "unit_price",
+        "net_amount",
+        "tax_rate",
+        "tax_amount",
+        "amount",
+        "period_from",
+        "period_to",
+        "close_date",
+        "external_id",
+        "account_id",
+        "subscription_id",
+        "invoice_id",
+        "created_at",
+        "updated_at",
+        "closed_at",
+    ),
     sort_columns={"tax_rate": "tax_rate_bp"},
-    exact={"status": Literal["new", "blocked", "closed", "deleted"], "kind": Literal["recurring", "usage", "setup"],
-           "subscription_id": Id, "account_id": Id, "invoice_id": Id},
+    exact={
+        "status": Literal["new", "blocked", "closed", "deleted"],
+        "kind": Literal["recurring", "usage", "setup"],
+        "subscription_id": Id,
+        "account_id": Id,
+        "invoice_id": Id,
+    },
     ranged={"close_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
 _AccountListQuery = list_query(
@@ -383,15 +499,21 @@ _AccountListQuery = list_query(
 _SubscriptionListQuery = list_query(
     "SubscriptionListQuery",
     sort=("id", "account_id", "plan_id", "status", "billing_day", "start_date", "created_at", "updated_at"),
-    exact={"status": Literal["active", "blocked", "stopped"], "account_id": Id, "plan_id": Id,
-           "billing_day": Annotated[int, Field(ge=1, le=28)]},
+    exact={
+        "status": Literal["active", "blocked", "stopped"],
+        "account_id": Id,
+        "plan_id": Id,
+        "billing_day": Annotated[int, Field(ge=1, le=28)],
+    },
     ranged={"start_date": IsoDate, "created_at": DateOrDateTime, "updated_at": DateOrDateTime},
 )
 _PlanListQuery = list_query(
     "PlanListQuery",
     sort=("id", "name", "fee", "tax_rate", "billing_day", "service_term_id", "created_at", "updated_at"),
     sort_columns={"tax_rate": "tax_rate_bp", "billing_day": "service_term__billing_day"},
-    exact={}, ranged={"updated_at": DateOrDateTime})
+    exact={},
+    ranged={"updated_at": DateOrDateTime},
+)
 
 
 class EventFeedQuery(QueryParameters):
@@ -411,9 +533,14 @@ class IncludeParameter(QueryParameters):
 def include_query(name: str, include: tuple[str, ...]) -> type[IncludeParameter]:
     """The ``include`` parameter of a single read, over the same choices as its list's."""
     choice = "|".join(include)
-    return create_model(name, __base__=IncludeParameter, include=(
-        str | None, Field(None, pattern=rf"^({choice})(,({choice}))*$",
-                          description=f"Comma list of: {', '.join(include)}.")))
+    return create_model(
+        name,
+        __base__=IncludeParameter,
+        include=(
+            str | None,
+            Field(None, pattern=rf"^({choice})(,({choice}))*$", description=f"Comma list of: {', '.join(include)}."),
+        ),
+    )
 
 
 _IncludeQuery = include_query("IncludeQuery", INVOICE_INCLUDES)
@@ -440,7 +567,6 @@ else:
     PlanListQuery = _PlanListQuery
     IncludeQuery = _IncludeQuery
     PaymentIncludeQuery = _PaymentIncludeQuery
-
 
 
 # --- Responses (documentation of what resources.py renders) ----------------------------------------------
@@ -506,10 +632,11 @@ class InvoiceResource(Schema):
 
 class TaxAttributes(Schema):
     invoice_id: int
-    tax_percent: str = Field(description="The rate in percent, e.g. \"20\" or \"7.5\".")
+    tax_percent: str = Field(description='The rate in percent, e.g. "20" or "7.5".')
     amount_without_tax: str = Field(description="The net amounts of the invoice's charges at this rate.")
-    amount: str = Field(description="The tax on them: the sum of the charges' taxes at this rate (the reference's "
-                        "`taxes[].amount`).")
+    amount: str = Field(
+        description="The tax on them: the sum of the charges' taxes at this rate (the reference's `taxes[].amount`)."
+    )
     currency: str
 
 
@@ -526,8 +653,9 @@ class PaymentAttributes(Schema):
     total: str
     initial_total: str
     amount_paid_from_balance: str
-    discount_amount: str = Field(description="Always \"0.00\" in the currency's precision: no discounts yet "
-                                 "(the reference's shape).")
+    discount_amount: str = Field(
+        description="Always \"0.00\" in the currency's precision: no discounts yet (the reference's shape)."
+    )
     currency_code: str
     due_date: date | None
     expiration_date: date | None
@@ -565,7 +693,7 @@ class ChargeAttributes(Schema):
     quantity: str
     unit_price: str
     net_amount: str
-    tax_rate: str = Field(description="Percent, e.g. \"20\" or \"7.5\".")
+    tax_rate: str = Field(description='Percent, e.g. "20" or "7.5".')
     tax_amount: str
     amount: str = Field(description="Gross: net amount + tax.")
     currency: str
@@ -688,8 +816,16 @@ class EventResource(Schema):
     attributes: EventAttributes
 
 
-IncludedResource = (InvoiceResource | PaymentResource | ChargeResource | SubscriptionResource | AccountResource
-                    | TaxResource | PaymentMethodResource | ResellerResource)
+IncludedResource = (
+    InvoiceResource
+    | PaymentResource
+    | ChargeResource
+    | SubscriptionResource
+    | AccountResource
+    | TaxResource
+    | PaymentMethodResource
+    | ResellerResource
+)
 
 
 class ListMetaPage(Schema):

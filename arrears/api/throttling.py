@@ -61,13 +61,17 @@ class Budget:
         return (math.floor(now) // self.seconds + 1) * self.seconds
 
 
-UPSERT = ("INSERT INTO api_rate_counter (key, window_end, hits) VALUES (%s, %s, 1) ON CONFLICT (key) DO UPDATE "
-          "SET hits = CASE WHEN api_rate_counter.window_end = excluded.window_end THEN api_rate_counter.hits + 1 "
-          "ELSE 1 END, window_end = excluded.window_end RETURNING hits")
+UPSERT = (
+    "INSERT INTO api_rate_counter (key, window_end, hits) VALUES (%s, %s, 1) ON CONFLICT (key) DO UPDATE "
+    "SET hits = CASE WHEN api_rate_counter.window_end = excluded.window_end THEN api_rate_counter.hits + 1 "
+    "ELSE 1 END, window_end = excluded.window_end RETURNING hits"
+)
 PEEK = "SELECT hits FROM api_rate_counter WHERE key = %s AND window_end = %s"
 PURGE = "DELETE FROM api_rate_counter WHERE window_end < %s"
-CREATE = "CREATE TABLE IF NOT EXISTS api_rate_counter (key TEXT PRIMARY KEY, window_end BIGINT NOT NULL, hits " \
-         "INTEGER NOT NULL)"
+CREATE = (
+    "CREATE TABLE IF NOT EXISTS api_rate_counter (key TEXT PRIMARY KEY, window_end BIGINT NOT NULL, hits "
+    "INTEGER NOT NULL)"
+)
 
 
 class DatabaseCounters:
@@ -166,8 +170,10 @@ def client_address(request: HttpRequest) -> str:
 
 def _throttled(budget: Budget, now: float, whose: str) -> HttpResponse:
     retry_after = max(1, budget.window_end(now) - math.floor(now))
-    return render_error(TooManyRequests(f"{whose} request budget is spent; retry in {retry_after} s"),
-                        headers={"Retry-After": str(retry_after)})
+    return render_error(
+        TooManyRequests(f"{whose} request budget is spent; retry in {retry_after} s"),
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 class ApiThrottle:
@@ -184,16 +190,22 @@ class ApiThrottle:
         now = clock.wall_clock().timestamp()
         store = counters() if token_budget or address_budget else None  # None: nothing to count
         address_key = f"address:{client_address(request)}"
-        if (address_budget and store is not None
-                and self._count(store.peek, address_key, address_budget, now) >= address_budget.calls):
+        if (
+            address_budget
+            and store is not None
+            and self._count(store.peek, address_key, address_budget, now) >= address_budget.calls
+        ):
             return _throttled(address_budget, now, "this address's")
         token = authenticate_token(request.META.get(TOKEN_META_KEY), now=clock.wall_clock())
         setattr(request, LOOKED_UP_TOKEN, token)
         if token is None:
             if address_budget and store is not None:
                 self._count(store.hit, address_key, address_budget, now)
-        elif (token_budget and store is not None
-              and self._count(store.hit, f"token:{token.pk}", token_budget, now) > token_budget.calls):
+        elif (
+            token_budget
+            and store is not None
+            and self._count(store.hit, f"token:{token.pk}", token_budget, now) > token_budget.calls
+        ):
             return _throttled(token_budget, now, "this token's")
         return self.get_response(request)
 

@@ -58,6 +58,7 @@ class DayResult:
 
 # --- scheduling -------------------------------------------------------------------------------------
 
+
 def dates_to_bill(reseller: Reseller, until: date) -> list[date]:
     """Every date after the last completed run up to ``until``; a new reseller starts at its first
     subscription's start."""
@@ -71,9 +72,14 @@ def dates_to_bill(reseller: Reseller, until: date) -> list[date]:
     return list(clock.date_range(first, until))
 
 
-def run_billing(*, wall_now: datetime, until: date | None = None, reseller_ids: list[int] | None = None,
-                progress: Progress = _no_progress,
-                on_day: Callable[[Reseller, DayResult], None] | None = None) -> list[DayResult]:
+def run_billing(
+    *,
+    wall_now: datetime,
+    until: date | None = None,
+    reseller_ids: list[int] | None = None,
+    progress: Progress = _no_progress,
+    on_day: Callable[[Reseller, DayResult], None] | None = None,
+) -> list[DayResult]:
     """Run every due billing day of every reseller (or the given ones), each on its own calendar."""
     resellers = Reseller.objects.order_by("id")
     if reseller_ids is not None:
@@ -99,12 +105,14 @@ def run_billing_day(reseller: Reseller, day: date, *, progress: Progress = _no_p
             return DayResult(reseller.pk, day, skipped=True)
         day_run = _BillingDay(reseller, day, progress)
         counts = day_run.run()
-        BillingRun.objects.create(reseller=reseller, date=day, counts=counts, started_at=started_at,
-                                  finished_at=clock.wall_clock())
+        BillingRun.objects.create(
+            reseller=reseller, date=day, counts=counts, started_at=started_at, finished_at=clock.wall_clock()
+        )
     return DayResult(reseller.pk, day, skipped=False, counts=counts)
 
 
 # --- one billing day --------------------------------------------------------------------------------
+
 
 class _BillingDay:
     def __init__(self, reseller: Reseller, day: date, progress: Progress):
@@ -122,11 +130,13 @@ class _BillingDay:
         counts["payments_paid_from_balance"] = self.pay_due_payments_from_balance()
         counts["payments_expired"] = self.expire_overdue_payments()
         counts["subscriptions_blocked"], counts["subscriptions_unblocked"] = refresh_subscription_blocks(
-            reseller_id=self.reseller.pk, today=self.day, actor=SYSTEM, now=self.now)
+            reseller_id=self.reseller.pk, today=self.day, actor=SYSTEM, now=self.now
+        )
         # Last: only what is still unpaid after today's receipts and expiries is announced.
         counts["due_date_reminders"] = announce_due_dates(self.reseller, self.day, now=self.now, chunks=self._chunks)
-        counts["billing_day_reminders"] = announce_billing_days(self.reseller, self.day, now=self.now,
-                                                                chunks=self._chunks)
+        counts["billing_day_reminders"] = announce_billing_days(
+            self.reseller, self.day, now=self.now, chunks=self._chunks
+        )
         return counts
 
     def _chunks(self, model, where: str, params: list, step: str) -> Iterator[tuple[int, int]]:
@@ -137,7 +147,9 @@ class _BillingDay:
         while done < total:
             count, hi = sql.fetch_all(
                 f"SELECT COUNT(*), MAX(id) FROM (SELECT id FROM {table} WHERE {where} AND id > %s"
-                f" ORDER BY id LIMIT %s) chunk", [*params, lo, CHUNK_SIZE])[0]
+                f" ORDER BY id LIMIT %s) chunk",
+                [*params, lo, CHUNK_SIZE],
+            )[0]
             if not count:
                 break
             yield lo, hi
@@ -157,30 +169,37 @@ class _BillingDay:
         if self.day.day <= 28:
             period = clock.period_containing(self.day, self.day.day)
             created += self._create_charges(self.day.day, period, "start_date <= %s", "pl.fee", "")
-        starting_mid_period = Subscription.objects.filter(
-            reseller=self.reseller, start_date=self.day, status__in=["active", "blocked"]).exclude(
-            billing_day=self.day.day).values_list("billing_day", flat=True).distinct().order_by("billing_day")
+        starting_mid_period = (
+            Subscription.objects.filter(reseller=self.reseller, start_date=self.day, status__in=["active", "blocked"])
+            .exclude(billing_day=self.day.day)
+            .values_list("billing_day", flat=True)
+            .distinct()
+            .order_by("billing_day")
+        )
         for billing_day in starting_mid_period:
             period = clock.period_containing(self.day, billing_day)
             days_used = clock.days_between(self.day, period[1])
             days_in_period = clock.days_between(*period)
             fee = money.prorated_fee_sql("pl.fee", days_used, days_in_period)
-            created += self._create_charges(billing_day, period, "start_date = %s", fee,
-                                            f", prorated {days_used}/{days_in_period} days")
+            created += self._create_charges(
+                billing_day, period, "start_date = %s", fee, f", prorated {days_used}/{days_in_period} days"
+            )
         return created
 
-    def _create_charges(self, billing_day: int, period: tuple[date, date], start_condition: str, fee_sql: str,
-                        note: str) -> int:
+    def _create_charges(
+        self, billing_day: int, period: tuple[date, date], start_condition: str, fee_sql: str, note: str
+    ) -> int:
         subscription, invoice, charge = sql.table(Subscription), sql.table(Invoice), sql.table(Charge)
         billing_date, to_date = sql.db_date(period[0]), sql.db_date(period[1])
         last_day = period[1] - timedelta(days=1)
-        where = (f"reseller_id = %s AND billing_day = %s AND {start_condition}"
-                 f" AND status IN {BILLABLE_STATUSES}")
+        where = f"reseller_id = %s AND billing_day = %s AND {start_condition} AND status IN {BILLABLE_STATUSES}"
         where_params = [self.reseller.pk, billing_day, self.sql_day]
         created = 0
         for lo, hi in self._chunks(Subscription, where, where_params, "creating recurring charges"):
-            chunk = (f"s.reseller_id = %s AND s.billing_day = %s AND s.{start_condition}"
-                     f" AND s.status IN {BILLABLE_STATUSES} AND s.id > %s AND s.id <= %s")
+            chunk = (
+                f"s.reseller_id = %s AND s.billing_day = %s AND s.{start_condition}"
+                f" AND s.status IN {BILLABLE_STATUSES} AND s.id > %s AND s.id <= %s"
+            )
             chunk_params = [*where_params, lo, hi]
             opened = sql.fetch_all(
                 f"INSERT INTO {invoice} (reseller_id, account_id, billing_day, billing_date, from_date, to_date,"
@@ -190,13 +209,37 @@ class _BillingDay:
                 f" '', %s, %s FROM {subscription} s WHERE {chunk} AND NOT EXISTS (SELECT 1 FROM {invoice} i"
                 " WHERE i.account_id = s.account_id AND i.billing_day = %s AND i.billing_date = %s)"
                 " GROUP BY s.account_id ORDER BY s.account_id RETURNING id, account_id",
-                [self.reseller.pk, billing_day, billing_date, self.sql_day, to_date, self.reseller.currency,
-                 self.stamp, self.stamp, *chunk_params, billing_day, billing_date])
-            self._events("invoice.opened", "invoice", [
-                (self.reseller.pk, invoice_id, account_id,
-                 {"billing_date": period[0].isoformat(), "to_date": period[1].isoformat(),
-                  "changes": {"status": [None, "open"]}})
-                for invoice_id, account_id in sorted(opened)])
+                [
+                    self.reseller.pk,
+                    billing_day,
+                    billing_date,
+                    self.sql_day,
+                    to_date,
+                    self.reseller.currency,
+                    self.stamp,
+                    self.stamp,
+                    *chunk_params,
+                    billing_day,
+                    billing_date,
+                ],
+            )
+            self._events(
+                "invoice.opened",
+                "invoice",
+                [
+                    (
+                        self.reseller.pk,
+                        invoice_id,
+                        account_id,
+                        {
+                            "billing_date": period[0].isoformat(),
+                            "to_date": period[1].isoformat(),
+                            "changes": {"status": [None, "open"]},
+                        },
+                    )
+                    for invoice_id, account_id in sorted(opened)
+                ],
+            )
             description = f" ({self.day.isoformat()} – {last_day.isoformat()}{note})"
             tax = money.tax_amount_sql("net", "tax_rate_bp")
             rows = sql.fetch_all(
@@ -213,13 +256,37 @@ class _BillingDay:
                 f"  WHERE {chunk} AND NOT EXISTS (SELECT 1 FROM {charge} c WHERE c.subscription_id = s.id"
                 "   AND c.kind = 'recurring' AND c.period_from = %s) ORDER BY s.id"
                 ") AS new_charges RETURNING id, account_id, invoice_id, amount",
-                [self.sql_day, to_date, to_date, self.stamp, self.stamp, description, billing_day, billing_date,
-                 *chunk_params, self.sql_day])
-            self._events("charge.created", "charge", [
-                (self.reseller.pk, charge_id, account_id,
-                 {"kind": "recurring", "invoice_id": invoice_id, "amount": amount,
-                  "changes": {"status": [None, "blocked"]}})
-                for charge_id, account_id, invoice_id, amount in sorted(rows)])
+                [
+                    self.sql_day,
+                    to_date,
+                    to_date,
+                    self.stamp,
+                    self.stamp,
+                    description,
+                    billing_day,
+                    billing_date,
+                    *chunk_params,
+                    self.sql_day,
+                ],
+            )
+            self._events(
+                "charge.created",
+                "charge",
+                [
+                    (
+                        self.reseller.pk,
+                        charge_id,
+                        account_id,
+                        {
+                            "kind": "recurring",
+                            "invoice_id": invoice_id,
+                            "amount": amount,
+                            "changes": {"status": [None, "blocked"]},
+                        },
+                    )
+                    for charge_id, account_id, invoice_id, amount in sorted(rows)
+                ],
+            )
             created += len(rows)
         return created
 
@@ -237,16 +304,29 @@ class _BillingDay:
                 f"UPDATE {charges} SET status = 'closed', closed_at = %s, updated_at = %s"
                 " WHERE reseller_id = %s AND invoice_id > %s AND invoice_id <= %s AND status = 'blocked'"
                 " AND close_date <= %s RETURNING id, invoice_id, account_id, amount",
-                [self.stamp, self.stamp, self.reseller.pk, lo, hi, self.sql_day])
+                [self.stamp, self.stamp, self.reseller.pk, lo, hi, self.sql_day],
+            )
             per_invoice: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
             for charge_id, invoice_id, account_id, amount in rows:
                 per_invoice[(invoice_id, account_id)].append((charge_id, amount))
-            self._events("charges.closed", "invoice", [
-                (self.reseller.pk, invoice_id, account_id,
-                 {"charge_ids": sorted(charge_id for charge_id, _ in charges), "count": len(charges),
-                  "amount": sum(amount for _, amount in charges),
-                  "changes": {"charge_status": ["blocked", "closed"]}})
-                for (invoice_id, account_id), charges in sorted(per_invoice.items())])
+            self._events(
+                "charges.closed",
+                "invoice",
+                [
+                    (
+                        self.reseller.pk,
+                        invoice_id,
+                        account_id,
+                        {
+                            "charge_ids": sorted(charge_id for charge_id, _ in charges),
+                            "count": len(charges),
+                            "amount": sum(amount for _, amount in charges),
+                            "changes": {"charge_status": ["blocked", "closed"]},
+                        },
+                    )
+                    for (invoice_id, account_id), charges in sorted(per_invoice.items())
+                ],
+            )
             closed += len(rows)
         return closed
 
@@ -259,18 +339,47 @@ class _BillingDay:
             closed = self._close_invoice_chunk(lo, hi)
             payments = self._create_payments(lo, hi, sum(1 for row in closed if row[2] > 0))
             payment_of = {invoice_id: payment_id for payment_id, invoice_id, *_ in payments}
-            self._events("invoice.closed", "invoice", [
-                (self.reseller.pk, invoice_id, account_id,
-                 {"document_id": document_id, "total": total, "currency": self.reseller.currency,
-                  "billing_date": str(billing_date), "managed_externally": self.reseller.external_invoices,
-                  "payment_id": payment_of.get(invoice_id), "changes": {"status": ["open", "closed"]}})
-                for invoice_id, account_id, total, document_id, billing_date in sorted(closed)])
-            self._events("payment.created", "payment", [
-                (self.reseller.pk, payment_id, account_id,
-                 {"document_id": document_id, "type": "rendered_services", "invoice_id": invoice_id,
-                  "total": total, "due_date": None if due_date is None else str(due_date),
-                  "changes": {"status": [None, "waiting_for_payment"]}})
-                for payment_id, invoice_id, account_id, total, due_date, document_id in sorted(payments)])
+            self._events(
+                "invoice.closed",
+                "invoice",
+                [
+                    (
+                        self.reseller.pk,
+                        invoice_id,
+                        account_id,
+                        {
+                            "document_id": document_id,
+                            "total": total,
+                            "currency": self.reseller.currency,
+                            "billing_date": str(billing_date),
+                            "managed_externally": self.reseller.external_invoices,
+                            "payment_id": payment_of.get(invoice_id),
+                            "changes": {"status": ["open", "closed"]},
+                        },
+                    )
+                    for invoice_id, account_id, total, document_id, billing_date in sorted(closed)
+                ],
+            )
+            self._events(
+                "payment.created",
+                "payment",
+                [
+                    (
+                        self.reseller.pk,
+                        payment_id,
+                        account_id,
+                        {
+                            "document_id": document_id,
+                            "type": "rendered_services",
+                            "invoice_id": invoice_id,
+                            "total": total,
+                            "due_date": None if due_date is None else str(due_date),
+                            "changes": {"status": [None, "waiting_for_payment"]},
+                        },
+                    )
+                    for payment_id, invoice_id, account_id, total, due_date, document_id in sorted(payments)
+                ],
+            )
             invoices_closed += len(closed)
             payments_created += len(payments)
         return invoices_closed, payments_created
@@ -279,7 +388,9 @@ class _BillingDay:
         invoice, charge = sql.table(Invoice), sql.table(Charge)
         count = sql.fetch_all(
             f"SELECT COUNT(*) FROM {invoice} WHERE reseller_id = %s AND status = 'open' AND to_date < %s"
-            " AND id > %s AND id <= %s", [self.reseller.pk, self.sql_day, lo, hi])[0][0]
+            " AND id > %s AND id <= %s",
+            [self.reseller.pk, self.sql_day, lo, hi],
+        )[0][0]
         first_number = reserve_numbers(self.reseller.pk, "invoice", count)
         document_id = sql.number_text("%s", "ranked.doc_number")
         return sql.fetch_all(
@@ -292,9 +403,19 @@ class _BillingDay:
             f" FROM ranked WHERE {invoice}.id = ranked.invoice_id AND {invoice}.status = 'open'"
             f" RETURNING {invoice}.id, {invoice}.account_id, {invoice}.total, {invoice}.document_id,"
             f" {invoice}.billing_date",
-            [first_number, self.reseller.pk, self.sql_day, lo, hi, self.stamp, self.stamp,
-             self.reseller.external_invoices, self.reseller.invoice_number_prefix,
-             self.reseller.invoice_number_prefix])
+            [
+                first_number,
+                self.reseller.pk,
+                self.sql_day,
+                lo,
+                hi,
+                self.stamp,
+                self.stamp,
+                self.reseller.external_invoices,
+                self.reseller.invoice_number_prefix,
+                self.reseller.invoice_number_prefix,
+            ],
+        )
 
     def _create_payments(self, lo: int, hi: int, count: int) -> list[tuple]:
         """One payment for rendered services per closed invoice with a positive total (R5, R6): in
@@ -325,15 +446,25 @@ class _BillingDay:
             "  WHERE i.reseller_id = %s AND i.id > %s AND i.id <= %s AND i.status = 'closed' AND i.total > 0"
             f"  AND NOT EXISTS (SELECT 1 FROM {payment} p WHERE p.invoice_id = i.id) ORDER BY i.id"
             ") AS new_payments RETURNING id, invoice_id, account_id, total, due_date, document_id",
-            [self.reseller.payment_number_prefix, self.stamp, self.stamp, first_number, *dates,
-             self.reseller.pk, lo, hi])
+            [
+                self.reseller.payment_number_prefix,
+                self.stamp,
+                self.stamp,
+                first_number,
+                *dates,
+                self.reseller.pk,
+                lo,
+                hi,
+            ],
+        )
 
     # 4. default mode: the balance pays what falls due today (R21) ------------------------------------
 
     def pay_due_payments_from_balance(self) -> int:
         payment, invoice, account = sql.table(Payment), sql.table(Invoice), sql.table(Account)
-        due_today = ("reseller_id = %s AND status = 'waiting_for_payment' AND type = 'rendered_services'"
-                     " AND due_date = %s")
+        due_today = (
+            "reseller_id = %s AND status = 'waiting_for_payment' AND type = 'rendered_services' AND due_date = %s"
+        )
         paid_total = 0
         for lo, hi in self._chunks(Payment, due_today, [self.reseller.pk, self.sql_day], "paying from balance"):
             # Per account, payments are taken oldest first while the running total fits the balance.
@@ -352,22 +483,40 @@ class _BillingDay:
                 f" AND candidates.running_total <= a.balance AND {payment}.status = 'waiting_for_payment'"
                 f" RETURNING {payment}.id, {payment}.account_id, {payment}.total, {payment}.document_id,"
                 f" {payment}.invoice_id",
-                [self.reseller.pk, self.sql_day, hi, self.stamp, self.stamp, lo])
+                [self.reseller.pk, self.sql_day, hi, self.stamp, self.stamp, lo],
+            )
             rows.sort()
             sql.execute_many(
                 f"INSERT INTO {sql.table(BalanceEntry)} (account_id, kind, amount, payment_id, created_at)"
                 " VALUES (%s, 'payment', %s, %s, %s)",
-                [(account_id, -total, payment_id, self.stamp) for payment_id, account_id, total, *_ in rows])
+                [(account_id, -total, payment_id, self.stamp) for payment_id, account_id, total, *_ in rows],
+            )
             debits: dict[int, int] = defaultdict(int)
             for _, account_id, total, *_ in rows:
                 debits[account_id] += total
-            sql.execute_many(f"UPDATE {account} SET balance = balance - %s, updated_at = %s WHERE id = %s",
-                             [(amount, self.stamp, account_id) for account_id, amount in sorted(debits.items())])
-            self._events("payment.received", "payment", [
-                (self.reseller.pk, payment_id, account_id,
-                 {"document_id": document_id, "total": total, "invoice_id": invoice_id, "how": "balance_on_due_date",
-                  "changes": {"status": ["waiting_for_payment", "paid_from_balance"]}})
-                for payment_id, account_id, total, document_id, invoice_id in rows])
+            sql.execute_many(
+                f"UPDATE {account} SET balance = balance - %s, updated_at = %s WHERE id = %s",
+                [(amount, self.stamp, account_id) for account_id, amount in sorted(debits.items())],
+            )
+            self._events(
+                "payment.received",
+                "payment",
+                [
+                    (
+                        self.reseller.pk,
+                        payment_id,
+                        account_id,
+                        {
+                            "document_id": document_id,
+                            "total": total,
+                            "invoice_id": invoice_id,
+                            "how": "balance_on_due_date",
+                            "changes": {"status": ["waiting_for_payment", "paid_from_balance"]},
+                        },
+                    )
+                    for payment_id, account_id, total, document_id, invoice_id in rows
+                ],
+            )
             paid_total += len(rows)
         return paid_total
 
@@ -380,11 +529,24 @@ class _BillingDay:
             rows = sql.fetch_all(
                 f"UPDATE {sql.table(Payment)} SET status = 'expired', updated_at = %s WHERE {overdue}"
                 " AND id > %s AND id <= %s RETURNING id, account_id, document_id, invoice_id",
-                [self.stamp, self.reseller.pk, self.sql_day, lo, hi])
-            self._events("payment.expired", "payment", [
-                (self.reseller.pk, payment_id, account_id,
-                 {"document_id": document_id, "invoice_id": invoice_id,
-                  "changes": {"status": ["waiting_for_payment", "expired"]}})
-                for payment_id, account_id, document_id, invoice_id in sorted(rows)])
+                [self.stamp, self.reseller.pk, self.sql_day, lo, hi],
+            )
+            self._events(
+                "payment.expired",
+                "payment",
+                [
+                    (
+                        self.reseller.pk,
+                        payment_id,
+                        account_id,
+                        {
+                            "document_id": document_id,
+                            "invoice_id": invoice_id,
+                            "changes": {"status": ["waiting_for_payment", "expired"]},
+                        },
+                    )
+                    for payment_id, account_id, document_id, invoice_id in sorted(rows)
+                ],
+            )
             expired += len(rows)
         return expired

@@ -49,8 +49,11 @@ class BillingRequest(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["reseller"], condition=models.Q(status__in=["queued", "running"]),
-                                    name="billing_request_one_active_per_reseller"),
+            models.UniqueConstraint(
+                fields=["reseller"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="billing_request_one_active_per_reseller",
+            ),
         ]
 
     @property

@@ -84,12 +84,14 @@ def run_billing_request(request_id: int) -> None:
         for index, day in enumerate(dates):
             result = run_billing_day(reseller, day, progress=progress)
             counts = services.add_counts(counts, result.counts)
-            services.record_billing_progress(request, dates=dates, days_done=index + 1, counts=counts,
-                                             now=clock.wall_clock())
+            services.record_billing_progress(
+                request, dates=dates, days_done=index + 1, counts=counts, now=clock.wall_clock()
+            )
     except Exception as exc:
         log.exception("billing request %s failed", request_id)
-        services.finish_billing_request(request, counts=counts, error=f"{type(exc).__name__}: {exc}",
-                                        now=clock.wall_clock())
+        services.finish_billing_request(
+            request, counts=counts, error=f"{type(exc).__name__}: {exc}", now=clock.wall_clock()
+        )
         return
     finally:
         cache.delete(step_cache_key(request_id))

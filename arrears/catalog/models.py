@@ -9,8 +9,9 @@ class ServiceTerm(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(billing_day__gte=1, billing_day__lte=28),
-                                   name="service_term_billing_day_1_28"),
+            models.CheckConstraint(
+                condition=models.Q(billing_day__gte=1, billing_day__lte=28), name="service_term_billing_day_1_28"
+            ),
         ]
 
 

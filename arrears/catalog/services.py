@@ -10,8 +10,9 @@ from arrears.events.services import record_event
 from arrears.tenants.models import Reseller
 
 
-def create_plan(*, reseller: Reseller, name: str, fee: int, billing_day: int, tax_rate_bp: int = 0,
-                actor: Actor, now: datetime) -> Plan:
+def create_plan(
+    *, reseller: Reseller, name: str, fee: int, billing_day: int, tax_rate_bp: int = 0, actor: Actor, now: datetime
+) -> Plan:
     """A plan with its recurring ``fee`` (net, minor units) on the service term of ``billing_day``."""
     name = clean_name(name, PlanFieldInvalid)
     if not isinstance(fee, int) or fee < 0:
@@ -21,11 +22,25 @@ def create_plan(*, reseller: Reseller, name: str, fee: int, billing_day: int, ta
     if not isinstance(tax_rate_bp, int) or not 0 <= tax_rate_bp <= 10_000:
         raise PlanFieldInvalid("tax must be 0 to 100 percent", pointer="/tax")
     with transaction.atomic(durable=True):
-        term, _ = ServiceTerm.objects.get_or_create(reseller=reseller, billing_day=billing_day,
-                                                    defaults={"name": f"Monthly, billing day {billing_day}"})
-        plan = Plan.objects.create(reseller=reseller, service_term=term, name=name, fee=fee,
-                                   tax_rate_bp=tax_rate_bp, created_at=now, updated_at=now)
-        record_event("plan.created", subject=plan, reseller_id=reseller.pk, account_id=None,
-                     payload={"name": name, "fee": fee, "billing_day": billing_day, "tax_rate_bp": tax_rate_bp},
-                     actor=actor, now=now)
+        term, _ = ServiceTerm.objects.get_or_create(
+            reseller=reseller, billing_day=billing_day, defaults={"name": f"Monthly, billing day {billing_day}"}
+        )
+        plan = Plan.objects.create(
+            reseller=reseller,
+            service_term=term,
+            name=name,
+            fee=fee,
+            tax_rate_bp=tax_rate_bp,
+            created_at=now,
+            updated_at=now,
+        )
+        record_event(
+            "plan.created",
+            subject=plan,
+            reseller_id=reseller.pk,
+            account_id=None,
+            payload={"name": name, "fee": fee, "billing_day": billing_day, "tax_rate_bp": tax_rate_bp},
+            actor=actor,
+            now=now,
+        )
     return plan

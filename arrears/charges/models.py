@@ -42,8 +42,11 @@ class Charge(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["subscription", "period_from"], condition=models.Q(kind="recurring"),
-                                    name="charge_one_recurring_per_period"),
+            models.UniqueConstraint(
+                fields=["subscription", "period_from"],
+                condition=models.Q(kind="recurring"),
+                name="charge_one_recurring_per_period",
+            ),
             models.UniqueConstraint(fields=["subscription", "external_id"], name="charge_unique_external_id"),
         ]
         indexes = [

@@ -21,9 +21,17 @@ def _charges_closed(reseller_id: int, period: tuple[date, date]) -> bool:
     return BillingRun.objects.filter(reseller_id=reseller_id, date__gte=period[1]).exists()
 
 
-def post_usage_charge(subscription: Subscription, *, description: str, quantity: str | int, unit_price: int,
-                      usage_date: date, external_id: str | None = None, actor: Actor,
-                      now: datetime) -> tuple[Charge, bool]:
+def post_usage_charge(
+    subscription: Subscription,
+    *,
+    description: str,
+    quantity: str | int,
+    unit_price: int,
+    usage_date: date,
+    external_id: str | None = None,
+    actor: Actor,
+    now: datetime,
+) -> tuple[Charge, bool]:
     """Post a usage charge, ``blocked`` at once on the open invoice of the period that contains its date — or,
     when that period's charges have closed already, of the current period, marked ``late``.
 
@@ -50,11 +58,15 @@ def post_usage_charge(subscription: Subscription, *, description: str, quantity:
         raise ChargeFieldInvalid("unit_price must be zero or more", pointer="/unit_price")
     reseller = subscription.reseller
     today = clock.local_date(now, reseller.timezone)
-    if (isinstance(usage_date, datetime) or not isinstance(usage_date, date) or usage_date > today
-            or usage_date < subscription.start_date):
+    if (
+        isinstance(usage_date, datetime)
+        or not isinstance(usage_date, date)
+        or usage_date > today
+        or usage_date < subscription.start_date
+    ):
         raise ChargeFieldInvalid(
-            f"date must lie between the subscription start {subscription.start_date} and today {today}",
-            pointer="/date")
+            f"date must lie between the subscription start {subscription.start_date} and today {today}", pointer="/date"
+        )
     if subscription.status == Subscription.Status.STOPPED:
         raise SubscriptionNotChargeable("the subscription is stopped", pointer="/subscription_id")
 
@@ -71,24 +83,55 @@ def post_usage_charge(subscription: Subscription, *, description: str, quantity:
             late = _charges_closed(reseller.pk, period)
             if late:
                 period = clock.period_containing(today, subscription.billing_day)
-            invoice = open_invoice_for(account=subscription.account, billing_day=subscription.billing_day,
-                                       period=period, from_date=max(period[0], subscription.start_date),
-                                       currency=reseller.currency, actor=actor, now=now)
+            invoice = open_invoice_for(
+                account=subscription.account,
+                billing_day=subscription.billing_day,
+                period=period,
+                from_date=max(period[0], subscription.start_date),
+                currency=reseller.currency,
+                actor=actor,
+                now=now,
+            )
             if invoice.status != Invoice.Status.OPEN:
-                raise SubscriptionNotChargeable("the current period's invoice is already closed",
-                                                pointer="/date")
+                raise SubscriptionNotChargeable("the current period's invoice is already closed", pointer="/date")
             charge = Charge.objects.create(
-                reseller_id=subscription.reseller_id, account_id=subscription.account_id, subscription=subscription,
-                invoice=invoice, kind=Charge.Kind.USAGE, description=description, quantity=quantity_thousandths,
-                unit_price=unit_price, net_amount=net, tax_rate_bp=tax_rate, tax_amount=tax, amount=gross,
-                period_from=usage_date, period_to=usage_date + timedelta(days=1), close_date=period[1],
-                status=Charge.Status.BLOCKED, external_id=external_id, late=late, created_at=now, updated_at=now)
-            record_event("charge.created", subject=charge, reseller_id=charge.reseller_id,
-                         account_id=charge.account_id,
-                         payload={"kind": "usage", "invoice_id": invoice.pk, "amount": gross,
-                                  "external_id": external_id, "late": late,
-                                  "changes": {"status": [None, "blocked"]}},
-                         actor=actor, now=now)
+                reseller_id=subscription.reseller_id,
+                account_id=subscription.account_id,
+                subscription=subscription,
+                invoice=invoice,
+                kind=Charge.Kind.USAGE,
+                description=description,
+                quantity=quantity_thousandths,
+                unit_price=unit_price,
+                net_amount=net,
+                tax_rate_bp=tax_rate,
+                tax_amount=tax,
+                amount=gross,
+                period_from=usage_date,
+                period_to=usage_date + timedelta(days=1),
+                close_date=period[1],
+                status=Charge.Status.BLOCKED,
+                external_id=external_id,
+                late=late,
+                created_at=now,
+                updated_at=now,
+            )
+            record_event(
+                "charge.created",
+                subject=charge,
+                reseller_id=charge.reseller_id,
+                account_id=charge.account_id,
+                payload={
+                    "kind": "usage",
+                    "invoice_id": invoice.pk,
+                    "amount": gross,
+                    "external_id": external_id,
+                    "late": late,
+                    "changes": {"status": [None, "blocked"]},
+                },
+                actor=actor,
+                now=now,
+            )
     except IntegrityError:
         # A concurrent call with the same external_id won the race; answer with its charge.
         if external_id is None:

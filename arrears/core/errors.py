@@ -26,8 +26,14 @@ class ArrearsError(Exception):
     status = 400
     title = "Request failed"
 
-    def __init__(self, detail: str | None = None, *, pointer: str | None = None, parameter: str | None = None,
-                 header: str | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        pointer: str | None = None,
+        parameter: str | None = None,
+        header: str | None = None,
+    ):
         self.detail = detail or self.title
         self.pointer = pointer  # the body field at fault, as a JSON pointer ("/amount/total")
         self.parameter = parameter  # or the query parameter ("filter[status]")
@@ -35,8 +41,7 @@ class ArrearsError(Exception):
         super().__init__(f"{self.code}: {self.detail}")
 
     def as_dict(self) -> ErrorObject:
-        error: ErrorObject = {"status": str(self.status), "code": self.code, "title": self.title,
-                              "detail": self.detail}
+        error: ErrorObject = {"status": str(self.status), "code": self.code, "title": self.title, "detail": self.detail}
         source: ErrorSource = {}
         if self.pointer is not None:
             source["pointer"] = self.pointer
@@ -60,4 +65,3 @@ class NotFound(ArrearsError):
     code = "NOT-FOUND-0404"
     status = 404
     title = "Not found"
-

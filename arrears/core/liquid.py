@@ -106,8 +106,9 @@ def _unknown_segment(segments: list, known: dict) -> str | None:
     return None
 
 
-def check_template(source: str, placeholders: dict, *, html: bool = False,
-                   pointer: str | None = None, _condition: bool = False) -> CheckedTemplate:
+def check_template(
+    source: str, placeholders: dict, *, html: bool = False, pointer: str | None = None, _condition: bool = False
+) -> CheckedTemplate:
     """Parse ``source`` and check every placeholder and filter it uses; raise TemplateInvalid naming the line."""
     if not isinstance(source, str):
         raise TemplateInvalid("the template must be text", line=1, pointer=pointer)
@@ -116,8 +117,7 @@ def check_template(source: str, placeholders: dict, *, html: bool = False,
         template = environment.from_string(source)
     except LiquidSyntaxError as exc:
         line = _syntax_error_line(environment, source, exc)
-        raise TemplateInvalid(f"line {line}: Liquid syntax error: {exc.message}", line=line,
-                              pointer=pointer) from exc
+        raise TemplateInvalid(f"line {line}: Liquid syntax error: {exc.message}", line=line, pointer=pointer) from exc
     except LiquidError as exc:
         raise TemplateInvalid(f"line 1: {exc}", line=1, pointer=pointer) from exc
     analysis = template.analyze()
@@ -144,12 +144,12 @@ def check_condition(condition: str, placeholders: dict, *, pointer: str | None =
     if not isinstance(condition, str):
         raise TemplateInvalid("the condition must be text", line=1, pointer=pointer)
     if "{" in condition or "%}" in condition:
-        raise TemplateInvalid("line 1: write the condition as a bare expression, without {% %} or {{ }}", line=1,
-                              pointer=pointer)
+        raise TemplateInvalid(
+            "line 1: write the condition as a bare expression, without {% %} or {{ }}", line=1, pointer=pointer
+        )
     if not condition.strip():
         return CheckedTemplate("yes")
-    return check_template(f"{{% if {condition} %}}yes{{% endif %}}", placeholders, pointer=pointer,
-                          _condition=True)
+    return check_template(f"{{% if {condition} %}}yes{{% endif %}}", placeholders, pointer=pointer, _condition=True)
 
 
 def condition_holds(condition: CheckedTemplate, placeholders: dict) -> bool:

@@ -35,7 +35,7 @@ def divide_half_up(numerator: int, denominator: int) -> int:
 # ASCII digits, an optional sign and point: no exponent ("1e-999999999" would underflow to zero), no "_", no
 # digits of other scripts (Decimal and int() read "١٢" and "１２"), no spaces, no "Infinity" or "NaN".
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-PLAIN_DECIMAL_RULE = "a decimal string of ASCII digits with an optional point, e.g. \"12.50\" (no exponent)"
+PLAIN_DECIMAL_RULE = 'a decimal string of ASCII digits with an optional point, e.g. "12.50" (no exponent)'
 
 
 def plain_decimal(text: str | int, *, integers: bool = True) -> Decimal:
@@ -102,8 +102,10 @@ def divide_half_up_sql(numerator_sql: str, denominator: int) -> str:
     if not isinstance(denominator, int) or denominator <= 0:
         raise ValueError("denominator must be a positive integer")
     n = f"({numerator_sql})"
-    return (f"(CASE WHEN {n} >= 0 THEN (2 * {n} + {denominator}) / {2 * denominator}"
-            f" ELSE -((-2 * {n} + {denominator}) / {2 * denominator}) END)")
+    return (
+        f"(CASE WHEN {n} >= 0 THEN (2 * {n} + {denominator}) / {2 * denominator}"
+        f" ELSE -((-2 * {n} + {denominator}) / {2 * denominator}) END)"
+    )
 
 
 BASIS_POINTS = 10_000

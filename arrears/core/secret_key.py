@@ -10,9 +10,11 @@ import secrets
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-MISSING = ("ARREARS_SECRET_KEY is not set: set it to a long random value, e.g. the output of "
-           "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'` (the demo keeps one in "
-           "$ARREARS_DATA_DIR/secret-key, written by `arrears demo`)")
+MISSING = (
+    "ARREARS_SECRET_KEY is not set: set it to a long random value, e.g. the output of "
+    "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'` (the demo keeps one in "
+    "$ARREARS_DATA_DIR/secret-key, written by `arrears demo`)"
+)
 
 
 def configured_key() -> str:

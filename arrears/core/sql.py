@@ -51,8 +51,10 @@ def number_text(prefix_sql: str, number_sql: str) -> str:
     """
     text = f"CAST({number_sql} AS TEXT)"
     width = DOCUMENT_NUMBER_WIDTH
-    return (f"(CAST({prefix_sql} AS TEXT) || CASE WHEN LENGTH({text}) >= {width} THEN {text} "
-            f"ELSE LPAD({text}, {width}, '0') END)")
+    return (
+        f"(CAST({prefix_sql} AS TEXT) || CASE WHEN LENGTH({text}) >= {width} THEN {text} "
+        f"ELSE LPAD({text}, {width}, '0') END)"
+    )
 
 
 def db_datetime(value: datetime):
@@ -125,8 +127,9 @@ class RowLoader:
             for converter in converters:
                 values[index] = converter(values[index], column, db)
         if self._plain is None:
-            self._plain = not (signals.pre_init.has_listeners(self.model)
-                               or signals.post_init.has_listeners(self.model))
+            self._plain = not (
+                signals.pre_init.has_listeners(self.model) or signals.post_init.has_listeners(self.model)
+            )
         if not self._plain:
             return self.model.from_db(db.alias, self.attnames, values), end
         # What Model.from_db builds, without __init__'s walk over the fields: with no pre_init/post_init
@@ -150,8 +153,10 @@ def _update_statement(model, set_names: tuple, where_names: tuple, null_names: f
         quote = connection.ops.quote_name
         fields = {name: model._meta.get_field(name) for name in (*set_names, *where_names)}
         assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in set_names)
-        conditions = " AND ".join(f"{quote(fields[name].column)} IS NULL" if name in null_names
-                                  else f"{quote(fields[name].column)} = %s" for name in where_names)
+        conditions = " AND ".join(
+            f"{quote(fields[name].column)} IS NULL" if name in null_names else f"{quote(fields[name].column)} = %s"
+            for name in where_names
+        )
         parameter_fields = [fields[name] for name in set_names]
         parameter_fields += [fields[name] for name in where_names if name not in null_names]
         statement = _UPDATES[key] = (f"UPDATE {table(model)} SET {assignments} WHERE {conditions}", parameter_fields)
@@ -165,7 +170,10 @@ def conditional_update(model, *, where: dict, values: dict) -> int:
     null_names = frozenset(name for name, value in where.items() if value is None)
     text, fields = _update_statement(model, tuple(values), tuple(where), null_names)
     given = [*values.values(), *(value for value in where.values() if value is not None)]
-    params = [field.get_db_prep_value(value.pk if isinstance(value, models.Model) else value, connection,
-                                      prepared=False)  # a related object stands for its key
-              for field, value in zip(fields, given, strict=True)]
+    params = [
+        field.get_db_prep_value(
+            value.pk if isinstance(value, models.Model) else value, connection, prepared=False
+        )  # a related object stands for its key
+        for field, value in zip(fields, given, strict=True)
+    ]
     return execute(text, params)

@@ -16,8 +16,9 @@ class AccountClass(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["reseller", "name"], name="account_class_unique_name"),
-            models.CheckConstraint(condition=models.Q(payment_expiration_days__gte=1),
-                                   name="account_class_expiration_positive"),
+            models.CheckConstraint(
+                condition=models.Q(payment_expiration_days__gte=1), name="account_class_expiration_positive"
+            ),
         ]
 
     def __str__(self) -> str:

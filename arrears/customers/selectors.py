@@ -22,6 +22,9 @@ def balance_entries_of(account):
     """The balance ledger of ``account``, newest first, each entry with ``balance_after`` (the balance once it was
     booked: the running sum of the ledger up to it) and its payment. A customer user sees only their own account's
     (R46)."""
-    return (BalanceEntry.objects.filter(account=account).select_related("payment")
-            .annotate(balance_after=Window(Sum("amount"), order_by=F("id").asc()))
-            .order_by("-id"))
+    return (
+        BalanceEntry.objects.filter(account=account)
+        .select_related("payment")
+        .annotate(balance_after=Window(Sum("amount"), order_by=F("id").asc()))
+        .order_by("-id")
+    )

@@ -126,50 +126,127 @@ SUB_RESELLER_PLANS = (
     PlanSpec("kubernetes", "Managed Kubernetes", 12900, 15, "nodes"),
 )
 
-SMB, ENTERPRISE, PARTNER, DEFAULT = ("Small business (14 days)", "Enterprise (net 30)",
-                                     "Partner customers (21 days)", "Default")
+SMB, ENTERPRISE, PARTNER, DEFAULT = (
+    "Small business (14 days)",
+    "Enterprise (net 30)",
+    "Partner customers (21 days)",
+    "Default",
+)
 
 OPERATOR_ACCOUNTS = (
-    AccountSpec("Alpine Dental Clinic", "office@alpine-dental.example.com", "auto_balance", DEFAULT,
-                ("server_s", "backup"), 0, top_up=50_000),
-    AccountSpec("Bäckerei Huber & Söhne", "buchhaltung@baeckerei-huber.example.com", "balance_runs_out", DEFAULT,
-                ("server_s", "backup"), 1, top_up=6_000),
-    AccountSpec("Kranz Architekten ZT GmbH", "finance@kranz-architekten.example.com", "pays_from_balance", SMB,
-                ("server_m", "m365"), 2, top_up=30_000),
-    AccountSpec("Lindner Logistics GmbH", "ap@lindner-logistics.example.com", "bank_transfer", ENTERPRISE,
-                ("server_l", "storage", "firewall"), 0),
-    AccountSpec("Moser Steuerberatung", "kanzlei@moser-steuer.example.com", "bank_transfer", SMB,
-                ("server_s", "m365"), 3),
-    AccountSpec("Novak Media e.U.", "hello@novak-media.example.com", "never_pays", DEFAULT,
-                ("server_m", "storage"), 4),
-    AccountSpec("Oberhofer Hotels KG", "accounting@oberhofer-hotels.example.com", "pays_late", SMB,
-                ("server_l", "backup"), 1),
-    AccountSpec("Pichler Engineering AG", "invoices@pichler-engineering.example.com", "bank_transfer_slow",
-                ENTERPRISE, ("server_m", "backup", "firewall"), 5),
-    AccountSpec("Quantum Robotics GmbH", "billing@quantum-robotics.example.com", "top_up_request", DEFAULT,
-                ("server_s", "storage"), 2),
-    AccountSpec("Riedl Fitness Studios", "office@riedl-fitness.example.com", "auto_balance", DEFAULT,
-                ("m365",), 6, top_up=20_000),
-    AccountSpec("Sonnleitner Immobilien", "buero@sonnleitner-immo.example.com", "bank_transfer", DEFAULT,
-                ("server_s", "m365"), 3),
-    AccountSpec("Taurus Software OG", "team@taurus-software.example.com", "auto_balance", SMB,
-                ("server_l", "storage"), 0, top_up=80_000),
+    AccountSpec(
+        "Alpine Dental Clinic",
+        "office@alpine-dental.example.com",
+        "auto_balance",
+        DEFAULT,
+        ("server_s", "backup"),
+        0,
+        top_up=50_000,
+    ),
+    AccountSpec(
+        "Bäckerei Huber & Söhne",
+        "buchhaltung@baeckerei-huber.example.com",
+        "balance_runs_out",
+        DEFAULT,
+        ("server_s", "backup"),
+        1,
+        top_up=6_000,
+    ),
+    AccountSpec(
+        "Kranz Architekten ZT GmbH",
+        "finance@kranz-architekten.example.com",
+        "pays_from_balance",
+        SMB,
+        ("server_m", "m365"),
+        2,
+        top_up=30_000,
+    ),
+    AccountSpec(
+        "Lindner Logistics GmbH",
+        "ap@lindner-logistics.example.com",
+        "bank_transfer",
+        ENTERPRISE,
+        ("server_l", "storage", "firewall"),
+        0,
+    ),
+    AccountSpec(
+        "Moser Steuerberatung", "kanzlei@moser-steuer.example.com", "bank_transfer", SMB, ("server_s", "m365"), 3
+    ),
+    AccountSpec("Novak Media e.U.", "hello@novak-media.example.com", "never_pays", DEFAULT, ("server_m", "storage"), 4),
+    AccountSpec(
+        "Oberhofer Hotels KG", "accounting@oberhofer-hotels.example.com", "pays_late", SMB, ("server_l", "backup"), 1
+    ),
+    AccountSpec(
+        "Pichler Engineering AG",
+        "invoices@pichler-engineering.example.com",
+        "bank_transfer_slow",
+        ENTERPRISE,
+        ("server_m", "backup", "firewall"),
+        5,
+    ),
+    AccountSpec(
+        "Quantum Robotics GmbH",
+        "billing@quantum-robotics.example.com",
+        "top_up_request",
+        DEFAULT,
+        ("server_s", "storage"),
+        2,
+    ),
+    AccountSpec(
+        "Riedl Fitness Studios",
+        "office@riedl-fitness.example.com",
+        "auto_balance",
+        DEFAULT,
+        ("m365",),
+        6,
+        top_up=20_000,
+    ),
+    AccountSpec(
+        "Sonnleitner Immobilien",
+        "buero@sonnleitner-immo.example.com",
+        "bank_transfer",
+        DEFAULT,
+        ("server_s", "m365"),
+        3,
+    ),
+    AccountSpec(
+        "Taurus Software OG",
+        "team@taurus-software.example.com",
+        "auto_balance",
+        SMB,
+        ("server_l", "storage"),
+        0,
+        top_up=80_000,
+    ),
     AccountSpec("Urban Bikes Wien", "shop@urban-bikes.example.com", "never_pays", SMB, ("server_s",), 7),
 )
 SUB_RESELLER_ACCOUNTS = (
-    AccountSpec("Fjord Consulting GmbH", "rechnung@fjord-consulting.example.com", "erp_link", DEFAULT,
-                ("server_s", "backup"), 0),
-    AccountSpec("Gletscher Versicherungsmakler", "buchhaltung@gletscher-makler.example.com", "erp_discount",
-                PARTNER, ("m365", "server_s"), 2),
-    AccountSpec("Hafen Kaffeerösterei", "kasse@hafen-kaffee.example.com", "erp_balance", DEFAULT,
-                ("server_s",), 1, top_up=40_000),
+    AccountSpec(
+        "Fjord Consulting GmbH", "rechnung@fjord-consulting.example.com", "erp_link", DEFAULT, ("server_s", "backup"), 0
+    ),
+    AccountSpec(
+        "Gletscher Versicherungsmakler",
+        "buchhaltung@gletscher-makler.example.com",
+        "erp_discount",
+        PARTNER,
+        ("m365", "server_s"),
+        2,
+    ),
+    AccountSpec(
+        "Hafen Kaffeerösterei",
+        "kasse@hafen-kaffee.example.com",
+        "erp_balance",
+        DEFAULT,
+        ("server_s",),
+        1,
+        top_up=40_000,
+    ),
     AccountSpec("Isar Legal Partners", "office@isar-legal.example.com", "erp_never_pays", PARTNER, ("m365",), 3),
-    AccountSpec("Jura Print & Design", "studio@jura-print.example.com", "erp_revoke", DEFAULT,
-                ("server_s", "kubernetes"), 2),
-    AccountSpec("Kiel Marine Services", "admin@kiel-marine.example.com", "erp_cancel", DEFAULT,
-                ("backup", "m365"), 4),
-    AccountSpec("Lech Outdoor GmbH", "finanzen@lech-outdoor.example.com", "erp_pending", DEFAULT,
-                ("kubernetes",), 5),
+    AccountSpec(
+        "Jura Print & Design", "studio@jura-print.example.com", "erp_revoke", DEFAULT, ("server_s", "kubernetes"), 2
+    ),
+    AccountSpec("Kiel Marine Services", "admin@kiel-marine.example.com", "erp_cancel", DEFAULT, ("backup", "m365"), 4),
+    AccountSpec("Lech Outdoor GmbH", "finanzen@lech-outdoor.example.com", "erp_pending", DEFAULT, ("kubernetes",), 5),
 )
 
 
@@ -249,23 +326,43 @@ def describe_demo(operator: Reseller, *, created: bool) -> dict:
         return {row["status"]: row["n"] for row in queryset.values("status").annotate(n=Count("id")).order_by("status")}
 
     logins = [
-        {"panel": "operator", "reseller": manager.reseller.name, "role": manager.role, "email": manager.user.email,
-         "password": MANAGER_PASSWORDS.get(manager.user.email)}
-        for manager in Manager.objects.filter(reseller_id__in=reseller_ids).select_related("user", "reseller")
+        {
+            "panel": "operator",
+            "reseller": manager.reseller.name,
+            "role": manager.role,
+            "email": manager.user.email,
+            "password": MANAGER_PASSWORDS.get(manager.user.email),
+        }
+        for manager in Manager.objects.filter(reseller_id__in=reseller_ids)
+        .select_related("user", "reseller")
         .order_by("reseller_id", "id")
     ]
     logins += [
-        {"panel": "customer", "reseller": user.account.reseller.name, "account": user.account.name,
-         "email": user.user.email, "password": CUSTOMER_PASSWORD}
+        {
+            "panel": "customer",
+            "reseller": user.account.reseller.name,
+            "account": user.account.name,
+            "email": user.user.email,
+            "password": CUSTOMER_PASSWORD,
+        }
         for user in CustomerUser.objects.filter(account__reseller_id__in=reseller_ids)
-        .select_related("user", "account__reseller").order_by("account__reseller_id", "account_id", "id")
+        .select_related("user", "account__reseller")
+        .order_by("account__reseller_id", "account_id", "id")
     ]
     return {
         "created": created,
         "billed_until": BillingRun.objects.filter(reseller=operator).aggregate(last=Max("date"))["last"],
-        "resellers": [{"id": reseller.pk, "name": reseller.name, "parent_id": reseller.parent_id,
-                       "currency": reseller.currency, "timezone": reseller.timezone,
-                       "external_invoices": reseller.external_invoices} for reseller in resellers],
+        "resellers": [
+            {
+                "id": reseller.pk,
+                "name": reseller.name,
+                "parent_id": reseller.parent_id,
+                "currency": reseller.currency,
+                "timezone": reseller.timezone,
+                "external_invoices": reseller.external_invoices,
+            }
+            for reseller in resellers
+        ],
         "accounts": Account.objects.filter(reseller_id__in=reseller_ids).count(),
         "subscriptions": by_status(Subscription.objects.filter(reseller_id__in=reseller_ids)),
         "invoices": {
@@ -279,10 +376,17 @@ def describe_demo(operator: Reseller, *, created: bool) -> dict:
         "top_ups": by_status(payments.filter(type=Payment.Type.TOP_UP)),
         # Their URL is where `arrears serve` last started them (a loopback port of its choosing).
         "payment_connectors": [
-            {"id": connector.pk, "reseller": connector.reseller.name, "name": connector.name, "url": connector.url,
-             "currencies": connector.currencies, "runs_with_serve": connector.runs_with_serve}
+            {
+                "id": connector.pk,
+                "reseller": connector.reseller.name,
+                "name": connector.name,
+                "url": connector.url,
+                "currencies": connector.currencies,
+                "runs_with_serve": connector.runs_with_serve,
+            }
             for connector in PaymentConnector.objects.filter(reseller_id__in=reseller_ids)
-            .select_related("reseller").order_by("reseller_id", "id")
+            .select_related("reseller")
+            .order_by("reseller_id", "id")
         ],
         "logins": logins,
     }
@@ -332,29 +436,51 @@ class _DemoBuilder:
         setup_day = self.history_start - timedelta(days=14)
         op_tz, sub_tz = OPERATOR_TIMEZONE, SUB_RESELLER_TIMEZONE
         self.progress(f"Creating {OPERATOR_NAME} and {SUB_RESELLER_NAME} with their catalogues")
-        self.operator = create_reseller(name=OPERATOR_NAME, currency=CURRENCY, timezone=op_tz, actor=DEMO_ACTOR,
-                                        now=at(setup_day, 9, 0, op_tz))
-        operator_manager = create_manager(reseller=self.operator, email=OPERATOR_EMAIL,
-                                          password=MANAGER_PASSWORDS[OPERATOR_EMAIL], role=Manager.Role.ADMIN,
-                                          actor=DEMO_ACTOR, now=at(setup_day, 9, 5, op_tz))
+        self.operator = create_reseller(
+            name=OPERATOR_NAME, currency=CURRENCY, timezone=op_tz, actor=DEMO_ACTOR, now=at(setup_day, 9, 0, op_tz)
+        )
+        operator_manager = create_manager(
+            reseller=self.operator,
+            email=OPERATOR_EMAIL,
+            password=MANAGER_PASSWORDS[OPERATOR_EMAIL],
+            role=Manager.Role.ADMIN,
+            actor=DEMO_ACTOR,
+            now=at(setup_day, 9, 5, op_tz),
+        )
         self.operator_actor = Actor.manager(operator_manager)
         self.sub_reseller = create_reseller(
-            name=SUB_RESELLER_NAME, currency=CURRENCY, parent=self.operator, timezone=sub_tz,
-            external_invoices=True, actor=self.operator_actor, now=at(setup_day, 10, 0, op_tz))
+            name=SUB_RESELLER_NAME,
+            currency=CURRENCY,
+            parent=self.operator,
+            timezone=sub_tz,
+            external_invoices=True,
+            actor=self.operator_actor,
+            now=at(setup_day, 10, 0, op_tz),
+        )
         reseller_manager = create_manager(
-            reseller=self.sub_reseller, email="reseller@arrears.demo",
-            password=MANAGER_PASSWORDS["reseller@arrears.demo"], role=Manager.Role.ADMIN,
-            actor=self.operator_actor, now=at(setup_day, 10, 5, sub_tz))
+            reseller=self.sub_reseller,
+            email="reseller@arrears.demo",
+            password=MANAGER_PASSWORDS["reseller@arrears.demo"],
+            role=Manager.Role.ADMIN,
+            actor=self.operator_actor,
+            now=at(setup_day, 10, 5, sub_tz),
+        )
         self.reseller_actor = Actor.manager(reseller_manager)
         # The ERP integration acts as a billing manager of the sub-reseller (it will own the API token).
         erp_manager = create_manager(
-            reseller=self.sub_reseller, email="erp@arrears.demo", password=MANAGER_PASSWORDS["erp@arrears.demo"],
-            role=Manager.Role.BILLING_MANAGER, actor=self.reseller_actor, now=at(setup_day, 10, 10, sub_tz))
+            reseller=self.sub_reseller,
+            email="erp@arrears.demo",
+            password=MANAGER_PASSWORDS["erp@arrears.demo"],
+            role=Manager.Role.BILLING_MANAGER,
+            actor=self.reseller_actor,
+            now=at(setup_day, 10, 10, sub_tz),
+        )
         self.erp_actor = Actor.manager(erp_manager)
         self.manager_of = {self.operator.pk: self.operator_actor, self.sub_reseller.pk: self.reseller_actor}
         for reseller in (self.operator, self.sub_reseller):
             self.bank_transfer[reseller.pk] = PaymentMethod.objects.create(
-                reseller=reseller, kind=PaymentMethod.Kind.MANUAL, name="Bank transfer")
+                reseller=reseller, kind=PaymentMethod.Kind.MANUAL, name="Bank transfer"
+            )
             self._create_demo_gateway(reseller, now=at(setup_day, 11, 0, self._tz(reseller.pk)))
 
         self.classes: dict[tuple[int, str], AccountClass] = {
@@ -363,56 +489,95 @@ class _DemoBuilder:
         }
         self.plans: dict[tuple[int, str], tuple] = {}
         for reseller, actor, classes, plans, tz in (
-                (self.operator, self.operator_actor, OPERATOR_CLASSES, OPERATOR_PLANS, op_tz),
-                (self.sub_reseller, self.reseller_actor, SUB_RESELLER_CLASSES, SUB_RESELLER_PLANS, sub_tz)):
+            (self.operator, self.operator_actor, OPERATOR_CLASSES, OPERATOR_PLANS, op_tz),
+            (self.sub_reseller, self.reseller_actor, SUB_RESELLER_CLASSES, SUB_RESELLER_PLANS, sub_tz),
+        ):
             for minute, (name, expiration_days, grace_days) in enumerate(classes):
                 self.classes[(reseller.pk, name)] = create_account_class(
-                    reseller=reseller, name=name, payment_expiration_days=expiration_days, grace_days=grace_days,
-                    actor=actor, now=at(setup_day, 11, minute, tz))
+                    reseller=reseller,
+                    name=name,
+                    payment_expiration_days=expiration_days,
+                    grace_days=grace_days,
+                    actor=actor,
+                    now=at(setup_day, 11, minute, tz),
+                )
             for minute, spec in enumerate(plans):
-                plan = create_plan(reseller=reseller, name=spec.name, fee=spec.fee, billing_day=spec.billing_day,
-                                   tax_rate_bp=TAX_RATE_BP, actor=actor, now=at(setup_day, 12, minute, tz))
+                plan = create_plan(
+                    reseller=reseller,
+                    name=spec.name,
+                    fee=spec.fee,
+                    billing_day=spec.billing_day,
+                    tax_rate_bp=TAX_RATE_BP,
+                    actor=actor,
+                    now=at(setup_day, 12, minute, tz),
+                )
                 self.plans[(reseller.pk, spec.key)] = (plan, spec)
 
     def _create_demo_gateway(self, reseller: Reseller, *, now: datetime) -> None:
         actor = self.manager_of[reseller.pk]
         connector, _secret = create_connector(
-            reseller, name=DEMO_GATEWAY_NAME, url=DEMO_GATEWAY_PLACEHOLDER_URL,
-            processing_minutes=DEMO_GATEWAY_PROCESSING_MINUTES, currencies=DEMO_GATEWAY_CURRENCIES,
-            runs_with_serve=True, actor=actor, now=now)
-        create_payment_method(reseller, name=DEMO_GATEWAY_NAME, connector=connector, actor=actor,
-                              now=now + timedelta(minutes=1))
+            reseller,
+            name=DEMO_GATEWAY_NAME,
+            url=DEMO_GATEWAY_PLACEHOLDER_URL,
+            processing_minutes=DEMO_GATEWAY_PROCESSING_MINUTES,
+            currencies=DEMO_GATEWAY_CURRENCIES,
+            runs_with_serve=True,
+            actor=actor,
+            now=now,
+        )
+        create_payment_method(
+            reseller, name=DEMO_GATEWAY_NAME, connector=connector, actor=actor, now=now + timedelta(minutes=1)
+        )
 
     def _create_accounts(self) -> None:
         self.progress(f"Signing up {len(OPERATOR_ACCOUNTS) + len(SUB_RESELLER_ACCOUNTS)} customer accounts")
-        for reseller, specs, tz in ((self.operator, OPERATOR_ACCOUNTS, OPERATOR_TIMEZONE),
-                                    (self.sub_reseller, SUB_RESELLER_ACCOUNTS, SUB_RESELLER_TIMEZONE)):
+        for reseller, specs, tz in (
+            (self.operator, OPERATOR_ACCOUNTS, OPERATOR_TIMEZONE),
+            (self.sub_reseller, SUB_RESELLER_ACCOUNTS, SUB_RESELLER_TIMEZONE),
+        ):
             manager = self.manager_of[reseller.pk]
             for number, spec in enumerate(specs):
                 start = self.history_start + timedelta(days=spec.start_offset)
                 signed_up = at(start - timedelta(days=3), 9 + number % 8, 7 * number % 60, tz)
                 account = create_account(
-                    reseller=reseller, name=spec.name, email=spec.email,
-                    address=f"{spec.name}\nDemo Street {number + 1}", account_class=self.classes[
-                        (reseller.pk, spec.account_class)], actor=manager, now=signed_up)
-                customer_user = create_customer_user(account=account, email=spec.email, actor=manager,
-                                                     now=signed_up + timedelta(minutes=2))
+                    reseller=reseller,
+                    name=spec.name,
+                    email=spec.email,
+                    address=f"{spec.name}\nDemo Street {number + 1}",
+                    account_class=self.classes[(reseller.pk, spec.account_class)],
+                    actor=manager,
+                    now=signed_up,
+                )
+                customer_user = create_customer_user(
+                    account=account, email=spec.email, actor=manager, now=signed_up + timedelta(minutes=2)
+                )
                 self.customer[account.pk] = Actor.customer_user(customer_user)
                 self.persona[account.pk] = spec.persona
                 if spec.top_up:
-                    top_up_balance(account, spec.top_up, payment_method=self.bank_transfer[reseller.pk],
-                                   actor=manager, now=signed_up + timedelta(hours=2))
+                    top_up_balance(
+                        account,
+                        spec.top_up,
+                        payment_method=self.bank_transfer[reseller.pk],
+                        actor=manager,
+                        now=signed_up + timedelta(hours=2),
+                    )
                 for minute, key in enumerate(spec.plans):
                     plan, plan_spec = self.plans[(reseller.pk, key)]
-                    subscription = create_subscription(account=account, plan=plan, start_date=start, actor=manager,
-                                                       now=signed_up + timedelta(minutes=10 + minute))
+                    subscription = create_subscription(
+                        account=account,
+                        plan=plan,
+                        start_date=start,
+                        actor=manager,
+                        now=signed_up + timedelta(minutes=10 + minute),
+                    )
                     if plan_spec.usage:
                         self.metered.append((subscription, plan_spec.usage, self.rng.uniform(0.5, 2.0)))
                 if spec.persona == "top_up_request":
                     self._plan_top_up_requests(account, start)
         # One Argon2 hash shared by every demo customer: hashing twenty times would take seconds.
         get_user_model().objects.filter(customer__account__reseller__in=[self.operator, self.sub_reseller]).update(
-            password=make_password(CUSTOMER_PASSWORD))
+            password=make_password(CUSTOMER_PASSWORD)
+        )
 
     def _plan_top_up_requests(self, account: Account, start: date) -> None:
         """The customer asks to top up by bank transfer; the operator books it when the money arrives."""
@@ -421,12 +586,18 @@ class _DemoBuilder:
         def request(amount: int):
             def action(now: datetime) -> None:
                 requested[amount] = request_top_up(account, amount, actor=self.customer[account.pk], now=now)
+
             return action
 
         def book(amount: int):
             def action(now: datetime) -> None:
-                approve_payment(requested[amount], payment_method=self.bank_transfer[account.reseller_id],
-                                actor=self.operator_actor, now=now)
+                approve_payment(
+                    requested[amount],
+                    payment_method=self.bank_transfer[account.reseller_id],
+                    actor=self.operator_actor,
+                    now=now,
+                )
+
             return action
 
         self.agenda.add(start - timedelta(days=2), time(16, 20), OPERATOR_TIMEZONE, request(20_000))
@@ -442,8 +613,7 @@ class _DemoBuilder:
         reseller_ids = [self.operator.pk, self.sub_reseller.pk]
         totals: Counter[str] = Counter()
         for day in clock.date_range(first_day, self.today):
-            for result in run_billing(wall_now=at(day, 0, 5, OPERATOR_TIMEZONE), until=day,
-                                      reseller_ids=reseller_ids):
+            for result in run_billing(wall_now=at(day, 0, 5, OPERATOR_TIMEZONE), until=day, reseller_ids=reseller_ids):
                 totals.update(result.counts)
                 if result.counts.get("payments_created"):
                     self._invoices_closed(result.reseller_id, day)
@@ -452,15 +622,20 @@ class _DemoBuilder:
                 totals["actions"] += self.agenda.run(day)
                 totals["usage_charges"] += self._post_usage(day)
             if day.day == 1 or day == self.today:
-                self.progress(f"  {day}: {totals['invoices_closed']} invoices closed, "
-                              f"{totals['usage_charges']} usage charges, {totals['actions']} customer, "
-                              f"manager and ERP actions so far")
+                self.progress(
+                    f"  {day}: {totals['invoices_closed']} invoices closed, "
+                    f"{totals['usage_charges']} usage charges, {totals['actions']} customer, "
+                    f"manager and ERP actions so far"
+                )
 
     def _post_usage(self, day: date) -> int:
         """Service connectors report the day's consumption in the evening; repeat-safe by external id."""
-        blocked = set(Subscription.objects.filter(
-            reseller_id__in=[self.operator.pk, self.sub_reseller.pk], status=Subscription.Status.BLOCKED,
-        ).values_list("id", flat=True))
+        blocked = set(
+            Subscription.objects.filter(
+                reseller_id__in=[self.operator.pk, self.sub_reseller.pk],
+                status=Subscription.Status.BLOCKED,
+            ).values_list("id", flat=True)
+        )
         posted = 0
         for subscription, resource, size in self.metered:
             if subscription.start_date > day or subscription.pk in blocked:
@@ -471,19 +646,30 @@ class _DemoBuilder:
             description, quantity, unit_price = line
             tz = SUB_RESELLER_TIMEZONE if subscription.reseller_id == self.sub_reseller.pk else OPERATOR_TIMEZONE
             _, created = post_usage_charge(
-                subscription, description=description, quantity=quantity, unit_price=unit_price, usage_date=day,
+                subscription,
+                description=description,
+                quantity=quantity,
+                unit_price=unit_price,
+                usage_date=day,
                 external_id=f"demo-{subscription.pk}-{resource}-{day.isoformat()}",
-                actor=Actor.system("service connector"), now=at(day, 17, 30, tz))
+                actor=Actor.system("service connector"),
+                now=at(day, 17, 30, tz),
+            )
             posted += created
         return posted
 
     def _invoices_closed(self, reseller_id: int, day: date) -> None:
         """Plan what happens to each payment the engine created today, after its account's habits."""
-        payments = Payment.objects.filter(
-            reseller_id=reseller_id, type=Payment.Type.RENDERED_SERVICES,
-            invoice__closed_at__gte=at(day, 0, 0, "UTC") - timedelta(days=1),
-            invoice__closed_at__lt=at(day, 0, 0, "UTC") + timedelta(days=1),
-        ).select_related("invoice", "account").order_by("id")
+        payments = (
+            Payment.objects.filter(
+                reseller_id=reseller_id,
+                type=Payment.Type.RENDERED_SERVICES,
+                invoice__closed_at__gte=at(day, 0, 0, "UTC") - timedelta(days=1),
+                invoice__closed_at__lt=at(day, 0, 0, "UTC") + timedelta(days=1),
+            )
+            .select_related("invoice", "account")
+            .order_by("id")
+        )
         for payment in payments:
             closed_at = _invoice_of(payment).closed_at
             assert closed_at is not None, "the query read only payments of invoices closed around the day"
@@ -510,53 +696,92 @@ class _DemoBuilder:
     def _plan_balance_runs_out(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """A small prepayment runs out; a few days after a payment expires, the customer transfers money
         and pays it from the balance by hand (expired payments are never paid automatically, R21)."""
-        self.agenda.add(_expiration_of(payment) + timedelta(days=3), time(11, 15), self._tz(payment.reseller_id),
-                        self._customer_pays_from_balance(payment, only_if=Payment.Status.EXPIRED))
+        self.agenda.add(
+            _expiration_of(payment) + timedelta(days=3),
+            time(11, 15),
+            self._tz(payment.reseller_id),
+            self._customer_pays_from_balance(payment, only_if=Payment.Status.EXPIRED),
+        )
 
     def _plan_pays_from_balance(self, payment: Payment, closed_on: date, ordinal: int) -> None:
-        self.agenda.add(closed_on + timedelta(days=3), time(16, 45), self._tz(payment.reseller_id),
-                        self._customer_pays_from_balance(payment))
+        self.agenda.add(
+            closed_on + timedelta(days=3),
+            time(16, 45),
+            self._tz(payment.reseller_id),
+            self._customer_pays_from_balance(payment),
+        )
 
     def _plan_bank_transfer(self, payment: Payment, closed_on: date, ordinal: int) -> None:
-        self.agenda.add(closed_on + timedelta(days=6), time(14, 10), self._tz(payment.reseller_id),
-                        self._manager_books_bank_transfer(payment))
+        self.agenda.add(
+            closed_on + timedelta(days=6),
+            time(14, 10),
+            self._tz(payment.reseller_id),
+            self._manager_books_bank_transfer(payment),
+        )
 
     def _plan_bank_transfer_slow(self, payment: Payment, closed_on: date, ordinal: int) -> None:
-        self.agenda.add(closed_on + timedelta(days=24), time(14, 20), self._tz(payment.reseller_id),
-                        self._manager_books_bank_transfer(payment))
+        self.agenda.add(
+            closed_on + timedelta(days=24),
+            time(14, 20),
+            self._tz(payment.reseller_id),
+            self._manager_books_bank_transfer(payment),
+        )
 
     def _plan_pays_late(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """Always two days late, within the grace period: the expired payment is booked as completed."""
-        self.agenda.add(_expiration_of(payment) + timedelta(days=2), time(9, 50), self._tz(payment.reseller_id),
-                        self._manager_books_bank_transfer(payment))
+        self.agenda.add(
+            _expiration_of(payment) + timedelta(days=2),
+            time(9, 50),
+            self._tz(payment.reseller_id),
+            self._manager_books_bank_transfer(payment),
+        )
 
     # --- ERP mode (the sub-reseller's customers) ---------------------------------------------------------
 
     def _plan_erp_link(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The ERP approves with a link to its own invoice and completes once the money is in."""
-        self.agenda.add(closed_on + timedelta(days=2), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(_invoice_of(payment), link=True))
-        self.agenda.add(closed_on + timedelta(days=9), time(7, 35), SUB_RESELLER_TIMEZONE,
-                        self._erp_completes(_invoice_of(payment)))
+        self.agenda.add(
+            closed_on + timedelta(days=2),
+            time(7, 30),
+            SUB_RESELLER_TIMEZONE,
+            self._erp_approves(_invoice_of(payment), link=True),
+        )
+        self.agenda.add(
+            closed_on + timedelta(days=9), time(7, 35), SUB_RESELLER_TIMEZONE, self._erp_completes(_invoice_of(payment))
+        )
 
     def _plan_erp_discount(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The ERP grants a 2 % partner discount (an external total, so no balance payment, R18) and a
         due date of its own; the reseller's manager books the transfer without a method (R30)."""
-        self.agenda.add(closed_on + timedelta(days=3), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(_invoice_of(payment), discount_percent=2, due_in_days=14))
-        self.agenda.add(closed_on + timedelta(days=12), time(15, 0), SUB_RESELLER_TIMEZONE,
-                        self._manager_books_erp_payment(payment))
+        self.agenda.add(
+            closed_on + timedelta(days=3),
+            time(7, 30),
+            SUB_RESELLER_TIMEZONE,
+            self._erp_approves(_invoice_of(payment), discount_percent=2, due_in_days=14),
+        )
+        self.agenda.add(
+            closed_on + timedelta(days=12), time(15, 0), SUB_RESELLER_TIMEZONE, self._manager_books_erp_payment(payment)
+        )
 
     def _plan_erp_balance(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The ERP states the same total as the platform, so the customer may pay from the balance."""
-        self.agenda.add(closed_on + timedelta(days=2), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(_invoice_of(payment), link=True, same_total=True))
-        self.agenda.add(closed_on + timedelta(days=4), time(12, 30), SUB_RESELLER_TIMEZONE,
-                        self._customer_pays_from_balance(payment))
+        self.agenda.add(
+            closed_on + timedelta(days=2),
+            time(7, 30),
+            SUB_RESELLER_TIMEZONE,
+            self._erp_approves(_invoice_of(payment), link=True, same_total=True),
+        )
+        self.agenda.add(
+            closed_on + timedelta(days=4),
+            time(12, 30),
+            SUB_RESELLER_TIMEZONE,
+            self._customer_pays_from_balance(payment),
+        )
 
     def _plan_erp_never_pays(self, payment: Payment, closed_on: date, ordinal: int) -> None:
-        self.agenda.add(closed_on + timedelta(days=2), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(_invoice_of(payment)))
+        self.agenda.add(
+            closed_on + timedelta(days=2), time(7, 30), SUB_RESELLER_TIMEZONE, self._erp_approves(_invoice_of(payment))
+        )
 
     def _plan_erp_revoke(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The first invoice is approved with a wrong VAT total, revoked the next morning and approved
@@ -565,23 +790,38 @@ class _DemoBuilder:
             self._plan_erp_link(payment, closed_on, ordinal)
             return
         invoice = _invoice_of(payment)
-        self.agenda.add(closed_on + timedelta(days=2), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(invoice, wrong_vat=True))
-        self.agenda.add(closed_on + timedelta(days=3), time(7, 10), SUB_RESELLER_TIMEZONE,
-                        self._erp_revokes(invoice, "Wrong VAT rate (25 % instead of 20 %) on the ERP invoice; "
-                                                   "a corrected invoice follows"))
-        self.agenda.add(closed_on + timedelta(days=3), time(7, 30), SUB_RESELLER_TIMEZONE,
-                        self._erp_approves(invoice, link=True))
-        self.agenda.add(closed_on + timedelta(days=10), time(7, 35), SUB_RESELLER_TIMEZONE,
-                        self._erp_completes(invoice))
+        self.agenda.add(
+            closed_on + timedelta(days=2),
+            time(7, 30),
+            SUB_RESELLER_TIMEZONE,
+            self._erp_approves(invoice, wrong_vat=True),
+        )
+        self.agenda.add(
+            closed_on + timedelta(days=3),
+            time(7, 10),
+            SUB_RESELLER_TIMEZONE,
+            self._erp_revokes(
+                invoice, "Wrong VAT rate (25 % instead of 20 %) on the ERP invoice; a corrected invoice follows"
+            ),
+        )
+        self.agenda.add(
+            closed_on + timedelta(days=3), time(7, 30), SUB_RESELLER_TIMEZONE, self._erp_approves(invoice, link=True)
+        )
+        self.agenda.add(
+            closed_on + timedelta(days=10), time(7, 35), SUB_RESELLER_TIMEZONE, self._erp_completes(invoice)
+        )
 
     def _plan_erp_cancel(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The first invoice is waived as a service credit before the ERP approves it (R32–R35)."""
         if ordinal > 1:
             self._plan_erp_link(payment, closed_on, ordinal)
             return
-        self.agenda.add(closed_on + timedelta(days=1), time(10, 0), SUB_RESELLER_TIMEZONE,
-                        self._manager_cancels(payment, "Service credit for the backup outage in the first month"))
+        self.agenda.add(
+            closed_on + timedelta(days=1),
+            time(10, 0),
+            SUB_RESELLER_TIMEZONE,
+            self._manager_cancels(payment, "Service credit for the backup outage in the first month"),
+        )
 
     def _plan_erp_pending(self, payment: Payment, closed_on: date, ordinal: int) -> None:
         """The customer is not set up in the ERP yet: its invoices wait unapproved."""
@@ -597,17 +837,28 @@ class _DemoBuilder:
             if shortfall > 0:
                 # The customer transferred enough to the balance that morning, rounded up to 50.00.
                 amount = -(-shortfall // 5_000) * 5_000
-                top_up_balance(current.account, amount, payment_method=self.bank_transfer[current.reseller_id],
-                               actor=self.manager_of[current.reseller_id], now=now - timedelta(hours=2))
+                top_up_balance(
+                    current.account,
+                    amount,
+                    payment_method=self.bank_transfer[current.reseller_id],
+                    actor=self.manager_of[current.reseller_id],
+                    now=now - timedelta(hours=2),
+                )
             pay_from_balance(current, actor=self.customer[current.account_id], now=now)
+
         return action
 
     def _manager_books_bank_transfer(self, payment: Payment):
         def action(now: datetime) -> None:
             current = Payment.objects.get(pk=payment.pk)
             if current.status in (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED):
-                approve_payment(current, payment_method=self.bank_transfer[current.reseller_id],
-                                actor=self.manager_of[current.reseller_id], now=now)
+                approve_payment(
+                    current,
+                    payment_method=self.bank_transfer[current.reseller_id],
+                    actor=self.manager_of[current.reseller_id],
+                    now=now,
+                )
+
         return action
 
     def _manager_books_erp_payment(self, payment: Payment):
@@ -615,15 +866,25 @@ class _DemoBuilder:
             current = Payment.objects.get(pk=payment.pk)
             if current.status in (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED) and current.due_date:
                 approve_payment(current, actor=self.reseller_actor, now=now)
+
         return action
 
     def _manager_cancels(self, payment: Payment, reason: str):
         def action(now: datetime) -> None:
             cancel_payment(payment, comment=reason, actor=self.reseller_actor, now=now)
+
         return action
 
-    def _erp_approves(self, invoice: Invoice, *, link: bool = False, same_total: bool = False,
-                      discount_percent: int = 0, wrong_vat: bool = False, due_in_days: int | None = None):
+    def _erp_approves(
+        self,
+        invoice: Invoice,
+        *,
+        link: bool = False,
+        same_total: bool = False,
+        discount_percent: int = 0,
+        wrong_vat: bool = False,
+        due_in_days: int | None = None,
+    ):
         def action(now: datetime) -> None:
             current = Invoice.objects.get(pk=invoice.pk)
             if current.approved:
@@ -639,27 +900,49 @@ class _DemoBuilder:
                 amount = money.divide_half_up(current.total * (10_000 + 2_500), 10_000 + TAX_RATE_BP)
             due_date = now.date() + timedelta(days=due_in_days) if due_in_days else None
             approve_invoice(
-                current, document_id=document_id, billing_date=current.billing_date, due_date=due_date,
+                current,
+                document_id=document_id,
+                billing_date=current.billing_date,
+                due_date=due_date,
                 amount={"total": money.format_amount(amount, ERP_EXTERNAL_CURRENCY), "currency": ERP_EXTERNAL_CURRENCY}
-                if amount else None,
+                if amount
+                else None,
                 link={"name": f"{document_id}.pdf", "data": f"{ERP_LINK_BASE}/{document_id}.pdf"} if link else None,
-                actor=self.erp_actor, now=now)
+                actor=self.erp_actor,
+                now=now,
+            )
+
         return action
 
     def _erp_revokes(self, invoice: Invoice, reason: str):
         def action(now: datetime) -> None:
             current = Invoice.objects.get(pk=invoice.pk)
-            revoke_invoice_approval(current, document_id=current.document_id, billing_date=current.billing_date,
-                                    comment=reason, actor=self.erp_actor, now=now)
+            revoke_invoice_approval(
+                current,
+                document_id=current.document_id,
+                billing_date=current.billing_date,
+                comment=reason,
+                actor=self.erp_actor,
+                now=now,
+            )
+
         return action
 
     def _erp_completes(self, invoice: Invoice):
         def action(now: datetime) -> None:
             current = Invoice.objects.select_related("payment").get(pk=invoice.pk)
-            if current.approved and current.payment.status in (Payment.Status.WAITING_FOR_PAYMENT,
-                                                               Payment.Status.EXPIRED):
-                complete_invoice_payment(current, document_id=current.document_id,
-                                         billing_date=current.billing_date, actor=self.erp_actor, now=now)
+            if current.approved and current.payment.status in (
+                Payment.Status.WAITING_FOR_PAYMENT,
+                Payment.Status.EXPIRED,
+            ):
+                complete_invoice_payment(
+                    current,
+                    document_id=current.document_id,
+                    billing_date=current.billing_date,
+                    actor=self.erp_actor,
+                    now=now,
+                )
+
         return action
 
 

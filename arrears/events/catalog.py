@@ -19,9 +19,9 @@ NOTIFIABLE_EVENTS: dict[str, str] = {
     # payment's page meanwhile, and payment.received follows a success); a reseller may attach handlers to them.
     "payment.attempt_started": "A customer started paying a payment through a payment gateway.",
     "payment.attempt_ended": "A payment attempt through a gateway ended: succeeded, declined, cancelled, timed out "
-                             "or failed.",
+    "or failed.",
     "payment.duplicate_success": "A gateway charged a payment that was settled already: the second amount was "
-                                 "credited to the account's balance (by default, an e-mail to the managers).",
+    "credited to the account's balance (by default, an e-mail to the managers).",
 }
 
 # The events whose platform default e-mail goes to the reseller's managers (``reseller.manager_emails``) rather
@@ -35,7 +35,12 @@ _EVENT = {"id": None, "type": None, "occurred_at": None}
 # The account, reseller and invoice objects are also the invoice document's (arrears.invoices.documents); the
 # notifications' reseller adds its managers' addresses, which have no place on a customer's document.
 ACCOUNT = {
-    "id": None, "name": None, "email": None, "address": None, "balance": None, "currency": None,
+    "id": None,
+    "name": None,
+    "email": None,
+    "address": None,
+    "balance": None,
+    "currency": None,
     "panel_link": None,  # the Customer Control Panel's overview
     "balance_panel_link": None,  # its balance page, where the customer tops up
 }

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from arrears.core.liquid import TemplateInvalid
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<space>\s+)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<op>==|!=|<>|<=|>=|=|<|>)
@@ -37,10 +38,23 @@ _TOKEN = re.compile(r"""
   | (?P<number>-?\d+(?:\.\d+)?(?![\w.]))
   | (?P<word>[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\d+\])*\??)
   | (?P<other>.)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
-_KEYWORDS = {"and": "and", "or": "or", "include?": "contains", "includes?": "contains", "contains": "contains",
-             "true": "true", "false": "false", "null": "nil", "nil": "nil", "empty": "empty", "blank": "blank"}
+_KEYWORDS = {
+    "and": "and",
+    "or": "or",
+    "include?": "contains",
+    "includes?": "contains",
+    "contains": "contains",
+    "true": "true",
+    "false": "false",
+    "null": "nil",
+    "nil": "nil",
+    "empty": "empty",
+    "blank": "blank",
+}
 _OPERATORS = {"=": "==", "==": "==", "!=": "!=", "<>": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 
 
@@ -88,8 +102,12 @@ def is_reference_syntax(condition: str) -> bool:
     tokens = _tokens(condition, strict=False)
     # ``<>`` and ``null`` are Liquid too; every other spelling that differs from Liquid's is the reference's, and
     # so is a word ending in "?" (a Ruby predicate). A bare unreadable character decides nothing.
-    return any(token.source != token.text and token.source not in ("<>", "null")
-               and (token.kind != "other" or token.source.endswith("?")) for token in tokens)
+    return any(
+        token.source != token.text
+        and token.source not in ("<>", "null")
+        and (token.kind != "other" or token.source.endswith("?"))
+        for token in tokens
+    )
 
 
 # The tree: a comparison is a string; a group is (operator, [operands]) with operator "and" or "or".
@@ -157,8 +175,10 @@ def _liquid(tree) -> str:
         return tree
     operator, operands = tree
     last = len(operands) - 1
-    return f" {operator} ".join(_liquid(operand) if isinstance(operand, str) or index == last
-                                else f"({_liquid(operand)})" for index, operand in enumerate(operands))
+    return f" {operator} ".join(
+        _liquid(operand) if isinstance(operand, str) or index == last else f"({_liquid(operand)})"
+        for index, operand in enumerate(operands)
+    )
 
 
 def to_liquid(condition: str) -> str:

@@ -31,8 +31,15 @@ from arrears.invoices.documents import request_documents
 
 # Waits after the 1st … 7th failed attempt: 8 attempts over 29 h 36 min, so a receiver down for a day still gets
 # everything.
-RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
-                timedelta(hours=5), timedelta(hours=10), timedelta(hours=12))
+RETRY_DELAYS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=12),
+)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 DISABLE_AFTER_FAILED_EVENTS = 10
 # How long a claimed delivery stays claimed: far longer than one try (webhook timeout, SMTP timeout), so that a
@@ -49,14 +56,18 @@ _ERROR_TEXT_LIMIT = 500
 
 # --- fan-out --------------------------------------------------------------------------------------------------
 
+
 def dispatch_pending_events(*, now: datetime, limit: int = 500) -> int:
     """Fan out every outboxed event, ``limit`` per transaction, oldest first; returns how many were fanned out."""
     dispatched = 0
     while True:
         with transaction.atomic(durable=True):
             # Two dispatchers on PostgreSQL take different batches; SQLite serializes them anyway.
-            outbox = list(PendingDispatch.objects.select_related("event").select_for_update(
-                skip_locked=True, of=("self",)).order_by("event_id")[:limit])
+            outbox = list(
+                PendingDispatch.objects.select_related("event")
+                .select_for_update(skip_locked=True, of=("self",))
+                .order_by("event_id")[:limit]
+            )
             if not outbox:
                 return dispatched
             events = [row.event for row in outbox]
@@ -74,7 +85,7 @@ def enqueue_sending(delivery_ids: list[int]) -> None:
     from arrears.events.tasks import deliver_deliveries
 
     for start in range(0, len(delivery_ids), DELIVERIES_PER_TASK):
-        deliver_deliveries(delivery_ids[start:start + DELIVERIES_PER_TASK])
+        deliver_deliveries(delivery_ids[start : start + DELIVERIES_PER_TASK])
 
 
 def _fan_out(events: list[Event], *, now: datetime) -> list[int]:
@@ -92,16 +103,25 @@ def _fan_out(events: list[Event], *, now: datetime) -> list[int]:
     invoice_ids = sorted({event.subject_id for event in events if event.type in DOCUMENT_EVENTS})
     if invoice_ids:
         request_documents(invoice_ids, now=now)
-    return list(Delivery.objects.filter(event_id__in=[event.pk for event in events], status=Delivery.Status.PENDING,
-                                        attempts=0).order_by("id").values_list("pk", flat=True))
+    return list(
+        Delivery.objects.filter(event_id__in=[event.pk for event in events], status=Delivery.Status.PENDING, attempts=0)
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
 
 
 def _deliveries_of(event: Event, handler: EventHandler, placeholders: dict, *, now: datetime) -> list[Delivery]:
     """The deliveries of one handler for one event: none when its condition does not hold, one FAILED delivery
     carrying the error when a template cannot be rendered (the batch goes on)."""
     endpoint = handler.endpoint
-    common = {"event": event, "handler": handler, "channel": handler.channel, "endpoint": endpoint,
-              "created_at": now, "updated_at": now}
+    common = {
+        "event": event,
+        "handler": handler,
+        "channel": handler.channel,
+        "endpoint": endpoint,
+        "created_at": now,
+        "updated_at": now,
+    }
     try:
         if not condition_holds_for(handler, placeholders):
             return []
@@ -109,18 +129,35 @@ def _deliveries_of(event: Event, handler: EventHandler, placeholders: dict, *, n
             assert endpoint is not None, "the handler_endpoint_only_for_webhooks constraint gives webhooks one"
             if not endpoint.active:
                 return []
-            body = json.dumps({"id": event.pk, "type": event.type, "occurred_at": event.occurred_at.isoformat(),
-                               "data": placeholders}, cls=DjangoJSONEncoder, ensure_ascii=False)
+            body = json.dumps(
+                {
+                    "id": event.pk,
+                    "type": event.type,
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "data": placeholders,
+                },
+                cls=DjangoJSONEncoder,
+                ensure_ascii=False,
+            )
             return [Delivery(recipient=endpoint.url, body=body, **common)]
         message = message_for(handler, placeholders)
     except TemplateRenderFailed as exc:
-        return [Delivery(recipient=endpoint.url if endpoint else "", status=Delivery.Status.FAILED,
-                         last_error=f"template could not be rendered: {exc}"[:_ERROR_TEXT_LIMIT], **common)]
-    return [Delivery(recipient=address, subject=message.subject, body=message.body, **common)
-            for address in message.recipients]
+        return [
+            Delivery(
+                recipient=endpoint.url if endpoint else "",
+                status=Delivery.Status.FAILED,
+                last_error=f"template could not be rendered: {exc}"[:_ERROR_TEXT_LIMIT],
+                **common,
+            )
+        ]
+    return [
+        Delivery(recipient=address, subject=message.subject, body=message.body, **common)
+        for address in message.recipients
+    ]
 
 
 # --- sending --------------------------------------------------------------------------------------------------
+
 
 def _due(now: datetime) -> Q:
     return Q(status=Delivery.Status.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
@@ -129,8 +166,9 @@ def _due(now: datetime) -> Q:
 def deliver_due(*, now: datetime, limit: int = 200) -> int:
     """Try the deliveries whose next attempt is due, oldest first; returns how many were tried."""
     due = Delivery.objects.filter(_due(now)).order_by("next_attempt_at", "id")
-    return sum(deliver(delivery_id, now=now) != "skipped"
-               for delivery_id in list(due.values_list("pk", flat=True)[:limit]))
+    return sum(
+        deliver(delivery_id, now=now) != "skipped" for delivery_id in list(due.values_list("pk", flat=True)[:limit])
+    )
 
 
 def deliver(delivery_id: int, *, now: datetime) -> str:
@@ -143,7 +181,8 @@ def deliver(delivery_id: int, *, now: datetime) -> str:
     delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
     if delivery.endpoint is not None and not delivery.endpoint.active:
         Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at=claim).update(
-            status=Delivery.Status.CANCELLED, next_attempt_at=None, updated_at=now)
+            status=Delivery.Status.CANCELLED, next_attempt_at=None, updated_at=now
+        )
         return Delivery.Status.CANCELLED
     started = time.monotonic()
     status_code, error = _send(delivery, now=now)
@@ -155,8 +194,12 @@ def _send(delivery: Delivery, *, now: datetime) -> tuple[int | None, str]:
     """Send once; returns (HTTP status or None, error text or "")."""
     try:
         if delivery.channel == EventHandler.Channel.EMAIL:
-            EmailMessage(subject=delivery.subject, body=delivery.body, to=[delivery.recipient],
-                         headers={"Auto-Submitted": "auto-generated"}).send()
+            EmailMessage(
+                subject=delivery.subject,
+                body=delivery.body,
+                to=[delivery.recipient],
+                headers={"Auto-Submitted": "auto-generated"},
+            ).send()
             return None, ""
         response = _post_webhook(delivery, now=now)
     # Whatever went wrong is this attempt's failure, recorded and retried: an exception escaping here would
@@ -180,15 +223,19 @@ def _post_webhook(delivery: Delivery, *, now: datetime) -> httpx.Response:
     message_id = webhook_message_id(delivery)
     timestamp = now.astimezone(UTC)
     signature = Webhook(endpoint.secret).sign(message_id, timestamp, delivery.body)
-    headers = {"content-type": "application/json", "user-agent": "Arrears-Webhooks/1",
-               "webhook-id": message_id, "webhook-timestamp": str(math.floor(timestamp.timestamp())),
-               "webhook-signature": signature}
-    return httpx.post(endpoint.url, content=delivery.body.encode(), headers=headers,
-                      timeout=WEBHOOK_TIMEOUT_SECONDS)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "Arrears-Webhooks/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(math.floor(timestamp.timestamp())),
+        "webhook-signature": signature,
+    }
+    return httpx.post(endpoint.url, content=delivery.body.encode(), headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS)
 
 
-def _record_attempt(delivery: Delivery, claim: datetime, *, status_code: int | None, error: str, duration_ms: int,
-                    now: datetime) -> str:
+def _record_attempt(
+    delivery: Delivery, claim: datetime, *, status_code: int | None, error: str, duration_ms: int, now: datetime
+) -> str:
     succeeded = not error
     attempts = delivery.attempts + 1
     outcome: dict[str, object]
@@ -202,17 +249,24 @@ def _record_attempt(delivery: Delivery, claim: datetime, *, status_code: int | N
         status = Delivery.Status.FAILED
         outcome = {"next_attempt_at": None, "last_error": error}
     with transaction.atomic(durable=True):
-        DeliveryAttempt.objects.create(delivery=delivery, attempted_at=now, succeeded=succeeded,
-                                       status_code=status_code, error=error, duration_ms=duration_ms)
-        recorded = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING,
-                                           next_attempt_at=claim).update(status=status, attempts=attempts,
-                                                                         updated_at=now, **outcome)
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            attempted_at=now,
+            succeeded=succeeded,
+            status_code=status_code,
+            error=error,
+            duration_ms=duration_ms,
+        )
+        recorded = Delivery.objects.filter(
+            pk=delivery.pk, status=Delivery.Status.PENDING, next_attempt_at=claim
+        ).update(status=status, attempts=attempts, updated_at=now, **outcome)
         if not recorded:  # cancelled meanwhile (its endpoint was disabled): the attempt stays in the log
             return Delivery.objects.values_list("status", flat=True).get(pk=delivery.pk)
         if delivery.endpoint_id is not None:
             if succeeded:
                 WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, consecutive_failures__gt=0).update(
-                    consecutive_failures=0, updated_at=now)
+                    consecutive_failures=0, updated_at=now
+                )
             elif status == Delivery.Status.FAILED:
                 _count_failed_event(delivery.endpoint_id, now=now)
     return status
@@ -222,16 +276,28 @@ def _count_failed_event(endpoint_id: int, *, now: datetime) -> None:
     """One more event the endpoint never took; at the limit it is disabled, its waiting deliveries cancelled and
     its log kept."""
     WebhookEndpoint.objects.filter(pk=endpoint_id, active=True).update(
-        consecutive_failures=F("consecutive_failures") + 1, updated_at=now)
+        consecutive_failures=F("consecutive_failures") + 1, updated_at=now
+    )
     endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
     if endpoint.consecutive_failures < DISABLE_AFTER_FAILED_EVENTS:
         return
-    if not WebhookEndpoint.objects.filter(pk=endpoint_id, active=True).update(active=False, disabled_at=now,
-                                                                               updated_at=now):
+    if not WebhookEndpoint.objects.filter(pk=endpoint_id, active=True).update(
+        active=False, disabled_at=now, updated_at=now
+    ):
         return
     cancelled = Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
-        status=Delivery.Status.CANCELLED, next_attempt_at=None, updated_at=now,
-        last_error="the endpoint was disabled")
-    record_event("webhook_endpoint.disabled", subject=endpoint, reseller_id=endpoint.reseller_id, account_id=None,
-                 payload={"url": endpoint.url, "consecutive_failures": endpoint.consecutive_failures,
-                          "deliveries_cancelled": cancelled}, actor=SYSTEM, now=now)
+        status=Delivery.Status.CANCELLED, next_attempt_at=None, updated_at=now, last_error="the endpoint was disabled"
+    )
+    record_event(
+        "webhook_endpoint.disabled",
+        subject=endpoint,
+        reseller_id=endpoint.reseller_id,
+        account_id=None,
+        payload={
+            "url": endpoint.url,
+            "consecutive_failures": endpoint.consecutive_failures,
+            "deliveries_cancelled": cancelled,
+        },
+        actor=SYSTEM,
+        now=now,
+    )

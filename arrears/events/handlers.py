@@ -44,6 +44,7 @@ _EDITABLE = ("event", "channel", "name", "recipients", "subject", "body", "condi
 
 # --- which handlers serve a reseller -----------------------------------------------------------------
 
+
 def _lineage(reseller_id: int) -> list[int]:
     """The reseller and its ancestors, nearest first, from its materialized path ("/1/5/9/")."""
     path = Reseller.objects.values_list("path", flat=True).get(pk=reseller_id)
@@ -55,8 +56,11 @@ def handlers_for(reseller_id: int, event_type: str) -> list[EventHandler]:
     and its ancestors with any handler for (event, channel) wins, an inactive one too: that is how a reseller
     switches an inherited handler off (R43). Without one, the platform defaults serve."""
     lineage = _lineage(reseller_id)
-    candidates = list(EventHandler.objects.filter(Q(reseller_id__in=lineage) | Q(reseller__isnull=True),
-                                                  event=event_type).select_related("endpoint").order_by("id"))
+    candidates = list(
+        EventHandler.objects.filter(Q(reseller_id__in=lineage) | Q(reseller__isnull=True), event=event_type)
+        .select_related("endpoint")
+        .order_by("id")
+    )
     in_force = in_force_among(candidates, lineage)
     return [handler for handler in candidates if handler.active and handler.pk in in_force]
 
@@ -75,6 +79,7 @@ def in_force_among(candidates: list[EventHandler], lineage: list[int]) -> set[in
 
 
 # --- rendering -------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Message:
@@ -103,9 +108,11 @@ def _recipient_list(rendered: str) -> list[str]:
 
 def message_for(handler: EventHandler, placeholders: dict) -> Message:
     """The e-mail of ``handler`` for one event; strict: TemplateRenderFailed when a placeholder is missing."""
-    return Message(recipients=_recipient_list(_render(handler.recipients, placeholders)),
-                   subject=" ".join(_render(handler.subject, placeholders).split()),
-                   body=_render(handler.body, placeholders))
+    return Message(
+        recipients=_recipient_list(_render(handler.recipients, placeholders)),
+        subject=" ".join(_render(handler.subject, placeholders).split()),
+        body=_render(handler.body, placeholders),
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -123,12 +130,12 @@ def condition_holds_for(handler: EventHandler, placeholders: dict) -> bool:
 
 # --- services ---------------------------------------------------------------------------------------------
 
+
 def _validated(reseller: Reseller, fields: dict) -> dict:
     """``fields`` checked and normalized for saving; raises HandlerFieldInvalid or TemplateInvalid."""
     event = fields["event"]
     if event not in NOTIFIABLE_EVENTS:
-        raise HandlerFieldInvalid(f"unknown event {event!r}; one of {', '.join(NOTIFIABLE_EVENTS)}",
-                                  pointer="/event")
+        raise HandlerFieldInvalid(f"unknown event {event!r}; one of {', '.join(NOTIFIABLE_EVENTS)}", pointer="/event")
     channel = fields["channel"]
     if channel not in EventHandler.Channel.values:
         raise HandlerFieldInvalid(f"unknown channel {channel!r}; email or webhook", pointer="/channel")
@@ -164,18 +171,47 @@ def _described(fields: dict) -> dict:
     return {**fields, "endpoint": endpoint.pk if endpoint is not None else None}
 
 
-def create_event_handler(reseller: Reseller, *, event: str, channel: str, name: str,
-                         recipients: str = DEFAULT_RECIPIENTS, subject: str = "", body: str = "",
-                         condition: str = "", endpoint: WebhookEndpoint | None = None, active: bool = True,
-                         actor: Actor, now: datetime) -> EventHandler:
+def create_event_handler(
+    reseller: Reseller,
+    *,
+    event: str,
+    channel: str,
+    name: str,
+    recipients: str = DEFAULT_RECIPIENTS,
+    subject: str = "",
+    body: str = "",
+    condition: str = "",
+    endpoint: WebhookEndpoint | None = None,
+    active: bool = True,
+    actor: Actor,
+    now: datetime,
+) -> EventHandler:
     """A handler of ``reseller``'s own; it serves its subtree in place of inherited ones (R43)."""
-    fields = _validated(reseller, {"event": event, "channel": channel, "name": name, "recipients": recipients,
-                                   "subject": subject, "body": body, "condition": condition, "endpoint": endpoint,
-                                   "active": active})
+    fields = _validated(
+        reseller,
+        {
+            "event": event,
+            "channel": channel,
+            "name": name,
+            "recipients": recipients,
+            "subject": subject,
+            "body": body,
+            "condition": condition,
+            "endpoint": endpoint,
+            "active": active,
+        },
+    )
     with transaction.atomic(durable=True):
         handler = EventHandler.objects.create(reseller=reseller, created_at=now, updated_at=now, **fields)
-        record_event("event_handler.created", subject=handler, reseller_id=reseller.pk, account_id=None,
-                     payload=_described(fields), actor=actor, now=now)
+        record_event(
+            "event_handler.created",
+            subject=handler,
+            reseller_id=reseller.pk,
+            account_id=None,
+            payload=_described(fields),
+            actor=actor,
+            now=now,
+        )
     return handler
 
 
@@ -190,30 +226,60 @@ def update_event_handler(handler: EventHandler, *, actor: Actor, now: datetime, 
         raise PlatformHandlerReadOnly("create a handler of your own for this event and channel instead")
     before = {field: getattr(handler, field) for field in _EDITABLE}
     fields = _validated(reseller, {**before, **changes})
-    changed = {field: [value, fields[field]] for field, value in _described(before).items()
-               if value != _described(fields)[field]}
+    changed = {
+        field: [value, fields[field]]
+        for field, value in _described(before).items()
+        if value != _described(fields)[field]
+    }
     if not changed:
         return handler
     with transaction.atomic(durable=True):
         EventHandler.objects.filter(pk=handler.pk).update(updated_at=now, **fields)
-        record_event("event_handler.updated", subject=handler, reseller_id=reseller.pk, account_id=None,
-                     payload={"changes": changed}, actor=actor, now=now)
+        record_event(
+            "event_handler.updated",
+            subject=handler,
+            reseller_id=reseller.pk,
+            account_id=None,
+            payload={"changes": changed},
+            actor=actor,
+            now=now,
+        )
     return EventHandler.objects.select_related("endpoint").get(pk=handler.pk)
 
 
-def draft_event_handler(reseller: Reseller, *, event: str, channel: str, name: str,
-                        recipients: str = DEFAULT_RECIPIENTS, subject: str = "", body: str = "", condition: str = "",
-                        endpoint: WebhookEndpoint | None = None, active: bool = True) -> EventHandler:
+def draft_event_handler(
+    reseller: Reseller,
+    *,
+    event: str,
+    channel: str,
+    name: str,
+    recipients: str = DEFAULT_RECIPIENTS,
+    subject: str = "",
+    body: str = "",
+    condition: str = "",
+    endpoint: WebhookEndpoint | None = None,
+    active: bool = True,
+) -> EventHandler:
     """An unsaved handler of ``reseller``, validated exactly as ``create_event_handler`` validates (its condition
     in Liquid form): what a preview or a test message renders before anything is saved."""
-    fields = _validated(reseller, {"event": event, "channel": channel, "name": name, "recipients": recipients,
-                                   "subject": subject, "body": body, "condition": condition, "endpoint": endpoint,
-                                   "active": active})
+    fields = _validated(
+        reseller,
+        {
+            "event": event,
+            "channel": channel,
+            "name": name,
+            "recipients": recipients,
+            "subject": subject,
+            "body": body,
+            "condition": condition,
+            "endpoint": endpoint,
+            "active": active,
+        },
+    )
     return EventHandler(reseller=reseller, **fields)
 
 
-def switch_off_event_handler(reseller: Reseller, handler: EventHandler, *, actor: Actor,
-                             now: datetime) -> EventHandler:
+def switch_off_event_handler(reseller: Reseller, handler: EventHandler, *, actor: Actor, now: datetime) -> EventHandler:
     """Stop ``handler`` serving ``reseller``'s subtree (R43). The reseller's own handler is deactivated. An
     inherited or platform handler in force for the reseller cannot be changed from here; the reseller gets an
     inactive handler of its own for the same event and channel — a copy, so that enabling it later sends the
@@ -223,12 +289,23 @@ def switch_off_event_handler(reseller: Reseller, handler: EventHandler, *, actor
     if handler.reseller_id is not None and handler.reseller_id not in _lineage(reseller.pk):
         raise NotFound("no such event handler")
     if handler.pk not in {serving.pk for serving in handlers_for(reseller.pk, handler.event)}:
-        raise HandlerFieldInvalid("the handler does not serve this reseller: there is nothing to switch off",
-                                  pointer="/active")
-    return create_event_handler(reseller, event=handler.event, channel=handler.channel, name=handler.name,
-                                recipients=handler.recipients, subject=handler.subject, body=handler.body,
-                                condition=handler.condition, endpoint=handler.endpoint, active=False,
-                                actor=actor, now=now)
+        raise HandlerFieldInvalid(
+            "the handler does not serve this reseller: there is nothing to switch off", pointer="/active"
+        )
+    return create_event_handler(
+        reseller,
+        event=handler.event,
+        channel=handler.channel,
+        name=handler.name,
+        recipients=handler.recipients,
+        subject=handler.subject,
+        body=handler.body,
+        condition=handler.condition,
+        endpoint=handler.endpoint,
+        active=False,
+        actor=actor,
+        now=now,
+    )
 
 
 def preview_placeholders(reseller: Reseller, event_type: str, subject, *, now: datetime) -> dict:
@@ -241,8 +318,15 @@ def preview_placeholders(reseller: Reseller, event_type: str, subject, *, now: d
         payload = _coming_billing_day(reseller, subject, now=now)
     elif event_type in ATTEMPT_EVENTS:
         payload = _newest_attempt_payload(event_type, subject)
-    event = Event(type=event_type, reseller_id=reseller.pk, account_id=account_id, subject_type=subject_type,
-                  subject_id=subject.pk, payload=payload, occurred_at=now)
+    event = Event(
+        type=event_type,
+        reseller_id=reseller.pk,
+        account_id=account_id,
+        subject_type=subject_type,
+        subject_id=subject.pk,
+        payload=payload,
+        occurred_at=now,
+    )
     return placeholders_for([event], now=now)[None]
 
 
@@ -252,9 +336,14 @@ def _newest_attempt_payload(event_type: str, payment) -> dict:
     attempt = PaymentAttempt.objects.filter(payment=payment).select_related("connector").order_by("-id").first()
     if attempt is None:
         return {}
-    payload = {"document_id": payment.document_id, "attempt_id": attempt.public_id,
-               "connector_id": attempt.connector_id, "connector_name": attempt.connector.name,
-               "amount": attempt.amount, "currency": attempt.currency}
+    payload = {
+        "document_id": payment.document_id,
+        "attempt_id": attempt.public_id,
+        "connector_id": attempt.connector_id,
+        "connector_name": attempt.connector.name,
+        "amount": attempt.amount,
+        "currency": attempt.currency,
+    }
     if event_type == "payment.attempt_ended" and attempt.status != PaymentAttempt.Status.OPEN:
         payload |= {"outcome": attempt.status, "late": attempt.late}
     return payload
@@ -278,8 +367,12 @@ def send_test_message(message: Message, *, to: str) -> None:
         validate_email(to)
     except ValidationError as exc:
         raise HandlerFieldInvalid(f"{to!r} is not an e-mail address", pointer="/test_to") from exc
-    EmailMessage(subject=f"[Test] {message.subject}", body=message.body, to=[to],
-                 headers={"Auto-Submitted": "auto-generated", "X-Arrears-Test": "yes"}).send()
+    EmailMessage(
+        subject=f"[Test] {message.subject}",
+        body=message.body,
+        to=[to],
+        headers={"Auto-Submitted": "auto-generated", "X-Arrears-Test": "yes"},
+    ).send()
 
 
 def _check_webhook_url(url: str) -> str:
@@ -290,23 +383,33 @@ def _check_webhook_url(url: str) -> str:
         raise HandlerFieldInvalid(f"{url!r} is not a URL", pointer="/url") from exc
     parts = urlsplit(url)
     if parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
-        raise HandlerFieldInvalid("a webhook URL must use https (plain http only on 127.0.0.1 or localhost)",
-                                  pointer="/url")
+        raise HandlerFieldInvalid(
+            "a webhook URL must use https (plain http only on 127.0.0.1 or localhost)", pointer="/url"
+        )
     if len(url) > 2000:
         raise HandlerFieldInvalid("the URL is longer than 2000 characters", pointer="/url")
     return url
 
 
-def create_webhook_endpoint(reseller: Reseller, *, url: str, description: str = "", actor: Actor,
-                            now: datetime) -> WebhookEndpoint:
+def create_webhook_endpoint(
+    reseller: Reseller, *, url: str, description: str = "", actor: Actor, now: datetime
+) -> WebhookEndpoint:
     """An endpoint with a new Standard Webhooks secret, which the receiver uses to verify the signatures."""
     url = _check_webhook_url(url)
     if len(description) > 200:
         raise HandlerFieldInvalid("the description is longer than 200 characters", pointer="/description")
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     with transaction.atomic(durable=True):
-        endpoint = WebhookEndpoint.objects.create(reseller=reseller, url=url, secret=secret, description=description,
-                                                  created_at=now, updated_at=now)
-        record_event("webhook_endpoint.created", subject=endpoint, reseller_id=reseller.pk, account_id=None,
-                     payload={"url": url, "description": description}, actor=actor, now=now)
+        endpoint = WebhookEndpoint.objects.create(
+            reseller=reseller, url=url, secret=secret, description=description, created_at=now, updated_at=now
+        )
+        record_event(
+            "webhook_endpoint.created",
+            subject=endpoint,
+            reseller_id=reseller.pk,
+            account_id=None,
+            payload={"url": url, "description": description},
+            actor=actor,
+            now=now,
+        )
     return endpoint

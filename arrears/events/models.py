@@ -49,7 +49,7 @@ class WebhookEndpoint(models.Model):
 
 
 class EventHandler(models.Model):
-    """"When event E happens and condition Q holds, send template T by channel C" (domain §1, R42, R43).
+    """ "When event E happens and condition Q holds, send template T by channel C" (domain §1, R42, R43).
 
     ``reseller`` NULL is a platform default: it serves every reseller that neither it nor an ancestor has
     handlers of its own for the same event and channel. ``recipients``, ``subject`` and ``body`` are Liquid
@@ -61,8 +61,7 @@ class EventHandler(models.Model):
         EMAIL = "email"
         WEBHOOK = "webhook"
 
-    reseller = models.ForeignKey("tenants.Reseller", null=True, on_delete=models.PROTECT,
-                                 related_name="event_handlers")
+    reseller = models.ForeignKey("tenants.Reseller", null=True, on_delete=models.PROTECT, related_name="event_handlers")
     event = models.CharField(max_length=64)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     name = models.CharField(max_length=200)
@@ -80,9 +79,12 @@ class EventHandler(models.Model):
         indexes = [models.Index(fields=["event", "channel", "reseller"], name="handler_lookup_idx")]
         constraints = [
             models.CheckConstraint(
-                condition=(models.Q(channel="email", endpoint__isnull=True)
-                           | models.Q(channel="webhook", endpoint__isnull=False)),
-                name="handler_endpoint_only_for_webhooks"),
+                condition=(
+                    models.Q(channel="email", endpoint__isnull=True)
+                    | models.Q(channel="webhook", endpoint__isnull=False)
+                ),
+                name="handler_endpoint_only_for_webhooks",
+            ),
         ]
 
 

@@ -57,20 +57,26 @@ class _Batch:
         self.resellers = Reseller.objects.in_bulk({event.reseller_id for event in events})
         self.accounts = Account.objects.in_bulk({event.account_id for event in events if event.account_id})
         self.payments = Payment.objects.in_bulk(
-            {event.subject_id for event in events if event.subject_type == "payment"})
+            {event.subject_id for event in events if event.subject_type == "payment"}
+        )
         invoice_ids = {event.subject_id for event in events if event.subject_type == "invoice"}
         invoice_ids |= {payment.invoice_id for payment in self.payments.values() if payment.invoice_id}
         self.invoices = Invoice.objects.in_bulk(invoice_ids)
         self.payment_of_invoice = {
             payment.invoice_id: payment
-            for payment in Payment.objects.filter(invoice_id__in=invoice_ids).exclude(
-                pk__in=list(self.payments))}
+            for payment in Payment.objects.filter(invoice_id__in=invoice_ids).exclude(pk__in=list(self.payments))
+        }
         self.payment_of_invoice.update(
-            {payment.invoice_id: payment for payment in self.payments.values() if payment.invoice_id})
+            {payment.invoice_id: payment for payment in self.payments.values() if payment.invoice_id}
+        )
         self.manager_emails: dict[int, list[str]] = {}
-        for reseller_id, email in Manager.objects.filter(
-                reseller_id__in=list(self.resellers), role__in=_NOTIFIED_MANAGER_ROLES,
-                user__is_active=True).order_by("id").values_list("reseller_id", "user__email"):
+        for reseller_id, email in (
+            Manager.objects.filter(
+                reseller_id__in=list(self.resellers), role__in=_NOTIFIED_MANAGER_ROLES, user__is_active=True
+            )
+            .order_by("id")
+            .values_list("reseller_id", "user__email")
+        ):
             self.manager_emails.setdefault(reseller_id, []).append(email)
 
 
@@ -79,9 +85,16 @@ def _event(event: Event) -> dict:
 
 
 def account_placeholders(account: Account, currency: str) -> dict:
-    return {"id": account.pk, "name": account.name, "email": account.email, "address": account.address,
-            "balance": format_amount(account.balance, currency), "currency": currency,
-            "panel_link": customer_panel_link(), "balance_panel_link": customer_panel_link("balance/")}
+    return {
+        "id": account.pk,
+        "name": account.name,
+        "email": account.email,
+        "address": account.address,
+        "balance": format_amount(account.balance, currency),
+        "currency": currency,
+        "panel_link": customer_panel_link(),
+        "balance_panel_link": customer_panel_link("balance/"),
+    }
 
 
 def reseller_placeholders(reseller: Reseller) -> dict:
@@ -110,8 +123,10 @@ def invoice_placeholders(invoice: Invoice, due_date: date | None, *, payment: Pa
         "due_date": _iso(due_date),
         "has_attached": invoice.has_attached,
         "file": {"name": invoice.attachment_name if is_file else None},
-        "link": {"name": invoice.attachment_name if is_link else None,
-                 "data": invoice.attachment_url if is_link else None},
+        "link": {
+            "name": invoice.attachment_name if is_link else None,
+            "data": invoice.attachment_url if is_link else None,
+        },
         "external_total": format_amount(invoice.external_total, invoice.external_currency or invoice.currency),
         "external_currency": invoice.external_currency,
         "panel_link": customer_panel_link(f"invoices/{invoice.pk}/"),
@@ -150,9 +165,13 @@ def _amount(value, currency: str | None) -> str | None:
 
 def _attempt(payload: dict, *, ended: bool) -> dict:
     currency = payload.get("currency")
-    values = {"id": payload.get("attempt_id"), "connector_id": payload.get("connector_id"),
-              "connector_name": payload.get("connector_name"), "amount": _amount(payload.get("amount"), currency),
-              "currency": currency}
+    values = {
+        "id": payload.get("attempt_id"),
+        "connector_id": payload.get("connector_id"),
+        "connector_name": payload.get("connector_name"),
+        "amount": _amount(payload.get("amount"), currency),
+        "currency": currency,
+    }
     if ended:
         values |= {"outcome": payload.get("outcome"), "late": bool(payload.get("late", False))}
     return values
@@ -161,8 +180,11 @@ def _attempt(payload: dict, *, ended: bool) -> dict:
 def _credit(payload: dict, payment: Payment, reseller: Reseller) -> dict:
     currency = payload.get("credited_currency") or payment.currency
     credited = payload.get("credited", payment.total)
-    return {"amount": _amount(credited, currency), "currency": currency,
-            "balance_after": _amount(payload.get("balance_after"), reseller.currency)}
+    return {
+        "amount": _amount(credited, currency),
+        "currency": currency,
+        "balance_after": _amount(payload.get("balance_after"), reseller.currency),
+    }
 
 
 def _announced_due_date(event: Event, payment: Payment | None) -> date | None:
@@ -180,16 +202,19 @@ def placeholders_for(events: list[Event], *, now: datetime) -> dict[int | None, 
     result: dict[int | None, dict] = {}
     for event in events:
         reseller = batch.resellers[event.reseller_id]
-        values: dict = {"event": _event(event), "reseller": {
-            **reseller_placeholders(reseller),
-            "manager_emails": ", ".join(batch.manager_emails.get(reseller.pk, []))}}
+        values: dict = {
+            "event": _event(event),
+            "reseller": {
+                **reseller_placeholders(reseller),
+                "manager_emails": ", ".join(batch.manager_emails.get(reseller.pk, [])),
+            },
+        }
         account = batch.accounts.get(event.account_id)
         values["account"] = None if account is None else account_placeholders(account, reseller.currency)
         if event.subject_type == "invoice":
             invoice = batch.invoices[event.subject_id]
             payment = batch.payment_of_invoice.get(invoice.pk)
-            values["invoice"] = invoice_placeholders(invoice, payment.due_date if payment else None,
-                                                     payment=payment)
+            values["invoice"] = invoice_placeholders(invoice, payment.due_date if payment else None, payment=payment)
         elif event.subject_type == "payment":
             payment = batch.payments[event.subject_id]
             due_date = _announced_due_date(event, payment)
@@ -197,8 +222,9 @@ def placeholders_for(events: list[Event], *, now: datetime) -> dict[int | None, 
             if days_left is None and due_date is not None:
                 days_left = (due_date - clock.local_date(now, reseller.timezone)).days
             paid_invoice = batch.invoices.get(payment.invoice_id)
-            values["invoice"] = None if paid_invoice is None else invoice_placeholders(paid_invoice, due_date,
-                                                                                       payment=payment)
+            values["invoice"] = (
+                None if paid_invoice is None else invoice_placeholders(paid_invoice, due_date, payment=payment)
+            )
             values["payment"] = _payment(payment, due_date, days_left)
             if event.type in ATTEMPT_EVENTS:
                 values["attempt"] = _attempt(event.payload, ended=event.type == "payment.attempt_ended")

@@ -40,9 +40,18 @@ def _days_until(date_sql: str) -> str:
 def _remember(kind: str, written: list[tuple[int, int]], due_on_of: dict[int, date], days_left_of: dict[int, int]):
     """The Reminder rows of the announcements just written, ``(event id, subject id)`` each."""
     Reminder.objects.bulk_create(
-        [Reminder(kind=kind, subject_id=subject_id, due_on=due_on_of[subject_id], days_left=days_left_of[subject_id],
-                  event_id=event_id) for event_id, subject_id in written],
-        batch_size=500)
+        [
+            Reminder(
+                kind=kind,
+                subject_id=subject_id,
+                due_on=due_on_of[subject_id],
+                days_left=days_left_of[subject_id],
+                event_id=event_id,
+            )
+            for event_id, subject_id in written
+        ],
+        batch_size=500,
+    )
 
 
 def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, chunks: Chunks) -> int:
@@ -63,16 +72,27 @@ def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, chunks: 
             " AND p.due_date <= %s AND p.id > %s AND p.id <= %s"
             f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.kind = %s AND r.subject_id = p.id"
             f"  AND r.due_on = p.due_date AND r.days_left = {_days_until('p.due_date')}) ORDER BY p.id",
-            [*where_params, lo, hi, DUE_DATE_COMING, sql_day])
+            [*where_params, lo, hi, DUE_DATE_COMING, sql_day],
+        )
         if not rows:
             continue
         events, due_on_of, days_left_of = [], {}, {}
         for payment_id, account_id, document_id, invoice_id, due_date in rows:
             due_on_of[payment_id] = due_on = date.fromisoformat(str(due_date))
             days_left_of[payment_id] = (due_on - day).days
-            events.append((reseller.pk, payment_id, account_id,
-                           {"document_id": document_id, "invoice_id": invoice_id, "due_date": due_on.isoformat(),
-                            "days_left": days_left_of[payment_id]}))
+            events.append(
+                (
+                    reseller.pk,
+                    payment_id,
+                    account_id,
+                    {
+                        "document_id": document_id,
+                        "invoice_id": invoice_id,
+                        "due_date": due_on.isoformat(),
+                        "days_left": days_left_of[payment_id],
+                    },
+                )
+            )
         written = record_events_in_bulk(DUE_DATE_COMING, "payment", events, actor=SYSTEM, now=now)
         _remember(DUE_DATE_COMING, written, due_on_of, days_left_of)
         announced += len(rows)
@@ -94,22 +114,38 @@ def announce_billing_days(reseller: Reseller, day: date, *, now: datetime, chunk
         where = "reseller_id = %s AND billing_day = %s AND status = 'active' AND start_date <= %s"
         where_params = [reseller.pk, billing_date.day, sql.db_date(day)]
         for lo, hi in chunks(Subscription, where, where_params, "announcing billing days"):
-                # An account with subscriptions in two chunks is found again in the second one; by then the first
+            # An account with subscriptions in two chunks is found again in the second one; by then the first
             # one's reminder exists, so it is announced once.
-            account_ids = [row[0] for row in sql.fetch_all(
-                f"SELECT DISTINCT s.account_id FROM {subscription} s WHERE s.reseller_id = %s"
-                " AND s.billing_day = %s AND s.status = 'active' AND s.start_date <= %s AND s.id > %s AND s.id <= %s"
-                f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.kind = %s AND r.subject_id = s.account_id"
-                "  AND r.due_on = %s AND r.days_left = %s) ORDER BY s.account_id",
-                [*where_params, lo, hi, BILLING_DAY_COMING, sql_billing_date, days_left])]
+            account_ids = [
+                row[0]
+                for row in sql.fetch_all(
+                    f"SELECT DISTINCT s.account_id FROM {subscription} s WHERE s.reseller_id = %s"
+                    " AND s.billing_day = %s AND s.status = 'active' AND s.start_date <= %s"
+                    " AND s.id > %s AND s.id <= %s"
+                    f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.kind = %s AND r.subject_id = s.account_id"
+                    "  AND r.due_on = %s AND r.days_left = %s) ORDER BY s.account_id",
+                    [*where_params, lo, hi, BILLING_DAY_COMING, sql_billing_date, days_left],
+                )
+            ]
             if not account_ids:
                 continue
-            payload = {"billing_day": billing_date.day, "billing_date": billing_date.isoformat(),
-                       "days_left": days_left}
+            payload = {
+                "billing_day": billing_date.day,
+                "billing_date": billing_date.isoformat(),
+                "days_left": days_left,
+            }
             written = record_events_in_bulk(
-                BILLING_DAY_COMING, "account",
-                [(reseller.pk, account_id, account_id, payload) for account_id in account_ids], actor=SYSTEM, now=now)
-            _remember(BILLING_DAY_COMING, written, dict.fromkeys(account_ids, billing_date),
-                      dict.fromkeys(account_ids, days_left))
+                BILLING_DAY_COMING,
+                "account",
+                [(reseller.pk, account_id, account_id, payload) for account_id in account_ids],
+                actor=SYSTEM,
+                now=now,
+            )
+            _remember(
+                BILLING_DAY_COMING,
+                written,
+                dict.fromkeys(account_ids, billing_date),
+                dict.fromkeys(account_ids, days_left),
+            )
             announced += len(account_ids)
     return announced

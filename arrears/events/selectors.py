@@ -35,8 +35,9 @@ def timeline_of(reseller: Reseller, *subjects) -> list[Event]:
     return list(Event.objects.filter(condition, reseller=reseller).order_by("-occurred_at", "-id"))
 
 
-def feed_after(reseller: Reseller, after: int, *, limit: int, event_type: str | None = None,
-               account_id: int | None = None) -> list[Event]:
+def feed_after(
+    reseller: Reseller, after: int, *, limit: int, event_type: str | None = None, account_id: int | None = None
+) -> list[Event]:
     """The change feed of ``reseller``'s subtree after the event ``after`` (0: from the start), gap-free.
 
     SQLite serializes writers, so ids commit in order and the feed is simply ordered by id. On PostgreSQL
@@ -51,7 +52,8 @@ def feed_after(reseller: Reseller, after: int, *, limit: int, event_type: str | 
     if connection.vendor == "postgresql":
         # The reader's own uncommitted events are visible to it too (tests, and a task reading what it wrote).
         conditions.append(
-            "(tx_id < pg_snapshot_xmin(pg_current_snapshot()) OR tx_id = pg_current_xact_id_if_assigned())")
+            "(tx_id < pg_snapshot_xmin(pg_current_snapshot()) OR tx_id = pg_current_xact_id_if_assigned())"
+        )
         order = "tx_id, id"
         if after:
             conditions.append(f"(tx_id, id) > ((SELECT tx_id FROM {sql.table(Event)} WHERE id = %s), %s)")
@@ -72,6 +74,7 @@ def feed_after(reseller: Reseller, after: int, *, limit: int, event_type: str | 
 
 # --- event handlers, as the operator panel shows them ------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class HandlerRow:
     """A handler that concerns a reseller: its own, an ancestor's (``origin`` "inherited", ``owner`` the
@@ -88,14 +91,16 @@ class HandlerRow:
         return self.in_force and self.handler.active
 
 
-def handler_overview(reseller: Reseller, *, event: str | None = None,
-                     channel: str | None = None) -> dict[str, list[HandlerRow]]:
+def handler_overview(
+    reseller: Reseller, *, event: str | None = None, channel: str | None = None
+) -> dict[str, list[HandlerRow]]:
     """Event → the handlers of ``reseller``, its ancestors and the platform for it, nearest level first, in the
     order of ``NOTIFIABLE_EVENTS``; two queries however many handlers there are."""
     lineage = [int(part) for part in reversed(reseller.path.strip("/").split("/"))]
     owners = Reseller.objects.in_bulk(lineage)
     handlers = EventHandler.objects.filter(Q(reseller_id__in=lineage) | Q(reseller__isnull=True)).select_related(
-        "endpoint")
+        "endpoint"
+    )
     if event:
         handlers = handlers.filter(event=event)
     if channel:
@@ -110,13 +115,24 @@ def handler_overview(reseller: Reseller, *, event: str | None = None,
             continue
         candidates = by_event.get(event_type, [])
         in_force = in_force_among(candidates, lineage)
-        rows = [HandlerRow(handler=handler,
-                           origin=("default" if handler.reseller_id is None
-                                   else "own" if handler.reseller_id == reseller.pk else "inherited"),
-                           owner=owners.get(handler.reseller_id), in_force=handler.pk in in_force)
-                for handler in candidates]
-        rows.sort(key=lambda row: (rank.get(row.handler.reseller_id, len(lineage)), row.handler.channel,
-                                   row.handler.pk))
+        rows = [
+            HandlerRow(
+                handler=handler,
+                origin=(
+                    "default"
+                    if handler.reseller_id is None
+                    else "own"
+                    if handler.reseller_id == reseller.pk
+                    else "inherited"
+                ),
+                owner=owners.get(handler.reseller_id),
+                in_force=handler.pk in in_force,
+            )
+            for handler in candidates
+        ]
+        rows.sort(
+            key=lambda row: (rank.get(row.handler.reseller_id, len(lineage)), row.handler.channel, row.handler.pk)
+        )
         overview[event_type] = rows
     return overview
 
@@ -132,8 +148,11 @@ def own_handler_of(reseller: Reseller, handler_id: int) -> EventHandler:
 def visible_handler_of(reseller: Reseller, handler_id: int) -> EventHandler:
     """A handler that concerns ``reseller``: its own, an ancestor's or a platform default; else NotFound."""
     lineage = [int(part) for part in reseller.path.strip("/").split("/")]
-    handler = EventHandler.objects.select_related("endpoint", "reseller").filter(
-        Q(reseller_id__in=lineage) | Q(reseller__isnull=True), pk=handler_id).first()
+    handler = (
+        EventHandler.objects.select_related("endpoint", "reseller")
+        .filter(Q(reseller_id__in=lineage) | Q(reseller__isnull=True), pk=handler_id)
+        .first()
+    )
     if handler is None:
         raise NotFound("no such event handler")
     return handler
@@ -148,10 +167,12 @@ _PAYMENT_FITS = {
     "payment.expired": Q(status=Payment.Status.EXPIRED),
     # The gateway's events: payments that went through a connector; a second success, those paid twice.
     "payment.attempt_started": Q(pk__in=PaymentAttempt.objects.values("payment_id")),
-    "payment.attempt_ended": Q(pk__in=PaymentAttempt.objects.exclude(status=PaymentAttempt.Status.OPEN).values(
-        "payment_id")),
-    "payment.duplicate_success": Q(pk__in=BalanceEntry.objects.filter(
-        kind=BalanceEntry.Kind.DUPLICATE_SUCCESS).values("payment_id")),
+    "payment.attempt_ended": Q(
+        pk__in=PaymentAttempt.objects.exclude(status=PaymentAttempt.Status.OPEN).values("payment_id")
+    ),
+    "payment.duplicate_success": Q(
+        pk__in=BalanceEntry.objects.filter(kind=BalanceEntry.Kind.DUPLICATE_SUCCESS).values("payment_id")
+    ),
 }
 _INVOICE_FITS = {
     "invoice.closed": Q(),
@@ -164,20 +185,27 @@ PreviewSubject = Invoice | Payment | Account
 _Subject = TypeVar("_Subject", Invoice, Payment, Account)
 
 
-def preview_subjects(reseller: Reseller, event_type: str, *,
-                     limit: int = PREVIEW_CHOICES) -> Sequence[PreviewSubject]:
+def preview_subjects(reseller: Reseller, event_type: str, *, limit: int = PREVIEW_CHOICES) -> Sequence[PreviewSubject]:
     """Recent invoices, payments or (for ``billing_day.coming``) accounts of ``reseller`` to preview a handler
     of ``event_type`` on, newest first: those the event could have happened to, or, without any, the newest of
     their kind."""
     if event_type.startswith("invoice."):
-        return _newest(Invoice.objects.filter(reseller=reseller, status=Invoice.Status.CLOSED)
-                       .select_related("account"), _INVOICE_FITS.get(event_type, Q()), limit)
+        return _newest(
+            Invoice.objects.filter(reseller=reseller, status=Invoice.Status.CLOSED).select_related("account"),
+            _INVOICE_FITS.get(event_type, Q()),
+            limit,
+        )
     if event_type.startswith("payment."):
-        return _newest(Payment.objects.filter(reseller=reseller).select_related("account", "invoice"),
-                       _PAYMENT_FITS.get(event_type, Q()), limit)
-    return _newest(Account.objects.filter(reseller=reseller),
-                   Q(pk__in=Subscription.objects.filter(reseller=reseller, status="active").values("account_id")),
-                   limit)
+        return _newest(
+            Payment.objects.filter(reseller=reseller).select_related("account", "invoice"),
+            _PAYMENT_FITS.get(event_type, Q()),
+            limit,
+        )
+    return _newest(
+        Account.objects.filter(reseller=reseller),
+        Q(pk__in=Subscription.objects.filter(reseller=reseller, status="active").values("account_id")),
+        limit,
+    )
 
 
 def _newest(rows: QuerySet[_Subject], fits: Q, limit: int) -> list[_Subject]:

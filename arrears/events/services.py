@@ -17,8 +17,18 @@ from arrears.core.actors import Actor
 from arrears.events.catalog import NOTIFIABLE_EVENTS
 from arrears.events.models import Event, PendingDispatch
 
-_COLUMNS = ("type", "reseller_id", "account_id", "subject_type", "subject_id", "payload", "actor_kind", "actor_id",
-            "actor_label", "occurred_at")
+_COLUMNS = (
+    "type",
+    "reseller_id",
+    "account_id",
+    "subject_type",
+    "subject_id",
+    "payload",
+    "actor_kind",
+    "actor_id",
+    "actor_label",
+    "occurred_at",
+)
 
 
 # Dispatches asked for by this process are coalesced: the first commit schedules one a moment ahead, and commits
@@ -59,18 +69,31 @@ def _dispatch_after_commit() -> None:
 
 @functools.cache
 def _insert_event_statement() -> str:
-    return (f"INSERT INTO {sql.table(Event)} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
-            " RETURNING id")
+    return (
+        f"INSERT INTO {sql.table(Event)} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+        " RETURNING id"
+    )
 
 
-def record_event(event_type: str, *, subject, reseller_id: int, account_id: int | None, payload: dict,
-                 actor: Actor, now: datetime) -> int:
+def record_event(
+    event_type: str, *, subject, reseller_id: int, account_id: int | None, payload: dict, actor: Actor, now: datetime
+) -> int:
     """One event row, written with a plain INSERT: every service call writes one or two, and compiling the ORM's
     INSERT costs more than running it. Returns the event's id."""
     row = sql.fetch_all(
         _insert_event_statement(),
-        [event_type, reseller_id, account_id, subject._meta.model_name, subject.pk, json.dumps(payload), actor.kind,
-         actor.id, actor.label, sql.db_datetime(now)],
+        [
+            event_type,
+            reseller_id,
+            account_id,
+            subject._meta.model_name,
+            subject.pk,
+            json.dumps(payload),
+            actor.kind,
+            actor.id,
+            actor.label,
+            sql.db_datetime(now),
+        ],
     )
     event_id = row[0][0]
     if event_type in NOTIFIABLE_EVENTS:
@@ -85,10 +108,21 @@ EVENTS_PER_STATEMENT = 500
 # On PostgreSQL the rows travel as ten arrays, one parameter each, which the server unnests: a statement of ten
 # parameters parses and plans in the same time whatever its rows, where VALUES lists of 5,000 parameters did not.
 EVENT_ARRAYS_PER_STATEMENT = 10_000
-EVENT_COLUMNS = ("type, reseller_id, account_id, subject_type, subject_id, payload, actor_kind, actor_id, actor_label,"
-                 " occurred_at")
-EVENT_ARRAY_TYPES = ("text[]", "bigint[]", "bigint[]", "text[]", "bigint[]", "jsonb[]", "text[]", "bigint[]", "text[]",
-                     "timestamptz[]")
+EVENT_COLUMNS = (
+    "type, reseller_id, account_id, subject_type, subject_id, payload, actor_kind, actor_id, actor_label, occurred_at"
+)
+EVENT_ARRAY_TYPES = (
+    "text[]",
+    "bigint[]",
+    "bigint[]",
+    "text[]",
+    "bigint[]",
+    "jsonb[]",
+    "text[]",
+    "bigint[]",
+    "text[]",
+    "timestamptz[]",
+)
 
 
 def _insert_events(batch: list[tuple]) -> list[tuple[int, int]]:
@@ -98,37 +132,54 @@ def _insert_events(batch: list[tuple]) -> list[tuple[int, int]]:
         return sql.fetch_all(
             f"INSERT INTO {sql.table(Event)} ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM unnest({arrays})"
             f" WITH ORDINALITY AS given ({EVENT_COLUMNS}, position) ORDER BY position RETURNING id, subject_id",
-            [list(column) for column in zip(*batch, strict=True)])
+            [list(column) for column in zip(*batch, strict=True)],
+        )
     return sql.fetch_all(
         f"INSERT INTO {sql.table(Event)} ({EVENT_COLUMNS}) VALUES "
-        + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch)) + " RETURNING id, subject_id",
-        [value for row in batch for value in row])
+        + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch))
+        + " RETURNING id, subject_id",
+        [value for row in batch for value in row],
+    )
 
 
 def _queue_for_dispatch(event_ids: list[int]) -> None:
     if sql.is_postgres():
-        sql.execute(f"INSERT INTO {sql.table(PendingDispatch)} (event_id) SELECT unnest(CAST(%s AS bigint[]))",
-                    [event_ids])
+        sql.execute(
+            f"INSERT INTO {sql.table(PendingDispatch)} (event_id) SELECT unnest(CAST(%s AS bigint[]))", [event_ids]
+        )
     else:
-        sql.execute(f"INSERT INTO {sql.table(PendingDispatch)} (event_id) VALUES "
-                    + ", ".join(["(%s)"] * len(event_ids)), event_ids)
+        sql.execute(
+            f"INSERT INTO {sql.table(PendingDispatch)} (event_id) VALUES " + ", ".join(["(%s)"] * len(event_ids)),
+            event_ids,
+        )
 
 
-def record_events_in_bulk(event_type: str, subject_type: str, rows: list[tuple[int, int, int | None, dict]], *,
-                          actor: Actor, now: datetime) -> list[tuple[int, int]]:
+def record_events_in_bulk(
+    event_type: str, subject_type: str, rows: list[tuple[int, int, int | None, dict]], *, actor: Actor, now: datetime
+) -> list[tuple[int, int]]:
     """Insert many events at once, in the order given; ``rows`` are ``(reseller_id, subject_id, account_id,
     payload)``. Returns ``(event id, subject id)`` of each."""
     occurred_at = sql.db_datetime(now)
     notifiable = event_type in NOTIFIABLE_EVENTS
     values = [
-        (event_type, reseller_id, account_id, subject_type, subject_id, json.dumps(payload), actor.kind, actor.id,
-         actor.label, occurred_at)
+        (
+            event_type,
+            reseller_id,
+            account_id,
+            subject_type,
+            subject_id,
+            json.dumps(payload),
+            actor.kind,
+            actor.id,
+            actor.label,
+            occurred_at,
+        )
         for reseller_id, subject_id, account_id, payload in rows
     ]
     written: list[tuple[int, int]] = []
     per_statement = EVENT_ARRAYS_PER_STATEMENT if sql.is_postgres() else EVENTS_PER_STATEMENT
     for start in range(0, len(values), per_statement):
-        inserted = _insert_events(values[start:start + per_statement])
+        inserted = _insert_events(values[start : start + per_statement])
         written += inserted
         if notifiable:
             _queue_for_dispatch([event_id for event_id, _ in inserted])

@@ -34,12 +34,14 @@ _ERROR_TEXT_LIMIT = 500
 
 # --- reads ------------------------------------------------------------------------------------------------
 
+
 def endpoints_of(reseller: Reseller) -> QuerySet[WebhookEndpoint]:
     """The reseller's own endpoints, each with its latest delivery's time and status (two subqueries, no N+1)."""
     latest = Delivery.objects.filter(endpoint_id=OuterRef("pk")).order_by("-id")
     return WebhookEndpoint.objects.filter(reseller=reseller).annotate(
         last_delivery_at=Subquery(latest.values("created_at")[:1]),
-        last_delivery_status=Subquery(latest.values("status")[:1]))
+        last_delivery_status=Subquery(latest.values("status")[:1]),
+    )
 
 
 def endpoint_of(reseller: Reseller, endpoint_id: int) -> WebhookEndpoint:
@@ -59,32 +61,47 @@ def delivery_of(reseller: Reseller, delivery_id: int) -> Delivery:
     descendant's events there)."""
     try:
         return Delivery.objects.select_related("event", "endpoint").get(
-            Q(event__reseller=reseller) | Q(endpoint__reseller=reseller), pk=delivery_id)
+            Q(event__reseller=reseller) | Q(endpoint__reseller=reseller), pk=delivery_id
+        )
     except Delivery.DoesNotExist:
         raise NotFound(f"no delivery {delivery_id}") from None
 
 
 # --- services -----------------------------------------------------------------------------------------------
 
+
 def resend_delivery(delivery: Delivery, *, actor: Actor, now: datetime) -> Delivery:
     """Send ``delivery`` again whatever its status, from a fresh retry schedule (as a replay does): it is pending
     and due now, and its sending is enqueued once committed. Its earlier attempts stay in the log. A delivery to a
     disabled endpoint is refused (WEBHOOK-0002): enabling the endpoint again is a decision of its own."""
     with transaction.atomic(durable=True):
-        if delivery.endpoint_id is not None and not WebhookEndpoint.objects.filter(
-                pk=delivery.endpoint_id, active=True).exists():
+        if (
+            delivery.endpoint_id is not None
+            and not WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, active=True).exists()
+        ):
             raise WebhookEndpointDisabled("the endpoint is disabled; enable it again before resending its deliveries")
         previous, attempts = Delivery.objects.values_list("status", "attempts").get(pk=delivery.pk)
         resent = Delivery.objects.filter(pk=delivery.pk, status=previous, attempts=attempts).update(
-            status=Delivery.Status.PENDING, attempts=0, next_attempt_at=now, updated_at=now)
+            status=Delivery.Status.PENDING, attempts=0, next_attempt_at=now, updated_at=now
+        )
         if not resent:
             raise DeliveryChanged("the delivery was being sent just now; look at its log and try again")
-        record_event("delivery.resent", subject=delivery, reseller_id=delivery.event.reseller_id,
-                     account_id=delivery.event.account_id,
-                     payload={"channel": delivery.channel, "recipient": delivery.recipient, "previous_status": previous,
-                              "previous_attempts": attempts, "event_id": delivery.event_id,
-                              "event_type": delivery.event.type},
-                     actor=actor, now=now)
+        record_event(
+            "delivery.resent",
+            subject=delivery,
+            reseller_id=delivery.event.reseller_id,
+            account_id=delivery.event.account_id,
+            payload={
+                "channel": delivery.channel,
+                "recipient": delivery.recipient,
+                "previous_status": previous,
+                "previous_attempts": attempts,
+                "event_id": delivery.event_id,
+                "event_type": delivery.event.type,
+            },
+            actor=actor,
+            now=now,
+        )
         transaction.on_commit(partial(enqueue_sending, [delivery.pk]), robust=True)
     return Delivery.objects.select_related("event", "endpoint").get(pk=delivery.pk)
 
@@ -94,14 +111,23 @@ def enable_webhook_endpoint(endpoint: WebhookEndpoint, *, actor: Actor, now: dat
     disabled stay cancelled; resend those that still matter. An active endpoint is refused (WEBHOOK-0001)."""
     with transaction.atomic(durable=True):
         enabled = WebhookEndpoint.objects.filter(pk=endpoint.pk, active=False).update(
-            active=True, consecutive_failures=0, disabled_at=None, updated_at=now)
+            active=True, consecutive_failures=0, disabled_at=None, updated_at=now
+        )
         if not enabled:
             raise WebhookEndpointNotDisabled("the endpoint is active already")
-        record_event("webhook_endpoint.enabled", subject=endpoint, reseller_id=endpoint.reseller_id,
-                     account_id=None,
-                     payload={"url": endpoint.url, "consecutive_failures": endpoint.consecutive_failures,
-                              "disabled_at": endpoint.disabled_at.isoformat() if endpoint.disabled_at else None},
-                     actor=actor, now=now)
+        record_event(
+            "webhook_endpoint.enabled",
+            subject=endpoint,
+            reseller_id=endpoint.reseller_id,
+            account_id=None,
+            payload={
+                "url": endpoint.url,
+                "consecutive_failures": endpoint.consecutive_failures,
+                "disabled_at": endpoint.disabled_at.isoformat() if endpoint.disabled_at else None,
+            },
+            actor=actor,
+            now=now,
+        )
     return WebhookEndpoint.objects.get(pk=endpoint.pk)
 
 
@@ -120,14 +146,26 @@ def send_test_event(endpoint: WebhookEndpoint, *, actor: Actor, now: datetime) -
     ``webhook_endpoint.tested`` event. Nothing is retried, and neither the delivery log nor the failure count
     changes."""
     message_id = f"msg_arrears_test_{secrets.token_hex(8)}"
-    body = json.dumps({"id": message_id, "type": TEST_EVENT_TYPE, "occurred_at": now.isoformat(),
-                       "data": {"endpoint": {"id": endpoint.pk, "url": endpoint.url},
-                                "message": "A test message from Arrears: the signature verifies with the "
-                                           "endpoint's secret."}}, ensure_ascii=False)
+    body = json.dumps(
+        {
+            "id": message_id,
+            "type": TEST_EVENT_TYPE,
+            "occurred_at": now.isoformat(),
+            "data": {
+                "endpoint": {"id": endpoint.pk, "url": endpoint.url},
+                "message": "A test message from Arrears: the signature verifies with the endpoint's secret.",
+            },
+        },
+        ensure_ascii=False,
+    )
     timestamp = now.astimezone(UTC)
-    headers = {"content-type": "application/json", "user-agent": "Arrears-Webhooks/1", "webhook-id": message_id,
-               "webhook-timestamp": str(math.floor(timestamp.timestamp())),
-               "webhook-signature": Webhook(endpoint.secret).sign(message_id, timestamp, body)}
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "Arrears-Webhooks/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(math.floor(timestamp.timestamp())),
+        "webhook-signature": Webhook(endpoint.secret).sign(message_id, timestamp, body),
+    }
     started = time.monotonic()
     status_code, error = None, ""
     try:
@@ -139,11 +177,28 @@ def send_test_event(endpoint: WebhookEndpoint, *, actor: Actor, now: datetime) -
         status_code = response.status_code
         if not response.is_success:
             error = f"HTTP {response.status_code}: {response.text}"[:_ERROR_TEXT_LIMIT]
-    outcome = TestOutcome(message_id=message_id, succeeded=not error, status_code=status_code, error=error,
-                          duration_ms=round((time.monotonic() - started) * 1000))
+    outcome = TestOutcome(
+        message_id=message_id,
+        succeeded=not error,
+        status_code=status_code,
+        error=error,
+        duration_ms=round((time.monotonic() - started) * 1000),
+    )
     with transaction.atomic(durable=True):
-        record_event("webhook_endpoint.tested", subject=endpoint, reseller_id=endpoint.reseller_id, account_id=None,
-                     payload={"url": endpoint.url, "webhook_id": message_id, "succeeded": outcome.succeeded,
-                              "status_code": status_code, "error": error, "duration_ms": outcome.duration_ms},
-                     actor=actor, now=now)
+        record_event(
+            "webhook_endpoint.tested",
+            subject=endpoint,
+            reseller_id=endpoint.reseller_id,
+            account_id=None,
+            payload={
+                "url": endpoint.url,
+                "webhook_id": message_id,
+                "succeeded": outcome.succeeded,
+                "status_code": status_code,
+                "error": error,
+                "duration_ms": outcome.duration_ms,
+            },
+            actor=actor,
+            now=now,
+        )
     return outcome

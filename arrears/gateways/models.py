@@ -28,8 +28,10 @@ class PaymentConnector(models.Model):
         ordering = ["name", "id"]
         constraints = [
             models.UniqueConstraint(fields=["reseller", "name"], name="connector_unique_name"),
-            models.CheckConstraint(condition=models.Q(processing_minutes__gte=1, processing_minutes__lte=10080),
-                                   name="connector_processing_minutes_range"),
+            models.CheckConstraint(
+                condition=models.Q(processing_minutes__gte=1, processing_minutes__lte=10080),
+                name="connector_processing_minutes_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -72,8 +74,9 @@ class PaymentAttempt(models.Model):
         ordering = ["-id"]
         constraints = [
             # No double charge: a payment has at most one open attempt, whatever races.
-            models.UniqueConstraint(fields=["payment"], condition=models.Q(status="open"),
-                                    name="attempt_one_open_per_payment"),
+            models.UniqueConstraint(
+                fields=["payment"], condition=models.Q(status="open"), name="attempt_one_open_per_payment"
+            ),
         ]
         indexes = [models.Index(fields=["status", "deadline_at"], name="attempt_open_deadline_idx")]
 
@@ -116,6 +119,9 @@ class AttemptLogEntry(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["connector", "webhook_id"], condition=models.Q(webhook_id__isnull=False),
-                                    name="attempt_log_unique_webhook_id"),
+            models.UniqueConstraint(
+                fields=["connector", "webhook_id"],
+                condition=models.Q(webhook_id__isnull=False),
+                name="attempt_log_unique_webhook_id",
+            ),
         ]

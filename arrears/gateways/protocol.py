@@ -70,14 +70,19 @@ def verify(connector: PaymentConnector, body: bytes | str, headers: Mapping[str,
         except Exception:  # noqa: BLE001, S112
             continue
         return
-    raise ConnectorSignatureInvalid("the webhook signature does not verify, or its timestamp is more than 5 minutes "
-                                    "away", header="webhook-signature")
+    raise ConnectorSignatureInvalid(
+        "the webhook signature does not verify, or its timestamp is more than 5 minutes away",
+        header="webhook-signature",
+    )
 
 
 def redacted(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers as stored with an attempt: signatures never are."""
-    return {name.lower(): (REDACTED if name.lower() in _SIGNATURE_HEADERS else value) for name, value in headers.items()
-            if name.lower() not in ("authorization", "cookie")}
+    return {
+        name.lower(): (REDACTED if name.lower() in _SIGNATURE_HEADERS else value)
+        for name, value in headers.items()
+        if name.lower() not in ("authorization", "cookie")
+    }
 
 
 @dataclass
@@ -96,17 +101,32 @@ class Exchange:
 
     @property
     def sent(self) -> dict:
-        return {"method": self.method, "url": self.url, "headers": redacted(self.request_headers),
-                "body": self.request_body}
+        return {
+            "method": self.method,
+            "url": self.url,
+            "headers": redacted(self.request_headers),
+            "body": self.request_body,
+        }
 
     @property
     def received(self) -> dict:
-        return {"status": self.status, "headers": redacted(self.response_headers), "body": self.answer,
-                "error": self.error}
+        return {
+            "status": self.status,
+            "headers": redacted(self.response_headers),
+            "body": self.answer,
+            "error": self.error,
+        }
 
 
-def _exchange(connector: PaymentConnector, method: str, path: str, payload: dict | None, *, now: datetime,
-              extra_headers: Mapping[str, str] | None = None) -> Exchange:
+def _exchange(
+    connector: PaymentConnector,
+    method: str,
+    path: str,
+    payload: dict | None,
+    *,
+    now: datetime,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Exchange:
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False) if payload is not None else ""
     url = connector.url.rstrip("/") + path
     headers = {"user-agent": USER_AGENT, **signed_headers(connector.secret, body), **(extra_headers or {})}
@@ -114,15 +134,19 @@ def _exchange(connector: PaymentConnector, method: str, path: str, payload: dict
         headers["content-type"] = "application/json"
     exchange = Exchange(method=method, url=url, request_headers=headers, request_body=payload)
     try:
-        response = httpx.request(method, url, content=body.encode(), headers=headers,
-                                 timeout=REQUEST_TIMEOUT_SECONDS, follow_redirects=False)
+        response = httpx.request(
+            method, url, content=body.encode(), headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, follow_redirects=False
+        )
     # Whatever went wrong (refused, timed out, reset, a bad URL) is the exchange's outcome, stored and acted on.
     except Exception as exc:  # noqa: BLE001
         exchange.error = f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_LIMIT]
         return exchange
     exchange.status = response.status_code
-    exchange.response_headers = {name: value for name, value in response.headers.items()
-                                 if name.lower().startswith("webhook-") or name.lower() == "content-type"}
+    exchange.response_headers = {
+        name: value
+        for name, value in response.headers.items()
+        if name.lower().startswith("webhook-") or name.lower() == "content-type"
+    }
     try:
         # Answers are signed too, so a man in the middle cannot fake a checkout or a status.
         verify(connector, response.content, response.headers, now=now)
@@ -141,8 +165,9 @@ def _exchange(connector: PaymentConnector, method: str, path: str, payload: dict
 
 
 def create_checkout(connector: PaymentConnector, payload: dict, *, now: datetime) -> Exchange:
-    return _exchange(connector, "POST", "/checkouts", payload, now=now,
-                     extra_headers={"idempotency-key": payload["attempt_id"]})
+    return _exchange(
+        connector, "POST", "/checkouts", payload, now=now, extra_headers={"idempotency-key": payload["attempt_id"]}
+    )
 
 
 def checkout_status(connector: PaymentConnector, attempt_id: str, *, now: datetime) -> Exchange:

@@ -29,27 +29,45 @@ def charge_of(payment: Payment) -> tuple[int, str]:
 def gateway_methods_of(reseller) -> list[PaymentMethod]:
     """Active connector methods ``reseller`` offers its customers. Only its own: a connector belongs to the
     reseller whose gateway account takes the money, so a parent's connector is not offered below it."""
-    return list(PaymentMethod.objects.filter(reseller=reseller, kind=PaymentMethod.Kind.GATEWAY, active=True,
-                                             connector__active=True).select_related("connector").order_by("name", "id"))
+    return list(
+        PaymentMethod.objects.filter(
+            reseller=reseller, kind=PaymentMethod.Kind.GATEWAY, active=True, connector__active=True
+        )
+        .select_related("connector")
+        .order_by("name", "id")
+    )
 
 
 def gateway_methods_for(payment: Payment) -> list[PaymentMethod]:
     """The connector methods a customer may pay ``payment`` with: offered, and accepting the charge's currency."""
     _, currency = charge_of(payment)
-    return [method for method in gateway_methods_of(payment.reseller)
-            if method.connector is not None and currency in method.connector.currencies]
+    return [
+        method
+        for method in gateway_methods_of(payment.reseller)
+        if method.connector is not None and currency in method.connector.currencies
+    ]
 
 
 def attempts_of(payment: Payment) -> list[PaymentAttempt]:
     """The payment's attempts, newest first, each with its log in order."""
-    return list(PaymentAttempt.objects.filter(payment=payment).select_related("connector")
-                .prefetch_related(Prefetch("log", queryset=AttemptLogEntry.objects.order_by("id")))
-                .order_by("-id"))
+    return list(
+        PaymentAttempt.objects.filter(payment=payment)
+        .select_related("connector")
+        .prefetch_related(Prefetch("log", queryset=AttemptLogEntry.objects.order_by("id")))
+        .order_by("-id")
+    )
 
 
 def attempt_of_account(account, public_id: str) -> PaymentAttempt:
-    attempt = (PaymentAttempt.objects.filter(account=account, public_id=public_id)
-               .select_related("connector", "payment").first()) if isinstance(public_id, str) else None
+    attempt = (
+        (
+            PaymentAttempt.objects.filter(account=account, public_id=public_id)
+            .select_related("connector", "payment")
+            .first()
+        )
+        if isinstance(public_id, str)
+        else None
+    )
     if attempt is None:
         raise AttemptNotFound("no such payment attempt")
     return attempt

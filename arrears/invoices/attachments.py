@@ -56,11 +56,10 @@ def parse_external_total(amount) -> ExternalTotal | None:
         raise ExternalTotalInvalid("amount must be an object {total, currency}", pointer="/amount")
     currency = amount.get("currency")
     if not isinstance(currency, str) or not money.is_known_currency(currency):
-        raise ExternalTotalInvalid(f"currency {currency!r} is not a known ISO 4217 code",
-                                   pointer="/amount/currency")
+        raise ExternalTotalInvalid(f"currency {currency!r} is not a known ISO 4217 code", pointer="/amount/currency")
     total = amount.get("total")
     if not isinstance(total, str):
-        raise ExternalTotalInvalid("total must be a decimal string like \"1050.00\"", pointer="/amount/total")
+        raise ExternalTotalInvalid('total must be a decimal string like "1050.00"', pointer="/amount/total")
     try:
         minor = money.parse_amount(total, currency)
     except ValueError as exc:
@@ -167,7 +166,7 @@ def _declared_kind_problem(content_type: str, declared_mime: str, name: str) -> 
     declared_mime = declared_mime.lower()
     if declared_mime in kinds and declared_mime != content_type:
         return f"the data URI says {kinds[declared_mime]}, but the content is a {kinds[content_type]} document"
-    extension = name[name.rfind("."):].lower() if "." in name else ""
+    extension = name[name.rfind(".") :].lower() if "." in name else ""
     if extension in _EXTENSIONS and _EXTENSIONS[extension] != content_type:
         return f"the name says {extension}, but the content is a {kinds[content_type]} document"
     return None
@@ -181,8 +180,9 @@ def _name(value, pointer: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 255:
         raise AttachmentInvalid("name must be 1 to 255 characters", pointer=pointer)
     if found := _UNSAFE_IN_NAME.search(value):
-        raise AttachmentInvalid("name must not contain control characters, bidi controls, / or \\ "
-                                f"({_character(found)})", pointer=pointer)
+        raise AttachmentInvalid(
+            f"name must not contain control characters, bidi controls, / or \\ ({_character(found)})", pointer=pointer
+        )
     name = value.strip()
     if not name.strip("."):
         raise AttachmentInvalid("name must not be only dots", pointer=pointer)
@@ -198,8 +198,9 @@ def parse_attachment(file, link) -> Attachment | None:
         name = _name(file.get("name"), "/file/name")
         match = _DATA_URI.match(file.get("data") or "") if isinstance(file.get("data"), str) else None
         if not match:
-            raise AttachmentInvalid("data must be a base64 data URI (data:application/pdf;base64,…)",
-                                    pointer="/file/data")
+            raise AttachmentInvalid(
+                "data must be a base64 data URI (data:application/pdf;base64,…)", pointer="/file/data"
+            )
         if len(match["data"]) > MAX_ATTACHMENT_BYTES * 4 // 3 + 4:
             raise AttachmentInvalid("the file is larger than 10 MB", pointer="/file/data")
         try:
@@ -210,8 +211,9 @@ def parse_attachment(file, link) -> Attachment | None:
             raise AttachmentInvalid("the file must be 1 byte to 10 MB", pointer="/file/data")
         content_type = _sniff_content_type(data)
         if content_type is None:
-            raise AttachmentInvalid("the file must be a PDF, DOC, DOCX or XLSX document that opens as one",
-                                    pointer="/file/data")
+            raise AttachmentInvalid(
+                "the file must be a PDF, DOC, DOCX or XLSX document that opens as one", pointer="/file/data"
+            )
         if problem := _declared_kind_problem(content_type, match["mime"], name):
             raise AttachmentInvalid(problem, pointer="/file/data")
         return Attachment("file", name, content_type=content_type, data=data)
@@ -224,8 +226,10 @@ def parse_attachment(file, link) -> Attachment | None:
             raise AttachmentInvalid("data must be an https URL", pointer="/link/data")
         # Checked before urlsplit, which silently drops tabs and line breaks from a URL.
         if found := _UNSAFE_IN_LINK.search(url):
-            raise AttachmentInvalid(f"data must be an https URL without spaces or control characters "
-                                    f"({_character(found)})", pointer="/link/data")
+            raise AttachmentInvalid(
+                f"data must be an https URL without spaces or control characters ({_character(found)})",
+                pointer="/link/data",
+            )
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname or len(url) > 2000:
             raise AttachmentInvalid("data must be an https URL", pointer="/link/data")

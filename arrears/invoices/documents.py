@@ -83,19 +83,26 @@ def document_context(invoice: Invoice) -> dict:
     currency = invoice.currency
     charges: list[dict[str, str | None]] = []
     taxes: dict[int, tuple[int, int, int]] = {}  # rate in basis points → (net, tax, gross)
-    rows = Charge.objects.filter(invoice_id=invoice.pk, status=Charge.Status.CLOSED).order_by("id").values_list(
-        "description", "kind", "quantity", "unit_price", "net_amount", "tax_rate_bp", "tax_amount", "amount")
+    rows = (
+        Charge.objects.filter(invoice_id=invoice.pk, status=Charge.Status.CLOSED)
+        .order_by("id")
+        .values_list(
+            "description", "kind", "quantity", "unit_price", "net_amount", "tax_rate_bp", "tax_amount", "amount"
+        )
+    )
     for description, kind, quantity, unit_price, net_amount, tax_rate_bp, tax_amount, amount in rows:
-        charges.append({
-            "description": description,
-            "kind": kind,
-            "quantity": format_quantity(quantity),
-            "unit_price": format_amount(unit_price, currency),
-            "net_amount": format_amount(net_amount, currency),
-            "tax_percent": format_rate(tax_rate_bp),
-            "tax_amount": format_amount(tax_amount, currency),
-            "amount": format_amount(amount, currency),
-        })
+        charges.append(
+            {
+                "description": description,
+                "kind": kind,
+                "quantity": format_quantity(quantity),
+                "unit_price": format_amount(unit_price, currency),
+                "net_amount": format_amount(net_amount, currency),
+                "tax_percent": format_rate(tax_rate_bp),
+                "tax_amount": format_amount(tax_amount, currency),
+                "amount": format_amount(amount, currency),
+            }
+        )
         net, tax, gross = taxes.get(tax_rate_bp, (0, 0, 0))
         taxes[tax_rate_bp] = (net + net_amount, tax + tax_amount, gross + amount)
     issued_on = invoice.closed_at and clock.local_date(invoice.closed_at, reseller.timezone)
@@ -103,15 +110,18 @@ def document_context(invoice: Invoice) -> dict:
         "reseller": reseller_placeholders(reseller),
         "account": account_placeholders(account, reseller.currency),
         "invoice": {
-            **invoice_placeholders(invoice, payment.due_date if payment is not None else None,
-                                   payment=payment),
+            **invoice_placeholders(invoice, payment.due_date if payment is not None else None, payment=payment),
             "issue_date": None if not issued_on else issued_on.isoformat(),
             "net_total": format_amount(sum(net for net, _, _ in taxes.values()), currency),
             "tax_total": format_amount(sum(tax for _, tax, _ in taxes.values()), currency),
             "charges": charges,
             "taxes": [
-                {"percent": format_rate(rate), "net": format_amount(net, currency),
-                 "tax": format_amount(tax, currency), "gross": format_amount(gross, currency)}
+                {
+                    "percent": format_rate(rate),
+                    "net": format_amount(net, currency),
+                    "tax": format_amount(tax, currency),
+                    "gross": format_amount(gross, currency),
+                }
                 for rate, (net, tax, gross) in sorted(taxes.items())
             ],
         },
@@ -145,8 +155,9 @@ def set_invoice_template(reseller: Reseller, source, *, actor: Actor, now: datet
     if isinstance(source, str) and not source.strip():
         raise TemplateInvalid("line 1: the template is empty", line=1, pointer="/source")
     if isinstance(source, str) and len(source) > MAX_TEMPLATE_CHARACTERS:
-        raise TemplateInvalid(f"the template is longer than {MAX_TEMPLATE_CHARACTERS} characters", line=1,
-                              pointer="/source")
+        raise TemplateInvalid(
+            f"the template is longer than {MAX_TEMPLATE_CHARACTERS} characters", line=1, pointer="/source"
+        )
     check_template(source, DOCUMENT_PLACEHOLDERS, html=True, pointer="/source")
     digest = hashlib.sha256(source.encode()).hexdigest()
     with transaction.atomic(durable=True):
@@ -176,8 +187,9 @@ def set_invoice_template(reseller: Reseller, source, *, actor: Actor, now: datet
 def _bump_documents_shaped_by(reseller: Reseller, *, now: datetime) -> list[int]:
     """Mark stale the documents of the invoices of ``reseller`` and of the resellers below it that have no
     template of their own between them and it; one statement."""
-    document, invoice, template, resellers = (sql.table(model) for model in
-                                              (InvoiceDocument, Invoice, InvoiceTemplate, Reseller))
+    document, invoice, template, resellers = (
+        sql.table(model) for model in (InvoiceDocument, Invoice, InvoiceTemplate, Reseller)
+    )
     rows = sql.fetch_all(
         f"UPDATE {document} SET version = version + 1, requested_at = %s WHERE invoice_id IN ("
         f" SELECT i.id FROM {invoice} i WHERE i.reseller_id IN ("
@@ -185,7 +197,8 @@ def _bump_documents_shaped_by(reseller: Reseller, *, now: datetime) -> list[int]
         f"   SELECT 1 FROM {template} t JOIN {resellers} own ON own.id = t.reseller_id"
         "    WHERE own.id <> %s AND own.path LIKE %s AND r.path LIKE own.path || %s)))"
         " RETURNING invoice_id",
-        [sql.db_datetime(now), f"{reseller.path}%", reseller.pk, f"{reseller.path}%", "%"])
+        [sql.db_datetime(now), f"{reseller.path}%", reseller.pk, f"{reseller.path}%", "%"],
+    )
     return sorted(row[0] for row in rows)
 
 
@@ -220,20 +233,30 @@ def request_documents(invoice_ids, *, now: datetime) -> list[int]:
     stale: list[int] = []
     with transaction.atomic():
         for start in range(0, len(ids), INVOICES_PER_STATEMENT):
-            chunk = ids[start:start + INVOICES_PER_STATEMENT]
+            chunk = ids[start : start + INVOICES_PER_STATEMENT]
             marks = ", ".join(["%s"] * len(chunk))
-            stale += [row[0] for row in sql.fetch_all(
-                f"UPDATE {document} SET version = version + 1, requested_at = %s WHERE invoice_id IN ({marks})"
-                " RETURNING invoice_id", [stamp, *chunk])]
+            stale += [
+                row[0]
+                for row in sql.fetch_all(
+                    f"UPDATE {document} SET version = version + 1, requested_at = %s WHERE invoice_id IN ({marks})"
+                    " RETURNING invoice_id",
+                    [stamp, *chunk],
+                )
+            ]
             # The WHERE clause also keeps SQLite from reading ON CONFLICT as a join constraint.
-            stale += [row[0] for row in sql.fetch_all(
-                f"INSERT INTO {document} (invoice_id, file, content_type, size, sha256, version, rendered_version,"
-                " failed_version, error, requested_at, rendered_at, lease_expires_at)"
-                f" SELECT i.id, '', '', 0, '', 1, 0, 0, '', %s, NULL, NULL FROM {invoice} i"
-                f" WHERE i.id IN ({marks}) AND i.status = 'closed'"
-                " AND (i.managed_externally = FALSE OR (i.approved = TRUE AND i.attachment_kind = ''))"
-                f" AND NOT EXISTS (SELECT 1 FROM {document} d WHERE d.invoice_id = i.id)"
-                " ON CONFLICT (invoice_id) DO NOTHING RETURNING invoice_id", [stamp, *chunk])]
+            stale += [
+                row[0]
+                for row in sql.fetch_all(
+                    f"INSERT INTO {document} (invoice_id, file, content_type, size, sha256, version, rendered_version,"
+                    " failed_version, error, requested_at, rendered_at, lease_expires_at)"
+                    f" SELECT i.id, '', '', 0, '', 1, 0, 0, '', %s, NULL, NULL FROM {invoice} i"
+                    f" WHERE i.id IN ({marks}) AND i.status = 'closed'"
+                    " AND (i.managed_externally = FALSE OR (i.approved = TRUE AND i.attachment_kind = ''))"
+                    f" AND NOT EXISTS (SELECT 1 FROM {document} d WHERE d.invoice_id = i.id)"
+                    " ON CONFLICT (invoice_id) DO NOTHING RETURNING invoice_id",
+                    [stamp, *chunk],
+                )
+            ]
         stale.sort()
         if stale:
             # robust: a queue that cannot be reached must not undo the caller's work; the sweep renders them later.
@@ -246,17 +269,20 @@ def _enqueue_renders(invoice_ids: list[int]) -> None:
     from arrears.invoices.tasks import render_invoice_documents
 
     for start in range(0, len(invoice_ids), DOCUMENTS_PER_TASK):
-        render_invoice_documents(invoice_ids[start:start + DOCUMENTS_PER_TASK])
+        render_invoice_documents(invoice_ids[start : start + DOCUMENTS_PER_TASK])
 
 
 def stale_document_ids(*, now: datetime, limit: int = SWEEP_LIMIT) -> list[int]:
     """The invoices whose document has waited longer than SWEEP_AFTER for its render, oldest request first:
     what the periodic sweep renders (an enqueue was lost, or a worker died mid-render)."""
     return list(
-        InvoiceDocument.objects.filter(rendered_version__lt=F("version"), failed_version__lt=F("version"),
-                                       requested_at__lt=now - SWEEP_AFTER)
+        InvoiceDocument.objects.filter(
+            rendered_version__lt=F("version"), failed_version__lt=F("version"), requested_at__lt=now - SWEEP_AFTER
+        )
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        .order_by("requested_at").values_list("pk", flat=True)[:limit])
+        .order_by("requested_at")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def render_invoice_document(invoice_id: int, *, now: datetime) -> bool:
@@ -280,8 +306,10 @@ def _claim(invoice_id: int, *, now: datetime) -> int | None:
     """Claim a stale document that no live render holds; its version, or None."""
     with transaction.atomic(durable=True):
         claimed = InvoiceDocument.objects.filter(
-            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now), pk=invoice_id,
-            rendered_version__lt=F("version"), failed_version__lt=F("version"),
+            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+            pk=invoice_id,
+            rendered_version__lt=F("version"),
+            failed_version__lt=F("version"),
         ).update(lease_expires_at=now + RENDER_LEASE)
         if not claimed:
             return None
@@ -303,15 +331,31 @@ def _render_version(invoice_id: int, version: int, *, now: datetime) -> bool:
         # the document and logged, and tried again at the invoice's next change rather than every minute.
         _record_failure(invoice_id, version, exc)
         return False
-    name = default_storage.save(f"invoice-documents/{invoice.reseller_id}/{invoice_id}-v{version}.pdf",
-                                ContentFile(pdf))
+    name = default_storage.save(
+        f"invoice-documents/{invoice.reseller_id}/{invoice_id}-v{version}.pdf", ContentFile(pdf)
+    )
     with transaction.atomic(durable=True):
-        current = InvoiceDocument.objects.select_for_update().filter(pk=invoice_id).values_list(
-            "file", "rendered_version").first()
-        stored = current is not None and current[1] < version and InvoiceDocument.objects.filter(
-            pk=invoice_id, rendered_version__lt=version).update(
-            file=name, content_type=PDF, size=len(pdf), sha256=hashlib.sha256(pdf).hexdigest(),
-            rendered_version=version, rendered_at=now, error="", lease_expires_at=None) == 1
+        current = (
+            InvoiceDocument.objects.select_for_update()
+            .filter(pk=invoice_id)
+            .values_list("file", "rendered_version")
+            .first()
+        )
+        stored = (
+            current is not None
+            and current[1] < version
+            and InvoiceDocument.objects.filter(pk=invoice_id, rendered_version__lt=version).update(
+                file=name,
+                content_type=PDF,
+                size=len(pdf),
+                sha256=hashlib.sha256(pdf).hexdigest(),
+                rendered_version=version,
+                rendered_at=now,
+                error="",
+                lease_expires_at=None,
+            )
+            == 1
+        )
     if current is None or not stored:  # a newer version was stored meanwhile, after this render's claim expired
         default_storage.delete(name)
         return False
@@ -325,7 +369,8 @@ def _record_failure(invoice_id: int, version: int, exc: Exception) -> None:
     log.error("invoice %s: rendering version %s of its document failed: %s", invoice_id, version, error)
     with transaction.atomic(durable=True):
         InvoiceDocument.objects.filter(pk=invoice_id, failed_version__lt=version).update(
-            failed_version=version, error=error, lease_expires_at=None)
+            failed_version=version, error=error, lease_expires_at=None
+        )
 
 
 class _Renderer:

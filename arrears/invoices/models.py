@@ -53,8 +53,10 @@ class Invoice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "billing_day", "billing_date"], name="invoice_one_per_period"),
             models.UniqueConstraint(fields=["reseller", "document_id"], name="invoice_unique_document_id"),
-            models.CheckConstraint(condition=models.Q(approved=False) | models.Q(managed_externally=True),
-                                   name="invoice_approved_only_if_external"),
+            models.CheckConstraint(
+                condition=models.Q(approved=False) | models.Q(managed_externally=True),
+                name="invoice_approved_only_if_external",
+            ),
         ]
         indexes = [
             models.Index(fields=["reseller", "status", "to_date"], name="invoice_closing_idx"),
@@ -66,9 +68,20 @@ class Invoice(models.Model):
             models.Index(fields=["reseller", "status", "approved", "managed_externally"], name="invoice_approval_idx"),
             # Reconciliation: the approved invoices of one billing period, and the list of periods that have any.
             # It holds every column the period's totals add up, so those sums never read the table.
-            models.Index(fields=["reseller", "billing_date", "status", "managed_externally", "currency",
-                                 "external_currency", "total", "external_total"],
-                         condition=models.Q(approved=True), name="invoice_reconciliation_idx"),
+            models.Index(
+                fields=[
+                    "reseller",
+                    "billing_date",
+                    "status",
+                    "managed_externally",
+                    "currency",
+                    "external_currency",
+                    "total",
+                    "external_total",
+                ],
+                condition=models.Q(approved=True),
+                name="invoice_reconciliation_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -113,8 +126,11 @@ class InvoiceDocument(models.Model):
         ordering = ["invoice_id"]
         indexes = [
             # The sweep's selection: only stale documents are in it, so it stays small however many invoices.
-            models.Index(fields=["requested_at"], condition=models.Q(rendered_version__lt=models.F("version")),
-                         name="invoice_document_stale_idx"),
+            models.Index(
+                fields=["requested_at"],
+                condition=models.Q(rendered_version__lt=models.F("version")),
+                name="invoice_document_stale_idx",
+            ),
         ]
 
     def __str__(self) -> str:

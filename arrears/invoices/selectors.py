@@ -60,16 +60,19 @@ def _charge_refs_column() -> str:
     """A column with the invoice's charges as "charge_id:subscription_id:tax_rate_bp,…" (the rate empty for a
     deleted charge, which no tax line counts), so that the invoice's document needs no second query; read back
     by ``_keep_charge_refs``."""
-    ref = ("CAST(c.id AS TEXT) || ':' || CAST(c.subscription_id AS TEXT) || ':' ||"
-           " CASE WHEN c.status = 'deleted' THEN '' ELSE CAST(c.tax_rate_bp AS TEXT) END")
+    ref = (
+        "CAST(c.id AS TEXT) || ':' || CAST(c.subscription_id AS TEXT) || ':' ||"
+        " CASE WHEN c.status = 'deleted' THEN '' ELSE CAST(c.tax_rate_bp AS TEXT) END"
+    )
     return f"(SELECT {sql.joined_text(ref)} FROM {sql.table(Charge)} c WHERE c.invoice_id = i.id)"
 
 
 def _keep_charge_refs(invoice: Invoice, joined: str | None) -> None:
     """``invoice.charge_refs``: (charge id, subscription id, tax rate in basis points or None if deleted)."""
     refs = (ref.split(":") for ref in joined.split(",")) if joined else ()
-    invoice.charge_refs = sorted((int(charge_id), int(subscription_id), int(rate) if rate else None)
-                                 for charge_id, subscription_id, rate in refs)
+    invoice.charge_refs = sorted(
+        (int(charge_id), int(subscription_id), int(rate) if rate else None) for charge_id, subscription_id, rate in refs
+    )
 
 
 def invoice_of(reseller, invoice_id: int) -> Invoice:
@@ -144,7 +147,8 @@ def approved_periods(reseller, *, limit: int = 240) -> list:
 def _blocks_balance():
     """R18: a stated external total that differs in amount or currency rules out paying from the balance."""
     return Q(external_total__isnull=False) & (
-        Q(external_total__lt=F("total")) | Q(external_total__gt=F("total")) | ~Q(external_currency=F("currency")))
+        Q(external_total__lt=F("total")) | Q(external_total__gt=F("total")) | ~Q(external_currency=F("currency"))
+    )
 
 
 def reconciliation_of(reseller, period):
@@ -152,17 +156,16 @@ def reconciliation_of(reseller, period):
     ``stated_currency`` (the ERP's, or the platform's when it stated none), ``same_currency``, ``difference``
     (stated − platform, minor units; None across currencies) and ``blocks_balance`` (R18)."""
     same = Q(external_currency__isnull=True) | Q(external_currency=F("currency"))
-    return (
-        Invoice.objects.filter(reseller=reseller, approved=True, managed_externally=True,
-                               status=Invoice.Status.CLOSED, billing_date=period)
-        .annotate(
-            stated_total=Coalesce("external_total", "total"),
-            stated_currency=Coalesce("external_currency", "currency"),
-            same_currency=Case(When(same, then=Value(True)), default=Value(False), output_field=BooleanField()),
-            difference=Case(When(same, then=Coalesce("external_total", "total") - F("total")), default=None),
-            blocks_balance=Case(When(_blocks_balance(), then=Value(True)), default=Value(False),
-                                output_field=BooleanField()),
-        )
+    return Invoice.objects.filter(
+        reseller=reseller, approved=True, managed_externally=True, status=Invoice.Status.CLOSED, billing_date=period
+    ).annotate(
+        stated_total=Coalesce("external_total", "total"),
+        stated_currency=Coalesce("external_currency", "currency"),
+        same_currency=Case(When(same, then=Value(True)), default=Value(False), output_field=BooleanField()),
+        difference=Case(When(same, then=Coalesce("external_total", "total") - F("total")), default=None),
+        blocks_balance=Case(
+            When(_blocks_balance(), then=Value(True)), default=Value(False), output_field=BooleanField()
+        ),
     )
 
 
@@ -174,12 +177,30 @@ def reconciliation_totals(queryset) -> list[dict]:
     totals: dict[str, dict] = {}
 
     def entry(currency):
-        return totals.setdefault(currency, {"currency": currency, "platform": 0, "external": 0, "difference": 0,
-                                            "count": 0, "other_currency": 0, "blocking": 0})
+        return totals.setdefault(
+            currency,
+            {
+                "currency": currency,
+                "platform": 0,
+                "external": 0,
+                "difference": 0,
+                "count": 0,
+                "other_currency": 0,
+                "blocking": 0,
+            },
+        )
 
-    for row in (queryset.order_by().values("currency", "stated_currency")
-                .annotate(platform=Sum("total"), stated=Sum("stated_total"), difference_sum=Sum("difference"),
-                          invoices=Count("id"), blocking=Count("id", filter=Q(blocks_balance=True)))):
+    for row in (
+        queryset.order_by()
+        .values("currency", "stated_currency")
+        .annotate(
+            platform=Sum("total"),
+            stated=Sum("stated_total"),
+            difference_sum=Sum("difference"),
+            invoices=Count("id"),
+            blocking=Count("id", filter=Q(blocks_balance=True)),
+        )
+    ):
         item = entry(row["currency"])
         item["platform"] += row["platform"] or 0
         item["difference"] += row["difference_sum"] or 0

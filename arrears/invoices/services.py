@@ -166,10 +166,13 @@ def _apply(instance, fields: dict) -> None:
 def _number_taken(invoice: Invoice, document_id: str) -> bool:
     """Another invoice of the reseller holds ``document_id``, as its number or as the platform number that
     revoking its approval would restore (R15). Each side of the OR is one index lookup."""
-    return bool(sql.fetch_all(
-        f"SELECT 1 FROM {sql.table(Invoice)} WHERE ((reseller_id = %s AND document_id = %s)"
-        " OR (reseller_id = %s AND original_document_id = %s)) AND id <> %s LIMIT 1",
-        [invoice.reseller_id, document_id, invoice.reseller_id, document_id, invoice.pk]))
+    return bool(
+        sql.fetch_all(
+            f"SELECT 1 FROM {sql.table(Invoice)} WHERE ((reseller_id = %s AND document_id = %s)"
+            " OR (reseller_id = %s AND original_document_id = %s)) AND id <> %s LIMIT 1",
+            [invoice.reseller_id, document_id, invoice.reseller_id, document_id, invoice.pk],
+        )
+    )
 
 
 def _platform_will_issue(reseller, document_id: str) -> bool:
@@ -238,8 +241,9 @@ def approve_invoice(
         }
         try:
             # No savepoint: the refusal leaves the whole transaction, which rolls back.
-            approved = sql.conditional_update(Invoice, where={"id": invoice.pk, "approved": False},
-                                              values=invoice_fields)
+            approved = sql.conditional_update(
+                Invoice, where={"id": invoice.pk, "approved": False}, values=invoice_fields
+            )
         except IntegrityError as exc:
             raise DocumentIdTaken(
                 f"document_id {document_id!r} is already used by another invoice", pointer="/document_id"
@@ -250,9 +254,13 @@ def approve_invoice(
         scheduled = sql.conditional_update(
             Payment,
             where={"id": payment.pk, "status": Payment.Status.WAITING_FOR_PAYMENT, "due_date": None},
-            values={"due_date": due_date, "expiration_date": expiration_date, "updated_at": now,
-                    "external_total": invoice_fields["external_total"],
-                    "external_currency": invoice_fields["external_currency"]},
+            values={
+                "due_date": due_date,
+                "expiration_date": expiration_date,
+                "updated_at": now,
+                "external_total": invoice_fields["external_total"],
+                "external_currency": invoice_fields["external_currency"],
+            },
         )
         if scheduled != 1:
             raise PaymentChangedMeanwhile("the invoice's payment changed meanwhile; reload it and try again")
@@ -293,9 +301,16 @@ def approve_invoice(
             now=now,
         )
         _apply(invoice, invoice_fields)
-        _apply(payment, {"due_date": due_date, "expiration_date": expiration_date, "updated_at": now,
-                         "external_total": invoice_fields["external_total"],
-                         "external_currency": invoice_fields["external_currency"]})
+        _apply(
+            payment,
+            {
+                "due_date": due_date,
+                "expiration_date": expiration_date,
+                "updated_at": now,
+                "external_total": invoice_fields["external_total"],
+                "external_currency": invoice_fields["external_currency"],
+            },
+        )
     return invoice
 
 
@@ -411,8 +426,9 @@ def revoke_invoice_approval(
     return _fresh(invoice)
 
 
-def complete_invoice_payment(invoice: Invoice | InvoiceRef, *, document_id, billing_date, actor: Actor,
-                             now: datetime) -> Invoice:
+def complete_invoice_payment(
+    invoice: Invoice | InvoiceRef, *, document_id, billing_date, actor: Actor, now: datetime
+) -> Invoice:
     """The ERP saw the money: the approved invoice's payment becomes ``completed`` (R27–R29)."""
     document_id = _require_document_id(document_id)
     billing_date = _require_date(billing_date, "billing_date")

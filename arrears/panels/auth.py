@@ -9,10 +9,12 @@ LOCKED_OUT_MESSAGE = "Too many failed sign-ins. Try again in 15 minutes."
 
 
 class SignInForm(forms.Form):
-    email = forms.EmailField(label="Email", max_length=254,
-                             widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
-    password = forms.CharField(label="Password", strip=False,
-                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    email = forms.EmailField(
+        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True})
+    )
+    password = forms.CharField(
+        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
 
     def __init__(self, request, *args, accepts=None, **kwargs):
         super().__init__(*args, **kwargs)

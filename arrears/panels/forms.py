@@ -24,12 +24,16 @@ class PanelForm(forms.Form):
     def add_service_error(self, error: ArrearsError) -> None:
         field = None
         if error.pointer:
-            matches = [prefix for prefix in self.pointers if error.pointer == prefix
-                       or error.pointer.startswith(prefix.rstrip("/") + "/")]
+            matches = [
+                prefix
+                for prefix in self.pointers
+                if error.pointer == prefix or error.pointer.startswith(prefix.rstrip("/") + "/")
+            ]
             if matches:
                 field = self.pointers[max(matches, key=len)]
-        self.add_error(field if field in self.fields else None, ValidationError(_sentence(error.detail),
-                                                                                code=error.code))
+        self.add_error(
+            field if field in self.fields else None, ValidationError(_sentence(error.detail), code=error.code)
+        )
 
 
 def _sentence(text: str) -> str:

@@ -42,8 +42,7 @@ def choose_password(request, user, *, panel: str, title: str, done: str):
     that names nothing; on success the password is set (the link stops holding) and the panel's sign-in page
     says ``done``."""
     if user is None:
-        return render(request, f"{panel}/set_password_invalid.html", {"page_title": "Link no longer valid"},
-                      status=404)
+        return render(request, f"{panel}/set_password_invalid.html", {"page_title": "Link no longer valid"}, status=404)
     form = ChoosePasswordForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -51,5 +50,9 @@ def choose_password(request, user, *, panel: str, title: str, done: str):
         return redirect(f"{panel}:login")
     # The token is in the URL: the site-wide Referrer-Policy (same-origin) keeps it from other sites. Not
     # "no-referrer": the browser would then send "Origin: null" with the form, and CSRF would refuse it.
-    return render(request, f"{panel}/set_password.html", {"form": form, "email": user.email, "page_title": title},
-                  status=400 if form.is_bound else 200)
+    return render(
+        request,
+        f"{panel}/set_password.html",
+        {"form": form, "email": user.email, "page_title": title},
+        status=400 if form.is_bound else 200,
+    )

@@ -10,8 +10,9 @@ class PaymentMethod(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MANUAL)
     name = models.CharField(max_length=200)
     # Set exactly when kind is gateway: the connector this method pays through.
-    connector = models.ForeignKey("gateways.PaymentConnector", null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="payment_methods")
+    connector = models.ForeignKey(
+        "gateways.PaymentConnector", null=True, blank=True, on_delete=models.PROTECT, related_name="payment_methods"
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -86,8 +87,10 @@ class Payment(models.Model):
             models.Index(fields=["reseller", "status", "due_date"], name="payment_due_idx"),
             models.Index(fields=["account", "status"], name="payment_account_status_idx"),
             # The dashboard: awaiting the ERP (no due date, oldest first) and approved but unpaid, index-only.
-            models.Index(fields=["reseller", "status", "managed_externally", "due_date", "created_at", "total"],
-                         name="payment_erp_board_idx"),
+            models.Index(
+                fields=["reseller", "status", "managed_externally", "due_date", "created_at", "total"],
+                name="payment_erp_board_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -24,8 +24,7 @@ def payments_of_account(account):
 def payment_of_account(account, payment_id: int) -> Payment:
     """The payment ``payment_id`` if it is ``account``'s, with its invoice and method; another account's id is not
     found."""
-    payment = (payments_of_account(account).select_related("invoice", "payment_method")
-               .filter(pk=payment_id).first())
+    payment = payments_of_account(account).select_related("invoice", "payment_method").filter(pk=payment_id).first()
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id} is visible here")
     return payment

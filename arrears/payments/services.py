@@ -59,8 +59,11 @@ def change_status(payment: Payment, to_status: str, *, now: datetime, **fields) 
     """Conditional UPDATE along the transition table; a racing caller that lost gets an error."""
     if not state.is_allowed(payment.status, to_status):
         raise PaymentStatusForbids(f"a payment cannot go from {payment.status} to {to_status}")
-    changed = sql.conditional_update(Payment, where={"id": payment.pk, "status": payment.status},
-                                     values={"status": to_status, "updated_at": now, **fields})
+    changed = sql.conditional_update(
+        Payment,
+        where={"id": payment.pk, "status": payment.status},
+        values={"status": to_status, "updated_at": now, **fields},
+    )
     if changed != 1:
         raise PaymentChangedMeanwhile("the payment changed meanwhile; reload it and try again")
 
@@ -148,9 +151,7 @@ def approve_payment(
         _require_settleable(payment)
         erp_payment = payment.invoice is not None and payment.invoice.managed_externally
         if payment_method is None and not erp_payment:
-            raise PaymentMethodRequired(
-                "choose the payment method the money came with", pointer="/payment_method_id"
-            )
+            raise PaymentMethodRequired("choose the payment method the money came with", pointer="/payment_method_id")
         _require_usable_method(payment_method, payment.reseller)
         from_status = payment.status
         change_status(payment, S.COMPLETED, now=now, payment_method=payment_method, closed_at=now)

@@ -9,8 +9,9 @@ def subscriptions_of(reseller):
 
 
 def subscription_of(reseller, subscription_id: int) -> Subscription:
-    subscription = subscriptions_of(reseller).select_related("plan", "account", "reseller").filter(
-        pk=subscription_id).first()
+    subscription = (
+        subscriptions_of(reseller).select_related("plan", "account", "reseller").filter(pk=subscription_id).first()
+    )
     if subscription is None:
         raise SubscriptionNotFound(f"no subscription {subscription_id} is visible to this token")
     return subscription

@@ -22,8 +22,7 @@ def last_billed_date(reseller_id: int) -> date | None:
     return BillingRun.objects.filter(reseller_id=reseller_id).aggregate(last=Max("date"))["last"]
 
 
-def create_subscription(*, account: Account, plan: Plan, start_date: date, actor: Actor,
-                        now: datetime) -> Subscription:
+def create_subscription(*, account: Account, plan: Plan, start_date: date, actor: Actor, now: datetime) -> Subscription:
     if plan.reseller_id != account.reseller_id:
         raise SubscriptionFieldInvalid("the plan belongs to another reseller", pointer="/plan_id")
     if not isinstance(start_date, date):
@@ -35,16 +34,27 @@ def create_subscription(*, account: Account, plan: Plan, start_date: date, actor
         billed = last_billed_date(account.reseller_id)
         if billed is not None and start_date <= billed:
             # The engine has already passed that day, so the first period's fee would never be charged.
-            raise StartDateAlreadyBilled(f"start_date must be after {billed.isoformat()}, the last billed day",
-                                         pointer="/start_date")
+            raise StartDateAlreadyBilled(
+                f"start_date must be after {billed.isoformat()}, the last billed day", pointer="/start_date"
+            )
         subscription = Subscription.objects.create(
-            reseller_id=account.reseller_id, account=account, plan=plan,
-            billing_day=plan.service_term.billing_day, start_date=start_date, created_at=now, updated_at=now)
-        record_event("subscription.created", subject=subscription, reseller_id=account.reseller_id,
-                     account_id=account.pk,
-                     payload={"plan_id": plan.pk, "start_date": start_date.isoformat(),
-                              "billing_day": subscription.billing_day},
-                     actor=actor, now=now)
+            reseller_id=account.reseller_id,
+            account=account,
+            plan=plan,
+            billing_day=plan.service_term.billing_day,
+            start_date=start_date,
+            created_at=now,
+            updated_at=now,
+        )
+        record_event(
+            "subscription.created",
+            subject=subscription,
+            reseller_id=account.reseller_id,
+            account_id=account.pk,
+            payload={"plan_id": plan.pk, "start_date": start_date.isoformat(), "billing_day": subscription.billing_day},
+            actor=actor,
+            now=now,
+        )
     return subscription
 
 
@@ -63,8 +73,9 @@ def _subscriptions_held_by_expired_payments(account_scoped: bool) -> str:
     )
 
 
-def refresh_subscription_blocks(*, reseller_id: int, today: date, account_id: int | None = None,
-                                actor: Actor, now: datetime) -> tuple[int, int]:
+def refresh_subscription_blocks(
+    *, reseller_id: int, today: date, account_id: int | None = None, actor: Actor, now: datetime
+) -> tuple[int, int]:
     """Block subscriptions held by an expired payment past its grace; unblock those no longer held.
 
     Blocking is derived from payments, so every change to a payment's status calls this; a
@@ -86,16 +97,26 @@ def refresh_subscription_blocks(*, reseller_id: int, today: date, account_id: in
         f"{scope} AND id NOT IN ({held}) RETURNING id, account_id",
         [stamp, reseller_id, *scope_params, *held_params],
     )
-    for event_type, rows, change in (("subscription.blocked", blocked, ["active", "blocked"]),
-                                     ("subscription.unblocked", unblocked, ["blocked", "active"])):
-        record_events_in_bulk(event_type, "subscription",
-                              [(reseller_id, sub_id, acc_id, {"changes": {"status": change}})
-                               for sub_id, acc_id in sorted(rows)],
-                              actor=actor, now=now)
+    for event_type, rows, change in (
+        ("subscription.blocked", blocked, ["active", "blocked"]),
+        ("subscription.unblocked", unblocked, ["blocked", "active"]),
+    ):
+        record_events_in_bulk(
+            event_type,
+            "subscription",
+            [(reseller_id, sub_id, acc_id, {"changes": {"status": change}}) for sub_id, acc_id in sorted(rows)],
+            actor=actor,
+            now=now,
+        )
     return len(blocked), len(unblocked)
 
 
 def refresh_account_blocks(*, account_id: int, reseller, actor: Actor, now: datetime) -> tuple[int, int]:
     """Re-derive the blocking of one account's subscriptions after one of its payments changed."""
-    return refresh_subscription_blocks(reseller_id=reseller.pk, today=clock.local_date(now, reseller.timezone),
-                                       account_id=account_id, actor=actor, now=now)
+    return refresh_subscription_blocks(
+        reseller_id=reseller.pk,
+        today=clock.local_date(now, reseller.timezone),
+        account_id=account_id,
+        actor=actor,
+        now=now,
+    )

@@ -29,8 +29,16 @@ from arrears.tenants.tokens import revoke_tokens_beyond_role
 _TIMEZONES = frozenset(available_timezones())
 
 
-def create_reseller(*, name: str, currency: str, parent: Reseller | None = None, timezone: str = "UTC",
-                    external_invoices: bool = False, actor: Actor, now: datetime) -> Reseller:
+def create_reseller(
+    *,
+    name: str,
+    currency: str,
+    parent: Reseller | None = None,
+    timezone: str = "UTC",
+    external_invoices: bool = False,
+    actor: Actor,
+    now: datetime,
+) -> Reseller:
     name = clean_name(name, ResellerFieldInvalid)
     currency = (currency or "").strip().upper()
     if not money.is_known_currency(currency):
@@ -38,46 +46,80 @@ def create_reseller(*, name: str, currency: str, parent: Reseller | None = None,
     if timezone not in _TIMEZONES:
         raise ResellerFieldInvalid(f"unknown IANA time zone {timezone!r}", pointer="/timezone")
     with transaction.atomic(durable=True):
-        reseller = Reseller.objects.create(name=name, parent=parent, currency=currency, timezone=timezone,
-                                           external_invoices=external_invoices, created_at=now)
+        reseller = Reseller.objects.create(
+            name=name,
+            parent=parent,
+            currency=currency,
+            timezone=timezone,
+            external_invoices=external_invoices,
+            created_at=now,
+        )
         reseller.path = f"{parent.path if parent else '/'}{reseller.pk}/"
         reseller.save(update_fields=["path"])
         # Every reseller starts with a default account class so that an account always has terms.
         AccountClass.objects.create(reseller=reseller, name="Default", is_default=True, created_at=now)
-        record_event("reseller.created", subject=reseller, reseller_id=reseller.pk, account_id=None,
-                     payload={"name": name, "currency": currency, "timezone": timezone,
-                              "parent_id": parent.pk if parent else None,
-                              "external_invoices": external_invoices},
-                     actor=actor, now=now)
+        record_event(
+            "reseller.created",
+            subject=reseller,
+            reseller_id=reseller.pk,
+            account_id=None,
+            payload={
+                "name": name,
+                "currency": currency,
+                "timezone": timezone,
+                "parent_id": parent.pk if parent else None,
+                "external_invoices": external_invoices,
+            },
+            actor=actor,
+            now=now,
+        )
     return reseller
 
 
 def set_external_invoices(reseller: Reseller, enabled: bool, *, actor: Actor, now: datetime) -> Reseller:
     """R1/R10: switch ERP mode; invoices already closed keep the mode they closed with."""
     with transaction.atomic(durable=True):
-        changed = Reseller.objects.filter(pk=reseller.pk).exclude(external_invoices=enabled).update(
-            external_invoices=enabled)
+        changed = (
+            Reseller.objects.filter(pk=reseller.pk).exclude(external_invoices=enabled).update(external_invoices=enabled)
+        )
         if changed:
-            record_event("reseller.settings_changed", subject=reseller, reseller_id=reseller.pk, account_id=None,
-                         payload={"changes": {"external_invoices": [not enabled, enabled]}}, actor=actor, now=now)
+            record_event(
+                "reseller.settings_changed",
+                subject=reseller,
+                reseller_id=reseller.pk,
+                account_id=None,
+                payload={"changes": {"external_invoices": [not enabled, enabled]}},
+                actor=actor,
+                now=now,
+            )
     reseller.refresh_from_db()
     return reseller
 
 
-def create_manager(*, reseller: Reseller, email: str, password: str | None = None,
-                   role: str = Manager.Role.ADMIN, actor: Actor, now: datetime) -> Manager:
-    return _create_manager(reseller=reseller, email=email, password=password, role=role, event="manager.created",
-                           actor=actor, now=now)
+def create_manager(
+    *,
+    reseller: Reseller,
+    email: str,
+    password: str | None = None,
+    role: str = Manager.Role.ADMIN,
+    actor: Actor,
+    now: datetime,
+) -> Manager:
+    return _create_manager(
+        reseller=reseller, email=email, password=password, role=role, event="manager.created", actor=actor, now=now
+    )
 
 
 def invite_manager(*, reseller: Reseller, email: str, role: str, actor: Actor, now: datetime) -> Manager:
     """A new manager without a usable password: they choose one through the link of :func:`send_invitation`."""
-    return _create_manager(reseller=reseller, email=email, password=None, role=role, event="manager.invited",
-                           actor=actor, now=now)
+    return _create_manager(
+        reseller=reseller, email=email, password=None, role=role, event="manager.invited", actor=actor, now=now
+    )
 
 
-def _create_manager(*, reseller: Reseller, email: str, password: str | None, role: str, event: str, actor: Actor,
-                    now: datetime) -> Manager:
+def _create_manager(
+    *, reseller: Reseller, email: str, password: str | None, role: str, event: str, actor: Actor, now: datetime
+) -> Manager:
     email = clean_email(email, ManagerFieldInvalid)
     _check_role(role)
     user_model = get_user_model()
@@ -86,8 +128,15 @@ def _create_manager(*, reseller: Reseller, email: str, password: str | None, rol
     with transaction.atomic(durable=True):
         user = user_model.objects.create_user(username=email, email=email, password=password)
         manager = Manager.objects.create(user=user, reseller=reseller, role=role, created_at=now)
-        record_event(event, subject=manager, reseller_id=reseller.pk, account_id=None,
-                     payload={"email": email, "role": role}, actor=actor, now=now)
+        record_event(
+            event,
+            subject=manager,
+            reseller_id=reseller.pk,
+            account_id=None,
+            payload={"email": email, "role": role},
+            actor=actor,
+            now=now,
+        )
     return manager
 
 
@@ -106,12 +155,18 @@ def invitation_link_parts(manager: Manager) -> tuple[str, str]:
 def send_invitation(manager: Manager, *, link: str, invited_by: str) -> None:
     """The invitation e-mail through Django's mail backend, with the absolute set-password ``link``."""
     days = max(1, round(settings.PASSWORD_RESET_TIMEOUT / 86_400))
-    body = (f"Hello,\n\n{invited_by} invites you to the Arrears Operator Control Panel of "
-            f"{manager.reseller.name} as {manager.get_role_display().lower()}.\n\n"
-            f"Choose your password here (the link works once, for {days} day{'s' if days != 1 else ''}):\n"
-            f"{link}\n\nThen sign in with {manager.user.email} and that password.\n")
-    EmailMessage(subject=f"Your Arrears access for {manager.reseller.name}", body=body, to=[manager.user.email],
-                 headers={"Auto-Submitted": "auto-generated"}).send()
+    body = (
+        f"Hello,\n\n{invited_by} invites you to the Arrears Operator Control Panel of "
+        f"{manager.reseller.name} as {manager.get_role_display().lower()}.\n\n"
+        f"Choose your password here (the link works once, for {days} day{'s' if days != 1 else ''}):\n"
+        f"{link}\n\nThen sign in with {manager.user.email} and that password.\n"
+    )
+    EmailMessage(
+        subject=f"Your Arrears access for {manager.reseller.name}",
+        body=body,
+        to=[manager.user.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    ).send()
 
 
 def manager_of(reseller: Reseller, manager_id: int) -> Manager:
@@ -141,9 +196,15 @@ def change_manager_role(manager: Manager, role: str, *, actor: Actor, now: datet
             raise ManagerFieldInvalid("the manager's role changed meanwhile; reload the page", pointer="/role")
         manager.role = role
         revoked = revoke_tokens_beyond_role(manager, actor=actor, now=now)
-        record_event("manager.role_changed", subject=manager, reseller_id=manager.reseller_id, account_id=None,
-                     payload={"email": manager.user.email, "changes": {"role": [old, role]},
-                              "revoked_token_ids": revoked}, actor=actor, now=now)
+        record_event(
+            "manager.role_changed",
+            subject=manager,
+            reseller_id=manager.reseller_id,
+            account_id=None,
+            payload={"email": manager.user.email, "changes": {"role": [old, role]}, "revoked_token_ids": revoked},
+            actor=actor,
+            now=now,
+        )
     return manager, revoked
 
 
@@ -154,9 +215,15 @@ def deactivate_manager(manager: Manager, *, actor: Actor, now: datetime) -> Mana
     with transaction.atomic(durable=True):
         if not get_user_model().objects.filter(pk=manager.user_id, is_active=True).update(is_active=False):
             raise ManagerInactive(f"{manager.user.email} is already deactivated")
-        record_event("manager.deactivated", subject=manager, reseller_id=manager.reseller_id, account_id=None,
-                     payload={"email": manager.user.email, "changes": {"active": [True, False]}},
-                     actor=actor, now=now)
+        record_event(
+            "manager.deactivated",
+            subject=manager,
+            reseller_id=manager.reseller_id,
+            account_id=None,
+            payload={"email": manager.user.email, "changes": {"active": [True, False]}},
+            actor=actor,
+            now=now,
+        )
     manager.user.is_active = False
     return manager
 

@@ -56,8 +56,7 @@ def _clean_scopes(scopes, allowed: tuple[str, ...]) -> list[str]:
         raise TokenFieldInvalid(f"scopes must be a non-empty list of {', '.join(SCOPES)}", pointer="/scopes")
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise TokenFieldInvalid(f"unknown scopes {', '.join(unknown)}; known: {', '.join(SCOPES)}",
-                                pointer="/scopes")
+        raise TokenFieldInvalid(f"unknown scopes {', '.join(unknown)}; known: {', '.join(SCOPES)}", pointer="/scopes")
     beyond_role = sorted(set(scopes) - set(allowed))
     if beyond_role:
         raise TokenFieldInvalid(f"this manager's role allows only {', '.join(allowed)}", pointer="/scopes")
@@ -66,22 +65,40 @@ def _clean_scopes(scopes, allowed: tuple[str, ...]) -> list[str]:
 
 def _payload(token: ApiToken, changes: dict) -> dict:
     """Event payload: what identifies the token to a person, never its secret or hash."""
-    return {"name": token.name, "scopes": token.scopes, "manager_id": token.manager_id, "prefix": token.prefix,
-            "changes": changes}
+    return {
+        "name": token.name,
+        "scopes": token.scopes,
+        "manager_id": token.manager_id,
+        "prefix": token.prefix,
+        "changes": changes,
+    }
 
 
-def create_api_token(*, manager: Manager, name: str = "", scopes: list[str] | None = None, actor: Actor,
-                     now: datetime) -> tuple[ApiToken, str]:
+def create_api_token(
+    *, manager: Manager, name: str = "", scopes: list[str] | None = None, actor: Actor, now: datetime
+) -> tuple[ApiToken, str]:
     """A new token of ``manager`` and its secret, which is returned here and nowhere else."""
     name = _clean_name(name)
     scopes = _clean_scopes(scopes, allowed_scopes(manager))
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic(durable=True):
-        token = ApiToken.objects.create(manager=manager, name=name, prefix=secret[:SHOWN_PREFIX_LENGTH],
-                                        secret_hash=hash_secret(secret), scopes=scopes, created_at=now)
-        record_event("api_token.created", subject=token, reseller_id=manager.reseller_id, account_id=None,
-                     payload=_payload(token, {"name": [None, name], "scopes": [None, scopes]}),
-                     actor=actor, now=now)
+        token = ApiToken.objects.create(
+            manager=manager,
+            name=name,
+            prefix=secret[:SHOWN_PREFIX_LENGTH],
+            secret_hash=hash_secret(secret),
+            scopes=scopes,
+            created_at=now,
+        )
+        record_event(
+            "api_token.created",
+            subject=token,
+            reseller_id=manager.reseller_id,
+            account_id=None,
+            payload=_payload(token, {"name": [None, name], "scopes": [None, scopes]}),
+            actor=actor,
+            now=now,
+        )
     return token, secret
 
 
@@ -93,8 +110,15 @@ def revoke_api_token(token: ApiToken, *, actor: Actor, now: datetime) -> ApiToke
             if not ApiToken.objects.filter(pk=token.pk).exists():
                 raise TokenNotFound(f"token {token.pk} does not exist")
             raise TokenAlreadyRevoked(f"token {token.pk} was already revoked")
-        record_event("api_token.revoked", subject=token, reseller_id=token.manager.reseller_id, account_id=None,
-                     payload=_payload(token, {"revoked_at": [None, now.isoformat()]}), actor=actor, now=now)
+        record_event(
+            "api_token.revoked",
+            subject=token,
+            reseller_id=token.manager.reseller_id,
+            account_id=None,
+            payload=_payload(token, {"revoked_at": [None, now.isoformat()]}),
+            actor=actor,
+            now=now,
+        )
     token.refresh_from_db(fields=["revoked_at", "last_used_at"])
     return token
 
@@ -103,13 +127,23 @@ def revoke_tokens_beyond_role(manager: Manager, *, actor: Actor, now: datetime) 
     """Revoke ``manager``'s live tokens holding a scope their (new) role does not allow; returns their ids. Runs
     inside the caller's transaction (a role change), one event per token."""
     allowed = set(allowed_scopes(manager))
-    beyond = [token for token in ApiToken.objects.filter(manager=manager, revoked_at__isnull=True).order_by("id")
-              if set(token.scopes) - allowed]
+    beyond = [
+        token
+        for token in ApiToken.objects.filter(manager=manager, revoked_at__isnull=True).order_by("id")
+        if set(token.scopes) - allowed
+    ]
     revoked = []
     for token in beyond:
         if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
-            record_event("api_token.revoked", subject=token, reseller_id=manager.reseller_id, account_id=None,
-                         payload=_payload(token, {"revoked_at": [None, now.isoformat()]}), actor=actor, now=now)
+            record_event(
+                "api_token.revoked",
+                subject=token,
+                reseller_id=manager.reseller_id,
+                account_id=None,
+                payload=_payload(token, {"revoked_at": [None, now.isoformat()]}),
+                actor=actor,
+                now=now,
+            )
             revoked.append(token.pk)
     return revoked
 
@@ -142,14 +176,16 @@ def authenticate_token(secret: str | None, *, now: datetime) -> ApiToken | None:
         # Conditional, so that concurrent requests of one token write the row once. Best effort: while the writer
         # is busy (a billing day), a read goes on without it, and a later request writes it.
         with contextlib.suppress(WriterBusy):
-            if ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before),
-                                       pk=token.pk).update(last_used_at=now):
+            if ApiToken.objects.filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before), pk=token.pk
+            ).update(last_used_at=now):
                 token.last_used_at = now
     return token
 
 
-_TOKENS, _MANAGERS, _USERS, _RESELLERS = (sql.RowLoader(model) for model in (ApiToken, Manager, get_user_model(),
-                                                                           Reseller))
+_TOKENS, _MANAGERS, _USERS, _RESELLERS = (
+    sql.RowLoader(model) for model in (ApiToken, Manager, get_user_model(), Reseller)
+)
 
 
 # Tokens loaded with their manager, user and reseller, by secret hash, per process. Building those four objects

@@ -18,8 +18,13 @@ MEDIA_TYPE = "application/vnd.api+json"
 
 def token_for(reseller, *, scopes=None, role: str = Manager.Role.ADMIN) -> str:
     """A new manager of ``reseller`` with an API token; returns the token's secret."""
-    manager = create_manager(reseller=reseller, email=f"erp-{reseller.pk}-{Manager.objects.count()}@example.com",
-                             role=role, actor=MANAGER, now=T0)
+    manager = create_manager(
+        reseller=reseller,
+        email=f"erp-{reseller.pk}-{Manager.objects.count()}@example.com",
+        role=role,
+        actor=MANAGER,
+        now=T0,
+    )
     _, secret = create_api_token(manager=manager, scopes=scopes, actor=MANAGER, now=T0)
     return secret
 
@@ -33,8 +38,7 @@ class ApiClient:
     def get(self, path: str, params: dict | None = None, **headers):
         return self.client.get(path, params or {}, headers=headers)
 
-    def post(self, path: str, body=None, *, raw: bytes | str | None = None, content_type: str = MEDIA_TYPE,
-             **headers):
+    def post(self, path: str, body=None, *, raw: bytes | str | None = None, content_type: str = MEDIA_TYPE, **headers):
         data = raw if raw is not None else json.dumps(body if body is not None else {})
         return self.client.post(path, data, content_type=content_type, headers=headers)
 

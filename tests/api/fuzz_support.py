@@ -82,13 +82,22 @@ def build_story() -> FuzzStory:
     child_account = AccountFactory(reseller=child)
     stranger_account = AccountFactory(reseller=stranger)
     jan_a, jan_b, jan_c = invoices_of(a, b, c)
-    approved(jan_a, document_id="NS-A", due_date=date(2026, 2, 20), amount={"total": "15800", "currency": "JPY"},
-             link=LINK)
+    approved(
+        jan_a, document_id="NS-A", due_date=date(2026, 2, 20), amount={"total": "15800", "currency": "JPY"}, link=LINK
+    )
     jan_b = approved(jan_b, document_id="NS-B")
     complete_invoice_payment(jan_b, document_id="NS-B", billing_date=JAN_1, actor=ERP, now=at(APPROVAL_DAY))
     subscription_a = Subscription.objects.get(account=a)
-    post_usage_charge(subscription_a, description="Calls", quantity="12.5", unit_price=40, usage_date=START,
-                      external_id="cdr-1", actor=ERP, now=at(APPROVAL_DAY))
+    post_usage_charge(
+        subscription_a,
+        description="Calls",
+        quantity="12.5",
+        unit_price=40,
+        usage_date=START,
+        external_id="cdr-1",
+        actor=ERP,
+        now=at(APPROVAL_DAY),
+    )
     mine = [reseller.pk, child.pk]
     january = [invoice.pk for invoice in Invoice.objects.filter(account__in=(a, b, c), billing_date=JAN_1)]
     ids = {
@@ -103,8 +112,9 @@ def build_story() -> FuzzStory:
         "subscription_id": list(Subscription.objects.filter(account__reseller=reseller).values_list("pk", flat=True)),
         "account_class_id": [a.account_class_id],
     }
-    return FuzzStory(reseller=reseller, secret=token_for(reseller), ids=ids,
-                     waiting={"account_id": c.pk, "invoice_id": jan_c.pk})
+    return FuzzStory(
+        reseller=reseller, secret=token_for(reseller), ids=ids, waiting={"account_id": c.pk, "invoice_id": jan_c.pk}
+    )
 
 
 @contextmanager
@@ -134,18 +144,28 @@ def _body_values(story: FuzzStory, operation_id: str) -> dict[str, st.SearchStra
     """Field values that lead somewhere: the story's billing date, document ids, plans, dates near today."""
     reference = {"billing_date": st.just(JAN_1.isoformat()), "document_id": st.sampled_from(story.document_ids)}
     if operation_id.startswith("approve_"):
-        return {**reference, "document_id": st.sampled_from(("NS-C", "NS-A", "NS-B")),
-                "due_date": st.sampled_from((None, "2026-02-03", "2026-02-20")),
-                "amount": st.sampled_from((None, {"total": "101.50", "currency": "USD"})),
-                "file": st.none(), "link": st.sampled_from((None, LINK))}
+        return {
+            **reference,
+            "document_id": st.sampled_from(("NS-C", "NS-A", "NS-B")),
+            "due_date": st.sampled_from((None, "2026-02-03", "2026-02-20")),
+            "amount": st.sampled_from((None, {"total": "101.50", "currency": "USD"})),
+            "file": st.none(),
+            "link": st.sampled_from((None, LINK)),
+        }
     if operation_id.startswith(("complete_", "revoke_")):
         return reference
     if operation_id == "create_subscription":
-        return {"plan_id": st.sampled_from(story.ids["plan_id"]),
-                "start_date": st.sampled_from(("2026-02-03", "2026-03-01", "2026-01-15"))}
+        return {
+            "plan_id": st.sampled_from(story.ids["plan_id"]),
+            "start_date": st.sampled_from(("2026-02-03", "2026-03-01", "2026-01-15")),
+        }
     if operation_id == "post_usage_charge":
-        return {"date": st.sampled_from(("2026-01-31", "2026-02-03")), "unit_price": st.sampled_from(("0.40", "12")),
-                "quantity": st.sampled_from(("12.5", 3, "0.001")), "external_id": st.sampled_from((None, "cdr-1"))}
+        return {
+            "date": st.sampled_from(("2026-01-31", "2026-02-03")),
+            "unit_price": st.sampled_from(("0.40", "12")),
+            "quantity": st.sampled_from(("12.5", 3, "0.001")),
+            "external_id": st.sampled_from((None, "cdr-1")),
+        }
     if operation_id == "create_account":
         return {"account_class_id": st.sampled_from((None, *story.ids["account_class_id"]))}
     return {}

@@ -78,18 +78,24 @@ MALFORMED_JSON = {
 }
 
 CASES: dict[str, Case] = {
-    **{f"malformed-json-{name}-{operation}": Case(operation, raw=raw)
-       for name, raw in MALFORMED_JSON.items() for operation in ("approve", "create_account", "post_usage")},
+    **{
+        f"malformed-json-{name}-{operation}": Case(operation, raw=raw)
+        for name, raw in MALFORMED_JSON.items()
+        for operation in ("approve", "create_account", "post_usage")
+    },
     # Wrong types
     "account-name-number": Case("create_account", {"name": 5}, pointer="/name"),
     "account-name-list": Case("create_account", {"name": ["Acme"]}, pointer="/name"),
-    "account-class-id-string": Case("create_account", {"name": "Acme", "account_class_id": "one"},
-                                    pointer="/account_class_id"),
-    "account-class-id-bool": Case("create_account", {"name": "Acme", "account_class_id": True},
-                                  pointer="/account_class_id"),
+    "account-class-id-string": Case(
+        "create_account", {"name": "Acme", "account_class_id": "one"}, pointer="/account_class_id"
+    ),
+    "account-class-id-bool": Case(
+        "create_account", {"name": "Acme", "account_class_id": True}, pointer="/account_class_id"
+    ),
     "plan-id-float": Case("create_subscription", {"plan_id": 1.5, "start_date": "2026-03-01"}, pointer="/plan_id"),
-    "plan-id-object": Case("create_subscription", {"plan_id": {"id": 1}, "start_date": "2026-03-01"},
-                           pointer="/plan_id"),
+    "plan-id-object": Case(
+        "create_subscription", {"plan_id": {"id": 1}, "start_date": "2026-03-01"}, pointer="/plan_id"
+    ),
     "quantity-bool": Case("post_usage", usage(quantity=True), pointer="/quantity"),
     "quantity-float": Case("post_usage", usage(quantity=12.5), pointer="/quantity"),
     "unit-price-number": Case("post_usage", usage(unit_price=0.4), pointer="/unit_price"),
@@ -102,26 +108,28 @@ CASES: dict[str, Case] = {
     "comment-number": Case("revoke", erp(comment=5), pointer="/comment"),
     # Huge numbers
     "plan-id-huge": Case("create_subscription", {"plan_id": 10**30, "start_date": "2026-03-01"}, pointer="/plan_id"),
-    "account-class-id-above-bigint": Case("create_account", {"name": "Acme", "account_class_id": 2**63},
-                                          pointer="/account_class_id"),
+    "account-class-id-above-bigint": Case(
+        "create_account", {"name": "Acme", "account_class_id": 2**63}, pointer="/account_class_id"
+    ),
     "quantity-huge-integer": Case("post_usage", usage(quantity=10**400), pointer="/quantity"),
     "quantity-huge-string": Case("post_usage", usage(quantity="1" + "0" * 400), pointer="/quantity"),
     "unit-price-huge": Case("post_usage", usage(unit_price="9" * 1000), pointer="/unit_price"),
     "total-huge": Case("approve", erp(amount={"total": "9" * 40 + ".00", "currency": "USD"}), pointer="/amount/total"),
     "total-exponent": Case("approve", erp(amount={"total": "1e999999", "currency": "USD"}), pointer="/amount/total"),
     # Too many decimals for the currency or the field
-    "total-three-decimals": Case("approve", erp(amount={"total": "95.005", "currency": "USD"}),
-                                 pointer="/amount/total"),
-    "total-decimals-of-yen": Case("approve", erp(amount={"total": "95.5", "currency": "JPY"}),
-                                  pointer="/amount/total"),
+    "total-three-decimals": Case(
+        "approve", erp(amount={"total": "95.005", "currency": "USD"}), pointer="/amount/total"
+    ),
+    "total-decimals-of-yen": Case("approve", erp(amount={"total": "95.5", "currency": "JPY"}), pointer="/amount/total"),
     "unit-price-nine-decimals": Case("post_usage", usage(unit_price="0.123456789"), pointer="/unit_price"),
     # Impossible dates
     "billing-date-feb-30": Case("approve", erp(billing_date="2026-02-30"), pointer="/billing_date"),
     "due-date-month-13": Case("approve", erp(due_date="2026-13-01"), pointer="/due_date"),
     "due-date-year-zero": Case("approve", erp(due_date="0000-01-01"), pointer="/due_date"),
     "due-date-five-digit-year": Case("approve", erp(due_date="99999-01-01"), pointer="/due_date"),
-    "start-date-feb-29-of-2026": Case("create_subscription", {"plan_id": 1, "start_date": "2026-02-29"},
-                                      pointer="/start_date"),
+    "start-date-feb-29-of-2026": Case(
+        "create_subscription", {"plan_id": 1, "start_date": "2026-02-29"}, pointer="/start_date"
+    ),
     "usage-date-not-iso": Case("post_usage", usage(date="03.02.2026"), pointer="/date"),
     "usage-date-with-time": Case("post_usage", usage(date="2026-02-03T10:00:00"), pointer="/date"),
     # 100 KB strings
@@ -131,8 +139,9 @@ CASES: dict[str, Case] = {
     "comment-100kb": Case("revoke", erp(comment=HUNDRED_KB), pointer="/comment"),
     "description-100kb": Case("post_usage", usage(description=HUNDRED_KB), pointer="/description"),
     "external-id-100kb": Case("post_usage", usage(external_id=HUNDRED_KB), pointer="/external_id"),
-    "link-100kb": Case("approve", erp(link={"name": "NS1", "data": "https://erp.example/" + HUNDRED_KB}),
-                       pointer="/link/data"),
+    "link-100kb": Case(
+        "approve", erp(link={"name": "NS1", "data": "https://erp.example/" + HUNDRED_KB}), pointer="/link/data"
+    ),
     # NUL characters, which PostgreSQL cannot store in text
     "account-name-nul": Case("create_account", {"name": "Acme\x00"}, pointer="/name"),
     "account-address-nul": Case("create_account", {"name": "Acme", "address": "\x00"}, pointer="/address"),
@@ -150,18 +159,30 @@ CASES: dict[str, Case] = {
     "file-executable": Case("approve", erp(**pdf_file(b"MZ\x90\x00" + b"\0" * 60)), pointer="/file/data"),
     "file-zip-of-a-program": Case("approve", erp(**pdf_file(zip_bytes({"run.exe": "MZ"}))), pointer="/file/data"),
     "file-docx-sent-as-pdf": Case("approve", erp(**pdf_file(docx_bytes())), pointer="/file/data"),
-    "file-not-base64": Case("approve", erp(file={"name": "NS1.pdf", "data": "data:application/pdf;base64,%%%"}),
-                            pointer="/file/data"),
-    "file-plain-base64": Case("approve", erp(file={"name": "NS1.pdf", "data": base64.b64encode(pdf_bytes()).decode()}),
-                              pointer="/file/data"),
-    **{f"file-name-{label}": Case("approve", erp(**pdf_file(pdf_bytes(), name=name)), pointer="/file/name")
-       for label, name in {"dot-dot-slash": "../../etc/passwd", "dot-dot-backslash": "..\\..\\boot.ini",
-                           "absolute": "/etc/passwd", "dot-dot": "..", "drive": "C:\\invoice.pdf",
-                           "encoded-slash-inside": "a/%2e%2e/b.pdf", "bidi-override": "invoice\u202efdp.exe"}.items()},
-    "link-name-dot-dot-slash": Case("approve", erp(link={"name": "../NS1", "data": "https://erp.example/1"}),
-                                    pointer="/link/name"),
-    "link-with-line-break": Case("approve", erp(link={"name": "NS1", "data": "https://erp.example/1\r\nSet-Cookie: a"}),
-                                 pointer="/link/data"),
+    "file-not-base64": Case(
+        "approve", erp(file={"name": "NS1.pdf", "data": "data:application/pdf;base64,%%%"}), pointer="/file/data"
+    ),
+    "file-plain-base64": Case(
+        "approve", erp(file={"name": "NS1.pdf", "data": base64.b64encode(pdf_bytes()).decode()}), pointer="/file/data"
+    ),
+    **{
+        f"file-name-{label}": Case("approve", erp(**pdf_file(pdf_bytes(), name=name)), pointer="/file/name")
+        for label, name in {
+            "dot-dot-slash": "../../etc/passwd",
+            "dot-dot-backslash": "..\\..\\boot.ini",
+            "absolute": "/etc/passwd",
+            "dot-dot": "..",
+            "drive": "C:\\invoice.pdf",
+            "encoded-slash-inside": "a/%2e%2e/b.pdf",
+            "bidi-override": "invoice\u202efdp.exe",
+        }.items()
+    },
+    "link-name-dot-dot-slash": Case(
+        "approve", erp(link={"name": "../NS1", "data": "https://erp.example/1"}), pointer="/link/name"
+    ),
+    "link-with-line-break": Case(
+        "approve", erp(link={"name": "NS1", "data": "https://erp.example/1\r\nSet-Cookie: a"}), pointer="/link/data"
+    ),
     "link-javascript": Case("approve", erp(link={"name": "NS1", "data": "javascript:alert(1)"}), pointer="/link/data"),
     # A body bigger than the largest attachment can make it (10 MB of file is ~14 MB of base64)
     "body-16-mb": Case("approve", erp(**pdf_file(pdf_bytes(size=12 * 1024 * 1024))), status=413),
@@ -193,11 +214,16 @@ def today():
 @pytest.fixture
 def story(erp_reseller) -> dict:
     invoice = closed_erp_invoice(erp_reseller)
-    create_plan(reseller=erp_reseller, name="Metered", fee=2_000, billing_day=1, tax_rate_bp=2_000, actor=SYSTEM,
-                now=T0)
+    create_plan(
+        reseller=erp_reseller, name="Metered", fee=2_000, billing_day=1, tax_rate_bp=2_000, actor=SYSTEM, now=T0
+    )
     subscription = Subscription.objects.filter(account=invoice.account).first()
-    return {"reseller": erp_reseller, "invoice": invoice.pk, "account": invoice.account_id,
-            "subscription": subscription.pk}
+    return {
+        "reseller": erp_reseller,
+        "invoice": invoice.pk,
+        "account": invoice.account_id,
+        "subscription": subscription.pk,
+    }
 
 
 @pytest.fixture

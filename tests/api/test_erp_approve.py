@@ -24,7 +24,6 @@ PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x0
 LINK = {"name": "NS2000015", "data": "https://erp.example.com/inv/15.pdf"}
 
 
-
 def body(**fields) -> dict:
     return erp_body("NS2000015", **fields)
 
@@ -61,10 +60,12 @@ def approved_document(response) -> dict:
     return response.json()["data"]
 
 
-def refused_approval(erp: ApiClient, invoice: Invoice, route: str, code: str, *, status: int = 400,
-                     pointer: str | None = None, **fields) -> dict:
-    return refused_over_http(lambda: erp.post(approve_path(invoice, route), body(**fields)), status, code,
-                             pointer=pointer)
+def refused_approval(
+    erp: ApiClient, invoice: Invoice, route: str, code: str, *, status: int = 400, pointer: str | None = None, **fields
+) -> dict:
+    return refused_over_http(
+        lambda: erp.post(approve_path(invoice, route), body(**fields)), status, code, pointer=pointer
+    )
 
 
 # --- R9 / R13 / R15: approval answers the invoice document -----------------------------------------------
@@ -104,8 +105,10 @@ def test_R9_R13_R15_approval_answers_the_approved_invoice_document(erp_reseller,
 
 
 def test_R13_R17_R23_a_due_date_external_total_and_link_are_answered(invoice, erp, route):
-    response = erp.post(approve_path(invoice, route), body(due_date="2026-03-15", link=LINK,
-                                                           amount={"total": "1050.00", "currency": "USD"}))
+    response = erp.post(
+        approve_path(invoice, route),
+        body(due_date="2026-03-15", link=LINK, amount={"total": "1050.00", "currency": "USD"}),
+    )
     attributes = approved_document(response)["attributes"]
     assert attributes["due_date"] == "2026-03-15"
     assert (attributes["external_total"], attributes["external_currency"]) == ("1050.00", "USD")
@@ -114,8 +117,9 @@ def test_R13_R17_R23_a_due_date_external_total_and_link_are_answered(invoice, er
 
 
 def test_R23_a_pdf_file_sent_as_data_uri_is_stored(invoice, erp):
-    response = erp.post(approve_path(invoice, "by_id"),
-                        body(file={"name": "NS2000015.pdf", "data": data_uri(PDF_BYTES)}))
+    response = erp.post(
+        approve_path(invoice, "by_id"), body(file={"name": "NS2000015.pdf", "data": data_uri(PDF_BYTES)})
+    )
     attributes = approved_document(response)["attributes"]
     assert attributes["has_attached"] is True
     assert attributes["attachment"] == {"kind": "file", "name": "NS2000015.pdf", "url": None}
@@ -143,15 +147,24 @@ def test_R17_an_amount_in_a_currency_without_decimals_is_answered_in_its_precisi
         ({"billing_date": "2026-01-01T00:00:00"}, "/billing_date"),
         ({"due_date": "2026-3-1"}, "/due_date"),
     ],
-    ids=["no-document-id", "numeric-document-id", "empty-document-id", "no-billing-date", "unpadded-billing-date",
-         "numeric-billing-date", "datetime-billing-date", "unpadded-due-date"],
+    ids=[
+        "no-document-id",
+        "numeric-document-id",
+        "empty-document-id",
+        "no-billing-date",
+        "unpadded-billing-date",
+        "numeric-billing-date",
+        "datetime-billing-date",
+        "unpadded-due-date",
+    ],
 )
 def test_R16_R47_a_missing_or_malformed_field_is_refused_by_name(invoice, erp, route, fields, pointer):
     refused_approval(erp, invoice, route, "INVOICE-0001", pointer=pointer, **fields)
 
 
-@pytest.mark.parametrize("raw", ["document_id=NS2000015", '["NS2000015", "2026-01-01"]', ""],
-                         ids=["not-json", "json-list", "empty"])
+@pytest.mark.parametrize(
+    "raw", ["document_id=NS2000015", '["NS2000015", "2026-01-01"]', ""], ids=["not-json", "json-list", "empty"]
+)
 def test_R47_a_body_that_is_not_a_json_object_is_refused_at_the_body(invoice, erp, route, raw):
     refused_over_http(lambda: erp.post(approve_path(invoice, route), raw=raw), 400, "INVOICE-0001", pointer="")
 
@@ -192,9 +205,17 @@ def test_R12_several_invoices_with_one_billing_date_refuse_by_account_and_the_by
     # Given a second invoice of the account with the same billing_date. The services cannot produce this
     # (billing_date is the period start, which falls on the billing day itself), so, as in the service test
     # tests/invoices/test_approve_invoice.py, the row is created directly to simulate such data (an import).
-    Invoice.objects.create(reseller=invoice.reseller, account=invoice.account, billing_day=15, billing_date=JAN_1,
-                           from_date=JAN_1, to_date=date(2026, 2, 1), currency="EUR", created_at=at(JAN_1),
-                           updated_at=at(JAN_1))
+    Invoice.objects.create(
+        reseller=invoice.reseller,
+        account=invoice.account,
+        billing_day=15,
+        billing_date=JAN_1,
+        from_date=JAN_1,
+        to_date=date(2026, 2, 1),
+        currency="EUR",
+        created_at=at(JAN_1),
+        updated_at=at(JAN_1),
+    )
     # When the ERP approves by account + billing_date, then the call is refused and names billing_date
     refused_approval(erp, invoice, "by_account", "INVOICE-0104", pointer="/billing_date")
     # And the by-id call approves the intended invoice
@@ -256,17 +277,29 @@ def test_R23_R47_a_bad_attachment_is_refused_by_name(invoice, erp, route, fields
         ({"link": {"name": "NS1", "data": "https://erp.example.com/\tinv/15.pdf"}}, "/link/data"),
         ({"link": {"name": "NS1", "data": "https://erp.example.com/inv\n/15.pdf"}}, "/link/data"),
     ],
-    ids=["traversal", "backslashes", "crlf-name", "c1-name", "bidi-name", "isolate-link-name", "slash-link-name",
-         "crlf-link", "tab-link", "lf-link"],
+    ids=[
+        "traversal",
+        "backslashes",
+        "crlf-name",
+        "c1-name",
+        "bidi-name",
+        "isolate-link-name",
+        "slash-link-name",
+        "crlf-link",
+        "tab-link",
+        "lf-link",
+    ],
 )
 def test_R23_R47_unsafe_attachment_names_and_links_are_refused_by_name(invoice, erp, route, fields, pointer):
     refused_approval(erp, invoice, route, "INVOICE-0107", pointer=pointer, **fields)
 
 
-@pytest.mark.parametrize(("field", "code"), [("amount", "INVOICE-0106"), ("file", "INVOICE-0107"),
-                                             ("link", "INVOICE-0107")])
-def test_R17_R23_R47_an_amount_or_attachment_that_is_not_an_object_is_refused_under_its_name(invoice, erp, route,
-                                                                                           field, code):
+@pytest.mark.parametrize(
+    ("field", "code"), [("amount", "INVOICE-0106"), ("file", "INVOICE-0107"), ("link", "INVOICE-0107")]
+)
+def test_R17_R23_R47_an_amount_or_attachment_that_is_not_an_object_is_refused_under_its_name(
+    invoice, erp, route, field, code
+):
     error = refused_approval(erp, invoice, route, code, **{field: "1050.00"})
     # The pointer is the field itself or one of its members (the schema reports the first member it misses)
     assert f"{error['source']['pointer']}/".startswith(f"/{field}/"), error
@@ -285,8 +318,7 @@ def test_R15_a_document_id_of_another_invoice_is_refused(erp_reseller, erp, rout
     first, second = invoices_of(AccountFactory(reseller=erp_reseller), AccountFactory(reseller=erp_reseller))
     approved(first, document_id="NS-1")
     refused_approval(erp, second, route, "INVOICE-0109", document_id="NS-1", pointer="/document_id")
-    refused_approval(erp, second, route, "INVOICE-0109", document_id=first.original_document_id,
-                     pointer="/document_id")
+    refused_approval(erp, second, route, "INVOICE-0109", document_id=first.original_document_id, pointer="/document_id")
 
 
 # --- INVOICE-0404: what the token cannot see -------------------------------------------------------------

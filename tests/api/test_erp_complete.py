@@ -59,10 +59,12 @@ def erp(erp_reseller, api_for) -> ApiClient:
     return api_for(erp_reseller)
 
 
-def refused_completion(erp: ApiClient, invoice: Invoice, route: str, code: str, *, status: int = 400,
-                       pointer: str | None = None, **fields) -> dict:
-    return refused_over_http(lambda: erp.post(complete_path(invoice, route), body(**fields)), status, code,
-                             pointer=pointer)
+def refused_completion(
+    erp: ApiClient, invoice: Invoice, route: str, code: str, *, status: int = 400, pointer: str | None = None, **fields
+) -> dict:
+    return refused_over_http(
+        lambda: erp.post(complete_path(invoice, route), body(**fields)), status, code, pointer=pointer
+    )
 
 
 # --- R27: completing -----------------------------------------------------------------------------------
@@ -120,8 +122,9 @@ def test_R47_a_body_that_is_not_a_json_object_is_refused_at_the_body(approved_in
 
 
 def test_R28_by_id_the_billing_date_must_be_the_invoices_period_start(approved_invoice, erp):
-    refused_completion(erp, approved_invoice, "by_id", "INVOICE-0005", billing_date="2026-01-02",
-                       pointer="/billing_date")
+    refused_completion(
+        erp, approved_invoice, "by_id", "INVOICE-0005", billing_date="2026-01-02", pointer="/billing_date"
+    )
 
 
 @pytest.mark.parametrize("document_id", ["ERP-2", "original"])

@@ -41,14 +41,14 @@ def post_on(day: date, erp: ApiClient, path: str, **fields):
         return erp.post(path, body(**fields))
 
 
-def revoke(erp: ApiClient, invoice: Invoice, route: str, *, day: date = REVOKE_DAY, path: str | None = None,
-           **fields):
+def revoke(erp: ApiClient, invoice: Invoice, route: str, *, day: date = REVOKE_DAY, path: str | None = None, **fields):
     """When the ERP revokes the approval of ``invoice`` on ``day``."""
     return post_on(day, erp, path or revoke_path(invoice, route), **fields)
 
 
-def refused_revocation(erp: ApiClient, invoice: Invoice, route: str, code: str, *, status: int = 400,
-                       pointer: str | None = None, **fields) -> dict:
+def refused_revocation(
+    erp: ApiClient, invoice: Invoice, route: str, code: str, *, status: int = 400, pointer: str | None = None, **fields
+) -> dict:
     return refused_over_http(lambda: revoke(erp, invoice, route, **fields), status, code, pointer=pointer)
 
 
@@ -71,8 +71,12 @@ def invoice(erp_reseller) -> Invoice:
 
 @pytest.fixture
 def approved_invoice(invoice) -> Invoice:
-    return approved(invoice, document_id="ERP-1", amount={"total": "120.00", "currency": "USD"},
-                    file={"name": "ERP-1.pdf", "data": PDF_URI})
+    return approved(
+        invoice,
+        document_id="ERP-1",
+        amount={"total": "120.00", "currency": "USD"},
+        file={"name": "ERP-1.pdf", "data": PDF_URI},
+    )
 
 
 @pytest.fixture
@@ -162,8 +166,9 @@ def test_R47_a_body_that_is_not_a_json_object_is_refused_at_the_body(approved_in
 
 
 def test_R28_by_id_the_billing_date_must_be_the_invoices_period_start(approved_invoice, erp):
-    refused_revocation(erp, approved_invoice, "by_id", "INVOICE-0005", billing_date="2026-02-01",
-                       pointer="/billing_date")
+    refused_revocation(
+        erp, approved_invoice, "by_id", "INVOICE-0005", billing_date="2026-02-01", pointer="/billing_date"
+    )
 
 
 @pytest.mark.parametrize("document_id", ["ERP-2", "original"])

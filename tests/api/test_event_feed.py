@@ -78,8 +78,12 @@ def test_the_feed_lists_the_subtree_in_order_with_a_cursor(tree):
     assert f"after={expected[-1]}" in page["links"]["next"]
     first = Event.objects.get(pk=expected[0])
     assert page["data"][0]["attributes"] == {
-        "type": first.type, "reseller_id": first.reseller_id, "account_id": first.account_id,
-        "subject_type": first.subject_type, "subject_id": first.subject_id, "payload": first.payload,
+        "type": first.type,
+        "reseller_id": first.reseller_id,
+        "account_id": first.account_id,
+        "subject_type": first.subject_type,
+        "subject_id": first.subject_id,
+        "payload": first.payload,
         "actor": {"kind": first.actor_kind, "id": first.actor_id, "label": first.actor_label},
         "occurred_at": "2026-01-01T00:00:00+00:00",
     }
@@ -137,8 +141,9 @@ def test_an_after_that_is_not_an_event_of_this_feed_is_refused(tree):
     siblings_event = subtree_events(b)[-1]
     parents_event = subtree_events(parent)[-1]
     for after in (siblings_event, parents_event, UNKNOWN_ID, -1, "first"):
-        refused_over_http(lambda after=after: api.get(feed_url(a), {"after": after}), 400, "EVENT-0001",
-                          parameter="after")
+        refused_over_http(
+            lambda after=after: api.get(feed_url(a), {"after": after}), 400, "EVENT-0001", parameter="after"
+        )
     refused_over_http(lambda: api.get(feed_url(a), {"page[size]": 0}), 400, "EVENT-0001", parameter="page[size]")
 
 
@@ -155,7 +160,9 @@ def test_filter_by_type_and_by_account(tree):
     assert read(api, parent, **{"filter[type]": "no.such.type"})["data"] == []
     # Filters combine with the cursor
     assert ids(read(api, parent, after=accounts[2], **{"filter[type]": "account.created"})) == [
-        *accounts[3:], *ids(page)]
+        *accounts[3:],
+        *ids(page),
+    ]
 
 
 def test_an_approval_over_the_api_appears_in_the_feed_as_the_tokens_doing(erp_reseller):
@@ -165,8 +172,10 @@ def test_an_approval_over_the_api_appears_in_the_feed_as_the_tokens_doing(erp_re
     token = ApiToken.objects.latest("pk")
     cursor = read(api, erp_reseller)["meta"]["next_cursor"]
     # When the ERP approves it over the API
-    response = api.post(f"/api/v3/resellers/{erp_reseller.pk}/invoices/{invoice.pk}/approve",
-                        {"document_id": "NS-9", "billing_date": "2026-01-01"})
+    response = api.post(
+        f"/api/v3/resellers/{erp_reseller.pk}/invoices/{invoice.pk}/approve",
+        {"document_id": "NS-9", "billing_date": "2026-01-01"},
+    )
     assert response.status_code == 200, response.content
     # Then the feed shows the approval, then the due date set on the payment, both by the token
     page = read(api, erp_reseller, after=cursor)
@@ -184,8 +193,15 @@ def test_an_approval_over_the_api_appears_in_the_feed_as_the_tokens_doing(erp_re
 
 
 def _record(account, event_type: str) -> int:
-    return record_event(event_type, subject=account, reseller_id=account.reseller_id, account_id=account.pk,
-                        payload={}, actor=SYSTEM, now=at(APPROVAL_DAY))
+    return record_event(
+        event_type,
+        subject=account,
+        reseller_id=account.reseller_id,
+        account_id=account.pk,
+        payload={},
+        actor=SYSTEM,
+        now=at(APPROVAL_DAY),
+    )
 
 
 def _in_thread(target) -> threading.Thread:

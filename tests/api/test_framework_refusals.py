@@ -38,8 +38,9 @@ def approve_path(invoice: Invoice) -> str:
 
 
 def approval_with_file(size: int) -> bytes:
-    return json.dumps(erp_body("NS2000015", file={"name": "NS2000015.pdf",
-                                                   "data": data_uri(pdf_bytes(size=size), "application/pdf")})).encode()
+    return json.dumps(
+        erp_body("NS2000015", file={"name": "NS2000015.pdf", "data": data_uri(pdf_bytes(size=size), "application/pdf")})
+    ).encode()
 
 
 def refusal(response, status: int, code: str, header: str) -> dict:
@@ -66,16 +67,18 @@ def test_a_body_over_the_limit_answers_413_before_it_is_read(invoice, secret, se
     assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     before = api_snapshot()
-    error = refusal(ApiClient(secret).post(approve_path(invoice), raw=body, **headers), 413, "REQUEST-0413",
-                    "Content-Length")
+    error = refusal(
+        ApiClient(secret).post(approve_path(invoice), raw=body, **headers), 413, "REQUEST-0413", "Content-Length"
+    )
     assert str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) in error["detail"]
     assert api_snapshot() == before  # no idempotency claim either
 
 
 def test_a_chunked_body_is_asked_for_its_length(invoice, secret):
     before = api_snapshot()
-    response = ApiClient(secret).post(approve_path(invoice), raw=json.dumps(erp_body("NS1")),
-                                      **{"Transfer-Encoding": "chunked"})
+    response = ApiClient(secret).post(
+        approve_path(invoice), raw=json.dumps(erp_body("NS1")), **{"Transfer-Encoding": "chunked"}
+    )
     refusal(response, 411, "REQUEST-0411", "Transfer-Encoding")
     assert api_snapshot() == before
 
@@ -87,8 +90,9 @@ def test_a_content_length_that_is_no_number_is_refused(invoice, secret):
 
 
 def test_a_host_the_site_does_not_serve_is_refused_in_json_api(invoice, secret):
-    response = Client(HTTP_X_API_TOKEN=secret).get(f"/api/v3/resellers/{invoice.account.reseller_id}/invoices",
-                                                    HTTP_HOST="billing.attacker.example")
+    response = Client(HTTP_X_API_TOKEN=secret).get(
+        f"/api/v3/resellers/{invoice.account.reseller_id}/invoices", HTTP_HOST="billing.attacker.example"
+    )
     refusal(response, 400, "REQUEST-0400", "Host")
 
 
@@ -100,8 +104,7 @@ def test_a_host_the_site_does_not_serve_keeps_the_html_page_outside_the_api():
 
 def test_a_method_a_route_does_not_take_answers_405_with_allow(invoice, secret):
     before = api_snapshot()
-    response = ApiClient(secret).client.delete(f"/api/v3/resellers/{invoice.account.reseller_id}/invoices/"
-                                               f"{invoice.pk}")
+    response = ApiClient(secret).client.delete(f"/api/v3/resellers/{invoice.account.reseller_id}/invoices/{invoice.pk}")
     error = refusal(response, 405, "REQUEST-0405", "Allow")
     assert response["Allow"] == "GET"
     assert "GET" in error["detail"]

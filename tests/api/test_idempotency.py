@@ -69,10 +69,13 @@ def approvals() -> int:
 
 def claim(secret: str, invoice, *, created_at, key: str = KEY, **fields) -> IdempotencyKey:
     """Given a claim on ``key`` for this very request whose first call has not answered (yet)."""
-    request = RequestFactory().post(approve_path(invoice), json.dumps(body(invoice, **fields)),
-                                    content_type=MEDIA_TYPE)
-    return IdempotencyKey.objects.create(token=ApiToken.objects.get(secret_hash=hash_secret(secret)), key=key,
-                                         request_hash=_request_hash(request), created_at=created_at)
+    request = RequestFactory().post(approve_path(invoice), json.dumps(body(invoice, **fields)), content_type=MEDIA_TYPE)
+    return IdempotencyKey.objects.create(
+        token=ApiToken.objects.get(secret_hash=hash_secret(secret)),
+        key=key,
+        request_hash=_request_hash(request),
+        created_at=created_at,
+    )
 
 
 def test_a_retry_with_the_same_key_and_body_replays_the_first_response(erp, invoice):
@@ -115,8 +118,9 @@ def test_the_same_key_with_another_body_is_refused(erp, invoice):
 def test_the_same_key_on_another_route_is_refused(erp, invoice):
     assert approve(erp, invoice).status_code == 200
     complete = f"/api/v3/resellers/{invoice.reseller_id}/invoices/{invoice.pk}/complete"
-    error = refused_over_http(lambda: erp.post(complete, body(invoice), **{"Idempotency-Key": KEY}),
-                              422, "IDEMPOTENCY-0001")
+    error = refused_over_http(
+        lambda: erp.post(complete, body(invoice), **{"Idempotency-Key": KEY}), 422, "IDEMPOTENCY-0001"
+    )
     assert error["source"] == {"header": "Idempotency-Key"}
 
 
@@ -134,8 +138,9 @@ def test_a_key_of_255_characters_is_accepted(erp, invoice):
 
 def test_keys_belong_to_their_token(erp, erp_reseller):
     # Given two invoices, the first approved by the ERP's token with a key
-    first_invoice, second_invoice = invoices_of(AccountFactory(reseller=erp_reseller),
-                                                AccountFactory(reseller=erp_reseller))
+    first_invoice, second_invoice = invoices_of(
+        AccountFactory(reseller=erp_reseller), AccountFactory(reseller=erp_reseller)
+    )
     assert approve(erp, first_invoice).status_code == 200
     # When another token sends the very same request with the same key
     response = approve(ApiClient(token_for(erp_reseller)), first_invoice)
@@ -167,8 +172,9 @@ def test_a_replayed_refusal_stands_even_when_a_new_call_would_succeed(erp, invoi
     first = approve(erp, invoice)
     assert first.json()["errors"][0]["code"] == "INVOICE-0101"
     # And then the approval was revoked, so a new call would now succeed
-    revoke_invoice_approval(reload(invoice), document_id="NS2000015", billing_date=invoice.billing_date,
-                            actor=ERP, now=NOW)
+    revoke_invoice_approval(
+        reload(invoice), document_id="NS2000015", billing_date=invoice.billing_date, actor=ERP, now=NOW
+    )
     # When the ERP retries with the same key and body, Then it gets the first answer and nothing is approved
     retry = approve(erp, invoice)
     assert (retry.status_code, retry.content) == (400, first.content)

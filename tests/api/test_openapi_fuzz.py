@@ -85,7 +85,8 @@ def test_the_served_description_lists_every_operation_of_the_api(db):
     operation_ids = {operation["operationId"] for methods in served["paths"].values() for operation in methods.values()}
     assert operation_ids == set(OPERATION_IDS)
     assert served["components"]["securitySchemes"] == {
-        "TokenAuth": {"type": "apiKey", "in": "header", "name": "X-Api-Token"}}
+        "TokenAuth": {"type": "apiKey", "in": "header", "name": "X-Api-Token"}
+    }
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda mode: mode.value)
@@ -97,9 +98,15 @@ def test_every_operation_keeps_its_contract_under_fuzzing(operation_id, mode, st
     operation = operation_named(operation_id)
     statuses: list[int] = []
 
-    @settings(max_examples=EXAMPLES_PER_OPERATION_AND_MODE, deadline=None, derandomize=True, database=None,
-              phases=[Phase.explicit, Phase.generate, Phase.shrink], print_blob=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION_AND_MODE,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    )
     @given(case=steered_cases(operation, mode, story, operation_id))
     def keeps_the_contract(case):
         with rolled_back():  # the next example meets the same story
@@ -112,8 +119,10 @@ def test_every_operation_keeps_its_contract_under_fuzzing(operation_id, mode, st
     started = time.monotonic()
     with time_machine.travel(at(APPROVAL_DAY), tick=False):
         keeps_the_contract()
-    print(f"{operation_id} {mode.value}: {len(statuses)} requests in {time.monotonic() - started:.1f}s, "
-          f"{sum(200 <= status < 300 for status in statuses)} answered 2xx, statuses {sorted(set(statuses))}")
+    print(
+        f"{operation_id} {mode.value}: {len(statuses)} requests in {time.monotonic() - started:.1f}s, "
+        f"{sum(200 <= status < 300 for status in statuses)} answered 2xx, statuses {sorted(set(statuses))}"
+    )
     assert statuses, "schemathesis sent no request"
     assert all(status < 500 for status in statuses)
     if mode is GenerationMode.POSITIVE:  # the steering reaches the success path
@@ -125,18 +134,21 @@ def test_every_operation_keeps_its_contract_under_fuzzing(operation_id, mode, st
 # --- What the fuzzing found, pinned (with the traps it reaches only rarely: huge numbers, NUL, far dates) ------
 
 
-@pytest.mark.parametrize(("params", "listed"), [
-    # ISO 8601 and Python allow offsets up to ±23:59; PostgreSQL refused those beyond ±15:59 with a 500.
-    ({"filter[created_at][gt]": "2025-12-31T03:59:00-20:00"}, 4),  # 2025-12-31T23:59Z: before the accounts
-    ({"filter[created_at][gt]": "2025-12-31T04:01:00-20:00"}, 0),  # 2026-01-01T00:01Z: after them
-    ({"filter[created_at][lt]": "2026-01-01T19:30:00+19:30"}, 0),  # 2026-01-01T00:00Z: not before them
-    ({"filter[created_at]": "2026-01-01T19:30:00+19:30"}, 4),
-    # The ends of the calendar: moments UTC cannot hold, and the day after 9999-12-31, failed with a 500.
-    ({"filter[created_at][lt]": "0001-01-01T00:00:00+14:00"}, 0),
-    ({"filter[created_at][gt]": "9999-12-31T23:59:59-10:00"}, 0),
-    ({"filter[created_at]": "9999-12-31"}, 0),
-    ({"filter[created_at][gt]": "0001-01-01"}, 4),
-])
+@pytest.mark.parametrize(
+    ("params", "listed"),
+    [
+        # ISO 8601 and Python allow offsets up to ±23:59; PostgreSQL refused those beyond ±15:59 with a 500.
+        ({"filter[created_at][gt]": "2025-12-31T03:59:00-20:00"}, 4),  # 2025-12-31T23:59Z: before the accounts
+        ({"filter[created_at][gt]": "2025-12-31T04:01:00-20:00"}, 0),  # 2026-01-01T00:01Z: after them
+        ({"filter[created_at][lt]": "2026-01-01T19:30:00+19:30"}, 0),  # 2026-01-01T00:00Z: not before them
+        ({"filter[created_at]": "2026-01-01T19:30:00+19:30"}, 4),
+        # The ends of the calendar: moments UTC cannot hold, and the day after 9999-12-31, failed with a 500.
+        ({"filter[created_at][lt]": "0001-01-01T00:00:00+14:00"}, 0),
+        ({"filter[created_at][gt]": "9999-12-31T23:59:59-10:00"}, 0),
+        ({"filter[created_at]": "9999-12-31"}, 0),
+        ({"filter[created_at][gt]": "0001-01-01"}, 4),
+    ],
+)
 def test_date_time_filters_take_any_offset_and_the_ends_of_the_calendar(story, params, listed):
     """Given the story's four accounts created on 2026-01-01T00:00Z, when the list is filtered by a creation
     moment with an extreme offset or at the ends of the calendar, then it answers 200 with the right accounts."""
@@ -152,50 +164,64 @@ def test_a_number_is_no_date_time_filter(story, moment):
     a Unix timestamp and answered 200), naming the parameter; the description says a date or a date-time."""
     with time_machine.travel(at(APPROVAL_DAY), tick=False):
         api = ApiClient(story.secret)
-        refused_over_http(lambda: api.get(f"/api/v3/resellers/{story.reseller.pk}/accounts",
-                                          {"filter[created_at][lt]": moment}),
-                          400, "ACCOUNT-0001", parameter="filter[created_at][lt]")
-    documented = next(parameter["schema"] for parameter in operation_named("list_accounts").definition.raw["parameters"]
-                      if parameter["name"] == "filter[created_at][lt]")
+        refused_over_http(
+            lambda: api.get(f"/api/v3/resellers/{story.reseller.pk}/accounts", {"filter[created_at][lt]": moment}),
+            400,
+            "ACCOUNT-0001",
+            parameter="filter[created_at][lt]",
+        )
+    documented = next(
+        parameter["schema"]
+        for parameter in operation_named("list_accounts").definition.raw["parameters"]
+        if parameter["name"] == "filter[created_at][lt]"
+    )
     assert documented["anyOf"] == [{"format": "date", "type": "string"}, {"format": "date-time", "type": "string"}]
 
 
 HUGE = "9" * 30
 
 
-@pytest.mark.parametrize(("operation_id", "body", "code", "pointer"), [
-    # Numbers beyond the 64-bit columns overflowed in the database (SQLite OverflowError, PostgreSQL "bigint out
-    # of range") and answered 500; so did a due date whose expiration falls beyond the calendar.
-    ("post_usage_charge", {"quantity": HUGE}, "CHARGE-0001", "/quantity"),
-    ("post_usage_charge", {"quantity": 10**30}, "CHARGE-0001", "/quantity"),
-    ("post_usage_charge", {"unit_price": HUGE}, "CHARGE-0001", "/unit_price"),
-    ("post_usage_charge", {"quantity": "1e999999999"}, "CHARGE-0001", "/quantity"),  # and no 10^999999999 in memory
-    ("approve_invoices", {"amount": {"total": HUGE, "currency": "USD"}}, "INVOICE-0106", "/amount/total"),
-    ("approve_invoices", {"due_date": "9999-12-31"}, "INVOICE-0001", "/due_date"),
-    # Accepted before, and a subscription the billing engine could never bill.
-    ("create_subscription", {"start_date": "9999-12-31"}, "SUBSCRIPTION-0001", "/start_date"),
-    # NUL characters and lone surrogates cannot be stored by PostgreSQL.
-    ("create_account", {"name": "A\x00B"}, "ACCOUNT-0001", "/name"),
-    ("create_account", {"name": "\ud800"}, "ACCOUNT-0001", "/name"),
-    ("post_usage_charge", {"external_id": "cdr\x00"}, "CHARGE-0001", "/external_id"),
-])
+@pytest.mark.parametrize(
+    ("operation_id", "body", "code", "pointer"),
+    [
+        # Numbers beyond the 64-bit columns overflowed in the database (SQLite OverflowError, PostgreSQL "bigint out
+        # of range") and answered 500; so did a due date whose expiration falls beyond the calendar.
+        ("post_usage_charge", {"quantity": HUGE}, "CHARGE-0001", "/quantity"),
+        ("post_usage_charge", {"quantity": 10**30}, "CHARGE-0001", "/quantity"),
+        ("post_usage_charge", {"unit_price": HUGE}, "CHARGE-0001", "/unit_price"),
+        ("post_usage_charge", {"quantity": "1e999999999"}, "CHARGE-0001", "/quantity"),  # and no 10^999999999 in memory
+        ("approve_invoices", {"amount": {"total": HUGE, "currency": "USD"}}, "INVOICE-0106", "/amount/total"),
+        ("approve_invoices", {"due_date": "9999-12-31"}, "INVOICE-0001", "/due_date"),
+        # Accepted before, and a subscription the billing engine could never bill.
+        ("create_subscription", {"start_date": "9999-12-31"}, "SUBSCRIPTION-0001", "/start_date"),
+        # NUL characters and lone surrogates cannot be stored by PostgreSQL.
+        ("create_account", {"name": "A\x00B"}, "ACCOUNT-0001", "/name"),
+        ("create_account", {"name": "\ud800"}, "ACCOUNT-0001", "/name"),
+        ("post_usage_charge", {"external_id": "cdr\x00"}, "CHARGE-0001", "/external_id"),
+    ],
+)
 def test_inputs_beyond_what_the_databases_hold_are_refused_not_failed(story, operation_id, body, code, pointer):
     """Given the story, when a body holds a number, a date or a character the databases cannot hold, then the
     call is refused with 400 naming the field, and nothing changes (R47)."""
     r = story.reseller.pk
     account, subscription, plan = story.ids["account_id"][2], story.ids["subscription_id"][0], story.ids["plan_id"][0]
     path, valid = {
-        "post_usage_charge": (f"subscriptions/{subscription}/charges",
-                              {"description": "Calls", "quantity": "1", "unit_price": "1", "date": "2026-02-03"}),
-        "approve_invoices": (f"accounts/{account}/approve_invoices",
-                             {"document_id": "NS-C", "billing_date": "2026-01-01"}),
+        "post_usage_charge": (
+            f"subscriptions/{subscription}/charges",
+            {"description": "Calls", "quantity": "1", "unit_price": "1", "date": "2026-02-03"},
+        ),
+        "approve_invoices": (
+            f"accounts/{account}/approve_invoices",
+            {"document_id": "NS-C", "billing_date": "2026-01-01"},
+        ),
         "create_subscription": (f"accounts/{account}/subscriptions", {"plan_id": plan, "start_date": "2026-03-01"}),
         "create_account": ("accounts", {"name": "Acme"}),
     }[operation_id]
     api = ApiClient(story.secret)
     with time_machine.travel(at(APPROVAL_DAY), tick=False):
-        refused_over_http(lambda: api.post(f"/api/v3/resellers/{r}/{path}", {**valid, **body}), 400, code,
-                          pointer=pointer)
+        refused_over_http(
+            lambda: api.post(f"/api/v3/resellers/{r}/{path}", {**valid, **body}), 400, code, pointer=pointer
+        )
 
 
 def test_the_largest_usage_charge_the_api_accepts_is_stored(story):
@@ -203,7 +229,8 @@ def test_the_largest_usage_charge_the_api_accepts_is_stored(story):
     stored with its exact amount: the bounds keep quantity × unit price inside the 64-bit columns."""
     path = f"/api/v3/resellers/{story.reseller.pk}/subscriptions/{story.ids['subscription_id'][0]}/charges"
     with time_machine.travel(at(APPROVAL_DAY), tick=False):
-        response = ApiClient(story.secret).post(path, {"description": "Calls", "quantity": "9999999.999",
-                                                       "unit_price": "99999999.99", "date": "2026-02-03"})
+        response = ApiClient(story.secret).post(
+            path, {"description": "Calls", "quantity": "9999999.999", "unit_price": "99999999.99", "date": "2026-02-03"}
+        )
     assert response.status_code == 201, response.content
     assert response.json()["data"]["attributes"]["net_amount"] == "999999999800000.00"  # .00001 rounded off

@@ -39,8 +39,9 @@ def api(reseller) -> ApiClient:
 
 @pytest.fixture
 def plan(reseller):
-    return create_plan(reseller=reseller, name="Metered", fee=2_000, billing_day=1, tax_rate_bp=2_000, actor=SYSTEM,
-                       now=T0)
+    return create_plan(
+        reseller=reseller, name="Metered", fee=2_000, billing_day=1, tax_rate_bp=2_000, actor=SYSTEM, now=T0
+    )
 
 
 @pytest.fixture
@@ -75,8 +76,15 @@ def test_create_account_answers_201_and_records_account_created_by_the_token(res
     default_class = AccountClass.objects.get(reseller=reseller, is_default=True)
     assert data["type"] == "accounts"
     assert data["attributes"] | {"created_at": None, "updated_at": None} == {
-        "name": "Acme GmbH", "email": "billing@acme.example", "address": "", "account_class_id": default_class.pk,
-        "balance": "0.00", "currency": "EUR", "created_at": None, "updated_at": None}
+        "name": "Acme GmbH",
+        "email": "billing@acme.example",
+        "address": "",
+        "account_class_id": default_class.pk,
+        "balance": "0.00",
+        "currency": "EUR",
+        "created_at": None,
+        "updated_at": None,
+    }
     assert data["attributes"]["created_at"] == data["attributes"]["updated_at"] == "2026-02-03T12:00:00+00:00"
     # And the write is recorded with the token as actor (R45)
     event = the_event("account.created", data["id"])
@@ -84,21 +92,25 @@ def test_create_account_answers_201_and_records_account_created_by_the_token(res
 
 
 def test_create_account_in_a_named_class(reseller, api):
-    terms = create_account_class(reseller=reseller, name="Net 30", payment_expiration_days=30, grace_days=5,
-                                 actor=SYSTEM, now=T0)
+    terms = create_account_class(
+        reseller=reseller, name="Net 30", payment_expiration_days=30, grace_days=5, actor=SYSTEM, now=T0
+    )
     data = created(api.post(url(reseller, "/accounts"), {"name": "Beta", "account_class_id": terms.pk}))
     assert data["attributes"]["account_class_id"] == terms.pk
 
 
-@pytest.mark.parametrize(("body", "pointer"), [
-    ({"email": "a@example.com"}, "/name"),
-    ({"name": ""}, "/name"),
-    ({"name": "   "}, "/name"),
-    ({"name": 42}, "/name"),
-    ({"name": "Acme", "email": "not-an-address"}, "/email"),
-    ({"name": "Acme", "account_class_id": UNKNOWN_ID}, "/account_class_id"),
-    ({"name": "Acme", "account_class_id": "first"}, "/account_class_id"),
-])
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({"email": "a@example.com"}, "/name"),
+        ({"name": ""}, "/name"),
+        ({"name": "   "}, "/name"),
+        ({"name": 42}, "/name"),
+        ({"name": "Acme", "email": "not-an-address"}, "/email"),
+        ({"name": "Acme", "account_class_id": UNKNOWN_ID}, "/account_class_id"),
+        ({"name": "Acme", "account_class_id": "first"}, "/account_class_id"),
+    ],
+)
 def test_create_account_refuses_bad_fields(reseller, api, body, pointer):
     refused_over_http(lambda: api.post(url(reseller, "/accounts"), body), 400, "ACCOUNT-0001", pointer=pointer)
 
@@ -107,8 +119,12 @@ def test_an_account_class_of_another_reseller_is_refused(reseller, api):
     # Given an account class of another reseller
     foreign = AccountClass.objects.get(reseller=ResellerFactory(), is_default=True)
     # When the connector names it, it is refused as a bad field, not revealed
-    refused_over_http(lambda: api.post(url(reseller, "/accounts"), {"name": "Acme", "account_class_id": foreign.pk}),
-                      400, "ACCOUNT-0001", pointer="/account_class_id")
+    refused_over_http(
+        lambda: api.post(url(reseller, "/accounts"), {"name": "Acme", "account_class_id": foreign.pk}),
+        400,
+        "ACCOUNT-0001",
+        pointer="/account_class_id",
+    )
 
 
 def test_get_and_list_accounts(reseller, api):
@@ -116,8 +132,7 @@ def test_get_and_list_accounts(reseller, api):
     second = AccountFactory(reseller=reseller, name="Alpha", expiration_days=30)
     AccountFactory(reseller=ResellerFactory(), name="Elsewhere")
     data = created(api.get(url(reseller, f"/accounts/{first.pk}")), 200)
-    assert (data["id"], data["attributes"]["name"], data["attributes"]["email"]) == (
-        str(first.pk), "Zeta", first.email)
+    assert (data["id"], data["attributes"]["name"], data["attributes"]["email"]) == (str(first.pk), "Zeta", first.email)
     listed = api.get(url(reseller, "/accounts"), {"sort": "name"}).json()
     assert [item["id"] for item in listed["data"]] == [str(second.pk), str(first.pk)]
     assert listed["meta"]["total"] == 2
@@ -135,8 +150,14 @@ def test_create_subscription_answers_201_and_records_subscription_created(resell
     data = created(api.post(url(reseller, f"/accounts/{account.pk}/subscriptions"), body))
     assert data["type"] == "subscriptions"
     assert data["attributes"] | {"created_at": None, "updated_at": None} == {
-        "account_id": account.pk, "plan_id": plan.pk, "status": "active", "billing_day": 1,
-        "start_date": "2026-02-10", "created_at": None, "updated_at": None}
+        "account_id": account.pk,
+        "plan_id": plan.pk,
+        "status": "active",
+        "billing_day": 1,
+        "start_date": "2026-02-10",
+        "created_at": None,
+        "updated_at": None,
+    }
     subscription = Subscription.objects.get(pk=int(data["id"]))
     assert (subscription.account_id, subscription.start_date) == (account.pk, date(2026, 2, 10))
     event = the_event("subscription.created", data["id"])
@@ -148,23 +169,34 @@ def test_create_subscription_refuses_an_unknown_or_foreign_plan(reseller, api):
     foreign_plan = create_plan(reseller=ResellerFactory(), name="Theirs", fee=100, billing_day=1, actor=SYSTEM, now=T0)
     for plan_id in (UNKNOWN_ID, foreign_plan.pk):
         refused_over_http(
-            lambda plan_id=plan_id: api.post(url(reseller, f"/accounts/{account.pk}/subscriptions"),
-                                             {"plan_id": plan_id, "start_date": "2026-02-10"}),
-            400, "SUBSCRIPTION-0001", pointer="/plan_id")
+            lambda plan_id=plan_id: api.post(
+                url(reseller, f"/accounts/{account.pk}/subscriptions"), {"plan_id": plan_id, "start_date": "2026-02-10"}
+            ),
+            400,
+            "SUBSCRIPTION-0001",
+            pointer="/plan_id",
+        )
 
 
-@pytest.mark.parametrize(("body", "pointer"), [
-    (lambda plan: {"start_date": "2026-02-10"}, "/plan_id"),
-    (lambda plan: {"plan_id": None, "start_date": "2026-02-10"}, "/plan_id"),
-    (lambda plan: {"plan_id": "basic", "start_date": "2026-02-10"}, "/plan_id"),
-    (lambda plan: {"plan_id": plan.pk}, "/start_date"),
-    (lambda plan: {"plan_id": plan.pk, "start_date": "10.02.2026"}, "/start_date"),
-    (lambda plan: {"plan_id": plan.pk, "start_date": 20260210}, "/start_date"),
-])
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        (lambda plan: {"start_date": "2026-02-10"}, "/plan_id"),
+        (lambda plan: {"plan_id": None, "start_date": "2026-02-10"}, "/plan_id"),
+        (lambda plan: {"plan_id": "basic", "start_date": "2026-02-10"}, "/plan_id"),
+        (lambda plan: {"plan_id": plan.pk}, "/start_date"),
+        (lambda plan: {"plan_id": plan.pk, "start_date": "10.02.2026"}, "/start_date"),
+        (lambda plan: {"plan_id": plan.pk, "start_date": 20260210}, "/start_date"),
+    ],
+)
 def test_create_subscription_refuses_bad_fields(reseller, api, plan, body, pointer):
     account = AccountFactory(reseller=reseller)
-    refused_over_http(lambda: api.post(url(reseller, f"/accounts/{account.pk}/subscriptions"), body(plan)),
-                      400, "SUBSCRIPTION-0001", pointer=pointer)
+    refused_over_http(
+        lambda: api.post(url(reseller, f"/accounts/{account.pk}/subscriptions"), body(plan)),
+        400,
+        "SUBSCRIPTION-0001",
+        pointer=pointer,
+    )
 
 
 def test_a_start_date_on_an_already_billed_day_is_refused(reseller, api, plan, subscription):
@@ -173,22 +205,34 @@ def test_a_start_date_on_an_already_billed_day_is_refused(reseller, api, plan, s
     bill(reseller, CLOSING_DAY)
     subscribe = url(reseller, f"/accounts/{account.pk}/subscriptions")
     # When a subscription should start on that day, its first fee would never be charged: refused
-    refused_over_http(lambda: api.post(subscribe, {"plan_id": plan.pk, "start_date": CLOSING_DAY.isoformat()}),
-                      400, "SUBSCRIPTION-0101", pointer="/start_date")
+    refused_over_http(
+        lambda: api.post(subscribe, {"plan_id": plan.pk, "start_date": CLOSING_DAY.isoformat()}),
+        400,
+        "SUBSCRIPTION-0101",
+        pointer="/start_date",
+    )
     # And the day after is fine
     created(api.post(subscribe, {"plan_id": plan.pk, "start_date": "2026-02-03"}))
 
 
 def test_subscribing_an_unknown_account_is_404(reseller, api, plan):
-    refused_over_http(lambda: api.post(url(reseller, f"/accounts/{UNKNOWN_ID}/subscriptions"),
-                                       {"plan_id": plan.pk, "start_date": "2026-02-10"}), 404, "ACCOUNT-0404")
+    refused_over_http(
+        lambda: api.post(
+            url(reseller, f"/accounts/{UNKNOWN_ID}/subscriptions"), {"plan_id": plan.pk, "start_date": "2026-02-10"}
+        ),
+        404,
+        "ACCOUNT-0404",
+    )
 
 
 def test_get_and_list_subscriptions(reseller, api, subscription):
     other = SubscriptionFactory(account=AccountFactory(reseller=reseller), start_date=date(2026, 2, 5))
     data = created(api.get(url(reseller, f"/subscriptions/{subscription.pk}")), 200)
     assert (data["id"], data["attributes"]["account_id"], data["attributes"]["start_date"]) == (
-        str(subscription.pk), subscription.account_id, "2026-01-01")
+        str(subscription.pk),
+        subscription.account_id,
+        "2026-01-01",
+    )
     every = api.get(url(reseller, "/subscriptions"), {"sort": "-start_date"}).json()
     assert [item["id"] for item in every["data"]] == [str(other.pk), str(subscription.pk)]
     mine = api.get(url(reseller, "/subscriptions"), {"filter[account_id]": other.account_id}).json()
@@ -208,13 +252,40 @@ def test_a_usage_charge_is_priced_from_quantity_and_unit_price(reseller, api, su
     data = created(api.post(url(reseller, f"/subscriptions/{subscription.pk}/charges"), usage(external_id="u-1")))
     # Then the charge is 5.00 net, 1.00 tax, 6.00 gross, blocked on the current period's open invoice
     attributes = data["attributes"]
-    assert {key: attributes[key] for key in ("kind", "status", "quantity", "unit_price", "net_amount", "tax_rate",
-                                             "tax_amount", "amount", "currency", "period_from", "period_to",
-                                             "close_date", "external_id", "subscription_id")} == {
-        "kind": "usage", "status": "blocked", "quantity": "12.5", "unit_price": "0.40", "net_amount": "5.00",
-        "tax_rate": "20", "tax_amount": "1.00", "amount": "6.00", "currency": "EUR", "period_from": "2026-02-03",
-        "period_to": "2026-02-04", "close_date": "2026-03-01", "external_id": "u-1",
-        "subscription_id": subscription.pk}
+    assert {
+        key: attributes[key]
+        for key in (
+            "kind",
+            "status",
+            "quantity",
+            "unit_price",
+            "net_amount",
+            "tax_rate",
+            "tax_amount",
+            "amount",
+            "currency",
+            "period_from",
+            "period_to",
+            "close_date",
+            "external_id",
+            "subscription_id",
+        )
+    } == {
+        "kind": "usage",
+        "status": "blocked",
+        "quantity": "12.5",
+        "unit_price": "0.40",
+        "net_amount": "5.00",
+        "tax_rate": "20",
+        "tax_amount": "1.00",
+        "amount": "6.00",
+        "currency": "EUR",
+        "period_from": "2026-02-03",
+        "period_to": "2026-02-04",
+        "close_date": "2026-03-01",
+        "external_id": "u-1",
+        "subscription_id": subscription.pk,
+    }
     charge = Charge.objects.select_related("invoice").get(pk=int(data["id"]))
     assert (charge.amount, charge.invoice.status, charge.invoice.billing_date) == (600, "open", date(2026, 2, 1))
     assert attributes["invoice_id"] == charge.invoice_id
@@ -243,25 +314,33 @@ def test_charges_without_external_id_are_each_new(reseller, api, subscription):
     assert Charge.objects.filter(subscription=subscription, kind="usage").count() == 2
 
 
-@pytest.mark.parametrize(("fields", "pointer"), [
-    ({"unit_price": "1.234"}, "/unit_price"),
-    ({"unit_price": "-1.00"}, "/unit_price"),
-    ({"unit_price": "cheap"}, "/unit_price"),
-    ({"date": "2026-02-04"}, "/date"),  # tomorrow
-    ({"date": "2025-12-31"}, "/date"),  # before the subscription starts
-    ({"date": "03/02/2026"}, "/date"),
-    ({"quantity": "0"}, "/quantity"),
-    ({"quantity": "1.2345"}, "/quantity"),
-    ({"description": ""}, "/description"),
-])
+@pytest.mark.parametrize(
+    ("fields", "pointer"),
+    [
+        ({"unit_price": "1.234"}, "/unit_price"),
+        ({"unit_price": "-1.00"}, "/unit_price"),
+        ({"unit_price": "cheap"}, "/unit_price"),
+        ({"date": "2026-02-04"}, "/date"),  # tomorrow
+        ({"date": "2025-12-31"}, "/date"),  # before the subscription starts
+        ({"date": "03/02/2026"}, "/date"),
+        ({"quantity": "0"}, "/quantity"),
+        ({"quantity": "1.2345"}, "/quantity"),
+        ({"description": ""}, "/description"),
+    ],
+)
 def test_a_bad_usage_charge_is_refused_naming_the_field(reseller, api, subscription, fields, pointer):
-    refused_over_http(lambda: api.post(url(reseller, f"/subscriptions/{subscription.pk}/charges"), usage(**fields)),
-                      400, "CHARGE-0001", pointer=pointer)
+    refused_over_http(
+        lambda: api.post(url(reseller, f"/subscriptions/{subscription.pk}/charges"), usage(**fields)),
+        400,
+        "CHARGE-0001",
+        pointer=pointer,
+    )
 
 
 def test_a_charge_for_an_unknown_subscription_is_404(reseller, api):
-    refused_over_http(lambda: api.post(url(reseller, f"/subscriptions/{UNKNOWN_ID}/charges"), usage()),
-                      404, "SUBSCRIPTION-0404")
+    refused_over_http(
+        lambda: api.post(url(reseller, f"/subscriptions/{UNKNOWN_ID}/charges"), usage()), 404, "SUBSCRIPTION-0404"
+    )
 
 
 # --- Scopes --------------------------------------------------------------------------------------------------
@@ -283,8 +362,18 @@ def test_a_read_only_token_cannot_write(reseller, plan, subscription):
 def test_a_platform_only_token_cannot_read(reseller, plan, subscription):
     writer = ApiClient(token_for(reseller, scopes=["platform"]))
     account = subscription.account
-    for path in [f"/accounts/{account.pk}", "/accounts", f"/subscriptions/{subscription.pk}", "/subscriptions",
-                 "/plans", f"/plans/{plan.pk}", "/invoices", "/payments", "/charges", "/events"]:
+    for path in [
+        f"/accounts/{account.pk}",
+        "/accounts",
+        f"/subscriptions/{subscription.pk}",
+        "/subscriptions",
+        "/plans",
+        f"/plans/{plan.pk}",
+        "/invoices",
+        "/payments",
+        "/charges",
+        "/events",
+    ]:
         refused_over_http(lambda path=path: writer.get(url(reseller, path)), 403, "AUTH-0003")
     # And it can write
     created(writer.post(url(reseller, "/accounts"), {"name": "Acme"}))

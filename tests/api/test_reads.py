@@ -55,15 +55,21 @@ def today():
 def story(erp_reseller) -> Story:
     a, b = AccountFactory(reseller=erp_reseller), AccountFactory(reseller=erp_reseller)
     jan_a, jan_b = invoices_of(a, b)
-    approved(jan_a, document_id="NS-A", due_date=date(2026, 2, 20), amount={"total": "15800", "currency": "JPY"},
-             link=LINK)
+    approved(
+        jan_a, document_id="NS-A", due_date=date(2026, 2, 20), amount={"total": "15800", "currency": "JPY"}, link=LINK
+    )
     top_up = AccountFactory(reseller=erp_reseller, balance=5_000).payments.get()
-    invoices = {"jan_a": jan_a, "jan_b": jan_b,
-                "feb_a": Invoice.objects.get(account=a, billing_date=date(2026, 2, 1)),
-                "feb_b": Invoice.objects.get(account=b, billing_date=date(2026, 2, 1))}
+    invoices = {
+        "jan_a": jan_a,
+        "jan_b": jan_b,
+        "feb_a": Invoice.objects.get(account=a, billing_date=date(2026, 2, 1)),
+        "feb_b": Invoice.objects.get(account=b, billing_date=date(2026, 2, 1)),
+    }
     invoices = {name: Invoice.objects.select_related("payment").get(pk=i.pk) for name, i in invoices.items()}
     return Story(
-        reseller=erp_reseller, api=ApiClient(token_for(erp_reseller, scopes=["read"])), invoices=invoices,
+        reseller=erp_reseller,
+        api=ApiClient(token_for(erp_reseller, scopes=["read"])),
+        invoices=invoices,
         payments={"a": invoices["jan_a"].payment, "b": invoices["jan_b"].payment, "top_up": top_up},
         charges={name: Charge.objects.get(invoice=invoice) for name, invoice in invoices.items()},
         subscriptions={"a": Subscription.objects.get(account=a), "b": Subscription.objects.get(account=b)},
@@ -152,9 +158,11 @@ def test_include_puts_the_full_subscriptions_payments_and_charges_in_included(st
     document = ok(story.get(f"/invoices/{invoice.pk}", {"include": "subscriptions,payments,charges"}))
     # Then every related resource comes in full, once
     included = {(item["type"], item["id"]): item for item in document["included"]}
-    assert set(included) == {("subscriptions", str(story.subscriptions["a"].pk)),
-                             ("payments", str(story.payments["a"].pk)),
-                             ("charges", str(story.charges["jan_a"].pk))}
+    assert set(included) == {
+        ("subscriptions", str(story.subscriptions["a"].pk)),
+        ("payments", str(story.payments["a"].pk)),
+        ("charges", str(story.charges["jan_a"].pk)),
+    }
     assert len(document["included"]) == 3
     payment = included["payments", str(story.payments["a"].pk)]["attributes"]
     assert (payment["invoice_id"], payment["total"], payment["due_date"]) == (invoice.pk, "100.00", "2026-02-20")
@@ -171,8 +179,12 @@ def test_include_of_one_relation_includes_only_that_one(story):
 
 @pytest.mark.parametrize("include", ["nope", "payments,nope", "payment", "payments,,charges"])
 def test_a_bad_include_is_refused_naming_the_parameter(story, include):
-    refused_over_http(lambda: story.get(f"/invoices/{story.invoices['jan_a'].pk}", {"include": include}),
-                      400, "INVOICE-0001", parameter="include")
+    refused_over_http(
+        lambda: story.get(f"/invoices/{story.invoices['jan_a'].pk}", {"include": include}),
+        400,
+        "INVOICE-0001",
+        parameter="include",
+    )
 
 
 def test_list_include_gathers_the_relations_of_the_page(story):
@@ -214,8 +226,10 @@ INVOICE_FILTERS = [
     # A's approval happened at 12:00 UTC: 13:00+02:00 is before it, 13:00+01:00 is the same instant.
     ({"filter[updated_at][gt]": "2026-02-03T13:00:00+02:00"}, ["jan_a"]),
     ({"filter[updated_at][gt]": "2026-02-03T13:00:00+01:00"}, []),
-    ({"filter[updated_at][lt]": "2026-02-03T13:00:00+01:00", "filter[updated_at][gt]": "2026-02-01T12:00:00Z"},
-     ["jan_b"]),
+    (
+        {"filter[updated_at][lt]": "2026-02-03T13:00:00+01:00", "filter[updated_at][gt]": "2026-02-01T12:00:00Z"},
+        ["jan_b"],
+    ),
 ]
 
 
@@ -230,21 +244,23 @@ def test_invoice_filter_by_account(story):
     assert listed(story, "/invoices", {"filter[account_id]": UNKNOWN_ID}) == []
 
 
-@pytest.mark.parametrize(("sort", "expected"), [
-    (None, ["jan_a", "jan_b", "feb_a", "feb_b"]),
-    ("billing_date", ["jan_a", "jan_b", "feb_a", "feb_b"]),
-    # Ties (same billing date, same total) break by id, in the sort's direction, so pages never overlap.
-    ("-billing_date", ["feb_b", "feb_a", "jan_b", "jan_a"]),
-    ("total", ["feb_a", "feb_b", "jan_a", "jan_b"]),
-    ("-total", ["jan_b", "jan_a", "feb_b", "feb_a"]),
-    ("-id", ["feb_b", "feb_a", "jan_b", "jan_a"]),
-])
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        (None, ["jan_a", "jan_b", "feb_a", "feb_b"]),
+        ("billing_date", ["jan_a", "jan_b", "feb_a", "feb_b"]),
+        # Ties (same billing date, same total) break by id, in the sort's direction, so pages never overlap.
+        ("-billing_date", ["feb_b", "feb_a", "jan_b", "jan_a"]),
+        ("total", ["feb_a", "feb_b", "jan_a", "jan_b"]),
+        ("-total", ["jan_b", "jan_a", "feb_b", "feb_a"]),
+        ("-id", ["feb_b", "feb_a", "jan_b", "jan_a"]),
+    ],
+)
 def test_invoice_sort_is_total_and_stable_across_pages(story, sort, expected):
     params = {"sort": sort} if sort else {}
     assert listed(story, "/invoices", params) == named(story.invoices, *expected)
     # Paging one at a time yields the same order, each invoice exactly once.
-    one_by_one = [ids(ok(story.get("/invoices", {**params, "page[size]": 1, "page[number]": n})))
-                  for n in range(1, 5)]
+    one_by_one = [ids(ok(story.get("/invoices", {**params, "page[size]": 1, "page[number]": n}))) for n in range(1, 5)]
     assert [page[0] for page in one_by_one] == named(story.invoices, *expected)
 
 
@@ -290,33 +306,39 @@ BAD_LIST_PARAMETERS = [
 ]
 
 
-@pytest.mark.parametrize(("path", "code", "params", "parameter"), [
-    *[("/invoices", "INVOICE-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
-    ("/invoices", "INVOICE-0001", {"filter[status]": "nope"}, "filter[status]"),
-    ("/invoices", "INVOICE-0001", {"filter[approved]": "perhaps"}, "filter[approved]"),
-    ("/invoices", "INVOICE-0001", {"filter[billing_date]": "2026-13-01"}, "filter[billing_date]"),
-    ("/invoices", "INVOICE-0001", {"filter[billing_date][gt]": "yesterday"}, "filter[billing_date][gt]"),
-    ("/invoices", "INVOICE-0001", {"filter[account_id]": "0"}, "filter[account_id]"),
-    ("/invoices", "INVOICE-0001", {"include": "accounts"}, "include"),
-    *[("/payments", "PAYMENT-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
-    ("/payments", "PAYMENT-0001", {"filter[status]": "nope"}, "filter[status]"),
-    ("/payments", "PAYMENT-0001", {"filter[due_date][lt]": "2026-02-30"}, "filter[due_date][lt]"),
-    ("/payments", "PAYMENT-0001", {"include": "orders"}, "include"),
-    *[("/charges", "CHARGE-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
-    ("/charges", "CHARGE-0001", {"filter[status]": "nope"}, "filter[status]"),
-    ("/charges", "CHARGE-0001", {"filter[close_date][gt]": "soon"}, "filter[close_date][gt]"),
-])
+@pytest.mark.parametrize(
+    ("path", "code", "params", "parameter"),
+    [
+        *[("/invoices", "INVOICE-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
+        ("/invoices", "INVOICE-0001", {"filter[status]": "nope"}, "filter[status]"),
+        ("/invoices", "INVOICE-0001", {"filter[approved]": "perhaps"}, "filter[approved]"),
+        ("/invoices", "INVOICE-0001", {"filter[billing_date]": "2026-13-01"}, "filter[billing_date]"),
+        ("/invoices", "INVOICE-0001", {"filter[billing_date][gt]": "yesterday"}, "filter[billing_date][gt]"),
+        ("/invoices", "INVOICE-0001", {"filter[account_id]": "0"}, "filter[account_id]"),
+        ("/invoices", "INVOICE-0001", {"include": "accounts"}, "include"),
+        *[("/payments", "PAYMENT-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
+        ("/payments", "PAYMENT-0001", {"filter[status]": "nope"}, "filter[status]"),
+        ("/payments", "PAYMENT-0001", {"filter[due_date][lt]": "2026-02-30"}, "filter[due_date][lt]"),
+        ("/payments", "PAYMENT-0001", {"include": "orders"}, "include"),
+        *[("/charges", "CHARGE-0001", params, parameter) for params, parameter in BAD_LIST_PARAMETERS],
+        ("/charges", "CHARGE-0001", {"filter[status]": "nope"}, "filter[status]"),
+        ("/charges", "CHARGE-0001", {"filter[close_date][gt]": "soon"}, "filter[close_date][gt]"),
+    ],
+)
 def test_bad_list_parameters_are_refused_with_the_list_code(story, path, code, params, parameter):
     error = refused_over_http(lambda: story.get(path, params), 400, code, parameter=parameter)
     assert parameter in error["detail"]
 
 
-@pytest.mark.parametrize(("path", "code"), [
-    ("/invoices/{}", "INVOICE-0404"),
-    ("/payments/{}", "PAYMENT-0404"),
-    ("/charges/{}", "CHARGE-0404"),
-    ("/plans/{}", "PLAN-0404"),
-])
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/invoices/{}", "INVOICE-0404"),
+        ("/payments/{}", "PAYMENT-0404"),
+        ("/charges/{}", "CHARGE-0404"),
+        ("/plans/{}", "PLAN-0404"),
+    ],
+)
 def test_an_unknown_id_is_404_with_the_resource_code(story, path, code):
     refused_over_http(lambda: story.get(path.format(UNKNOWN_ID)), 404, code)
 
@@ -368,7 +390,8 @@ def test_a_payment_waiting_for_approval_may_be_paid_from_balance_and_a_top_up_ma
     assert (top_up["type"], top_up["status"], top_up["total"]) == ("top_up", "completed", "50.00")
     assert (top_up["invoice_id"], top_up["balance_payment_allowed"]) == (None, False)
     assert ok(story.get(f"/payments/{story.payments['top_up'].pk}"))["data"]["relationships"]["invoices"] == {
-        "data": []}
+        "data": []
+    }
 
 
 def test_payment_include_invoices_and_account(story):
@@ -378,8 +401,12 @@ def test_payment_include_invoices_and_account(story):
     assert set(included) == {("invoices", str(story.invoices["jan_a"].pk)), ("accounts", str(payment.account_id))}
     assert included["invoices", str(story.invoices["jan_a"].pk)]["document_id"] == "NS-A"
     assert included["accounts", str(payment.account_id)]["currency"] == "EUR"
-    refused_over_http(lambda: story.get(f"/payments/{payment.pk}", {"include": "subscriptions"}), 400,
-                      "PAYMENT-0001", parameter="include")
+    refused_over_http(
+        lambda: story.get(f"/payments/{payment.pk}", {"include": "subscriptions"}),
+        400,
+        "PAYMENT-0001",
+        parameter="include",
+    )
 
 
 def test_payment_list_include_gathers_invoices_of_the_page(story):
@@ -387,27 +414,31 @@ def test_payment_list_include_gathers_invoices_of_the_page(story):
     assert sorted(int(item["id"]) for item in document["included"]) == named(story.invoices, "jan_a", "jan_b")
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"filter[status]": "waiting_for_payment"}, ["a", "b"]),
-    ({"filter[status]": "completed"}, ["top_up"]),
-    ({"filter[status]": "expired"}, []),
-    ({"filter[due_date]": "2026-02-20"}, ["a"]),
-    ({"filter[due_date][gt]": "2026-02-19"}, ["a"]),
-    ({"filter[due_date][gt]": "2026-02-20"}, []),
-    ({"filter[due_date][lt]": "2026-02-21"}, ["a"]),
-    ({"filter[due_date][lt]": "2026-02-20"}, []),  # a payment without a due date matches no due_date range
-    ({"filter[created_at][lt]": "2026-02-01"}, ["top_up"]),
-    ({"filter[created_at]": "2026-02-02"}, ["a", "b"]),
-    ({"filter[updated_at][gt]": "2026-02-03T11:59:59Z"}, ["a"]),
-    ({"sort": "-due_date", "filter[status]": "waiting_for_payment", "filter[due_date][gt]": "2026-01-01"}, ["a"]),
-])
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"filter[status]": "waiting_for_payment"}, ["a", "b"]),
+        ({"filter[status]": "completed"}, ["top_up"]),
+        ({"filter[status]": "expired"}, []),
+        ({"filter[due_date]": "2026-02-20"}, ["a"]),
+        ({"filter[due_date][gt]": "2026-02-19"}, ["a"]),
+        ({"filter[due_date][gt]": "2026-02-20"}, []),
+        ({"filter[due_date][lt]": "2026-02-21"}, ["a"]),
+        ({"filter[due_date][lt]": "2026-02-20"}, []),  # a payment without a due date matches no due_date range
+        ({"filter[created_at][lt]": "2026-02-01"}, ["top_up"]),
+        ({"filter[created_at]": "2026-02-02"}, ["a", "b"]),
+        ({"filter[updated_at][gt]": "2026-02-03T11:59:59Z"}, ["a"]),
+        ({"sort": "-due_date", "filter[status]": "waiting_for_payment", "filter[due_date][gt]": "2026-01-01"}, ["a"]),
+    ],
+)
 def test_payment_filters(story, params, expected):
     assert listed(story, "/payments", params) == named(story.payments, *expected)
 
 
 def test_payment_filters_by_account_and_invoice(story):
     assert listed(story, "/payments", {"filter[account_id]": story.payments["b"].account_id}) == named(
-        story.payments, "b")
+        story.payments, "b"
+    )
     assert listed(story, "/payments", {"filter[invoice_id]": story.invoices["jan_a"].pk}) == named(story.payments, "a")
     assert listed(story, "/payments", {"filter[invoice_id]": story.invoices["feb_a"].pk}) == []
 
@@ -419,35 +450,54 @@ def test_get_charge_answers_its_amounts_in_the_currency_precision(story):
     charge = story.charges["feb_a"]
     attributes = ok(story.get(f"/charges/{charge.pk}"))["data"]["attributes"]
     assert attributes | {"description": None, "created_at": None} == {
-        "kind": "recurring", "description": None, "status": "blocked", "quantity": "1",
-        "unit_price": "3100.00", "net_amount": "3100.00", "tax_rate": "0", "tax_amount": "0.00",
-        "amount": "3100.00", "currency": "EUR", "period_from": "2026-02-01", "period_to": "2026-03-01",
-        "close_date": "2026-03-01", "external_id": None, "account_id": charge.account_id,
-        "subscription_id": story.subscriptions["a"].pk, "invoice_id": story.invoices["feb_a"].pk,
-        "created_at": None, "updated_at": "2026-02-01T00:00:00+00:00", "closed_at": None,
+        "kind": "recurring",
+        "description": None,
+        "status": "blocked",
+        "quantity": "1",
+        "unit_price": "3100.00",
+        "net_amount": "3100.00",
+        "tax_rate": "0",
+        "tax_amount": "0.00",
+        "amount": "3100.00",
+        "currency": "EUR",
+        "period_from": "2026-02-01",
+        "period_to": "2026-03-01",
+        "close_date": "2026-03-01",
+        "external_id": None,
+        "account_id": charge.account_id,
+        "subscription_id": story.subscriptions["a"].pk,
+        "invoice_id": story.invoices["feb_a"].pk,
+        "created_at": None,
+        "updated_at": "2026-02-01T00:00:00+00:00",
+        "closed_at": None,
     }
     assert attributes["created_at"] == "2026-02-01T00:00:00+00:00"
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"filter[status]": "closed"}, ["jan_a", "jan_b"]),
-    ({"filter[status]": "blocked"}, ["feb_a", "feb_b"]),
-    ({"filter[close_date]": "2026-03-01"}, ["feb_a", "feb_b"]),
-    ({"filter[close_date][gt]": "2026-02-01"}, ["feb_a", "feb_b"]),
-    ({"filter[close_date][lt]": "2026-03-01"}, ["jan_a", "jan_b"]),
-    ({"filter[close_date][gt]": "2026-01-31", "filter[close_date][lt]": "2026-03-01"}, ["jan_a", "jan_b"]),
-    ({"filter[created_at][gt]": "2026-01-31T12:00:00Z"}, ["feb_a", "feb_b"]),
-    ({"sort": "-amount"}, ["feb_b", "feb_a", "jan_b", "jan_a"]),
-])
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"filter[status]": "closed"}, ["jan_a", "jan_b"]),
+        ({"filter[status]": "blocked"}, ["feb_a", "feb_b"]),
+        ({"filter[close_date]": "2026-03-01"}, ["feb_a", "feb_b"]),
+        ({"filter[close_date][gt]": "2026-02-01"}, ["feb_a", "feb_b"]),
+        ({"filter[close_date][lt]": "2026-03-01"}, ["jan_a", "jan_b"]),
+        ({"filter[close_date][gt]": "2026-01-31", "filter[close_date][lt]": "2026-03-01"}, ["jan_a", "jan_b"]),
+        ({"filter[created_at][gt]": "2026-01-31T12:00:00Z"}, ["feb_a", "feb_b"]),
+        ({"sort": "-amount"}, ["feb_b", "feb_a", "jan_b", "jan_a"]),
+    ],
+)
 def test_charge_filters(story, params, expected):
     assert listed(story, "/charges", params) == named(story.charges, *expected)
 
 
 def test_charge_filters_by_subscription_and_account(story):
     assert listed(story, "/charges", {"filter[subscription_id]": story.subscriptions["a"].pk}) == named(
-        story.charges, "jan_a", "feb_a")
+        story.charges, "jan_a", "feb_a"
+    )
     assert listed(story, "/charges", {"filter[account_id]": story.subscriptions["b"].account_id}) == named(
-        story.charges, "jan_b", "feb_b")
+        story.charges, "jan_b", "feb_b"
+    )
     assert listed(story, "/charges", {"filter[subscription_id]": UNKNOWN_ID}) == []
 
 
@@ -463,18 +513,24 @@ def test_plans_list_and_get(story):
     assert (data["id"], data["type"]) == (str(plan_ids[0]), "plans")
     attributes = data["attributes"]
     assert (attributes["fee"], attributes["currency"], attributes["billing_day"], attributes["tax_rate"]) == (
-        "3100.00", "EUR", 1, "0")
+        "3100.00",
+        "EUR",
+        1,
+        "0",
+    )
     assert attributes["created_at"] == "2026-01-01T00:00:00+00:00"
 
 
-@pytest.mark.parametrize(("currency", "fee", "shown"), [("EUR", 12_345, "123.45"), ("JPY", 1_500, "1500"),
-                                                        ("KWD", 12_345, "12.345"), ("EUR", 5, "0.05")])
+@pytest.mark.parametrize(
+    ("currency", "fee", "shown"),
+    [("EUR", 12_345, "123.45"), ("JPY", 1_500, "1500"), ("KWD", 12_345, "12.345"), ("EUR", 5, "0.05")],
+)
 def test_money_is_shown_in_the_currency_precision(db, currency, fee, shown):
     reseller = ResellerFactory(currency=currency)
-    plan = create_plan(reseller=reseller, name="Metered", fee=fee, billing_day=1, tax_rate_bp=750, actor=SYSTEM,
-                       now=T0)
-    attributes = ok(ApiClient(token_for(reseller)).get(f"/api/v3/resellers/{reseller.pk}/plans/{plan.pk}"))[
-        "data"]["attributes"]
+    plan = create_plan(reseller=reseller, name="Metered", fee=fee, billing_day=1, tax_rate_bp=750, actor=SYSTEM, now=T0)
+    attributes = ok(ApiClient(token_for(reseller)).get(f"/api/v3/resellers/{reseller.pk}/plans/{plan.pk}"))["data"][
+        "attributes"
+    ]
     assert (attributes["fee"], attributes["currency"], attributes["tax_rate"]) == (shown, currency, "7.5")
 
 

@@ -64,8 +64,15 @@ def taxed_accounts(reseller, count: int = 1) -> list:
         first = SubscriptionFactory(account=account, fee=10_000, tax_rate_bp=2000)
         SubscriptionFactory(account=account, fee=5_000, tax_rate_bp=2000)
         SubscriptionFactory(account=account, fee=3_333, tax_rate_bp=750)
-        post_usage_charge(first, description="Traffic", quantity="2", unit_price=1234, usage_date=date(2026, 1, 15),
-                          actor=SYSTEM, now=at(date(2026, 1, 15)))
+        post_usage_charge(
+            first,
+            description="Traffic",
+            quantity="2",
+            unit_price=1234,
+            usage_date=date(2026, 1, 15),
+            actor=SYSTEM,
+            now=at(date(2026, 1, 15)),
+        )
         accounts.append(account)
     bill(reseller, CLOSING_DAY)
     return accounts
@@ -88,14 +95,24 @@ def test_an_invoice_includes_one_tax_line_per_rate_that_add_up_to_its_total(rese
     lines = {item["id"]: item for item in document["included"]}
     assert [item["type"] for item in document["included"]] == ["taxes", "taxes"]
     assert lines[f"{january.pk}-2000"]["attributes"] == {
-        "invoice_id": january.pk, "tax_percent": "20", "amount_without_tax": "174.68", "amount": "34.94",
-        "currency": "EUR"}
+        "invoice_id": january.pk,
+        "tax_percent": "20",
+        "amount_without_tax": "174.68",
+        "amount": "34.94",
+        "currency": "EUR",
+    }
     assert lines[f"{january.pk}-750"]["attributes"] == {
-        "invoice_id": january.pk, "tax_percent": "7.5", "amount_without_tax": "33.33", "amount": "2.50",
-        "currency": "EUR"}
+        "invoice_id": january.pk,
+        "tax_percent": "7.5",
+        "amount_without_tax": "33.33",
+        "amount": "2.50",
+        "currency": "EUR",
+    }
     # And the invoice links exactly these lines, and they add up to its total
     assert document["data"]["relationships"]["taxes"]["data"] == [
-        {"id": f"{january.pk}-750", "type": "taxes"}, {"id": f"{january.pk}-2000", "type": "taxes"}]
+        {"id": f"{january.pk}-750", "type": "taxes"},
+        {"id": f"{january.pk}-2000", "type": "taxes"},
+    ]
     assert document["data"]["attributes"]["total"] == "245.45"  # 174.68 + 34.94 + 33.33 + 2.50
 
 
@@ -103,9 +120,10 @@ def test_an_open_invoice_shows_the_tax_lines_of_its_charges_so_far(reseller):
     account = taxed_account(reseller)
     february = Invoice.objects.get(account=account, billing_date=FEB_1)
     document = ok(reader(reseller).get(url(reseller, f"/invoices/{february.pk}"), {"include": "taxes"}))
-    assert {item["id"]: (item["attributes"]["amount_without_tax"], item["attributes"]["amount"])
-            for item in document["included"]} == {f"{february.pk}-2000": ("150.00", "30.00"),
-                                                  f"{february.pk}-750": ("33.33", "2.50")}
+    assert {
+        item["id"]: (item["attributes"]["amount_without_tax"], item["attributes"]["amount"])
+        for item in document["included"]
+    } == {f"{february.pk}-2000": ("150.00", "30.00"), f"{february.pk}-750": ("33.33", "2.50")}
 
 
 def test_the_taxes_relationship_is_there_without_the_include(reseller):
@@ -114,11 +132,14 @@ def test_the_taxes_relationship_is_there_without_the_include(reseller):
     document = ok(reader(reseller).get(url(reseller, f"/invoices/{january.pk}")))
     assert "included" not in document
     assert [link["id"] for link in document["data"]["relationships"]["taxes"]["data"]] == [
-        f"{january.pk}-750", f"{january.pk}-2000"]
+        f"{january.pk}-750",
+        f"{january.pk}-2000",
+    ]
 
 
-@pytest.mark.parametrize(("currency", "fee", "net", "tax"), [("JPY", 1_000, "1000", "200"),
-                                                             ("KWD", 1_000, "1.000", "0.200")])
+@pytest.mark.parametrize(
+    ("currency", "fee", "net", "tax"), [("JPY", 1_000, "1000", "200"), ("KWD", 1_000, "1.000", "0.200")]
+)
 def test_tax_lines_are_in_the_currency_precision(db, currency, fee, net, tax):
     reseller = ResellerFactory(currency=currency)
     account = AccountFactory(reseller=reseller)
@@ -126,8 +147,11 @@ def test_tax_lines_are_in_the_currency_precision(db, currency, fee, net, tax):
     bill(reseller, CLOSING_DAY)
     january = Invoice.objects.get(account=account, billing_date=JAN_1)
     [line] = ok(reader(reseller).get(url(reseller, f"/invoices/{january.pk}"), {"include": "taxes"}))["included"]
-    assert (line["attributes"]["amount_without_tax"], line["attributes"]["amount"],
-            line["attributes"]["currency"]) == (net, tax, currency)
+    assert (line["attributes"]["amount_without_tax"], line["attributes"]["amount"], line["attributes"]["currency"]) == (
+        net,
+        tax,
+        currency,
+    )
 
 
 def test_include_corrections_adds_nothing(reseller):
@@ -141,8 +165,12 @@ def test_a_bad_invoice_include_is_still_refused_by_name(reseller):
     account = taxed_account(reseller)
     january = Invoice.objects.get(account=account, billing_date=JAN_1)
     api = reader(reseller)
-    refused_over_http(lambda: api.get(url(reseller, f"/invoices/{january.pk}"), {"include": "tax"}),
-                      400, "INVOICE-0001", parameter="include")
+    refused_over_http(
+        lambda: api.get(url(reseller, f"/invoices/{january.pk}"), {"include": "tax"}),
+        400,
+        "INVOICE-0001",
+        parameter="include",
+    )
 
 
 def test_the_invoice_list_includes_the_taxes_of_the_page_in_queries_that_do_not_grow_with_it(reseller):
@@ -163,7 +191,8 @@ def test_the_invoice_list_includes_the_taxes_of_the_page_in_queries_that_do_not_
     assert len(large_page) == len(small_page)
     assert len(document["data"]) == 12
     assert sorted(item["id"] for item in document["included"]) == sorted(
-        f"{invoice.pk}-{rate}" for invoice in Invoice.objects.filter(account__in=accounts) for rate in (750, 2000))
+        f"{invoice.pk}-{rate}" for invoice in Invoice.objects.filter(account__in=accounts) for rate in (750, 2000)
+    )
 
 
 # --- 2. payments include payment_method, reseller, charges, corrections --------------------------------------
@@ -184,8 +213,11 @@ def test_a_payment_includes_its_method_reseller_and_the_charges_of_its_invoice(r
     # Given A's January payment, paid by bank transfer
     [payment] = paid_payments(reseller, 1)
     # When the ERP reads it with every relation the reference names
-    document = ok(reader(reseller).get(url(reseller, f"/payments/{payment.pk}"),
-                                       {"include": "payment_method,reseller,charges,corrections"}))
+    document = ok(
+        reader(reseller).get(
+            url(reseller, f"/payments/{payment.pk}"), {"include": "payment_method,reseller,charges,corrections"}
+        )
+    )
     # Then the method, the reseller and the invoice's four charges come in full, and no correction
     relationships = document["data"]["relationships"]
     charge_ids = [str(pk) for pk in payment.invoice.charges.order_by("id").values_list("id", flat=True)]
@@ -194,27 +226,52 @@ def test_a_payment_includes_its_method_reseller_and_the_charges_of_its_invoice(r
     assert [link["id"] for link in relationships["charges"]["data"]] == charge_ids
     assert relationships["corrections"]["data"] == []
     included = {(item["type"], item["id"]): item["attributes"] for item in document["included"]}
-    assert set(included) == {("payment_methods", str(payment.payment_method_id)), ("resellers", str(reseller.pk)),
-                             *(("charges", charge_id) for charge_id in charge_ids)}
+    assert set(included) == {
+        ("payment_methods", str(payment.payment_method_id)),
+        ("resellers", str(reseller.pk)),
+        *(("charges", charge_id) for charge_id in charge_ids),
+    }
     assert included["payment_methods", str(payment.payment_method_id)] == {
-        "name": "Bank transfer", "kind": "manual", "active": True, "reseller_id": reseller.pk, "connector_id": None}
+        "name": "Bank transfer",
+        "kind": "manual",
+        "active": True,
+        "reseller_id": reseller.pk,
+        "connector_id": None,
+    }
     assert included["resellers", str(reseller.pk)] == {
-        "name": reseller.name, "currency": "EUR", "timezone": "UTC", "external_invoices": False,
-        "created_at": "2026-01-01T00:00:00+00:00"}
+        "name": reseller.name,
+        "currency": "EUR",
+        "timezone": "UTC",
+        "external_invoices": False,
+        "created_at": "2026-01-01T00:00:00+00:00",
+    }
     assert sorted(attributes["net_amount"] for (kind, _), attributes in included.items() if kind == "charges") == [
-        "100.00", "24.68", "33.33", "50.00"]
+        "100.00",
+        "24.68",
+        "33.33",
+        "50.00",
+    ]
 
 
 def test_a_top_up_has_no_charges_and_no_method_until_paid(reseller):
     top_up = AccountFactory(reseller=reseller, balance=5_000).payments.get()
-    document = ok(reader(reseller).get(url(reseller, f"/payments/{top_up.pk}"),
-                                       {"include": "payment_method,charges"}))
+    document = ok(reader(reseller).get(url(reseller, f"/payments/{top_up.pk}"), {"include": "payment_method,charges"}))
     assert document["data"]["relationships"]["charges"]["data"] == []
     assert document["included"] == []
 
 
-@pytest.mark.parametrize("include", ["invoices", "account", "payment_method", "reseller", "charges", "corrections",
-                                     "invoices,account,payment_method,reseller,charges,corrections"])
+@pytest.mark.parametrize(
+    "include",
+    [
+        "invoices",
+        "account",
+        "payment_method",
+        "reseller",
+        "charges",
+        "corrections",
+        "invoices,account,payment_method,reseller,charges,corrections",
+    ],
+)
 def test_every_payment_include_takes_as_many_queries_for_a_large_page_as_for_a_small_one(reseller, include):
     # Given six paid payments
     payments = paid_payments(reseller, 6)
@@ -233,8 +290,14 @@ def test_every_payment_include_takes_as_many_queries_for_a_large_page_as_for_a_s
     assert len(large_page) == len(small_page)
     assert ids_of(document["data"]) == [payment.pk for payment in payments]
     kinds = {item["type"] for item in document["included"]}
-    expected = {"invoices": {"invoices"}, "account": {"accounts"}, "payment_method": {"payment_methods"},
-                "reseller": {"resellers"}, "charges": {"charges"}, "corrections": set()}
+    expected = {
+        "invoices": {"invoices"},
+        "account": {"accounts"},
+        "payment_method": {"payment_methods"},
+        "reseller": {"resellers"},
+        "charges": {"charges"},
+        "corrections": set(),
+    }
     assert kinds == set().union(*(expected[part] for part in include.split(",")))
     if include == "charges":
         assert len(document["included"]) == 6 * 4
@@ -243,8 +306,12 @@ def test_every_payment_include_takes_as_many_queries_for_a_large_page_as_for_a_s
 def test_a_bad_payment_include_is_refused_by_name(reseller):
     [payment] = paid_payments(reseller, 1)
     api = reader(reseller)
-    refused_over_http(lambda: api.get(url(reseller, f"/payments/{payment.pk}"), {"include": "orders"}),
-                      400, "PAYMENT-0001", parameter="include")
+    refused_over_http(
+        lambda: api.get(url(reseller, f"/payments/{payment.pk}"), {"include": "orders"}),
+        400,
+        "PAYMENT-0001",
+        parameter="include",
+    )
 
 
 def ids_of(data: list[dict]) -> list[int]:
@@ -259,8 +326,22 @@ def ids_of(data: list[dict]) -> list[int]:
 # null where the column allows it) in an order unlike the ids', unless the story already varies it (keys,
 # statuses that constraints tie to other columns); the list must then come in that order, ties by id.
 
-WORDS = ["Juliet", "Alpha", "Hotel", "Delta", "Lima", "Bravo", "Kilo", "Echo", "India", "Charlie", "Golf",
-         "Foxtrot", "Mike", "November"]
+WORDS = [
+    "Juliet",
+    "Alpha",
+    "Hotel",
+    "Delta",
+    "Lima",
+    "Bravo",
+    "Kilo",
+    "Echo",
+    "India",
+    "Charlie",
+    "Golf",
+    "Foxtrot",
+    "Mike",
+    "November",
+]
 CURRENCIES = ["SEK", "CHF", "USD", "EUR", "NOK", "AUD", "JPY", "GBP", "PLN", "CAD", "DKK", "CZK"]
 NATURAL = "natural"  # the story varies it already
 
@@ -311,40 +392,77 @@ def _external_totals_against_totals():
     """Some payments state no external total, some the same total and currency, some another amount."""
     for index, payment in enumerate(Payment.objects.order_by("-id")):
         external = [None, payment.total, payment.total + 1][index % 3]
-        Payment.objects.filter(pk=payment.pk).update(external_total=external,
-                                                     external_currency=None if external is None else payment.currency)
+        Payment.objects.filter(pk=payment.pk).update(
+            external_total=external, external_currency=None if external is None else payment.currency
+        )
 
 
 SORTED_LISTS = {
-    "/invoices": (Invoice, InvoiceListQuery, {
-        "id": NATURAL, "status": NATURAL, "account_id": NATURAL,
-        "payment_model": lambda: _assign_choices(Invoice, "payment_model", ["prepay", "postpay"]),
-        "currency": _column(Invoice, "currency", "currency"),
-        "external_currency": lambda: _assign(Invoice, "external_currency", "currency", nullable=True),
-        "approved": _approved_alternately,
-        "has_attached": lambda: _assign_choices(Invoice, "attachment_kind", ["link", "", "file"]),
-        "due_date": _due_dates_together,
-    }),
-    "/payments": (Payment, PaymentListQuery, {
-        "id": NATURAL, "type": NATURAL, "account_id": NATURAL, "invoice_id": NATURAL,
-        "status": lambda: _assign_choices(Payment, "status", ["expired", "cancelled", "processing", "completed"]),
-        "currency_code": _column(Payment, "currency", "currency"),
-        "external_currency": lambda: _assign(Payment, "external_currency", "currency", nullable=True),
-        "due_date": _due_dates_together, "expiration_date": _due_dates_together,
-        "balance_payment_allowed": _external_totals_against_totals,
-    }),
-    "/charges": (Charge, ChargeListQuery, {
-        "id": NATURAL, "kind": NATURAL, "account_id": NATURAL, "subscription_id": NATURAL, "invoice_id": NATURAL,
-        "status": lambda: _assign_choices(Charge, "status", ["new", "closed", "deleted", "blocked"]),
-        "tax_rate": _column(Charge, "tax_rate_bp", "int"),
-    }),
+    "/invoices": (
+        Invoice,
+        InvoiceListQuery,
+        {
+            "id": NATURAL,
+            "status": NATURAL,
+            "account_id": NATURAL,
+            "payment_model": lambda: _assign_choices(Invoice, "payment_model", ["prepay", "postpay"]),
+            "currency": _column(Invoice, "currency", "currency"),
+            "external_currency": lambda: _assign(Invoice, "external_currency", "currency", nullable=True),
+            "approved": _approved_alternately,
+            "has_attached": lambda: _assign_choices(Invoice, "attachment_kind", ["link", "", "file"]),
+            "due_date": _due_dates_together,
+        },
+    ),
+    "/payments": (
+        Payment,
+        PaymentListQuery,
+        {
+            "id": NATURAL,
+            "type": NATURAL,
+            "account_id": NATURAL,
+            "invoice_id": NATURAL,
+            "status": lambda: _assign_choices(Payment, "status", ["expired", "cancelled", "processing", "completed"]),
+            "currency_code": _column(Payment, "currency", "currency"),
+            "external_currency": lambda: _assign(Payment, "external_currency", "currency", nullable=True),
+            "due_date": _due_dates_together,
+            "expiration_date": _due_dates_together,
+            "balance_payment_allowed": _external_totals_against_totals,
+        },
+    ),
+    "/charges": (
+        Charge,
+        ChargeListQuery,
+        {
+            "id": NATURAL,
+            "kind": NATURAL,
+            "account_id": NATURAL,
+            "subscription_id": NATURAL,
+            "invoice_id": NATURAL,
+            "status": lambda: _assign_choices(Charge, "status", ["new", "closed", "deleted", "blocked"]),
+            "tax_rate": _column(Charge, "tax_rate_bp", "int"),
+        },
+    ),
     "/accounts": (Account, AccountListQuery, {"id": NATURAL, "account_class_id": NATURAL}),
-    "/subscriptions": (Subscription, SubscriptionListQuery, {
-        "id": NATURAL, "account_id": NATURAL, "plan_id": NATURAL,
-        "status": lambda: _assign_choices(Subscription, "status", ["stopped", "active", "blocked"]),
-    }),
-    "/plans": (Plan, PlanListQuery, {"id": NATURAL, "service_term_id": NATURAL, "billing_day": NATURAL,
-                                     "tax_rate": _column(Plan, "tax_rate_bp", "int")}),
+    "/subscriptions": (
+        Subscription,
+        SubscriptionListQuery,
+        {
+            "id": NATURAL,
+            "account_id": NATURAL,
+            "plan_id": NATURAL,
+            "status": lambda: _assign_choices(Subscription, "status", ["stopped", "active", "blocked"]),
+        },
+    ),
+    "/plans": (
+        Plan,
+        PlanListQuery,
+        {
+            "id": NATURAL,
+            "service_term_id": NATURAL,
+            "billing_day": NATURAL,
+            "tax_rate": _column(Plan, "tax_rate_bp", "int"),
+        },
+    ),
 }
 # What each sort orders by, read back from the rows (for the sorts not named like a column).
 SORT_KEYS = {
@@ -358,14 +476,25 @@ SORT_KEYS = {
 }
 # Attributes of which the story can hold only two values (the billing engine makes no setup charges).
 TWO_VALUED = {("/invoices", "status"), ("/invoices", "payment_model"), ("/payments", "type"), ("/charges", "kind")}
-FIELD_KINDS = {"BigIntegerField": "int", "PositiveIntegerField": "int", "PositiveSmallIntegerField": "int",
-               "DateField": "date", "DateTimeField": "datetime", "CharField": "text", "TextField": "text",
-               "EmailField": "text", "BooleanField": "bool"}
+FIELD_KINDS = {
+    "BigIntegerField": "int",
+    "PositiveIntegerField": "int",
+    "PositiveSmallIntegerField": "int",
+    "DateField": "date",
+    "DateTimeField": "datetime",
+    "CharField": "text",
+    "TextField": "text",
+    "EmailField": "text",
+    "BooleanField": "bool",
+}
 
 
 def _sort_choices(query) -> list[str]:
-    return [choice for choice in typing.get_args(typing.get_args(query.model_fields["sort"].annotation)[0])
-            if not choice.startswith("-")]
+    return [
+        choice
+        for choice in typing.get_args(typing.get_args(query.model_fields["sort"].annotation)[0])
+        if not choice.startswith("-")
+    ]
 
 
 SORT_CASES = [(path, sort) for path, (_, query, _) in SORTED_LISTS.items() for sort in _sort_choices(query)]
@@ -384,8 +513,16 @@ def sort_story(reseller):
     for billing_day, expiration_days in ((1, 10), (15, 20), (28, 30)):
         account = AccountFactory(reseller=reseller, expiration_days=expiration_days)
         subscription = SubscriptionFactory(account=account, billing_day=billing_day, tax_rate_bp=1000 + billing_day)
-    post_usage_charge(subscription, description="Traffic", quantity="3", unit_price=250,
-                      usage_date=date(2026, 1, 20), external_id="usage-1", actor=SYSTEM, now=at(date(2026, 1, 20)))
+    post_usage_charge(
+        subscription,
+        description="Traffic",
+        quantity="3",
+        unit_price=250,
+        usage_date=date(2026, 1, 20),
+        external_id="usage-1",
+        actor=SYSTEM,
+        now=at(date(2026, 1, 20)),
+    )
     AccountFactory(reseller=reseller, balance=5_000)
     bill(reseller, CLOSING_DAY)
     return reseller
@@ -423,13 +560,15 @@ LISTS = ["/invoices", "/payments", "/charges", "/accounts", "/subscriptions", "/
 
 
 def changed_since(api, reseller, path: str, moment) -> list[int]:
-    return ids_of(ok(api.get(url(reseller, path), {"filter[updated_at][gt]": moment.isoformat(),
-                                                   "page[size]": 500}))["data"])
+    return ids_of(
+        ok(api.get(url(reseller, path), {"filter[updated_at][gt]": moment.isoformat(), "page[size]": 500}))["data"]
+    )
 
 
 def unchanged_before(api, reseller, path: str, moment) -> list[int]:
-    return ids_of(ok(api.get(url(reseller, path), {"filter[updated_at][lt]": moment.isoformat(),
-                                                   "page[size]": 500}))["data"])
+    return ids_of(
+        ok(api.get(url(reseller, path), {"filter[updated_at][lt]": moment.isoformat(), "page[size]": 500}))["data"]
+    )
 
 
 def test_each_list_answers_exactly_the_row_its_service_changed_since_a_moment(erp_reseller):
@@ -447,20 +586,41 @@ def test_each_list_answers_exactly_the_row_its_service_changed_since_a_moment(er
         others = unchanged_before(api, erp_reseller, path, before)
         assert changed.pk not in others and others, path
 
-    after_change("/invoices", 8, lambda now: approve_invoice(jan_a, document_id="NS-A", billing_date=JAN_1,
-                                                             actor=MANAGER, now=now))
-    after_change("/payments", 9, lambda now: complete_invoice_payment(
-        jan_a, document_id="NS-A", billing_date=JAN_1, actor=MANAGER, now=now).payment)
+    after_change(
+        "/invoices",
+        8,
+        lambda now: approve_invoice(jan_a, document_id="NS-A", billing_date=JAN_1, actor=MANAGER, now=now),
+    )
+    after_change(
+        "/payments",
+        9,
+        lambda now: (
+            complete_invoice_payment(jan_a, document_id="NS-A", billing_date=JAN_1, actor=MANAGER, now=now).payment
+        ),
+    )
     subscription_b = Subscription.objects.get(account=b)
-    after_change("/charges", 10, lambda now: post_usage_charge(
-        subscription_b, description="Traffic", quantity="1", unit_price=100, usage_date=day, actor=SYSTEM,
-        now=now)[0])
-    after_change("/accounts", 11, lambda now: Account.objects.get(
-        pk=top_up_balance(b, 1_000, actor=MANAGER, now=now).account_id))
-    after_change("/plans", 12, lambda now: create_plan(reseller=erp_reseller, name="Gold", fee=1_000,
-                                                       billing_day=1, actor=MANAGER, now=now))
-    after_change("/subscriptions", 13, lambda now: create_subscription(
-        account=a, plan=Plan.objects.get(name="Gold"), start_date=date(2026, 2, 10), actor=MANAGER, now=now))
+    after_change(
+        "/charges",
+        10,
+        lambda now: post_usage_charge(
+            subscription_b, description="Traffic", quantity="1", unit_price=100, usage_date=day, actor=SYSTEM, now=now
+        )[0],
+    )
+    after_change(
+        "/accounts", 11, lambda now: Account.objects.get(pk=top_up_balance(b, 1_000, actor=MANAGER, now=now).account_id)
+    )
+    after_change(
+        "/plans",
+        12,
+        lambda now: create_plan(reseller=erp_reseller, name="Gold", fee=1_000, billing_day=1, actor=MANAGER, now=now),
+    )
+    after_change(
+        "/subscriptions",
+        13,
+        lambda now: create_subscription(
+            account=a, plan=Plan.objects.get(name="Gold"), start_date=date(2026, 2, 10), actor=MANAGER, now=now
+        ),
+    )
 
 
 def test_a_billing_day_stamps_the_rows_it_writes(reseller):
@@ -507,8 +667,14 @@ def test_an_rfc_3339_moment_with_an_offset_compares_as_the_same_instant(reseller
         assert ids_of(document["data"]) == listed, moment
 
 
-LIST_CODES = {"/invoices": "INVOICE-0001", "/payments": "PAYMENT-0001", "/charges": "CHARGE-0001",
-              "/accounts": "ACCOUNT-0001", "/subscriptions": "SUBSCRIPTION-0001", "/plans": "PLAN-0001"}
+LIST_CODES = {
+    "/invoices": "INVOICE-0001",
+    "/payments": "PAYMENT-0001",
+    "/charges": "CHARGE-0001",
+    "/accounts": "ACCOUNT-0001",
+    "/subscriptions": "SUBSCRIPTION-0001",
+    "/plans": "PLAN-0001",
+}
 
 
 @pytest.mark.parametrize("path", LISTS)
@@ -517,5 +683,6 @@ LIST_CODES = {"/invoices": "INVOICE-0001", "/payments": "PAYMENT-0001", "/charge
 def test_a_malformed_updated_at_bound_is_refused_by_name(reseller, path, operator, moment):
     api = reader(reseller)
     parameter = f"filter[updated_at][{operator}]"
-    refused_over_http(lambda: api.get(url(reseller, path), {parameter: moment}), 400, LIST_CODES[path],
-                      parameter=parameter)
+    refused_over_http(
+        lambda: api.get(url(reseller, path), {parameter: moment}), 400, LIST_CODES[path], parameter=parameter
+    )

@@ -47,12 +47,21 @@ def listed(response) -> list[str]:
 # --- Unknown query parameters ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("parameter", [
-    "filter[stauts]", "filter[status][ne]", "page[sise]", "filter[total][gt]", "pagesize", "Filter[status]",
-])
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        "filter[stauts]",
+        "filter[status][ne]",
+        "page[sise]",
+        "filter[total][gt]",
+        "pagesize",
+        "Filter[status]",
+    ],
+)
 def test_an_unknown_list_parameter_is_refused_by_name(erp_reseller, api, invoice, parameter):
-    error = refused_over_http(lambda: api.get(url(erp_reseller, "/invoices"), {parameter: "closed"}), 400,
-                              "INVOICE-0001", parameter=parameter)
+    error = refused_over_http(
+        lambda: api.get(url(erp_reseller, "/invoices"), {parameter: "closed"}), 400, "INVOICE-0001", parameter=parameter
+    )
     assert parameter in error["detail"] and "filter[status]" in error["detail"]  # says what it takes instead
 
 
@@ -63,24 +72,29 @@ def test_a_misspelt_filter_no_longer_lists_everything(erp_reseller, api, invoice
     assert api.get(url(erp_reseller, "/invoices"), {"filter[stauts]": "closed"}).status_code == 400
 
 
-@pytest.mark.parametrize(("params", "parameter"), [
-    ({"include": "subscriptions,taxez"}, "include"),
-    ({"sort": "-stauts"}, "sort"),
-    ({"sort": "attachment"}, "sort"),  # an attribute, but an object: not sortable
-])
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"include": "subscriptions,taxez"}, "include"),
+        ({"sort": "-stauts"}, "sort"),
+        ({"sort": "attachment"}, "sort"),  # an attribute, but an object: not sortable
+    ],
+)
 def test_an_unknown_include_or_sort_field_is_refused(erp_reseller, api, invoice, params, parameter):
-    refused_over_http(lambda: api.get(url(erp_reseller, "/invoices"), params), 400, "INVOICE-0001",
-                      parameter=parameter)
+    refused_over_http(lambda: api.get(url(erp_reseller, "/invoices"), params), 400, "INVOICE-0001", parameter=parameter)
 
 
-@pytest.mark.parametrize(("path", "code"), [
-    ("/invoices/{invoice}", "INVOICE-0001"),
-    ("/payments", "PAYMENT-0001"),
-    ("/charges", "CHARGE-0001"),
-    ("/plans", "PLAN-0001"),
-    ("/accounts", "ACCOUNT-0001"),
-    ("/events", "EVENT-0001"),
-])
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/invoices/{invoice}", "INVOICE-0001"),
+        ("/payments", "PAYMENT-0001"),
+        ("/charges", "CHARGE-0001"),
+        ("/plans", "PLAN-0001"),
+        ("/accounts", "ACCOUNT-0001"),
+        ("/events", "EVENT-0001"),
+    ],
+)
 def test_every_read_refuses_unknown_parameters(erp_reseller, api, invoice, path, code):
     path = path.format(invoice=invoice.pk)
     assert api.get(url(erp_reseller, path)).status_code == 200
@@ -90,8 +104,12 @@ def test_every_read_refuses_unknown_parameters(erp_reseller, api, invoice, path,
 def test_an_operation_without_parameters_refuses_any(erp_reseller, api, invoice):
     charge = invoice.charges.first()
     assert api.get(url(erp_reseller, f"/charges/{charge.pk}")).status_code == 200
-    refused_over_http(lambda: api.get(url(erp_reseller, f"/charges/{charge.pk}"), {"include": "invoice"}), 400,
-                      "CHARGE-0001", parameter="include")
+    refused_over_http(
+        lambda: api.get(url(erp_reseller, f"/charges/{charge.pk}"), {"include": "invoice"}),
+        400,
+        "CHARGE-0001",
+        parameter="include",
+    )
 
 
 def test_a_write_with_a_query_parameter_is_refused_and_changes_nothing(erp_reseller, api, invoice):
@@ -101,8 +119,14 @@ def test_a_write_with_a_query_parameter_is_refused_and_changes_nothing(erp_resel
 
 
 def test_known_parameters_together_still_work(erp_reseller, api, invoice):
-    params = {"filter[status]": "closed", "filter[created_at][lt]": "2030-01-01", "sort": "-created_at",
-              "page[size]": "1", "page[number]": "1", "include": "payments"}
+    params = {
+        "filter[status]": "closed",
+        "filter[created_at][lt]": "2030-01-01",
+        "sort": "-created_at",
+        "page[size]": "1",
+        "page[number]": "1",
+        "include": "payments",
+    }
     assert listed(api.get(url(erp_reseller, "/invoices"), params)) == [str(invoice.pk)]
     feed = api.get(url(erp_reseller, "/events"), {"after": "0", "page[size]": "5", "filter[type]": "invoice.closed"})
     assert feed.status_code == 200
@@ -116,23 +140,34 @@ def test_the_unauthenticated_hear_401_before_any_parameter_check(erp_reseller, i
 # --- Unknown body fields ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fields", "pointer", "code"), [
-    ({"due_dat": "2026-03-01"}, "/due_dat", "INVOICE-0001"),
-    ({"external_total": "95.00"}, "/external_total", "INVOICE-0001"),
-    ({"amount": {"total": "95.00", "currency": "USD", "curency": "USD"}}, "/amount/curency", "INVOICE-0106"),
-    ({"link": {"name": "NS-1", "data": "https://erp.example.com/1.pdf", "url": "https://x"}}, "/link/url",
-     "INVOICE-0107"),
-])
+@pytest.mark.parametrize(
+    ("fields", "pointer", "code"),
+    [
+        ({"due_dat": "2026-03-01"}, "/due_dat", "INVOICE-0001"),
+        ({"external_total": "95.00"}, "/external_total", "INVOICE-0001"),
+        ({"amount": {"total": "95.00", "currency": "USD", "curency": "USD"}}, "/amount/curency", "INVOICE-0106"),
+        (
+            {"link": {"name": "NS-1", "data": "https://erp.example.com/1.pdf", "url": "https://x"}},
+            "/link/url",
+            "INVOICE-0107",
+        ),
+    ],
+)
 def test_an_unknown_body_field_is_refused_by_pointer(erp_reseller, api, invoice, fields, pointer, code):
-    error = refused_over_http(lambda: api.post(erp_path(invoice, "by_id", "approve"), erp_body("NS-1", **fields)),
-                              400, code, pointer=pointer)
+    error = refused_over_http(
+        lambda: api.post(erp_path(invoice, "by_id", "approve"), erp_body("NS-1", **fields)), 400, code, pointer=pointer
+    )
     assert "unknown field" in error["detail"]
     assert not reload(invoice).approved
 
 
 def test_an_unknown_platform_body_field_is_refused(erp_reseller, api):
-    refused_over_http(lambda: api.post(url(erp_reseller, "/accounts"), {"name": "Acme", "emial": "a@b.example"}),
-                      400, "ACCOUNT-0001", pointer="/emial")
+    refused_over_http(
+        lambda: api.post(url(erp_reseller, "/accounts"), {"name": "Acme", "emial": "a@b.example"}),
+        400,
+        "ACCOUNT-0001",
+        pointer="/emial",
+    )
 
 
 def test_accounts_also_take_the_reference_json_api_body(erp_reseller, api):
@@ -144,13 +179,16 @@ def test_accounts_also_take_the_reference_json_api_body(erp_reseller, api):
     assert (created.name, created.email) == ("Acme GmbH", "billing@acme.example")
 
 
-@pytest.mark.parametrize(("body", "pointer"), [
-    ({"data": {"type": "accounts", "attributes": {"name": "Acme", "nmae": "x"}}}, "/data/attributes/nmae"),
-    ({"data": {"type": "plans", "attributes": {"name": "Acme"}}}, "/data/type"),
-    ({"data": {"type": "accounts", "attributes": {"name": "Acme"}, "id": "5"}}, "/data/id"),
-    ({"data": {"type": "accounts"}}, "/data/attributes"),
-    ({"data": "Acme"}, "/data"),
-])
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({"data": {"type": "accounts", "attributes": {"name": "Acme", "nmae": "x"}}}, "/data/attributes/nmae"),
+        ({"data": {"type": "plans", "attributes": {"name": "Acme"}}}, "/data/type"),
+        ({"data": {"type": "accounts", "attributes": {"name": "Acme"}, "id": "5"}}, "/data/id"),
+        ({"data": {"type": "accounts"}}, "/data/attributes"),
+        ({"data": "Acme"}, "/data"),
+    ],
+)
 def test_a_bad_json_api_account_body_is_refused(erp_reseller, api, body, pointer):
     refused_over_http(lambda: api.post(url(erp_reseller, "/accounts"), body), 400, "ACCOUNT-0001", pointer=pointer)
 
@@ -167,25 +205,28 @@ def subscription(erp_reseller):
     return SubscriptionFactory(account=AccountFactory(reseller=erp_reseller), start_date=JAN_1)
 
 
-@pytest.mark.parametrize(("fields", "pointer"), [
-    ({"quantity": True}, "/quantity"),
-    ({"quantity": False}, "/quantity"),
-    ({"quantity": 2.5}, "/quantity"),  # a JSON float: a decimal string says exactly what is meant
-    ({"quantity": "1e3"}, "/quantity"),
-    ({"quantity": "1_000"}, "/quantity"),
-    ({"quantity": "１２"}, "/quantity"),  # full-width digits
-    ({"quantity": "١٢"}, "/quantity"),  # Arabic-Indic digits
-    ({"quantity": " 12"}, "/quantity"),
-    ({"quantity": "+12"}, "/quantity"),
-    ({"quantity": "12."}, "/quantity"),
-    ({"quantity": ".5"}, "/quantity"),
-    ({"quantity": "NaN"}, "/quantity"),
-    ({"unit_price": "1e-999999999"}, "/unit_price"),
-    ({"unit_price": "0.4e1"}, "/unit_price"),
-    ({"unit_price": 1}, "/unit_price"),  # the contract: a decimal string
-    ({"unit_price": True}, "/unit_price"),
-    ({"unit_price": "Infinity"}, "/unit_price"),
-])
+@pytest.mark.parametrize(
+    ("fields", "pointer"),
+    [
+        ({"quantity": True}, "/quantity"),
+        ({"quantity": False}, "/quantity"),
+        ({"quantity": 2.5}, "/quantity"),  # a JSON float: a decimal string says exactly what is meant
+        ({"quantity": "1e3"}, "/quantity"),
+        ({"quantity": "1_000"}, "/quantity"),
+        ({"quantity": "１２"}, "/quantity"),  # full-width digits
+        ({"quantity": "١٢"}, "/quantity"),  # Arabic-Indic digits
+        ({"quantity": " 12"}, "/quantity"),
+        ({"quantity": "+12"}, "/quantity"),
+        ({"quantity": "12."}, "/quantity"),
+        ({"quantity": ".5"}, "/quantity"),
+        ({"quantity": "NaN"}, "/quantity"),
+        ({"unit_price": "1e-999999999"}, "/unit_price"),
+        ({"unit_price": "0.4e1"}, "/unit_price"),
+        ({"unit_price": 1}, "/unit_price"),  # the contract: a decimal string
+        ({"unit_price": True}, "/unit_price"),
+        ({"unit_price": "Infinity"}, "/unit_price"),
+    ],
+)
 def test_a_usage_number_must_be_a_plain_decimal(erp_reseller, api, subscription, fields, pointer):
     path = url(erp_reseller, f"/subscriptions/{subscription.pk}/charges")
     refused_over_http(lambda: api.post(path, usage(**fields)), 400, "CHARGE-0001", pointer=pointer)
@@ -204,8 +245,9 @@ def test_plain_decimals_and_integer_quantities_are_taken(erp_reseller, api, subs
 @pytest.mark.parametrize("total", [True, 95, 95.0, "9.5e1", "９５.００", "95,00", "0x5F"])
 def test_an_external_total_must_be_a_plain_decimal_string(erp_reseller, api, invoice, total):
     body = erp_body("NS-1", amount={"total": total, "currency": "USD"})
-    refused_over_http(lambda: api.post(erp_path(invoice, "by_id", "approve"), body), 400, "INVOICE-0106",
-                      pointer="/amount/total")
+    refused_over_http(
+        lambda: api.post(erp_path(invoice, "by_id", "approve"), body), 400, "INVOICE-0106", pointer="/amount/total"
+    )
 
 
 @pytest.mark.parametrize("bad_id", ["2.0", "+{id}", "{id}.0", "0{id}x", "{id}_0", "%20{id}", "１"])
@@ -221,13 +263,17 @@ def test_a_reseller_id_must_be_plain_decimal(erp_reseller, api):
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize(("params", "parameter"), [
-    ({"page[size]": "0"}, "page[size]"),
-    ({"page[number]": "x"}, "page[number]"),
-    ({"filter[account_id]": "2.0"}, "filter[account_id]"),
-    ({"filter[created_at][gt]": "yesterday"}, "filter[created_at][gt]"),
-])
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"page[size]": "0"}, "page[size]"),
+        ({"page[number]": "x"}, "page[number]"),
+        ({"filter[account_id]": "2.0"}, "filter[account_id]"),
+        ({"filter[created_at][gt]": "yesterday"}, "filter[created_at][gt]"),
+    ],
+)
 def test_a_bad_known_parameter_is_named_not_called_query(erp_reseller, api, invoice, params, parameter):
-    error = refused_over_http(lambda: api.get(url(erp_reseller, "/invoices"), params), 400, "INVOICE-0001",
-                              parameter=parameter)
+    error = refused_over_http(
+        lambda: api.get(url(erp_reseller, "/invoices"), params), 400, "INVOICE-0001", parameter=parameter
+    )
     assert error["detail"].startswith(f"{parameter}: ")

@@ -50,10 +50,15 @@ def tree(db) -> Tree:
     closed, to_approve = invoices_of(AccountFactory(reseller=b), AccountFactory(reseller=b))
     a_subscription = SubscriptionFactory(account=AccountFactory(reseller=a), start_date=START)
     return Tree(
-        parent=parent, a=a, b=b, closed=closed, approved=approved(to_approve, document_id=B_DOCUMENT_ID),
+        parent=parent,
+        a=a,
+        b=b,
+        closed=closed,
+        approved=approved(to_approve, document_id=B_DOCUMENT_ID),
         subscription=Subscription.objects.select_related("plan").get(account=closed.account),
         charge=Charge.objects.filter(invoice=closed).earliest("pk"),
-        a_account_id=a_subscription.account_id, a_subscription=a_subscription,
+        a_account_id=a_subscription.account_id,
+        a_subscription=a_subscription,
     )
 
 
@@ -102,63 +107,136 @@ def _approved_account(t: Tree) -> dict:
 
 ROUTES: dict[str, Route] = {
     # ERP
-    "approve_invoices": Route("post", "/accounts/{account_id}/approve_invoices", _account,
-                              lambda t: reference(t.closed, "B-NEW-1"), "INVOICE-0404"),
-    "approve_invoice": Route("post", "/invoices/{invoice_id}/approve", lambda t: {"invoice_id": t.closed.pk},
-                             lambda t: reference(t.closed, "B-NEW-1"), "INVOICE-0404"),
-    "complete_invoices": Route("post", "/accounts/{account_id}/complete_invoices", _approved_account,
-                               lambda t: reference(t.approved, B_DOCUMENT_ID), "INVOICE-0404"),
-    "complete_invoice": Route("post", "/invoices/{invoice_id}/complete", lambda t: {"invoice_id": t.approved.pk},
-                              lambda t: reference(t.approved, B_DOCUMENT_ID), "INVOICE-0404"),
-    "revoke_invoices": Route("post", "/accounts/{account_id}/revoke_invoices", _approved_account,
-                             lambda t: reference(t.approved, B_DOCUMENT_ID) | {"comment": "wrong"}, "INVOICE-0404"),
-    "revoke_invoice": Route("post", "/invoices/{invoice_id}/revoke", lambda t: {"invoice_id": t.approved.pk},
-                            lambda t: reference(t.approved, B_DOCUMENT_ID) | {"comment": "wrong"}, "INVOICE-0404"),
+    "approve_invoices": Route(
+        "post",
+        "/accounts/{account_id}/approve_invoices",
+        _account,
+        lambda t: reference(t.closed, "B-NEW-1"),
+        "INVOICE-0404",
+    ),
+    "approve_invoice": Route(
+        "post",
+        "/invoices/{invoice_id}/approve",
+        lambda t: {"invoice_id": t.closed.pk},
+        lambda t: reference(t.closed, "B-NEW-1"),
+        "INVOICE-0404",
+    ),
+    "complete_invoices": Route(
+        "post",
+        "/accounts/{account_id}/complete_invoices",
+        _approved_account,
+        lambda t: reference(t.approved, B_DOCUMENT_ID),
+        "INVOICE-0404",
+    ),
+    "complete_invoice": Route(
+        "post",
+        "/invoices/{invoice_id}/complete",
+        lambda t: {"invoice_id": t.approved.pk},
+        lambda t: reference(t.approved, B_DOCUMENT_ID),
+        "INVOICE-0404",
+    ),
+    "revoke_invoices": Route(
+        "post",
+        "/accounts/{account_id}/revoke_invoices",
+        _approved_account,
+        lambda t: reference(t.approved, B_DOCUMENT_ID) | {"comment": "wrong"},
+        "INVOICE-0404",
+    ),
+    "revoke_invoice": Route(
+        "post",
+        "/invoices/{invoice_id}/revoke",
+        lambda t: {"invoice_id": t.approved.pk},
+        lambda t: reference(t.approved, B_DOCUMENT_ID) | {"comment": "wrong"},
+        "INVOICE-0404",
+    ),
     # Reads
-    "get_invoice": Route("get", "/invoices/{invoice_id}", lambda t: {"invoice_id": t.closed.pk},
-                         not_found="INVOICE-0404"),
-    "list_invoices": Route("get", "/invoices", listed=lambda t: (
-        {"filter[account_id]": t.closed.account_id}, {str(t.closed.pk)})),
-    "get_payment": Route("get", "/payments/{payment_id}", lambda t: {"payment_id": t.closed.payment.pk},
-                         not_found="PAYMENT-0404"),
-    "list_payments": Route("get", "/payments", listed=lambda t: (
-        {"filter[invoice_id]": t.closed.pk}, {str(t.closed.payment.pk)})),
-    "get_charge": Route("get", "/charges/{charge_id}", lambda t: {"charge_id": t.charge.pk},
-                        not_found="CHARGE-0404"),
-    "list_charges": Route("get", "/charges", listed=lambda t: (
-        {"filter[subscription_id]": t.subscription.pk}, {str(t.charge.pk)})),
-    "get_plan": Route("get", "/plans/{plan_id}", lambda t: {"plan_id": t.subscription.plan_id},
-                      not_found="PLAN-0404"),
+    "get_invoice": Route(
+        "get", "/invoices/{invoice_id}", lambda t: {"invoice_id": t.closed.pk}, not_found="INVOICE-0404"
+    ),
+    "list_invoices": Route(
+        "get", "/invoices", listed=lambda t: ({"filter[account_id]": t.closed.account_id}, {str(t.closed.pk)})
+    ),
+    "get_payment": Route(
+        "get", "/payments/{payment_id}", lambda t: {"payment_id": t.closed.payment.pk}, not_found="PAYMENT-0404"
+    ),
+    "list_payments": Route(
+        "get", "/payments", listed=lambda t: ({"filter[invoice_id]": t.closed.pk}, {str(t.closed.payment.pk)})
+    ),
+    "get_charge": Route("get", "/charges/{charge_id}", lambda t: {"charge_id": t.charge.pk}, not_found="CHARGE-0404"),
+    "list_charges": Route(
+        "get", "/charges", listed=lambda t: ({"filter[subscription_id]": t.subscription.pk}, {str(t.charge.pk)})
+    ),
+    "get_plan": Route("get", "/plans/{plan_id}", lambda t: {"plan_id": t.subscription.plan_id}, not_found="PLAN-0404"),
     "list_plans": Route("get", "/plans", listed=lambda t: ({"page[size]": 500}, {str(t.subscription.plan_id)})),
-    "list_events": Route("get", "/events", listed=lambda t: (
-        {"filter[account_id]": t.closed.account_id},
-        {str(pk) for pk in Event.objects.filter(account_id=t.closed.account_id).values_list("pk", flat=True)})),
+    "list_events": Route(
+        "get",
+        "/events",
+        listed=lambda t: (
+            {"filter[account_id]": t.closed.account_id},
+            {str(pk) for pk in Event.objects.filter(account_id=t.closed.account_id).values_list("pk", flat=True)},
+        ),
+    ),
     # Platform
-    "create_account": Route("post", "/accounts", body=lambda t: {"name": "Intruder"}, smuggled=lambda t: (
-        {}, {"name": "Intruder", "account_class_id": t.closed.account.account_class_id},
-        "ACCOUNT-0001", "/account_class_id")),
+    "create_account": Route(
+        "post",
+        "/accounts",
+        body=lambda t: {"name": "Intruder"},
+        smuggled=lambda t: (
+            {},
+            {"name": "Intruder", "account_class_id": t.closed.account.account_class_id},
+            "ACCOUNT-0001",
+            "/account_class_id",
+        ),
+    ),
     "get_account": Route("get", "/accounts/{account_id}", _account, not_found="ACCOUNT-0404"),
-    "list_accounts": Route("get", "/accounts", listed=lambda t: (
-        {"filter[account_class_id]": t.closed.account.account_class_id}, {str(t.closed.account_id)})),
+    "list_accounts": Route(
+        "get",
+        "/accounts",
+        listed=lambda t: ({"filter[account_class_id]": t.closed.account.account_class_id}, {str(t.closed.account_id)}),
+    ),
     "create_subscription": Route(
-        "post", "/accounts/{account_id}/subscriptions", _account,
-        lambda t: {"plan_id": t.subscription.plan_id, "start_date": APPROVAL_DAY.isoformat()}, "ACCOUNT-0404",
-        smuggled=lambda t: ({"account_id": t.a_account_id},
-                            {"plan_id": t.subscription.plan_id, "start_date": APPROVAL_DAY.isoformat()},
-                            "SUBSCRIPTION-0001", "/plan_id")),
-    "get_subscription": Route("get", "/subscriptions/{subscription_id}",
-                              lambda t: {"subscription_id": t.subscription.pk}, not_found="SUBSCRIPTION-0404"),
-    "list_subscriptions": Route("get", "/subscriptions", listed=lambda t: (
-        {"filter[account_id]": t.closed.account_id}, {str(t.subscription.pk)})),
+        "post",
+        "/accounts/{account_id}/subscriptions",
+        _account,
+        lambda t: {"plan_id": t.subscription.plan_id, "start_date": APPROVAL_DAY.isoformat()},
+        "ACCOUNT-0404",
+        smuggled=lambda t: (
+            {"account_id": t.a_account_id},
+            {"plan_id": t.subscription.plan_id, "start_date": APPROVAL_DAY.isoformat()},
+            "SUBSCRIPTION-0001",
+            "/plan_id",
+        ),
+    ),
+    "get_subscription": Route(
+        "get",
+        "/subscriptions/{subscription_id}",
+        lambda t: {"subscription_id": t.subscription.pk},
+        not_found="SUBSCRIPTION-0404",
+    ),
+    "list_subscriptions": Route(
+        "get",
+        "/subscriptions",
+        listed=lambda t: ({"filter[account_id]": t.closed.account_id}, {str(t.subscription.pk)}),
+    ),
     "post_usage_charge": Route(
-        "post", "/subscriptions/{subscription_id}/charges", lambda t: {"subscription_id": t.subscription.pk},
-        lambda t: {"description": "Traffic", "quantity": "2", "unit_price": "1.50",
-                   "date": CLOSING_DAY.isoformat(), "external_id": "b-usage-1"}, "SUBSCRIPTION-0404"),
+        "post",
+        "/subscriptions/{subscription_id}/charges",
+        lambda t: {"subscription_id": t.subscription.pk},
+        lambda t: {
+            "description": "Traffic",
+            "quantity": "2",
+            "unit_price": "1.50",
+            "date": CLOSING_DAY.isoformat(),
+            "external_id": "b-usage-1",
+        },
+        "SUBSCRIPTION-0404",
+    ),
 }
 
 
-def call(client: ApiClient, route: Route, reseller_id: int, ids: dict, body: dict | None = None,
-         params: dict | None = None):
+def call(
+    client: ApiClient, route: Route, reseller_id: int, ids: dict, body: dict | None = None, params: dict | None = None
+):
     path = BASE + str(reseller_id) + route.path.format(**ids)
     if route.method == "post":
         return client.post(path, body)
@@ -168,8 +246,11 @@ def call(client: ApiClient, route: Route, reseller_id: int, ids: dict, body: dic
 def test_every_route_is_covered(db, client):
     # Given the API's own description of its operations
     schema = client.get("/openapi.json").json()
-    operations = {operation["operationId"]: (method, path)
-                  for path, methods in schema["paths"].items() for method, operation in methods.items()}
+    operations = {
+        operation["operationId"]: (method, path)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    }
     # Then each one is in ROUTES, with the same method and path: a new route must be added here
     assert operations == {name: (route.method, BASE + "{reseller_id}" + route.path) for name, route in ROUTES.items()}
 
@@ -183,8 +264,9 @@ def test_R46_a_token_never_reaches_a_sibling_or_the_parent_reseller(name, addres
     body = route.body(tree) if route.body else None
     params = route.listed(tree)[0] if route.listed else None
     # When A calls it, Then it answers 404 RESELLER-0404 and changes nothing
-    refused_over_http(lambda: call(clients["A"], route, reseller.pk, route.ids(tree), body, params),
-                      404, "RESELLER-0404")
+    refused_over_http(
+        lambda: call(clients["A"], route, reseller.pk, route.ids(tree), body, params), 404, "RESELLER-0404"
+    )
 
 
 @pytest.mark.parametrize("name", [name for name, route in ROUTES.items() if route.not_found])
@@ -277,5 +359,9 @@ def test_R46_a_cursor_from_a_sibling_feed_is_refused(tree, clients):
     # Given the id of one of B's events
     b_event = Event.objects.filter(reseller=tree.b).latest("pk")
     # When A reads its own feed after it, Then the cursor is refused as not one of its feed's events
-    refused_over_http(lambda: clients["A"].get(f"{BASE}{tree.a.pk}/events", {"after": b_event.pk}),
-                      400, "EVENT-0001", parameter="after")
+    refused_over_http(
+        lambda: clients["A"].get(f"{BASE}{tree.a.pk}/events", {"after": b_event.pk}),
+        400,
+        "EVENT-0001",
+        parameter="after",
+    )

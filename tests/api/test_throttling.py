@@ -96,13 +96,18 @@ def test_a_throttled_call_writes_nothing_not_even_its_idempotency_claim(settings
     assert erp.get(f"/api/v3/resellers/{erp_reseller.pk}/invoices").status_code == 200
     before = api_snapshot()
     with CaptureQueriesContext(connection) as queries:
-        response = erp.post(f"/api/v3/resellers/{erp_reseller.pk}/invoices/{invoice.pk}/approve",
-                            {"document_id": "NS2000015", "billing_date": invoice.billing_date.isoformat()},
-                            **{"Idempotency-Key": "approve-1"})
+        response = erp.post(
+            f"/api/v3/resellers/{erp_reseller.pk}/invoices/{invoice.pk}/approve",
+            {"document_id": "NS2000015", "billing_date": invoice.billing_date.isoformat()},
+            **{"Idempotency-Key": "approve-1"},
+        )
     assert response.status_code == 429 and response.json()["errors"][0]["code"] == "RATE-0429"
-    writes = [query["sql"] for query in queries.captured_queries
-              if query["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
-              and "api_rate_counter" not in query["sql"]]
+    writes = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        and "api_rate_counter" not in query["sql"]
+    ]
     assert writes == []
     assert api_snapshot() == before and not IdempotencyKey.objects.exists()
 
@@ -122,10 +127,21 @@ def test_ended_windows_are_purged(settings, erp_reseller, invoices):
 
 @pytest.mark.parametrize("rate", ["50", "0/s", "5/w", "1.5/s", "five/m"])
 def test_a_malformed_rate_is_refused_at_start(tmp_path, rate):
-    env = {"PATH": "/usr/bin:/bin", "ARREARS_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "arrears.settings",
-           "ARREARS_API_THROTTLE": rate, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ARREARS_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "arrears.settings",
+        "ARREARS_API_THROTTLE": rate,
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0 and "a throttle rate is N/s" in done.stderr
 
 
@@ -153,8 +169,9 @@ print(json.dumps([client.get(f"/api/v3/resellers/{reseller}/invoices").status_co
 
 
 def in_a_process(env: dict, script: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
 

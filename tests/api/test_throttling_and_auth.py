@@ -38,8 +38,11 @@ def invoices_path(reseller) -> str:
 
 
 def approve(client: ApiClient, invoice, **headers):
-    return client.post(f"/api/v3/resellers/{invoice.reseller_id}/invoices/{invoice.pk}/approve",
-                       {"document_id": "NS2000015", "billing_date": invoice.billing_date.isoformat()}, **headers)
+    return client.post(
+        f"/api/v3/resellers/{invoice.reseller_id}/invoices/{invoice.pk}/approve",
+        {"document_id": "NS2000015", "billing_date": invoice.billing_date.isoformat()},
+        **headers,
+    )
 
 
 def token_of(secret: str) -> ApiToken:
@@ -91,15 +94,18 @@ def test_throttling_counts_posts_and_refuses_them_unchanged(three_a_minute, invo
 # --- Authentication ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("header", [None, "", "arr_unknown-secret", "not-even-our-prefix"],
-                         ids=["no header", "empty", "unknown", "foreign"])
+@pytest.mark.parametrize(
+    "header", [None, "", "arr_unknown-secret", "not-even-our-prefix"], ids=["no header", "empty", "unknown", "foreign"]
+)
 def test_a_call_without_a_valid_token_answers_401(invoice, header):
     # Given a client without a valid token
     client = ApiClient(None)
     headers = {} if header is None else {"X-Api-Token": header}
     # When it reads or approves, Then it is refused naming the header, and nothing changes
-    for call in (lambda: client.get(invoices_path(invoice.reseller), **headers),
-                 lambda: approve(client, invoice, **headers)):
+    for call in (
+        lambda: client.get(invoices_path(invoice.reseller), **headers),
+        lambda: approve(client, invoice, **headers),
+    ):
         error = refused_over_http(call, 401, "AUTH-0001")
         assert error["source"] == {"header": "X-Api-Token"}
 
@@ -151,21 +157,46 @@ def test_each_operation_needs_its_scope(invoice, api_for):
     # A token without "read" cannot read
     refused_over_http(lambda: erp_only.get(invoices_path(reseller)), 403, "AUTH-0003")
     # A token without "platform" cannot create accounts
-    refused_over_http(lambda: erp_only.post(f"/api/v3/resellers/{reseller.pk}/accounts", {"name": "New"}),
-                      403, "AUTH-0003")
-    refused_over_http(lambda: read_only.post(f"/api/v3/resellers/{reseller.pk}/accounts", {"name": "New"}),
-                      403, "AUTH-0003")
+    refused_over_http(
+        lambda: erp_only.post(f"/api/v3/resellers/{reseller.pk}/accounts", {"name": "New"}), 403, "AUTH-0003"
+    )
+    refused_over_http(
+        lambda: read_only.post(f"/api/v3/resellers/{reseller.pk}/accounts", {"name": "New"}), 403, "AUTH-0003"
+    )
     # While "erp" is all an approval needs
     assert approve(erp_only, invoice).status_code == 200
 
 
 # --- The OpenAPI document and the interactive docs -----------------------------------------------------------
 
-APPROVE_CODES = {"INVOICE-0001", "INVOICE-0005", "INVOICE-0010", "INVOICE-0011", "INVOICE-0012", "INVOICE-0017",
-                 "PAYMENT-0409", "INVOICE-0101", "INVOICE-0105", "INVOICE-0106", "INVOICE-0107", "INVOICE-0108",
-                 "INVOICE-0109"}
-COMPLETE_CODES = {"INVOICE-0001", "INVOICE-0005", "INVOICE-0006", "INVOICE-0010", "INVOICE-0011", "INVOICE-0012",
-                  "INVOICE-0017", "PAYMENT-0409", "INVOICE-0102", "INVOICE-0103", "INVOICE-0105"}
+APPROVE_CODES = {
+    "INVOICE-0001",
+    "INVOICE-0005",
+    "INVOICE-0010",
+    "INVOICE-0011",
+    "INVOICE-0012",
+    "INVOICE-0017",
+    "PAYMENT-0409",
+    "INVOICE-0101",
+    "INVOICE-0105",
+    "INVOICE-0106",
+    "INVOICE-0107",
+    "INVOICE-0108",
+    "INVOICE-0109",
+}
+COMPLETE_CODES = {
+    "INVOICE-0001",
+    "INVOICE-0005",
+    "INVOICE-0006",
+    "INVOICE-0010",
+    "INVOICE-0011",
+    "INVOICE-0012",
+    "INVOICE-0017",
+    "PAYMENT-0409",
+    "INVOICE-0102",
+    "INVOICE-0103",
+    "INVOICE-0105",
+}
 REVOKE_CODES = COMPLETE_CODES | {"PAYMENT-0101"}
 BY_ACCOUNT = {"INVOICE-0104"}
 ERP_OPERATIONS = {
@@ -238,8 +269,9 @@ def test_every_post_documents_the_idempotency_key(openapi):
 def test_each_erp_operation_documents_every_code_it_can_return(openapi):
     for suffix, expected in ERP_OPERATIONS.items():
         operation = openapi["paths"]["/api/v3/resellers/{reseller_id}" + suffix]["post"]
-        documented = set().union(*(codes(response) for status, response in operation["responses"].items()
-                                   if status.startswith("4")))
+        documented = set().union(
+            *(codes(response) for status, response in operation["responses"].items() if status.startswith("4"))
+        )
         assert expected <= documented, (suffix, expected - documented)
         assert "INVOICE-0404" in codes(operation["responses"]["404"]), suffix
         assert {"application/json", "application/vnd.api+json"} <= set(operation["requestBody"]["content"])

@@ -33,9 +33,11 @@ def test_an_api_post_needs_no_csrf_token_and_sets_no_cookie(erp_reseller):
     client = Client(enforce_csrf_checks=True, HTTP_X_API_TOKEN=token_for(erp_reseller))
 
     # When the ERP approves an invoice
-    response = client.post(f"/api/v3/resellers/{erp_reseller.pk}/invoices/{invoice.pk}/approve",
-                           json.dumps({"document_id": "NS1", "billing_date": invoice.billing_date.isoformat()}),
-                           content_type=MEDIA_TYPE)
+    response = client.post(
+        f"/api/v3/resellers/{erp_reseller.pk}/invoices/{invoice.pk}/approve",
+        json.dumps({"document_id": "NS1", "billing_date": invoice.billing_date.isoformat()}),
+        content_type=MEDIA_TYPE,
+    )
 
     # Then it is approved, and the answer carries no session or CSRF cookie
     assert response.status_code == 200, response.content
@@ -70,21 +72,38 @@ def test_outside_the_api_the_browser_middleware_still_guards():
     assert "csrftoken" in response.cookies
 
 
-@pytest.mark.parametrize("document", [
-    {"data": {"id": "5", "attributes": {"name": "Müller & Söhne <b>\"x\"\\", "note": "a\nb\x01\u2028", "n": None,
-                                        "ok": True, "count": -3, "items": [1, 2, 3]}}},
-    {"dates": [date(2026, 1, 31)], "at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2)))},
-    {"meta": {"total": 0}, "at": datetime(2026, 1, 2, tzinfo=UTC), 7: "integer key"},
-    {"errors": [{"code": "X", "meta": {"value": 2**70}}]},  # beyond 64 bits: orjson refuses, json writes it
-], ids=["text", "dates-and-offset", "utc-and-int-key", "huge-integer"])
+@pytest.mark.parametrize(
+    "document",
+    [
+        {
+            "data": {
+                "id": "5",
+                "attributes": {
+                    "name": 'Müller & Söhne <b>"x"\\',
+                    "note": "a\nb\x01\u2028",
+                    "n": None,
+                    "ok": True,
+                    "count": -3,
+                    "items": [1, 2, 3],
+                },
+            }
+        },
+        {"dates": [date(2026, 1, 31)], "at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2)))},
+        {"meta": {"total": 0}, "at": datetime(2026, 1, 2, tzinfo=UTC), 7: "integer key"},
+        {"errors": [{"code": "X", "meta": {"value": 2**70}}]},  # beyond 64 bits: orjson refuses, json writes it
+    ],
+    ids=["text", "dates-and-offset", "utc-and-int-key", "huge-integer"],
+)
 def test_json_bytes_spells_json_like_the_standard_library(document):
     expected = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=_json_default).encode()
     assert json_bytes(document) == expected
 
 
 def test_json_bytes_writes_every_timestamp_in_utc():
-    assert json_bytes({"at": datetime(2026, 1, 2, 3, 0, tzinfo=timezone(timedelta(hours=2)))}) \
+    assert (
+        json_bytes({"at": datetime(2026, 1, 2, 3, 0, tzinfo=timezone(timedelta(hours=2)))})
         == b'{"at":"2026-01-02T01:00:00+00:00"}'
+    )
 
 
 @pytest.mark.django_db

@@ -36,9 +36,12 @@ def hold_writer_lock():
 
 
 def approve(client, reseller, invoice, **headers):
-    return client.post(f"/api/v3/resellers/{reseller.pk}/invoices/{invoice.pk}/approve",
-                       json.dumps({"document_id": "NS-77", "billing_date": invoice.billing_date.isoformat()}),
-                       content_type=MEDIA_TYPE, **headers)
+    return client.post(
+        f"/api/v3/resellers/{reseller.pk}/invoices/{invoice.pk}/approve",
+        json.dumps({"document_id": "NS-77", "billing_date": invoice.billing_date.isoformat()}),
+        content_type=MEDIA_TYPE,
+        **headers,
+    )
 
 
 def test_a_write_behind_a_long_transaction_answers_503_and_changes_nothing(erp_reseller, bounded_wait):

@@ -25,15 +25,34 @@ from arrears.tenants.models import Reseller
 from tests.conftest import at, bill
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
 
-DOMAIN_MODELS = (Reseller, AccountClass, Account, BalanceEntry, ServiceTerm, Plan, Subscription, Invoice, Charge,
-                 Payment, Event, BillingRun)
+DOMAIN_MODELS = (
+    Reseller,
+    AccountClass,
+    Account,
+    BalanceEntry,
+    ServiceTerm,
+    Plan,
+    Subscription,
+    Invoice,
+    Charge,
+    Payment,
+    Event,
+    BillingRun,
+)
 
 # Columns that are not business state: the wall-clock duration of a run, and the id-bearing tree path.
 NOT_COMPARED = {BillingRun: {"started_at", "finished_at"}, Reseller: {"path"}}
 
 # Event payload keys that carry ids, and the table each id points into.
-PAYLOAD_IDS = {"invoice_id": Invoice, "payment_id": Payment, "charge_ids": Charge, "plan_id": Plan,
-               "account_class_id": AccountClass, "parent_id": Reseller, "subscription_id": Subscription}
+PAYLOAD_IDS = {
+    "invoice_id": Invoice,
+    "payment_id": Payment,
+    "charge_ids": Charge,
+    "plan_id": Plan,
+    "account_class_id": AccountClass,
+    "parent_id": Reseller,
+    "subscription_id": Subscription,
+}
 
 
 def business_time(reseller: Reseller, day: date) -> datetime:
@@ -87,8 +106,12 @@ def world_snapshot(reseller: Reseller) -> dict[str, list[dict]]:
     """Everything ``reseller`` owns, with every id (keys, foreign keys, event subjects, ids inside
     event payloads) replaced by its rank among the reseller's rows of the table it points into."""
     rank = {
-        model: {pk: position for position, pk in enumerate(
-            model.objects.filter(_scope(model, reseller)).order_by("pk").values_list("pk", flat=True))}
+        model: {
+            pk: position
+            for position, pk in enumerate(
+                model.objects.filter(_scope(model, reseller)).order_by("pk").values_list("pk", flat=True)
+            )
+        }
         for model in DOMAIN_MODELS
     }
     by_name = {model._meta.model_name: model for model in DOMAIN_MODELS}
@@ -98,8 +121,10 @@ def world_snapshot(reseller: Reseller) -> dict[str, list[dict]]:
 
     def payload(value):
         if isinstance(value, dict):
-            return {key: (relative_ids(PAYLOAD_IDS[key], item) if key in PAYLOAD_IDS else payload(item))
-                    for key, item in value.items()}
+            return {
+                key: (relative_ids(PAYLOAD_IDS[key], item) if key in PAYLOAD_IDS else payload(item))
+                for key, item in value.items()
+            }
         if isinstance(value, list):
             return [payload(item) for item in value]
         return value
@@ -130,8 +155,15 @@ BUSY_FIRST, BUSY_LAST = date(2026, 1, 1), date(2026, 3, 15)
 
 
 def _usage(subscription, posted_on: date, usage_date: date, quantity: str, unit_price: int) -> None:
-    post_usage_charge(subscription, description="Traffic", quantity=quantity, unit_price=unit_price,
-                      usage_date=usage_date, actor=SYSTEM, now=at(posted_on))
+    post_usage_charge(
+        subscription,
+        description="Traffic",
+        quantity=quantity,
+        unit_price=unit_price,
+        usage_date=usage_date,
+        actor=SYSTEM,
+        now=at(posted_on),
+    )
 
 
 def build_busy_world(erp: bool) -> Reseller:
@@ -141,19 +173,21 @@ def build_busy_world(erp: bool) -> Reseller:
     reseller = ResellerFactory(name="World", timezone="Europe/Berlin", external_invoices=erp)
 
     prepaid = AccountFactory(reseller=reseller, name="Prepaid", email="prepaid@example.com", balance=200_000)
-    monthly = SubscriptionFactory(account=prepaid, fee=10_000, tax_rate_bp=2000, billing_day=1,
-                                  start_date=BUSY_FIRST)
+    monthly = SubscriptionFactory(account=prepaid, fee=10_000, tax_rate_bp=2000, billing_day=1, start_date=BUSY_FIRST)
     SubscriptionFactory(account=prepaid, fee=5_000, billing_day=15, start_date=date(2026, 1, 15))
 
-    late_payer = AccountFactory(reseller=reseller, name="Late payer", email="late@example.com",
-                                expiration_days=5, grace_days=3)
+    late_payer = AccountFactory(
+        reseller=reseller, name="Late payer", email="late@example.com", expiration_days=5, grace_days=3
+    )
     SubscriptionFactory(account=late_payer, fee=7_000, billing_day=1, start_date=BUSY_FIRST)
     SubscriptionFactory(account=late_payer, fee=1_500, billing_day=1, start_date=date(2026, 2, 17))
 
-    tight = AccountFactory(reseller=reseller, name="Tight", email="tight@example.com",
-                           expiration_days=3, grace_days=0, balance=12_000)
-    metered = SubscriptionFactory(account=tight, fee=9_000, tax_rate_bp=1000, billing_day=10,
-                                  start_date=date(2026, 1, 20))
+    tight = AccountFactory(
+        reseller=reseller, name="Tight", email="tight@example.com", expiration_days=3, grace_days=0, balance=12_000
+    )
+    metered = SubscriptionFactory(
+        account=tight, fee=9_000, tax_rate_bp=1000, billing_day=10, start_date=date(2026, 1, 20)
+    )
     SubscriptionFactory(account=tight, fee=0, billing_day=10, start_date=date(2026, 1, 20))
 
     free = AccountFactory(reseller=reseller, name="Free", email="free@example.com")

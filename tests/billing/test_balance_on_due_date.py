@@ -27,8 +27,9 @@ def _account_with_january_payment(reseller, make_account, make_subscription, *, 
 
 
 @pytest.mark.parametrize("balance", [10_000, 25_000])
-def test_R21_balance_that_covers_the_payment_pays_it_on_the_due_date(reseller, make_account, make_subscription,
-                                                                     balance):
+def test_R21_balance_that_covers_the_payment_pays_it_on_the_due_date(
+    reseller, make_account, make_subscription, balance
+):
     # Given a payment of 100.00 due on 6 February and a balance that covers it
     account, payment = _account_with_january_payment(reseller, make_account, make_subscription, balance=balance)
 
@@ -56,8 +57,9 @@ def test_R21_balance_that_covers_the_payment_pays_it_on_the_due_date(reseller, m
 
 
 @pytest.mark.parametrize("balance", [0, 9_999])
-def test_R21_balance_that_does_not_cover_the_payment_leaves_it_waiting(reseller, make_account, make_subscription,
-                                                                       balance):
+def test_R21_balance_that_does_not_cover_the_payment_leaves_it_waiting(
+    reseller, make_account, make_subscription, balance
+):
     # Given a payment of 100.00 due on 6 February and a balance short of it
     account, payment = _account_with_january_payment(reseller, make_account, make_subscription, balance=balance)
 
@@ -84,7 +86,11 @@ def test_R21_balance_pays_only_the_payments_it_covers_oldest_first(reseller, mak
     bill(reseller, date(2026, 2, 10))
     first, second = Payment.objects.filter(account=account, type="rendered_services").order_by("id")
     assert (first.total, first.due_date, second.total, second.due_date) == (
-        6_000, date(2026, 2, 11), 3_000, date(2026, 2, 11))
+        6_000,
+        date(2026, 2, 11),
+        3_000,
+        date(2026, 2, 11),
+    )
 
     # When the common due date is billed with a balance of 70.00
     bill(reseller, date(2026, 2, 11))
@@ -94,7 +100,8 @@ def test_R21_balance_pays_only_the_payments_it_covers_oldest_first(reseller, mak
     assert refreshed(second).status == Payment.Status.WAITING_FOR_PAYMENT
     assert refreshed(account).balance == 1_000
     assert list(BalanceEntry.objects.filter(account=account, kind="payment").values_list("payment_id", "amount")) == [
-        (first.pk, -6_000)]
+        (first.pk, -6_000)
+    ]
     assert len(events("payment.received", subject=first)) == 1
     assert not events("payment.received", subject=second)
 
@@ -117,7 +124,10 @@ def test_R21_expired_payment_is_never_paid_automatically(reseller, make_account,
     february = Payment.objects.get(invoice__account=account, invoice__billing_date=date(2026, 2, 1))
     assert refreshed(january).status == Payment.Status.EXPIRED
     assert (february.status, february.due_date, february.closed_at) == (
-        Payment.Status.PAID_FROM_BALANCE, date(2026, 3, 6), business_time(reseller, date(2026, 3, 6)))
+        Payment.Status.PAID_FROM_BALANCE,
+        date(2026, 3, 6),
+        business_time(reseller, date(2026, 3, 6)),
+    )
     assert refreshed(account).balance == 5_000
     assert not events("payment.received", subject=january)
 
@@ -128,8 +138,14 @@ def test_R21_no_automatic_balance_payment_in_erp_mode(erp_reseller, make_account
     make_subscription(account=account, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))
     bill(erp_reseller, date(2026, 2, 3))
     invoice = closed_invoice(account)
-    approve_invoice(invoice, document_id="ERP-7", billing_date=invoice.billing_date, due_date=date(2026, 2, 10),
-                    actor=ERP, now=at(date(2026, 2, 3)))
+    approve_invoice(
+        invoice,
+        document_id="ERP-7",
+        billing_date=invoice.billing_date,
+        due_date=date(2026, 2, 10),
+        actor=ERP,
+        now=at(date(2026, 2, 3)),
+    )
 
     # When the due date is billed
     bill(erp_reseller, date(2026, 2, 10))
@@ -142,7 +158,8 @@ def test_R21_no_automatic_balance_payment_in_erp_mode(erp_reseller, make_account
 
 
 def test_R10_R21_a_default_mode_invoice_is_still_paid_from_balance_after_switching_to_erp(
-        reseller, make_account, make_subscription):
+    reseller, make_account, make_subscription
+):
     # Given a payment of a default-mode invoice, due on 6 February, and a balance that covers it
     account, payment = _account_with_january_payment(reseller, make_account, make_subscription, balance=10_000)
 

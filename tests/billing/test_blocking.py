@@ -18,7 +18,8 @@ EXPIRED_ON = date(2026, 2, 7)  # January closes 2 February; 5-day expiration per
 
 @pytest.mark.parametrize(("grace_days", "blocked_on"), [(0, date(2026, 2, 7)), (3, date(2026, 2, 10))])
 def test_R44_expired_payment_blocks_the_invoice_subscriptions_once_grace_has_passed(
-        any_mode_reseller, make_account, make_subscription, grace_days, blocked_on):
+    any_mode_reseller, make_account, make_subscription, grace_days, blocked_on
+):
     reseller = any_mode_reseller
     # Given an unpaid January payment that expires on 7 February (ERP invoices after approval)
     account = make_account(reseller=reseller, expiration_days=5, grace_days=grace_days)
@@ -27,8 +28,14 @@ def test_R44_expired_payment_blocks_the_invoice_subscriptions_once_grace_has_pas
     bill(reseller, date(2026, 2, 2))
     if reseller.external_invoices:
         invoice = closed_invoice(account)
-        approve_invoice(invoice, document_id="ERP-1", billing_date=invoice.billing_date, due_date=date(2026, 2, 6),
-                        actor=ERP, now=at(date(2026, 2, 2)))
+        approve_invoice(
+            invoice,
+            document_id="ERP-1",
+            billing_date=invoice.billing_date,
+            due_date=date(2026, 2, 6),
+            actor=ERP,
+            now=at(date(2026, 2, 2)),
+        )
     payment = closed_invoice(account).payment
     assert payment.expiration_date == EXPIRED_ON
 
@@ -82,8 +89,9 @@ def test_R44_paying_the_expired_payment_unblocks_the_subscription(reseller, make
     assert len(events("subscription.blocked", subject=subscription)) == 1
 
 
-def test_R44_a_subscription_stays_blocked_while_another_expired_payment_holds_it(reseller, make_account,
-                                                                                 make_subscription):
+def test_R44_a_subscription_stays_blocked_while_another_expired_payment_holds_it(
+    reseller, make_account, make_subscription
+):
     # Given a subscription whose January and February payments both expired
     account = make_account(reseller=reseller, expiration_days=5)
     subscription = make_subscription(account=account, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))

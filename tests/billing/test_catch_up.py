@@ -39,7 +39,8 @@ def test_catch_up_in_one_call_equals_billing_day_by_day(db, erp):
     events = {event["type"] for event in expected["Event"]}
     assert {"invoice.opened", "charge.created", "charges.closed", "invoice.closed", "payment.created"} <= events
     assert sorted(e["subject_id"] for e in expected["Event"] if e["type"] == "invoice.opened") == [
-        invoice["id"] for invoice in expected["Invoice"]]
+        invoice["id"] for invoice in expected["Invoice"]
+    ]
     if erp:
         assert statuses == ["waiting_for_payment"]
     else:

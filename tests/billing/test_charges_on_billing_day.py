@@ -14,14 +14,20 @@ from tests.billing.helpers import business_time
 from tests.conftest import at, bill
 
 
-def test_R2_billing_day_closes_blocked_charges_of_the_ended_period(any_mode_reseller, make_account,
-                                                                   make_subscription):
+def test_R2_billing_day_closes_blocked_charges_of_the_ended_period(any_mode_reseller, make_account, make_subscription):
     # Given a subscription billed since 1 January with a usage charge posted during January
     account = make_account(reseller=any_mode_reseller)
     subscription = make_subscription(account=account, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))
     bill(any_mode_reseller, date(2026, 1, 20))
-    usage, _ = post_usage_charge(subscription, description="Storage", quantity="2.5", unit_price=400,
-                                 usage_date=date(2026, 1, 19), actor=SYSTEM, now=at(date(2026, 1, 20)))
+    usage, _ = post_usage_charge(
+        subscription,
+        description="Storage",
+        quantity="2.5",
+        unit_price=400,
+        usage_date=date(2026, 1, 19),
+        actor=SYSTEM,
+        now=at(date(2026, 1, 20)),
+    )
     january = Charge.objects.filter(subscription=subscription, close_date=date(2026, 2, 1))
 
     # When the last day of the period is billed
@@ -53,12 +59,14 @@ def test_R2_charges_of_another_billing_day_stay_blocked(any_mode_reseller, make_
     assert list(fifteenth.charges.values_list("status", flat=True)) == ["blocked"]
 
 
-def test_R2_new_period_charges_are_created_blocked_at_the_period_start(any_mode_reseller, make_account,
-                                                                       make_subscription):
+def test_R2_new_period_charges_are_created_blocked_at_the_period_start(
+    any_mode_reseller, make_account, make_subscription
+):
     # Given a subscription billed through January
     account = make_account(reseller=any_mode_reseller)
-    subscription = make_subscription(account=account, fee=10_000, billing_day=1, tax_rate_bp=2000,
-                                     start_date=date(2026, 1, 1))
+    subscription = make_subscription(
+        account=account, fee=10_000, billing_day=1, tax_rate_bp=2000, start_date=date(2026, 1, 1)
+    )
     bill(any_mode_reseller, date(2026, 1, 31))
     assert not subscription.charges.filter(period_from=date(2026, 2, 1)).exists()
 
@@ -75,7 +83,11 @@ def test_R2_new_period_charges_are_created_blocked_at_the_period_start(any_mode_
     invoice = february.invoice
     assert invoice.status == Invoice.Status.OPEN
     assert (invoice.billing_day, invoice.billing_date, invoice.from_date, invoice.to_date) == (
-        1, date(2026, 2, 1), date(2026, 2, 1), date(2026, 3, 1))
+        1,
+        date(2026, 2, 1),
+        date(2026, 2, 1),
+        date(2026, 3, 1),
+    )
     assert invoice.document_id is None
 
 
@@ -96,12 +108,14 @@ def test_R2_new_period_charges_are_created_blocked_at_the_period_start(any_mode_
         (3000, 700, 28, date(2026, 1, 30), 2806, 196, 3002),
     ],
 )
-def test_R2_mid_period_start_is_prorated_by_days_half_up(any_mode_reseller, make_account, make_subscription,
-                                                        fee, tax_rate_bp, billing_day, start, net, tax, gross):
+def test_R2_mid_period_start_is_prorated_by_days_half_up(
+    any_mode_reseller, make_account, make_subscription, fee, tax_rate_bp, billing_day, start, net, tax, gross
+):
     # Given a subscription that starts in the middle of its billing period
     account = make_account(reseller=any_mode_reseller)
-    subscription = make_subscription(account=account, fee=fee, billing_day=billing_day, tax_rate_bp=tax_rate_bp,
-                                     start_date=start)
+    subscription = make_subscription(
+        account=account, fee=fee, billing_day=billing_day, tax_rate_bp=tax_rate_bp, start_date=start
+    )
 
     # When its start date is billed
     bill(any_mode_reseller, start)
@@ -117,8 +131,9 @@ def test_R2_mid_period_start_is_prorated_by_days_half_up(any_mode_reseller, make
     assert charge.period_to.day == billing_day
 
 
-def test_R2_prorated_first_period_closes_at_the_next_billing_day_then_full_fee(any_mode_reseller, make_account,
-                                                                             make_subscription):
+def test_R2_prorated_first_period_closes_at_the_next_billing_day_then_full_fee(
+    any_mode_reseller, make_account, make_subscription
+):
     # Given a subscription starting on 17 January on billing day 1
     account = make_account(reseller=any_mode_reseller)
     subscription = make_subscription(account=account, fee=3100, billing_day=1, start_date=date(2026, 1, 17))

@@ -33,9 +33,9 @@ def test_one_row_chunks_write_the_same_rows_and_events_as_one_big_chunk(db, monk
 
 
 @pytest.mark.parametrize("chunk_size", [engine.CHUNK_SIZE, 1])
-def test_R21_same_day_payments_are_taken_oldest_first_whatever_the_chunks(reseller, make_account,
-                                                                          make_subscription, monkeypatch,
-                                                                          chunk_size):
+def test_R21_same_day_payments_are_taken_oldest_first_whatever_the_chunks(
+    reseller, make_account, make_subscription, monkeypatch, chunk_size
+):
     # Given an account with a 60.00 and a 30.00 payment both due on 11 February, and 40.00 on its balance
     account = make_account(reseller=reseller, expiration_days=10, balance=4_000)
     make_subscription(account=account, fee=6_000, billing_day=1, start_date=date(2026, 1, 1))

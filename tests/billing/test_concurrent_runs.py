@@ -117,8 +117,12 @@ def separate_database(tmp_path):
         url, drop = postgres_database("arrears_concurrency")
     else:
         url, drop = f"sqlite:///{tmp_path / 'concurrent.sqlite3'}", lambda: None
-    env = {**os.environ, "DATABASE_URL": url, "ARREARS_DATA_DIR": str(tmp_path),
-           "DJANGO_SETTINGS_MODULE": "arrears.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "ARREARS_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "arrears.settings",
+    }
     try:
         _run([str(BIN / "arrears"), "migrate", "-v", "0"], env)
         yield env
@@ -143,8 +147,10 @@ def test_two_billing_processes_started_together_bill_nothing_twice(separate_data
 
     # When two billing processes are started at the same moment for the same date
     command = [str(BIN / "arrears"), "billing", "run", "--date", UNTIL.isoformat()]
-    processes = [subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     try:
         outputs = [process.communicate(timeout=180) for process in processes]
     finally:

@@ -19,8 +19,17 @@ from tests.billing.helpers import business_time, events
 from tests.conftest import at, bill
 from tests.factories import ResellerFactory
 
-ENGINE_EVENTS = ("invoice.opened", "charge.created", "charges.closed", "invoice.closed", "payment.created",
-                 "payment.received", "payment.expired", "subscription.blocked", "subscription.unblocked")
+ENGINE_EVENTS = (
+    "invoice.opened",
+    "charge.created",
+    "charges.closed",
+    "invoice.closed",
+    "payment.created",
+    "payment.received",
+    "payment.expired",
+    "subscription.blocked",
+    "subscription.unblocked",
+)
 
 
 @pytest.fixture
@@ -28,8 +37,9 @@ def berlin_reseller(db):
     return ResellerFactory(timezone="Europe/Berlin")
 
 
-def test_R45_every_engine_change_writes_an_event_with_subject_and_system_actor(berlin_reseller, make_account,
-                                                                               make_subscription):
+def test_R45_every_engine_change_writes_an_event_with_subject_and_system_actor(
+    berlin_reseller, make_account, make_subscription
+):
     reseller = berlin_reseller
     # Given a paying account and a non-paying account (5-day terms, no grace)
     payer = make_account(reseller=reseller, expiration_days=5, balance=10_000)
@@ -67,8 +77,11 @@ def test_R45_every_engine_change_writes_an_event_with_subject_and_system_actor(b
         ("subscription.blocked", "subscription", debtor_subscription.pk, debtor.pk, day[date(2026, 2, 7)]),
     ]
     # (the daily announcements of due dates and billing days are checked in tests/events/test_reminders.py)
-    written = Event.objects.filter(reseller=reseller).exclude(
-        type__in=["payment.due_date_coming", "billing_day.coming"]).order_by("id")[setup_events:]
+    written = (
+        Event.objects.filter(reseller=reseller)
+        .exclude(type__in=["payment.due_date_coming", "billing_day.coming"])
+        .order_by("id")[setup_events:]
+    )
     assert [(e.type, e.subject_type, e.subject_id, e.account_id, e.occurred_at) for e in written] == expected
     assert {(e.actor_kind, e.actor_id, e.actor_label) for e in written} == {("system", None, "billing engine")}
     # the business time is local midnight: 1 January 00:00 in Berlin is 31 December 23:00 UTC
@@ -86,23 +99,47 @@ def test_R45_engine_event_payloads_describe_the_change(reseller, make_account, m
 
     # Then each event's payload names what changed
     assert events("invoice.opened", subject=invoice)[0].payload == {
-        "billing_date": "2026-01-01", "to_date": "2026-02-01", "changes": {"status": [None, "open"]}}
+        "billing_date": "2026-01-01",
+        "to_date": "2026-02-01",
+        "changes": {"status": [None, "open"]},
+    }
     assert events("charge.created", subject=charge)[0].payload == {
-        "kind": "recurring", "invoice_id": invoice.pk, "amount": 10_000, "changes": {"status": [None, "blocked"]}}
+        "kind": "recurring",
+        "invoice_id": invoice.pk,
+        "amount": 10_000,
+        "changes": {"status": [None, "blocked"]},
+    }
     assert events("charges.closed", subject=invoice)[0].payload == {
-        "charge_ids": [charge.pk], "count": 1, "amount": 10_000,
-        "changes": {"charge_status": ["blocked", "closed"]}}
+        "charge_ids": [charge.pk],
+        "count": 1,
+        "amount": 10_000,
+        "changes": {"charge_status": ["blocked", "closed"]},
+    }
     assert events("invoice.closed", subject=invoice)[0].payload == {
-        "document_id": "INV00000001", "total": 10_000, "currency": "EUR", "billing_date": "2026-01-01",
-        "managed_externally": False, "payment_id": payment.pk, "changes": {"status": ["open", "closed"]}}
+        "document_id": "INV00000001",
+        "total": 10_000,
+        "currency": "EUR",
+        "billing_date": "2026-01-01",
+        "managed_externally": False,
+        "payment_id": payment.pk,
+        "changes": {"status": ["open", "closed"]},
+    }
     assert events("payment.created", subject=payment)[0].payload == {
-        "document_id": payment.document_id, "type": "rendered_services", "invoice_id": invoice.pk, "total": 10_000,
-        "due_date": "2026-02-06", "changes": {"status": [None, "waiting_for_payment"]}}
+        "document_id": payment.document_id,
+        "type": "rendered_services",
+        "invoice_id": invoice.pk,
+        "total": 10_000,
+        "due_date": "2026-02-06",
+        "changes": {"status": [None, "waiting_for_payment"]},
+    }
     assert events("payment.expired", subject=payment)[0].payload == {
-        "document_id": payment.document_id, "invoice_id": invoice.pk,
-        "changes": {"status": ["waiting_for_payment", "expired"]}}
+        "document_id": payment.document_id,
+        "invoice_id": invoice.pk,
+        "changes": {"status": ["waiting_for_payment", "expired"]},
+    }
     assert events("subscription.blocked", subject=subscription)[0].payload == {
-        "changes": {"status": ["active", "blocked"]}}
+        "changes": {"status": ["active", "blocked"]}
+    }
 
 
 def test_R45_every_engine_change_has_exactly_one_event(reseller, make_account, make_subscription):
@@ -120,15 +157,18 @@ def test_R45_every_engine_change_has_exactly_one_event(reseller, make_account, m
     payments = Payment.objects.filter(reseller=reseller, type="rendered_services")
     assert sorted(subject_ids_of("invoice.opened", reseller)) == sorted(invoices.values_list("id", flat=True))
     assert sorted(subject_ids_of("charge.created", reseller)) == sorted(
-        Charge.objects.filter(reseller=reseller).values_list("id", flat=True))
+        Charge.objects.filter(reseller=reseller).values_list("id", flat=True)
+    )
     closed = sorted(invoices.filter(status="closed").values_list("id", flat=True))
     assert sorted(subject_ids_of("invoice.closed", reseller)) == closed
     assert sorted(subject_ids_of("charges.closed", reseller)) == closed
     assert sorted(subject_ids_of("payment.created", reseller)) == sorted(payments.values_list("id", flat=True))
     assert sorted(subject_ids_of("payment.expired", reseller)) == sorted(
-        payments.filter(status="expired").values_list("id", flat=True))
+        payments.filter(status="expired").values_list("id", flat=True)
+    )
     assert sorted(subject_ids_of("payment.received", reseller, how="balance_on_due_date")) == sorted(
-        payments.filter(status="paid_from_balance").values_list("id", flat=True))
+        payments.filter(status="paid_from_balance").values_list("id", flat=True)
+    )
 
 
 def subject_ids_of(event_type, reseller, how=None):
@@ -152,17 +192,31 @@ def test_billing_run_is_recorded_once_per_reseller_and_day_with_counts(reseller,
     runs = {run.date: run for run in BillingRun.objects.filter(reseller=reseller)}
     assert sorted(runs) == list(clock.date_range(date(2026, 1, 1), date(2026, 2, 7)))
     assert list(BillingRun.objects.filter(reseller=other).values_list("date", flat=True)) == list(
-        clock.date_range(date(2026, 1, 10), date(2026, 2, 7)))
+        clock.date_range(date(2026, 1, 10), date(2026, 2, 7))
+    )
     # and each run counts what that day did
-    zero = {"charges_created": 0, "charges_closed": 0, "invoices_closed": 0, "payments_created": 0,
-            "payments_paid_from_balance": 0, "payments_expired": 0, "subscriptions_blocked": 0,
-            "subscriptions_unblocked": 0, "due_date_reminders": 0, "billing_day_reminders": 0}
+    zero = {
+        "charges_created": 0,
+        "charges_closed": 0,
+        "invoices_closed": 0,
+        "payments_created": 0,
+        "payments_paid_from_balance": 0,
+        "payments_expired": 0,
+        "subscriptions_blocked": 0,
+        "subscriptions_unblocked": 0,
+        "due_date_reminders": 0,
+        "billing_day_reminders": 0,
+    }
     assert runs[date(2026, 1, 1)].counts == {**zero, "charges_created": 2}
     assert runs[date(2026, 1, 15)].counts == zero
     assert runs[date(2026, 1, 25)].counts == {**zero, "billing_day_reminders": 2}
     assert runs[date(2026, 2, 1)].counts == {**zero, "charges_created": 2, "charges_closed": 2}
-    assert runs[date(2026, 2, 2)].counts == {**zero, "invoices_closed": 2, "payments_created": 2,
-                                             "due_date_reminders": 2}
+    assert runs[date(2026, 2, 2)].counts == {
+        **zero,
+        "invoices_closed": 2,
+        "payments_created": 2,
+        "due_date_reminders": 2,
+    }
     assert runs[date(2026, 2, 6)].counts == {**zero, "payments_paid_from_balance": 1, "due_date_reminders": 1}
     assert runs[date(2026, 2, 7)].counts == {**zero, "payments_expired": 1, "subscriptions_blocked": 1}
     assert all(run.started_at <= run.finished_at for run in runs.values())
@@ -180,11 +234,12 @@ def test_catch_up_bills_every_missed_day_in_order(reseller, make_account, make_s
     days = list(clock.date_range(date(2026, 1, 11), date(2026, 2, 5)))
     assert [(result.date, result.skipped) for result in results] == [(day, False) for day in days]
     billed = BillingRun.objects.filter(reseller=reseller).order_by("id").values_list("date", flat=True)
-    assert list(billed)[-len(days):] == days
+    assert list(billed)[-len(days) :] == days
 
 
-def test_R45_invoice_opened_by_a_usage_charge_before_the_engine_run_is_recorded_once(reseller, make_account,
-                                                                                     make_subscription):
+def test_R45_invoice_opened_by_a_usage_charge_before_the_engine_run_is_recorded_once(
+    reseller, make_account, make_subscription
+):
     # Given a subscription billed through January
     account = make_account(reseller=reseller)
     subscription = make_subscription(account=account, fee=1_000, billing_day=1, start_date=date(2026, 1, 1))
@@ -192,8 +247,15 @@ def test_R45_invoice_opened_by_a_usage_charge_before_the_engine_run_is_recorded_
 
     # When a connector posts usage on 1 February before that day's billing run, and the run follows
     connector = Actor.api_token(7, "metering connector")
-    usage, _ = post_usage_charge(subscription, description="Traffic", quantity="3", unit_price=10,
-                                 usage_date=date(2026, 2, 1), actor=connector, now=at(date(2026, 2, 1), hour=0))
+    usage, _ = post_usage_charge(
+        subscription,
+        description="Traffic",
+        quantity="3",
+        unit_price=10,
+        usage_date=date(2026, 2, 1),
+        actor=connector,
+        now=at(date(2026, 2, 1), hour=0),
+    )
     bill(reseller, date(2026, 2, 1))
 
     # Then February's invoice, opened by the usage charge, has its one invoice.opened event
@@ -201,16 +263,20 @@ def test_R45_invoice_opened_by_a_usage_charge_before_the_engine_run_is_recorded_
     assert list(february.charges.values_list("kind", flat=True)) == ["usage", "recurring"]
     (opened,) = events("invoice.opened", subject=february)
     assert (opened.actor_kind, opened.actor_id, opened.account_id) == ("api_token", 7, account.pk)
-    assert opened.payload == {"billing_date": "2026-02-01", "to_date": "2026-03-01",
-                              "changes": {"status": [None, "open"]}}
+    assert opened.payload == {
+        "billing_date": "2026-02-01",
+        "to_date": "2026-03-01",
+        "changes": {"status": [None, "open"]},
+    }
 
 
 def test_jobs_run_on_each_reseller_local_calendar_date(make_account, make_subscription):
     # Given resellers in Tokyo and in New York, each with a subscription from 1 January
     tokyo, new_york = ResellerFactory(timezone="Asia/Tokyo"), ResellerFactory(timezone="America/New_York")
     for reseller in (tokyo, new_york):
-        make_subscription(account=make_account(reseller=reseller), fee=1_000, billing_day=1,
-                          start_date=date(2026, 1, 1))
+        make_subscription(
+            account=make_account(reseller=reseller), fee=1_000, billing_day=1, start_date=date(2026, 1, 1)
+        )
 
     # When the scheduled job runs at 1 February 20:00 UTC without a date
     run_billing(wall_now=datetime(2026, 2, 1, 20, tzinfo=UTC), reseller_ids=[tokyo.pk, new_york.pk])

@@ -53,22 +53,31 @@ def test_R3_closed_invoice_never_changes_afterwards(any_mode_reseller, make_acco
     subscription = make_subscription(account=account, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))
     bill(any_mode_reseller, date(2026, 2, 2))
     january = Invoice.objects.get(account=account, billing_date=date(2026, 1, 1))
-    closed_state = (Invoice.objects.filter(pk=january.pk).values().get(),
-                    list(january.charges.order_by("id").values()))
+    closed_state = (Invoice.objects.filter(pk=january.pk).values().get(), list(january.charges.order_by("id").values()))
 
     # When a late usage charge for January arrives and another month is billed
     with pytest.raises(SubscriptionNotChargeable):
-        post_usage_charge(subscription, description="Late traffic", quantity="1", unit_price=500,
-                          usage_date=date(2026, 1, 30), actor=SYSTEM, now=at(date(2026, 1, 31), hour=23))
+        post_usage_charge(
+            subscription,
+            description="Late traffic",
+            quantity="1",
+            unit_price=500,
+            usage_date=date(2026, 1, 30),
+            actor=SYSTEM,
+            now=at(date(2026, 1, 31), hour=23),
+        )
     bill(any_mode_reseller, date(2026, 3, 2))
 
     # Then the closed invoice, its charges and its total are exactly as they were at closing
-    assert (Invoice.objects.filter(pk=january.pk).values().get(),
-            list(january.charges.order_by("id").values())) == closed_state
+    assert (
+        Invoice.objects.filter(pk=january.pk).values().get(),
+        list(january.charges.order_by("id").values()),
+    ) == closed_state
 
 
-def test_R3_invoice_numbers_are_per_reseller_consecutive_and_in_closing_order(any_mode_reseller, make_account,
-                                                                              make_subscription):
+def test_R3_invoice_numbers_are_per_reseller_consecutive_and_in_closing_order(
+    any_mode_reseller, make_account, make_subscription
+):
     # Given two accounts of one reseller and one account of another reseller
     first, second = make_account(reseller=any_mode_reseller), make_account(reseller=any_mode_reseller)
     other_reseller = ResellerFactory()
@@ -89,17 +98,22 @@ def test_R3_invoice_numbers_are_per_reseller_consecutive_and_in_closing_order(an
         (second.pk, date(2026, 2, 1), "INV00000004"),
     ]
     assert all(invoice.original_document_id == invoice.document_id for invoice in closed)
-    assert list(Invoice.objects.filter(reseller=other_reseller, status="closed").values_list(
-        "document_id", flat=True)) == ["INV00000001", "INV00000002"]
+    assert list(
+        Invoice.objects.filter(reseller=other_reseller, status="closed").values_list("document_id", flat=True)
+    ) == ["INV00000001", "INV00000002"]
 
 
-@pytest.mark.parametrize(("next_number", "invoice_document_id", "payment_document_id"), [
-    (1, "INV00000001", "PAY00000001"),
-    (99_999_999, "INV99999999", "PAY99999999"),
-    (123_456_789, "INV123456789", "PAY123456789"),
-])
-def test_R3_R5_engine_numbers_documents_like_the_services(reseller, make_account, make_subscription, next_number,
-                                                         invoice_document_id, payment_document_id):
+@pytest.mark.parametrize(
+    ("next_number", "invoice_document_id", "payment_document_id"),
+    [
+        (1, "INV00000001", "PAY00000001"),
+        (99_999_999, "INV99999999", "PAY99999999"),
+        (123_456_789, "INV123456789", "PAY123456789"),
+    ],
+)
+def test_R3_R5_engine_numbers_documents_like_the_services(
+    reseller, make_account, make_subscription, next_number, invoice_document_id, payment_document_id
+):
     # Given a reseller whose invoice and payment numbering has reached ``next_number``
     account = make_account(reseller=reseller)
     make_subscription(account=account, fee=1_000, billing_day=1, start_date=date(2026, 1, 1))
@@ -111,7 +125,10 @@ def test_R3_R5_engine_numbers_documents_like_the_services(reseller, make_account
     # Then the engine wrote the numbers in the one format the services use, never cut short
     invoice = closed_invoice(account)
     assert (invoice.number, invoice.document_id, invoice.original_document_id) == (
-        next_number, invoice_document_id, invoice_document_id)
+        next_number,
+        invoice_document_id,
+        invoice_document_id,
+    )
     assert (invoice.payment.number, invoice.payment.document_id) == (next_number, payment_document_id)
     assert invoice.document_id == document_number("INV", invoice.number)
     assert invoice.payment.document_id == document_number("PAY", invoice.payment.number)
@@ -145,12 +162,14 @@ def test_R4_billing_days_1_and_28_are_billed(any_mode_reseller, make_account, ma
     # Then the January period closed that day with the full fee
     invoice = Invoice.objects.get(account=account, status="closed")
     assert (invoice.billing_date, invoice.to_date, invoice.total) == (
-        date(2026, 1, billing_day), date(2026, 2, billing_day), 2_000)
+        date(2026, 1, billing_day),
+        date(2026, 2, billing_day),
+        2_000,
+    )
     assert invoice.closed_at == business_time(any_mode_reseller, closing)
 
 
-def test_R4_subscriptions_on_two_billing_days_get_separate_invoices(any_mode_reseller, make_account,
-                                                                    make_subscription):
+def test_R4_subscriptions_on_two_billing_days_get_separate_invoices(any_mode_reseller, make_account, make_subscription):
     # Given an account with a billing-day-1 and a billing-day-15 subscription
     account = make_account(reseller=any_mode_reseller)
     first = make_subscription(account=account, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))
@@ -162,9 +181,17 @@ def test_R4_subscriptions_on_two_billing_days_get_separate_invoices(any_mode_res
     # Then each billing day closed its own invoice on its own day, with its own charges and payment
     day_1, day_15 = Invoice.objects.filter(account=account, status="closed").order_by("billing_day")
     assert (day_1.billing_day, day_1.billing_date, day_1.to_date, day_1.total) == (
-        1, date(2026, 1, 1), date(2026, 2, 1), 10_000)
+        1,
+        date(2026, 1, 1),
+        date(2026, 2, 1),
+        10_000,
+    )
     assert (day_15.billing_day, day_15.billing_date, day_15.to_date, day_15.total) == (
-        15, date(2026, 1, 15), date(2026, 2, 15), 4_000)
+        15,
+        date(2026, 1, 15),
+        date(2026, 2, 15),
+        4_000,
+    )
     assert day_1.closed_at == business_time(any_mode_reseller, date(2026, 2, 2))
     assert day_15.closed_at == business_time(any_mode_reseller, date(2026, 2, 16))
     assert set(day_1.charges.values_list("subscription_id", flat=True)) == {first.pk}
@@ -173,8 +200,9 @@ def test_R4_subscriptions_on_two_billing_days_get_separate_invoices(any_mode_res
     assert Payment.objects.get(invoice=day_15).total == 4_000
 
 
-def test_R4_subscriptions_with_the_same_billing_day_share_one_invoice(any_mode_reseller, make_account,
-                                                                      make_subscription):
+def test_R4_subscriptions_with_the_same_billing_day_share_one_invoice(
+    any_mode_reseller, make_account, make_subscription
+):
     # Given an account with two billing-day-1 subscriptions, one starting mid-period
     account = make_account(reseller=any_mode_reseller)
     make_subscription(account=account, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))
@@ -191,9 +219,9 @@ def test_R4_subscriptions_with_the_same_billing_day_share_one_invoice(any_mode_r
     assert Payment.objects.filter(account=account, type="rendered_services").count() == 1
 
 
-def test_R5_one_payment_for_rendered_services_per_closed_invoice_with_the_invoice_total(any_mode_reseller,
-                                                                                        make_account,
-                                                                                        make_subscription):
+def test_R5_one_payment_for_rendered_services_per_closed_invoice_with_the_invoice_total(
+    any_mode_reseller, make_account, make_subscription
+):
     # Given an account with a subscription and money on its balance (a top-up is a payment too)
     account = make_account(reseller=any_mode_reseller, balance=50_000)
     make_subscription(account=account, fee=12_345, billing_day=1, tax_rate_bp=1900, start_date=date(2026, 1, 1))

@@ -13,13 +13,17 @@ from tests.conftest import ERP, at, bill, closed_invoice
 CLOSING = date(2026, 2, 2)
 
 
-@pytest.mark.parametrize(("expiration_days", "due", "expires"), [
-    (10, date(2026, 2, 11), date(2026, 2, 12)),
-    (5, date(2026, 2, 6), date(2026, 2, 7)),
-    (1, date(2026, 2, 2), date(2026, 2, 3)),
-])
+@pytest.mark.parametrize(
+    ("expiration_days", "due", "expires"),
+    [
+        (10, date(2026, 2, 11), date(2026, 2, 12)),
+        (5, date(2026, 2, 6), date(2026, 2, 7)),
+        (1, date(2026, 2, 2), date(2026, 2, 3)),
+    ],
+)
 def test_R20_default_mode_due_date_is_closing_date_plus_expiration_period_minus_one(
-        reseller, make_account, make_subscription, expiration_days, due, expires):
+    reseller, make_account, make_subscription, expiration_days, due, expires
+):
     # Given an account whose class lets payments run for ``expiration_days``
     account = make_account(reseller=reseller, expiration_days=expiration_days)
     make_subscription(account=account, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))
@@ -35,8 +39,9 @@ def test_R20_default_mode_due_date_is_closing_date_plus_expiration_period_minus_
     assert events("payment.created", subject=payment)[0].payload["due_date"] == due.isoformat()
 
 
-def test_R7_erp_payment_waits_without_due_date_and_never_expires_or_draws_on_the_balance(erp_reseller, make_account,
-                                                                                         make_subscription):
+def test_R7_erp_payment_waits_without_due_date_and_never_expires_or_draws_on_the_balance(
+    erp_reseller, make_account, make_subscription
+):
     # Given an ERP-mode account with a short expiration period and plenty of money
     account = make_account(reseller=erp_reseller, expiration_days=1, balance=1_000_000)
     make_subscription(account=account, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))
@@ -47,7 +52,10 @@ def test_R7_erp_payment_waits_without_due_date_and_never_expires_or_draws_on_the
     # Then the payment waits with no due date and no expiration date
     payment = closed_invoice(account).payment
     assert (payment.status, payment.due_date, payment.expiration_date) == (
-        Payment.Status.WAITING_FOR_PAYMENT, None, None)
+        Payment.Status.WAITING_FOR_PAYMENT,
+        None,
+        None,
+    )
     assert events("payment.created", subject=payment)[0].payload["due_date"] is None
 
     # When months pass without the ERP approving it
@@ -56,13 +64,19 @@ def test_R7_erp_payment_waits_without_due_date_and_never_expires_or_draws_on_the
     # Then it still waits, unpaid, and the balance is untouched
     payment.refresh_from_db()
     assert (payment.status, payment.due_date, payment.amount_paid_from_balance) == (
-        Payment.Status.WAITING_FOR_PAYMENT, None, 0)
+        Payment.Status.WAITING_FOR_PAYMENT,
+        None,
+        0,
+    )
     assert refreshed(account).balance == 1_000_000
     assert not BalanceEntry.objects.filter(account=account, kind=BalanceEntry.Kind.PAYMENT).exists()
     assert not events("payment.expired", reseller=erp_reseller)
     assert not events("payment.received", reseller=erp_reseller, subject=payment)
-    assert not Payment.objects.filter(account=account, type="rendered_services").exclude(
-        status=Payment.Status.WAITING_FOR_PAYMENT).exists()
+    assert (
+        not Payment.objects.filter(account=account, type="rendered_services")
+        .exclude(status=Payment.Status.WAITING_FOR_PAYMENT)
+        .exists()
+    )
     assert set(account.subscriptions.values_list("status", flat=True)) == {"active"}
 
 
@@ -98,8 +112,14 @@ def test_R22_approved_erp_payment_expires_the_day_after_its_due_date(erp_reselle
     make_subscription(account=account, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))
     bill(erp_reseller, date(2026, 2, 3))
     invoice = closed_invoice(account)
-    approve_invoice(invoice, document_id="ERP-1", billing_date=invoice.billing_date, due_date=date(2026, 2, 10),
-                    actor=ERP, now=at(date(2026, 2, 3)))
+    approve_invoice(
+        invoice,
+        document_id="ERP-1",
+        billing_date=invoice.billing_date,
+        due_date=date(2026, 2, 10),
+        actor=ERP,
+        now=at(date(2026, 2, 3)),
+    )
 
     # When the due date is billed, then the day after
     bill(erp_reseller, date(2026, 2, 10))
@@ -109,4 +129,5 @@ def test_R22_approved_erp_payment_expires_the_day_after_its_due_date(erp_reselle
     # Then it expired on the day after the due date
     assert refreshed(invoice.payment).status == Payment.Status.EXPIRED
     assert events("payment.expired", subject=invoice.payment)[0].occurred_at == business_time(
-        erp_reseller, date(2026, 2, 11))
+        erp_reseller, date(2026, 2, 11)
+    )

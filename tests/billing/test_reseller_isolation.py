@@ -40,7 +40,9 @@ def test_a_failing_reseller_is_recorded_and_retried_while_the_others_are_billed(
         bill_due_days_periodically.call_local()
 
     assert list(BillingRun.objects.filter(reseller=healthy).values_list("date", flat=True)) == [
-        date(2026, 3, 1), date(2026, 3, 2)]
+        date(2026, 3, 1),
+        date(2026, 3, 2),
+    ]
     assert not BillingRun.objects.filter(reseller=failing).exists()
     failure = Event.objects.get(type="billing.failed")
     assert failure.reseller_id == failing.pk and "has no price" in failure.payload["error"]

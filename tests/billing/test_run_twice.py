@@ -28,8 +28,15 @@ def _every_step_fires_on_the_eventful_day(reseller, make_account, make_subscript
     debtor = make_account(reseller=reseller, expiration_days=5)
     subscription = make_subscription(account=debtor, fee=10_000, billing_day=1, start_date=date(2026, 1, 1))
     # and usage posted during January
-    post_usage_charge(subscription, description="Traffic", quantity="12.5", unit_price=80,
-                      usage_date=date(2026, 1, 20), actor=SYSTEM, now=at(date(2026, 1, 20)))
+    post_usage_charge(
+        subscription,
+        description="Traffic",
+        quantity="12.5",
+        unit_price=80,
+        usage_date=date(2026, 1, 20),
+        actor=SYSTEM,
+        now=at(date(2026, 1, 20)),
+    )
 
 
 def test_running_the_same_date_twice_changes_nothing(any_mode_reseller, make_account, make_subscription):
@@ -42,8 +49,10 @@ def test_running_the_same_date_twice_changes_nothing(any_mode_reseller, make_acc
     before = table_snapshot()
 
     # When that day, earlier days and the whole range are billed again
-    again = [run_billing_day(any_mode_reseller, day)
-             for day in (EVENTFUL_DAY, date(2026, 2, 2), date(2026, 2, 1), date(2026, 1, 1))]
+    again = [
+        run_billing_day(any_mode_reseller, day)
+        for day in (EVENTFUL_DAY, date(2026, 2, 2), date(2026, 2, 1), date(2026, 1, 1))
+    ]
     again += bill(any_mode_reseller, EVENTFUL_DAY)
     again += run_billing(wall_now=at(EVENTFUL_DAY), reseller_ids=[any_mode_reseller.pk])
 
@@ -52,8 +61,9 @@ def test_running_the_same_date_twice_changes_nothing(any_mode_reseller, make_acc
     assert table_snapshot() == before
 
 
-def test_each_step_is_a_conditional_change_even_without_the_day_marker(any_mode_reseller, make_account,
-                                                                       make_subscription):
+def test_each_step_is_a_conditional_change_even_without_the_day_marker(
+    any_mode_reseller, make_account, make_subscription
+):
     # Given a reseller billed through a day on which every step had work
     _every_step_fires_on_the_eventful_day(any_mode_reseller, make_account, make_subscription)
     bill(any_mode_reseller, EVENTFUL_DAY)
@@ -84,4 +94,5 @@ def test_days_are_billed_once_even_when_the_range_overlaps(reseller, make_accoun
     assert [r.skipped for r in results] == [True]
     assert table_snapshot() == before
     assert list(BillingRun.objects.filter(reseller=reseller).values_list("date", flat=True)) == list(
-        clock.date_range(date(2026, 1, 1), date(2026, 2, 10)))
+        clock.date_range(date(2026, 1, 1), date(2026, 2, 10))
+    )

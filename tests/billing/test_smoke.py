@@ -4,8 +4,7 @@ from arrears.payments.models import Payment
 from tests.conftest import bill, closed_invoice
 
 
-def test_first_month_is_prorated_and_invoiced_the_day_after_the_billing_day(reseller, make_account,
-                                                                           make_subscription):
+def test_first_month_is_prorated_and_invoiced_the_day_after_the_billing_day(reseller, make_account, make_subscription):
     account = make_account(reseller=reseller)
     make_subscription(account=account, fee=3000, billing_day=1, start_date=date(2026, 1, 17), tax_rate_bp=2000)
     bill(reseller, date(2026, 2, 2))

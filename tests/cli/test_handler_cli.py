@@ -26,12 +26,26 @@ def parent_and_child(db):
 def test_handler_create_reads_the_body_from_a_file_and_prints_the_handler(parent_and_child, tmp_path):
     parent, _ = parent_and_child
     body = tmp_path / "reminder.liquid"
-    body.write_text("Hello {{ account.name }},\npayment {{ payment.document_number }} is due on"
-                    " {{ payment.due_date }}.\n")
+    body.write_text(
+        "Hello {{ account.name }},\npayment {{ payment.document_number }} is due on {{ payment.due_date }}.\n"
+    )
 
-    created = run("handler", "create", "--reseller", str(parent.pk), "--event", "payment.due_date_coming",
-                  "--name", "Reminder a week ahead", "--subject", "Due in {{ payment.days_left }} days",
-                  "--body-file", str(body), "--condition", "payment.days_left == 7")
+    created = run(
+        "handler",
+        "create",
+        "--reseller",
+        str(parent.pk),
+        "--event",
+        "payment.due_date_coming",
+        "--name",
+        "Reminder a week ahead",
+        "--subject",
+        "Due in {{ payment.days_left }} days",
+        "--body-file",
+        str(body),
+        "--condition",
+        "payment.days_left == 7",
+    )
 
     assert created["reseller_id"] == parent.pk
     assert (created["channel"], created["active"], created["recipients"]) == ("email", True, "{{ account.email }}")
@@ -45,15 +59,39 @@ def test_handler_create_refuses_an_unknown_placeholder_naming_the_line_and_the_f
 
     refusal = r"TEMPLATE-0001: line 2: unknown placeholder 'invoice.numbr' \(field body\)"
     with pytest.raises(CommandError, match=refusal):
-        run("handler", "create", "--reseller", str(parent.pk), "--event", "invoice.approved", "--name", "Mail",
-            "--subject", "Invoice", "--body", "Hello,\n{{ invoice.numbr }}")
+        run(
+            "handler",
+            "create",
+            "--reseller",
+            str(parent.pk),
+            "--event",
+            "invoice.approved",
+            "--name",
+            "Mail",
+            "--subject",
+            "Invoice",
+            "--body",
+            "Hello,\n{{ invoice.numbr }}",
+        )
     assert not EventHandler.objects.filter(reseller=parent).exists()
 
 
 def test_handler_list_marks_what_serves_the_reseller_and_set_switches_a_handler_off(parent_and_child):
     parent, child = parent_and_child
-    own = run("handler", "create", "--reseller", str(parent.pk), "--event", "invoice.approved", "--name", "Mine",
-              "--subject", "{{ invoice.document_number }}", "--body", "Approved.")
+    own = run(
+        "handler",
+        "create",
+        "--reseller",
+        str(parent.pk),
+        "--event",
+        "invoice.approved",
+        "--name",
+        "Mine",
+        "--subject",
+        "{{ invoice.document_number }}",
+        "--body",
+        "Approved.",
+    )
 
     listed = run("handler", "list", "--reseller", str(child.pk), "--event", "invoice.approved")
 
@@ -71,10 +109,30 @@ def test_handler_list_marks_what_serves_the_reseller_and_set_switches_a_handler_
 def test_webhook_create_prints_the_secret_once_and_a_webhook_handler_uses_the_endpoint(parent_and_child):
     parent, child = parent_and_child
 
-    endpoint = run("webhook", "create", "--reseller", str(parent.pk), "--url", "https://erp.example.com/hooks",
-                   "--description", "ERP")
-    handler = run("handler", "create", "--reseller", str(child.pk), "--event", "invoice.closed", "--channel",
-                  "webhook", "--name", "To the ERP", "--endpoint", str(endpoint["id"]))
+    endpoint = run(
+        "webhook",
+        "create",
+        "--reseller",
+        str(parent.pk),
+        "--url",
+        "https://erp.example.com/hooks",
+        "--description",
+        "ERP",
+    )
+    handler = run(
+        "handler",
+        "create",
+        "--reseller",
+        str(child.pk),
+        "--event",
+        "invoice.closed",
+        "--channel",
+        "webhook",
+        "--name",
+        "To the ERP",
+        "--endpoint",
+        str(endpoint["id"]),
+    )
 
     assert endpoint["secret"].startswith("whsec_")
     assert (handler["channel"], handler["endpoint_id"]) == ("webhook", endpoint["id"])

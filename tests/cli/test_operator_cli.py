@@ -36,8 +36,17 @@ def test_reseller_create_prints_the_reseller_and_records_an_event(db):
 
 def test_sub_reseller_with_external_invoices(db):
     parent = run("reseller", "create", "--name", "Operator", "--currency", "EUR")
-    child = run("reseller", "create", "--name", "Partner", "--currency", "EUR", "--parent", str(parent["id"]),
-                "--external-invoices")
+    child = run(
+        "reseller",
+        "create",
+        "--name",
+        "Partner",
+        "--currency",
+        "EUR",
+        "--parent",
+        str(parent["id"]),
+        "--external-invoices",
+    )
 
     assert child["parent_id"] == parent["id"]
     assert child["external_invoices"] is True
@@ -54,11 +63,14 @@ def test_R1_reseller_set_switches_external_invoices(db):
     assert event.payload["changes"] == {"external_invoices": [False, True]}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--currency", "XXY", "--name", "Acme"], "RESELLER-0001"),
-    (["--currency", "EUR", "--name", " "], "RESELLER-0001"),
-    (["--currency", "EUR", "--name", "Acme", "--timezone", "Mars/Olympus"], "RESELLER-0001"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--currency", "XXY", "--name", "Acme"], "RESELLER-0001"),
+        (["--currency", "EUR", "--name", " "], "RESELLER-0001"),
+        (["--currency", "EUR", "--name", "Acme", "--timezone", "Mars/Olympus"], "RESELLER-0001"),
+    ],
+)
 def test_R47_reseller_create_refuses_bad_input_and_changes_nothing(db, args, message):
     with pytest.raises(CommandError, match=message):
         run("reseller", "create", *args)
@@ -68,8 +80,18 @@ def test_R47_reseller_create_refuses_bad_input_and_changes_nothing(db, args, mes
 def test_account_class_create(db):
     reseller = run("reseller", "create", "--name", "Acme", "--currency", "EUR")
 
-    created = run("account_class", "create", "--reseller", str(reseller["id"]), "--name", "Gold",
-                  "--expiration-days", "14", "--grace-days", "3")
+    created = run(
+        "account_class",
+        "create",
+        "--reseller",
+        str(reseller["id"]),
+        "--name",
+        "Gold",
+        "--expiration-days",
+        "14",
+        "--grace-days",
+        "3",
+    )
 
     assert created["payment_expiration_days"] == 14
     assert created["grace_days"] == 3
@@ -86,20 +108,35 @@ def test_account_class_refuses_a_zero_expiration_period(db):
 def test_plan_create_parses_money_exactly(db):
     reseller = run("reseller", "create", "--name", "Acme", "--currency", "EUR")
 
-    plan = run("plan", "create", "--reseller", str(reseller["id"]), "--name", "Cloud Server S", "--fee", "19.90",
-               "--billing-day", "15", "--tax", "20")
+    plan = run(
+        "plan",
+        "create",
+        "--reseller",
+        str(reseller["id"]),
+        "--name",
+        "Cloud Server S",
+        "--fee",
+        "19.90",
+        "--billing-day",
+        "15",
+        "--tax",
+        "20",
+    )
 
     assert plan["fee"] == "19.90"
     assert plan["billing_day"] == 15
     assert plan["tax"] == "20"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--fee", "10.001", "--billing-day", "1"], "--fee"),
-    (["--fee", "ten", "--billing-day", "1"], "--fee"),
-    (["--fee", "10.00", "--billing-day", "29"], "PLAN-0001.*billing_day"),
-    (["--fee", "10.00", "--billing-day", "1", "--tax", "120"], "--tax"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fee", "10.001", "--billing-day", "1"], "--fee"),
+        (["--fee", "ten", "--billing-day", "1"], "--fee"),
+        (["--fee", "10.00", "--billing-day", "29"], "PLAN-0001.*billing_day"),
+        (["--fee", "10.00", "--billing-day", "1", "--tax", "120"], "--tax"),
+    ],
+)
 def test_R4_R47_plan_create_refuses_bad_input(db, args, message):
     reseller = run("reseller", "create", "--name", "Acme", "--currency", "EUR")
 
@@ -110,8 +147,16 @@ def test_R4_R47_plan_create_refuses_bad_input(db, args, message):
 def test_manager_create_and_duplicate_email(db):
     reseller = run("reseller", "create", "--name", "Acme", "--currency", "EUR")
 
-    manager = run("manager", "create", "--reseller", str(reseller["id"]), "--email", "Billing@Acme.example",
-                  "--password", "s3cret-pass")
+    manager = run(
+        "manager",
+        "create",
+        "--reseller",
+        str(reseller["id"]),
+        "--email",
+        "Billing@Acme.example",
+        "--password",
+        "s3cret-pass",
+    )
 
     assert manager["email"] == "billing@acme.example"
     with pytest.raises(CommandError, match="MANAGER-0001.*email"):
@@ -137,8 +182,9 @@ def test_the_arrears_command_end_to_end(tmp_path):
 
     assert arrears("migrate", "-v0").returncode == 0
     reseller = json.loads(arrears("reseller", "create", "--name", "Acme", "--currency", "EUR").stdout)
-    account_class = arrears("account-class", "create", "--reseller", str(reseller["id"]), "--name", "Net 30",
-                            "--expiration-days", "30")
+    account_class = arrears(
+        "account-class", "create", "--reseller", str(reseller["id"]), "--name", "Net 30", "--expiration-days", "30"
+    )
     assert json.loads(account_class.stdout)["payment_expiration_days"] == 30
 
     refused = arrears("reseller", "create", "--name", "Bad", "--currency", "EURO")

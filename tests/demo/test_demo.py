@@ -34,8 +34,18 @@ from arrears.tenants.models import Reseller
 TODAY = date(2026, 11, 25)
 S = Payment.Status
 
-_MODELS = (Reseller, Account, Subscription, Charge, Invoice, Payment, PaymentMethod, Event, BillingRun,
-           get_user_model())
+_MODELS = (
+    Reseller,
+    Account,
+    Subscription,
+    Charge,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    Event,
+    BillingRun,
+    get_user_model(),
+)
 
 
 def row_counts() -> dict[str, int]:
@@ -98,8 +108,9 @@ class BuiltDemoTests(TestCase):
 
         for status in (S.WAITING_FOR_PAYMENT, S.EXPIRED, S.PAID_FROM_BALANCE, S.COMPLETED, S.CANCELLED):
             assert payments.filter(status=status).exists(), status
-        assert payments.filter(status=S.COMPLETED, invoice__managed_externally=False,
-                               payment_method__name="Bank transfer").exists()  # R31
+        assert payments.filter(
+            status=S.COMPLETED, invoice__managed_externally=False, payment_method__name="Bank transfer"
+        ).exists()  # R31
         assert payments.filter(status=S.COMPLETED, invoice__managed_externally=True).exists()  # R27, R30
         assert payments.filter(status=S.PAID_FROM_BALANCE, invoice__managed_externally=True).exists()  # R18
         assert payments.filter(status=S.EXPIRED, invoice__managed_externally=True).exists()
@@ -128,8 +139,13 @@ class BuiltDemoTests(TestCase):
         user_model = get_user_model()
 
         assert panels == {"operator", "customer"}
-        assert {"panel": "operator", "reseller": OPERATOR_NAME, "role": "admin", "email": OPERATOR_EMAIL,
-                "password": MANAGER_PASSWORDS[OPERATOR_EMAIL]} in logins
+        assert {
+            "panel": "operator",
+            "reseller": OPERATOR_NAME,
+            "role": "admin",
+            "email": OPERATOR_EMAIL,
+            "password": MANAGER_PASSWORDS[OPERATOR_EMAIL],
+        } in logins
         assert any(login["reseller"] == SUB_RESELLER_NAME and login["panel"] == "operator" for login in logins)
         assert sum(login["panel"] == "customer" for login in logins) == Account.objects.count()
         for email, password in MANAGER_PASSWORDS.items():
@@ -154,7 +170,8 @@ class BuiltDemoTests(TestCase):
         assert stated and all(stated <= set(connector.currencies) for connector in connectors)
         listed = self.demo["payment_connectors"]
         assert [(entry["id"], entry["name"], entry["runs_with_serve"]) for entry in listed] == [
-            (connector.pk, "Demo Gateway", True) for connector in connectors]
+            (connector.pk, "Demo Gateway", True) for connector in connectors
+        ]
         assert "whsec_" not in json.dumps(listed)  # the secrets are shown once, when created
 
     def test_a_second_build_changes_nothing_and_prints_the_same_logins(self):
@@ -191,8 +208,13 @@ def test_cli_builds_the_demo_and_a_rerun_only_prints_the_logins(db):
 
     assert first["created"] is True and second["created"] is False
     assert "Living the history" in err.getvalue()  # progress on stderr, JSON alone on stdout
-    assert first["logins"][0] == {"panel": "operator", "reseller": OPERATOR_NAME, "role": "admin",
-                                  "email": OPERATOR_EMAIL, "password": MANAGER_PASSWORDS[OPERATOR_EMAIL]}
+    assert first["logins"][0] == {
+        "panel": "operator",
+        "reseller": OPERATOR_NAME,
+        "role": "admin",
+        "email": OPERATOR_EMAIL,
+        "password": MANAGER_PASSWORDS[OPERATOR_EMAIL],
+    }
     assert second["logins"] == first["logins"]
     assert row_counts() == counts
 

@@ -35,8 +35,14 @@ def separate_database(tmp_path: Path) -> Iterator[dict]:
         url, drop = postgres_database("arrears_e2e")
     else:
         url = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
-    env = {**os.environ, "DATABASE_URL": url, "ARREARS_DATA_DIR": str(tmp_path),
-           "DJANGO_SETTINGS_MODULE": "arrears.settings", "ARREARS_API_THROTTLE": "off", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "ARREARS_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "arrears.settings",
+        "ARREARS_API_THROTTLE": "off",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("HUEY_URL", None)
     try:
         run([str(BIN / "arrears"), "migrate", "-v", "0"], env)
@@ -68,12 +74,26 @@ def gunicorn(env: dict, log_path: Path, *, workers: int = 2, threads: int = 8) -
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    command = [str(BIN / "gunicorn"), "arrears.wsgi:application", "--bind", f"fd://{listener.fileno()}",
-               "--workers", str(workers), "--threads", str(threads), "--timeout", "120",
-               "--graceful-timeout", "5", "--access-logfile", "-"]
+    command = [
+        str(BIN / "gunicorn"),
+        "arrears.wsgi:application",
+        "--bind",
+        f"fd://{listener.fileno()}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "5",
+        "--access-logfile",
+        "-",
+    ]
     with log_path.open("wb") as log:
-        server = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                  pass_fds=(listener.fileno(),))
+        server = subprocess.Popen(
+            command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),)
+        )
     listener.close()  # gunicorn holds its own copy
     try:
         _wait_until_healthy(server, base_url, log_path)

@@ -34,13 +34,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 GATEWAY = "Demo Gateway"
 NEW_PASSWORD = "a new passphrase for the bikes"
+
+
 def wait_for_the_rendered_pdf(site, invoice_id: int, *, seconds: float = 120) -> None:
     """The standard PDF is rendered by the queue's consumer after the invoice closes; until then Download says
     it is being prepared (a page, not a file). On a busy machine the demo's consumer may still be rendering."""
     deadline = time.monotonic() + seconds
-    while not query(site, "from arrears.invoices.models import InvoiceDocument\n"
-                          f"d = InvoiceDocument.objects.filter(pk={invoice_id}).first()\n"
-                          "result = d is not None and not d.stale and bool(d.file)"):
+    while not query(
+        site,
+        "from arrears.invoices.models import InvoiceDocument\n"
+        f"d = InvoiceDocument.objects.filter(pk={invoice_id}).first()\n"
+        "result = d is not None and not d.stale and bool(d.file)",
+    ):
         assert time.monotonic() < deadline, f"invoice {invoice_id}'s PDF was not rendered within {seconds} s"
         time.sleep(0.5)
 
@@ -60,44 +65,61 @@ def inbox(monkeypatch):
 
 # --- reading the database ------------------------------------------------------------------------------
 
+
 def customer_of(site, account_name: str) -> dict:
-    return query(site, ACCOUNT + f"u = CustomerUser.objects.select_related('account', 'user').get("
-                                 f"account__name={account_name!r})\n"
-                                 "result = {'email': u.user.email, 'account_id': u.account_id, "
-                                 "'balance': u.account.balance}")
+    return query(
+        site,
+        ACCOUNT + f"u = CustomerUser.objects.select_related('account', 'user').get("
+        f"account__name={account_name!r})\n"
+        "result = {'email': u.user.email, 'account_id': u.account_id, "
+        "'balance': u.account.balance}",
+    )
 
 
 def payable_payments(site, account_id: int) -> list[dict]:
     """The account's payments for rendered services that can be paid now (waiting or expired, with a due date)."""
-    return query(site, PAYMENT + f"result = list(Payment.objects.filter(account_id={account_id}, "
-                                 "type='rendered_services', status__in=['waiting_for_payment', 'expired'])"
-                                 ".exclude(due_date=None).order_by('id').values('id', 'status', 'total', "
-                                 "'invoice_id', 'document_id'))")
+    return query(
+        site,
+        PAYMENT + f"result = list(Payment.objects.filter(account_id={account_id}, "
+        "type='rendered_services', status__in=['waiting_for_payment', 'expired'])"
+        ".exclude(due_date=None).order_by('id').values('id', 'status', 'total', "
+        "'invoice_id', 'document_id'))",
+    )
 
 
 def unapproved_payments(site, account_id: int) -> list[dict]:
-    return query(site, PAYMENT + f"result = list(Payment.objects.filter(account_id={account_id}, "
-                                 "status='waiting_for_payment', due_date=None, type='rendered_services')"
-                                 ".order_by('id').values('id', 'invoice_id', 'total'))")
+    return query(
+        site,
+        PAYMENT + f"result = list(Payment.objects.filter(account_id={account_id}, "
+        "status='waiting_for_payment', due_date=None, type='rendered_services')"
+        ".order_by('id').values('id', 'invoice_id', 'total'))",
+    )
 
 
 def payment(site, payment_id: int) -> dict:
-    return query(site, PAYMENT + f"p = Payment.objects.select_related('account').get(pk={payment_id})\n"
-                                 "result = {'status': p.status, 'total': p.total, 'currency': p.currency, "
-                                 "'balance': p.account.balance}")
+    return query(
+        site,
+        PAYMENT + f"p = Payment.objects.select_related('account').get(pk={payment_id})\n"
+        "result = {'status': p.status, 'total': p.total, 'currency': p.currency, "
+        "'balance': p.account.balance}",
+    )
 
 
 def approve(site, invoice_id: int, document_id: str, **fields: str) -> None:
     """The ERP approves the invoice (through the service, as the API would): ``fields`` as Python source."""
     extra = "".join(f", {name}={source}" for name, source in fields.items())
-    query(site, "from arrears.core import clock\nfrom arrears.core.actors import Actor\n"
-                "from arrears.invoices.models import Invoice\nfrom arrears.invoices.services import approve_invoice\n"
-                f"invoice = Invoice.objects.get(pk={invoice_id})\n"
-                f"approve_invoice(invoice, document_id={document_id!r}, billing_date=invoice.billing_date, "
-                f"actor=Actor.system('the ERP'), now=clock.wall_clock(){extra})\nresult = True")
+    query(
+        site,
+        "from arrears.core import clock\nfrom arrears.core.actors import Actor\n"
+        "from arrears.invoices.models import Invoice\nfrom arrears.invoices.services import approve_invoice\n"
+        f"invoice = Invoice.objects.get(pk={invoice_id})\n"
+        f"approve_invoice(invoice, document_id={document_id!r}, billing_date=invoice.billing_date, "
+        f"actor=Actor.system('the ERP'), now=clock.wall_clock(){extra})\nresult = True",
+    )
 
 
 # --- the browser ---------------------------------------------------------------------------------------
+
 
 def look(page: Page, name: str) -> None:
     """The checks every page gets: no console or CSP error, no serious axe violation, screenshots at both widths."""
@@ -135,13 +157,17 @@ def at_the_gateway(page: Page, button: str) -> None:
     expect(page.get_by_role("button", name="Never answer")).to_be_visible()
     # The page "Taking you to the gateway" leaves at once (its Refresh header): a page icon it had not loaded yet
     # is aborted, which is that navigation, not a problem.
-    page.console_errors[:] = [problem for problem in page.console_errors
-                              if not (problem.startswith("request failed") and "favicon.svg" in problem)]
+    page.console_errors[:] = [
+        problem
+        for problem in page.console_errors
+        if not (problem.startswith("request failed") and "favicon.svg" in problem)
+    ]
     page.get_by_role("button", name=button, exact=True).click()
     page.wait_for_url(re.compile(r"/customer/payments/\d+/return/\?attempt=att_"))
 
 
 # --- the story -----------------------------------------------------------------------------------------
+
 
 def test_customers_use_their_panel_in_the_browser(tmp_path, inbox):
     with live_arrears(tmp_path, schedule=False) as site, browser() as chromium:
@@ -306,8 +332,12 @@ def test_customers_use_their_panel_in_the_browser(tmp_path, inbox):
 
         # Approved with the ERP's file: Download gives that file
         pdf = base64.b64encode(ERP_PDF).decode()
-        approve(site, waiting_for_erp[1]["invoice_id"], "LECH-2026-02",
-                file=f"{{'name': 'LECH-2026-02.pdf', 'data': 'data:application/pdf;base64,{pdf}'}}")
+        approve(
+            site,
+            waiting_for_erp[1]["invoice_id"],
+            "LECH-2026-02",
+            file=f"{{'name': 'LECH-2026-02.pdf', 'data': 'data:application/pdf;base64,{pdf}'}}",
+        )
         page.goto(f"/customer/invoices/{waiting_for_erp[1]['invoice_id']}/")
         expect(page.get_by_text("File: LECH-2026-02.pdf")).to_be_visible()
         look(page, "customer-invoice-erp-file")
@@ -319,16 +349,20 @@ def test_customers_use_their_panel_in_the_browser(tmp_path, inbox):
 
         # Approved with the ERP's link: Download sends the browser there (Arrears never fetches it)
         fjord = customer_of(site, "Fjord Consulting GmbH")
-        [linked] = query(site, "from arrears.invoices.models import Invoice\n"
-                               f"result = list(Invoice.objects.filter(account_id={fjord['account_id']}, "
-                               "attachment_kind='link').order_by('-id').values('id', 'attachment_url')[:1])")
+        [linked] = query(
+            site,
+            "from arrears.invoices.models import Invoice\n"
+            f"result = list(Invoice.objects.filter(account_id={fjord['account_id']}, "
+            "attachment_kind='link').order_by('-id').values('id', 'attachment_url')[:1])",
+        )
         page = sign_in(chromium, site, fjord["email"])
         page.goto(f"/customer/invoices/{linked['id']}/")
         expect(page.get_by_text("Link to erp.nordlicht-it.example")).to_be_visible()
         look(page, "customer-invoice-erp-link")
         cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
-        answer = httpx.get(f"{site.base_url}/customer/invoices/{linked['id']}/download/", cookies=cookies,
-                           follow_redirects=False)
+        answer = httpx.get(
+            f"{site.base_url}/customer/invoices/{linked['id']}/download/", cookies=cookies, follow_redirects=False
+        )
         assert answer.status_code == 302 and answer.headers["location"] == linked["attachment_url"]
 
         # Signing out

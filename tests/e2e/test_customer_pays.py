@@ -39,30 +39,43 @@ ACCOUNT = "from arrears.customers.models import Account, CustomerUser\n"
 
 # --- reading the database --------------------------------------------------------------------------------
 
+
 def customer_of(site, account_name: str) -> dict:
-    return query(site, ACCOUNT + f"u = CustomerUser.objects.select_related('account', 'user').get("
-                                 f"account__name={account_name!r})\n"
-                                 "result = {'email': u.user.email, 'account_id': u.account_id, "
-                                 "'balance': u.account.balance}")
+    return query(
+        site,
+        ACCOUNT + f"u = CustomerUser.objects.select_related('account', 'user').get("
+        f"account__name={account_name!r})\n"
+        "result = {'email': u.user.email, 'account_id': u.account_id, "
+        "'balance': u.account.balance}",
+    )
 
 
 def payments_of(site, account_id: int, *statuses: str) -> list[dict]:
-    return query(site, PAYMENT + f"result = list(Payment.objects.filter(account_id={account_id}, "
-                                 f"type='rendered_services', status__in={list(statuses)!r}).exclude(due_date=None)"
-                                 ".order_by('id').values('id', 'status', 'total', 'currency', 'invoice_id'))")
+    return query(
+        site,
+        PAYMENT + f"result = list(Payment.objects.filter(account_id={account_id}, "
+        f"type='rendered_services', status__in={list(statuses)!r}).exclude(due_date=None)"
+        ".order_by('id').values('id', 'status', 'total', 'currency', 'invoice_id'))",
+    )
 
 
 def payment(site, payment_id: int) -> dict:
-    return query(site, PAYMENT + f"p = Payment.objects.get(pk={payment_id})\n"
-                                 "result = {'status': p.status, 'total': p.total, 'currency': p.currency, "
-                                 "'external_total': p.external_total, 'external_currency': p.external_currency, "
-                                 "'balance': p.account.balance}")
+    return query(
+        site,
+        PAYMENT + f"p = Payment.objects.get(pk={payment_id})\n"
+        "result = {'status': p.status, 'total': p.total, 'currency': p.currency, "
+        "'external_total': p.external_total, 'external_currency': p.external_currency, "
+        "'balance': p.account.balance}",
+    )
 
 
 def attempts(site, payment_id: int) -> list[dict]:
-    return query(site, "from arrears.gateways.models import PaymentAttempt\n"
-                       f"result = list(PaymentAttempt.objects.filter(payment_id={payment_id}).order_by('id')"
-                       ".values('public_id', 'status', 'late', 'amount', 'currency', 'redirect_url'))")
+    return query(
+        site,
+        "from arrears.gateways.models import PaymentAttempt\n"
+        f"result = list(PaymentAttempt.objects.filter(payment_id={payment_id}).order_by('id')"
+        ".values('public_id', 'status', 'late', 'amount', 'currency', 'redirect_url'))",
+    )
 
 
 def balance(site, account_id: int) -> int:
@@ -70,12 +83,16 @@ def balance(site, account_id: int) -> int:
 
 
 def events(site, event_type: str, account_id: int) -> list[dict]:
-    return query(site, "from arrears.events.models import Event\n"
-                       f"result = list(Event.objects.filter(type={event_type!r}, account_id={account_id})"
-                       ".values('subject_id', 'payload'))")
+    return query(
+        site,
+        "from arrears.events.models import Event\n"
+        f"result = list(Event.objects.filter(type={event_type!r}, account_id={account_id})"
+        ".values('subject_id', 'payload'))",
+    )
 
 
 # --- the browser ------------------------------------------------------------------------------------------
+
 
 def look(page: Page, name: str) -> None:
     page.wait_for_load_state("networkidle")
@@ -121,6 +138,7 @@ def outcome_shown(page: Page, text: str) -> None:
 
 # --- the story --------------------------------------------------------------------------------------------
 
+
 def test_customers_download_pay_from_balance_top_up_and_pay_through_the_demo_gateway(tmp_path):
     with live_arrears(tmp_path, schedule=False) as site, browser() as chromium:
         # 1. A default-mode invoice's PDF, and a payment paid from the balance
@@ -129,9 +147,11 @@ def test_customers_download_pay_from_balance_top_up_and_pay_through_the_demo_gat
         assert alpine["balance"] >= waiting["total"]
         page = sign_in(chromium, site, alpine["email"])
         look(page, "customer-overview")
-        rendered = ("from arrears.invoices.models import Invoice\n"
-                    f"result = Invoice.objects.filter(pk={waiting['invoice_id']}, "
-                    "document__rendered_version__gt=0).exists()")
+        rendered = (
+            "from arrears.invoices.models import Invoice\n"
+            f"result = Invoice.objects.filter(pk={waiting['invoice_id']}, "
+            "document__rendered_version__gt=0).exists()"
+        )
         deadline = time.monotonic() + 120
         while not query(site, rendered):  # the task consumer renders the demo's PDFs in the background
             assert time.monotonic() < deadline, "the invoice's PDF was never rendered"
@@ -238,24 +258,31 @@ def test_customers_download_pay_from_balance_top_up_and_pay_through_the_demo_gat
 
         # 5. ERP: view-only before approval; an external total in USD afterwards, paid through the gateway
         fjord = customer_of(site, "Fjord Consulting GmbH")
-        [erp] = query(site, PAYMENT + f"result = list(Payment.objects.filter(account_id={fjord['account_id']}, "
-                                      "status='waiting_for_payment', due_date=None).values('id', 'invoice_id', "
-                                      "'total', 'currency'))")
+        [erp] = query(
+            site,
+            PAYMENT + f"result = list(Payment.objects.filter(account_id={fjord['account_id']}, "
+            "status='waiting_for_payment', due_date=None).values('id', 'invoice_id', "
+            "'total', 'currency'))",
+        )
         page = sign_in(chromium, site, fjord["email"])
         page.goto(f"/customer/payments/{erp['id']}/")
-        expect(page.get_by_text("your invoice is being prepared; you can pay it once it is issued",
-                                exact=False).first).to_be_visible()
+        expect(
+            page.get_by_text("your invoice is being prepared; you can pay it once it is issued", exact=False).first
+        ).to_be_visible()
         expect(page.get_by_role("button", name="Pay from balance")).to_have_count(0)
         expect(page.get_by_role("button", name=f"Pay with {GATEWAY}")).to_have_count(0)
         look(page, "customer-payment-erp-being-prepared")
-        query(site, "from datetime import timedelta\nfrom arrears.core import clock\n"
-                    "from arrears.core.actors import Actor\nfrom arrears.invoices.models import Invoice\n"
-                    "from arrears.invoices.services import approve_invoice\n"
-                    f"invoice = Invoice.objects.get(pk={erp['invoice_id']})\nnow = clock.wall_clock()\n"
-                    "approve_invoice(invoice, document_id='FJ-2026-77', billing_date=invoice.billing_date, "
-                    "due_date=clock.local_date(now, invoice.reseller.timezone) + timedelta(days=14), "
-                    "amount={'total': '95.00', 'currency': 'USD'}, actor=Actor.system('the ERP'), now=now)\n"
-                    "result = True")
+        query(
+            site,
+            "from datetime import timedelta\nfrom arrears.core import clock\n"
+            "from arrears.core.actors import Actor\nfrom arrears.invoices.models import Invoice\n"
+            "from arrears.invoices.services import approve_invoice\n"
+            f"invoice = Invoice.objects.get(pk={erp['invoice_id']})\nnow = clock.wall_clock()\n"
+            "approve_invoice(invoice, document_id='FJ-2026-77', billing_date=invoice.billing_date, "
+            "due_date=clock.local_date(now, invoice.reseller.timezone) + timedelta(days=14), "
+            "amount={'total': '95.00', 'currency': 'USD'}, actor=Actor.system('the ERP'), now=now)\n"
+            "result = True",
+        )
         page.reload()
         expect(page.get_by_text("95.00 USD").first).to_be_visible()
         expect(page.get_by_role("button", name="Pay from balance")).to_have_count(0)

@@ -106,8 +106,9 @@ def installation(tmp_path_factory):
     today = datetime.now(UTC).date()
     start = _months_back(today, 2)
     with separate_database(tmp_path) as env:
-        made = json.loads(python(env, SETUP, start.isoformat(),
-                                 json.dumps({"story": ["Story Cloud", 3], "race": ["Race Cloud", 2]})))
+        made = json.loads(
+            python(env, SETUP, start.isoformat(), json.dumps({"story": ["Story Cloud", 3], "race": ["Race Cloud", 2]}))
+        )
         billed = json.loads(arrears(env, "billing", "run", "--date", today.isoformat()))
         assert billed["days_billed"] == 2 * ((today - start).days + 1)
         tenants = {}
@@ -128,8 +129,9 @@ class Erp:
         self.http = httpx.Client(base_url=installation.url, headers={"X-Api-Token": tenant.token}, timeout=60)
 
     def post(self, path: str, body: dict, **headers) -> httpx.Response:
-        return self.http.post(self.base + path, content=json.dumps(body),
-                              headers={"Content-Type": MEDIA_TYPE, **headers})
+        return self.http.post(
+            self.base + path, content=json.dumps(body), headers={"Content-Type": MEDIA_TYPE, **headers}
+        )
 
     def ok(self, path: str, body: dict, **headers) -> dict:
         response = self.post(path, body, **headers)
@@ -191,7 +193,10 @@ class Erp:
 def _is(event: dict, event_type: str, subject_type: str, subject_id) -> bool:
     attributes = event["attributes"]
     return (attributes["type"], attributes["subject_type"], attributes["subject_id"]) == (
-        event_type, subject_type, int(subject_id))
+        event_type,
+        subject_type,
+        int(subject_id),
+    )
 
 
 def _data_uri(data: bytes) -> str:
@@ -224,28 +229,53 @@ def test_an_erp_approves_completes_revokes_and_approves_again_over_http(installa
     cursor = int(history[-1]["id"])
     ids = [int(event["id"]) for event in history]
     assert ids == sorted(set(ids))
-    engine = [event["attributes"] for event in history if event["attributes"]["actor"]["kind"] == "system"
-              and event["attributes"]["actor"]["label"] == "billing engine"]
+    engine = [
+        event["attributes"]
+        for event in history
+        if event["attributes"]["actor"]["kind"] == "system"
+        and event["attributes"]["actor"]["label"] == "billing engine"
+    ]
     closed = [event for event in engine if event["type"] == "invoice.closed"]
     assert len(closed) == 3 * len(installation.billing_dates)
     assert [event["payload"]["billing_date"] for event in closed] == sorted(
-        event["payload"]["billing_date"] for event in closed)
+        event["payload"]["billing_date"] for event in closed
+    )
 
     # When the ERP lists the closed invoices nobody approved yet
-    waiting = erp.listed("/invoices", **{"filter[status]": "closed", "filter[approved]": "false",
-                                         "filter[managed_externally]": "true"})
+    waiting = erp.listed(
+        "/invoices", **{"filter[status]": "closed", "filter[approved]": "false", "filter[managed_externally]": "true"}
+    )
     # Then it sees one per account and closed period, each without due date, total or attachment (R7)
     assert Counter((i["attributes"]["account_id"], i["attributes"]["billing_date"]) for i in waiting) == Counter(
-        (account, day.isoformat()) for account in (a0, a1, a2) for day in installation.billing_dates)
+        (account, day.isoformat()) for account in (a0, a1, a2) for day in installation.billing_dates
+    )
     for invoice in waiting:
         attributes = invoice["attributes"]
-        assert attributes | {"total": TOTAL, "currency": "EUR", "payment_model": "postpay", "status": "closed",
-                             "approved": False, "approval_date": None, "due_date": None, "external_total": None,
-                             "external_currency": None, "has_attached": False, "attachment": None,
-                             "original_document_id": attributes["document_id"]} == attributes
+        assert (
+            attributes
+            | {
+                "total": TOTAL,
+                "currency": "EUR",
+                "payment_model": "postpay",
+                "status": "closed",
+                "approved": False,
+                "approval_date": None,
+                "due_date": None,
+                "external_total": None,
+                "external_currency": None,
+                "has_attached": False,
+                "attachment": None,
+                "original_document_id": attributes["document_id"],
+            }
+            == attributes
+        )
         payment = erp.payment(_payment_id(invoice))["attributes"]
         assert (payment["status"], payment["due_date"], payment["expiration_date"], payment["total"]) == (
-            "waiting_for_payment", None, None, TOTAL)
+            "waiting_for_payment",
+            None,
+            None,
+            TOTAL,
+        )
     first = {i["attributes"]["account_id"]: i for i in waiting if i["attributes"]["billing_date"] == b0.isoformat()}
     inv0, inv1 = first[a0], first[a1]
     pay0, pay1 = _payment_id(inv0), _payment_id(inv1)
@@ -256,16 +286,26 @@ def test_an_erp_approves_completes_revokes_and_approves_again_over_http(installa
     suffix = uuid.uuid4().hex[:6].upper()
     d0, d1 = f"NS-{suffix}-1", f"NS-{suffix}-2"
     due0 = today + timedelta(days=20)
-    approved0 = erp.ok(f"/accounts/{a0}/approve_invoices", {
-        "document_id": d0, "billing_date": b0.isoformat(), "due_date": due0.isoformat(),
-        "amount": {"total": "133.70", "currency": "USD"}, "file": {"name": f"{d0}.pdf", "data": _data_uri(PDF_BYTES)}})
+    approved0 = erp.ok(
+        f"/accounts/{a0}/approve_invoices",
+        {
+            "document_id": d0,
+            "billing_date": b0.isoformat(),
+            "due_date": due0.isoformat(),
+            "amount": {"total": "133.70", "currency": "USD"},
+            "file": {"name": f"{d0}.pdf", "data": _data_uri(PDF_BYTES)},
+        },
+    )
     # Then the invoice carries the ERP's number, the due date given, the external total and the file,
     # while its own total and currency stay (R13, R15, R17, R23)
     assert approved0["id"] == inv0["id"]
     attributes = approved0["attributes"]
     assert attributes["document_id"] == d0 and attributes["original_document_id"] == number0
     assert (attributes["approved"], attributes["approval_date"], attributes["due_date"]) == (
-        True, today.isoformat(), due0.isoformat())
+        True,
+        today.isoformat(),
+        due0.isoformat(),
+    )
     assert (attributes["external_total"], attributes["external_currency"]) == ("133.70", "USD")
     assert (attributes["total"], attributes["currency"]) == (TOTAL, "EUR")
     assert attributes["has_attached"] is True
@@ -275,17 +315,29 @@ def test_an_erp_approves_completes_revokes_and_approves_again_over_http(installa
     # And its payment is due then, expires the day after, and may not be paid from the balance (R13, R17, R18)
     payment0 = erp.payment(pay0)["attributes"]
     assert payment0 == payment0_before | {
-        "due_date": due0.isoformat(), "expiration_date": (due0 + timedelta(days=1)).isoformat(),
-        "external_total": "133.70", "external_currency": "USD", "balance_payment_allowed": False,
-        "updated_at": payment0["updated_at"]}
+        "due_date": due0.isoformat(),
+        "expiration_date": (due0 + timedelta(days=1)).isoformat(),
+        "external_total": "133.70",
+        "external_currency": "USD",
+        "balance_payment_allowed": False,
+        "updated_at": payment0["updated_at"],
+    }
     assert (payment0["total"], payment0["currency_code"], payment0["status"]) == (TOTAL, "EUR", "waiting_for_payment")
 
     # When the ERP completes it with the platform's number instead of its own, or with another billing date
     other_period = _months_back(b0, -1).isoformat()
-    _error(erp.post(f"/invoices/{inv0['id']}/complete", {"document_id": number0, "billing_date": b0.isoformat()}),
-           400, "INVOICE-0006", "/document_id")
-    _error(erp.post(f"/invoices/{inv0['id']}/complete", {"document_id": d0, "billing_date": other_period}),
-           400, "INVOICE-0005", "/billing_date")
+    _error(
+        erp.post(f"/invoices/{inv0['id']}/complete", {"document_id": number0, "billing_date": b0.isoformat()}),
+        400,
+        "INVOICE-0006",
+        "/document_id",
+    )
+    _error(
+        erp.post(f"/invoices/{inv0['id']}/complete", {"document_id": d0, "billing_date": other_period}),
+        400,
+        "INVOICE-0005",
+        "/billing_date",
+    )
     # Then both are refused and nothing changed (R28, R29, R47)
     assert erp.invoice(inv0["id"]) == approved0
     assert erp.payment(pay0)["attributes"] == payment0
@@ -295,56 +347,103 @@ def test_an_erp_approves_completes_revokes_and_approves_again_over_http(installa
     completed = erp.payment(pay0)["attributes"]
     assert completed["status"] == "completed" and completed["closed_at"] is not None
     assert (completed["total"], completed["external_total"], completed["due_date"]) == (
-        TOTAL, "133.70", due0.isoformat())
+        TOTAL,
+        "133.70",
+        due0.isoformat(),
+    )
     # And completing it again, or revoking the approval of a completed payment, is refused (R28, R36)
     invoice0_completed = erp.invoice(inv0["id"])
-    _error(erp.post(f"/invoices/{inv0['id']}/complete", {"document_id": d0, "billing_date": b0.isoformat()}),
-           400, "INVOICE-0103")
-    _error(erp.post(f"/invoices/{inv0['id']}/revoke", {"document_id": d0, "billing_date": b0.isoformat()}),
-           400, "INVOICE-0103")
+    _error(
+        erp.post(f"/invoices/{inv0['id']}/complete", {"document_id": d0, "billing_date": b0.isoformat()}),
+        400,
+        "INVOICE-0103",
+    )
+    _error(
+        erp.post(f"/invoices/{inv0['id']}/revoke", {"document_id": d0, "billing_date": b0.isoformat()}),
+        400,
+        "INVOICE-0103",
+    )
     assert erp.invoice(inv0["id"]) == invoice0_completed
     assert erp.payment(pay0)["attributes"] == completed
 
     # When the ERP approves a1's invoice by id, stating the platform's own total and currency, with a link
     link = {"name": d1, "data": f"https://erp.example.com/invoices/{d1}.pdf"}
-    approved1 = erp.ok(f"/invoices/{inv1['id']}/approve", {
-        "document_id": d1, "billing_date": b0.isoformat(), "amount": {"total": TOTAL, "currency": "EUR"},
-        "link": link})["attributes"]
+    approved1 = erp.ok(
+        f"/invoices/{inv1['id']}/approve",
+        {
+            "document_id": d1,
+            "billing_date": b0.isoformat(),
+            "amount": {"total": TOTAL, "currency": "EUR"},
+            "link": link,
+        },
+    )["attributes"]
     # Then the due date is today + the expiration period − 1, and the balance may pay it (R13, R18, R23)
     default_due = today + timedelta(days=EXPIRATION_DAYS - 1)
     assert (approved1["document_id"], approved1["due_date"]) == (d1, default_due.isoformat())
     assert approved1["attachment"] == {"kind": "link", "name": d1, "url": link["data"]}
     payment1 = erp.payment(pay1)["attributes"]
     assert (payment1["due_date"], payment1["expiration_date"]) == (
-        default_due.isoformat(), (default_due + timedelta(days=1)).isoformat())
+        default_due.isoformat(),
+        (default_due + timedelta(days=1)).isoformat(),
+    )
     assert (payment1["external_total"], payment1["external_currency"]) == (TOTAL, "EUR")
     assert payment1["balance_payment_allowed"] is True
 
     # When the ERP revokes that approval by account, giving a reason
-    revoked = erp.ok(f"/accounts/{a1}/revoke_invoices", {"document_id": d1, "billing_date": b0.isoformat(),
-                                                         "comment": "credit note CN-7 replaces it"})["attributes"]
+    revoked = erp.ok(
+        f"/accounts/{a1}/revoke_invoices",
+        {"document_id": d1, "billing_date": b0.isoformat(), "comment": "credit note CN-7 replaces it"},
+    )["attributes"]
     # Then the platform number returns and the approval's traces are gone (R15, R37)
-    assert revoked | {"document_id": number1, "approved": False, "approval_date": None, "due_date": None,
-                      "external_total": None, "external_currency": None, "has_attached": False,
-                      "attachment": None, "total": TOTAL} == revoked
+    assert (
+        revoked
+        | {
+            "document_id": number1,
+            "approved": False,
+            "approval_date": None,
+            "due_date": None,
+            "external_total": None,
+            "external_currency": None,
+            "has_attached": False,
+            "attachment": None,
+            "total": TOTAL,
+        }
+        == revoked
+    )
     assert erp.invoice(inv1["id"])["attributes"] == revoked
     # And the payment waits again without a due date, its comment giving the reason (R38)
     payment1 = erp.payment(pay1)["attributes"]
     assert (payment1["status"], payment1["due_date"], payment1["expiration_date"]) == (
-        "waiting_for_payment", None, None)
+        "waiting_for_payment",
+        None,
+        None,
+    )
     assert (payment1["external_total"], payment1["external_currency"]) == (None, None)
     assert payment1["comment"].endswith("The reason: credit note CN-7 replaces it")
     assert payment1["total"] == TOTAL
 
     # When the ERP approves it again — a due date in the past is refused first (R14) — for today (R40)
     yesterday = (today - timedelta(days=1)).isoformat()
-    _error(erp.post(f"/invoices/{inv1['id']}/approve", {"document_id": d1, "billing_date": b0.isoformat(),
-                                                        "due_date": yesterday}), 400, "INVOICE-0108", "/due_date")
-    again = erp.ok(f"/invoices/{inv1['id']}/approve", {"document_id": d1, "billing_date": b0.isoformat(),
-                                                       "due_date": today.isoformat()})["attributes"]
+    _error(
+        erp.post(
+            f"/invoices/{inv1['id']}/approve",
+            {"document_id": d1, "billing_date": b0.isoformat(), "due_date": yesterday},
+        ),
+        400,
+        "INVOICE-0108",
+        "/due_date",
+    )
+    again = erp.ok(
+        f"/invoices/{inv1['id']}/approve",
+        {"document_id": d1, "billing_date": b0.isoformat(), "due_date": today.isoformat()},
+    )["attributes"]
     # Then it is approved under the ERP's number once more, due today, expiring tomorrow
     assert (again["approved"], again["document_id"], again["due_date"], again["has_attached"]) == (
-        True, d1, today.isoformat(), False)
+        True,
+        d1,
+        today.isoformat(),
+        False,
+    )
     assert erp.payment(pay1)["attributes"]["expiration_date"] == (today + timedelta(days=1)).isoformat()
 
     # And the feed, read on from the cursor until exhausted, tells exactly this story, in order, as the token's
@@ -352,20 +451,36 @@ def test_an_erp_approves_completes_revokes_and_approves_again_over_http(installa
     story = erp.read_feed(cursor)
     ids = [int(event["id"]) for event in story]
     assert ids == sorted(set(ids)) and ids[0] > cursor
-    seen = [(e["attributes"]["type"], e["attributes"]["subject_type"], str(e["attributes"]["subject_id"]))
-            for e in story[:-1]]
+    seen = [
+        (e["attributes"]["type"], e["attributes"]["subject_type"], str(e["attributes"]["subject_id"]))
+        for e in story[:-1]
+    ]
     assert seen == [
-        ("invoice.approved", "invoice", inv0["id"]), ("payment.due_date_set", "payment", pay0),
+        ("invoice.approved", "invoice", inv0["id"]),
+        ("payment.due_date_set", "payment", pay0),
         ("payment.received", "payment", pay0),
-        ("invoice.approved", "invoice", inv1["id"]), ("payment.due_date_set", "payment", pay1),
-        ("invoice.revoked", "invoice", inv1["id"]), ("payment.approval_revoked", "payment", pay1),
-        ("invoice.approved", "invoice", inv1["id"]), ("payment.due_date_set", "payment", pay1),
+        ("invoice.approved", "invoice", inv1["id"]),
+        ("payment.due_date_set", "payment", pay1),
+        ("invoice.revoked", "invoice", inv1["id"]),
+        ("payment.approval_revoked", "payment", pay1),
+        ("invoice.approved", "invoice", inv1["id"]),
+        ("payment.due_date_set", "payment", pay1),
     ]
     assert {(e["attributes"]["actor"]["kind"], e["attributes"]["actor"]["id"]) for e in story} == {
-        ("api_token", installation.story.token_id)}
+        ("api_token", installation.story.token_id)
+    }
     payloads = [event["attributes"]["payload"] for event in story]
-    assert payloads[0] | {"document_id": d0, "original_document_id": number0, "due_date": due0.isoformat(),
-                          "external_total": 13370, "external_currency": "USD"} == payloads[0]
+    assert (
+        payloads[0]
+        | {
+            "document_id": d0,
+            "original_document_id": number0,
+            "due_date": due0.isoformat(),
+            "external_total": 13370,
+            "external_currency": "USD",
+        }
+        == payloads[0]
+    )
     assert payloads[0]["attachment"]["kind"] == "file"
     assert payloads[2]["changes"] == {"status": ["waiting_for_payment", "completed"]}
     assert payloads[5]["reason"] == "credit note CN-7 replaces it"
@@ -390,8 +505,11 @@ def test_a_replayed_approve_answers_byte_for_byte_and_fifty_racing_approves_make
 
     # When the ERP approves with an Idempotency-Key, then retries the very same request
     key = f"approve-{replayed}-{uuid.uuid4().hex}"
-    body = {"document_id": f"RACE-{uuid.uuid4().hex[:8]}", "billing_date": b0,
-            "amount": {"total": "99.90", "currency": "GBP"}}
+    body = {
+        "document_id": f"RACE-{uuid.uuid4().hex[:8]}",
+        "billing_date": b0,
+        "amount": {"total": "99.90", "currency": "GBP"},
+    }
     first = erp.post(f"/invoices/{replayed}/approve", body, **{"Idempotency-Key": key})
     retry = erp.post(f"/invoices/{replayed}/approve", body, **{"Idempotency-Key": key})
     # Then the retry gets the first response byte for byte, marked as a replay
@@ -414,8 +532,10 @@ def test_a_replayed_approve_answers_byte_for_byte_and_fifty_racing_approves_make
         with httpx.Client(base_url=installation.url, headers=headers, timeout=120) as client:
             start.wait(timeout=60)
             try:
-                answers[n] = client.post(f"{erp.base}/invoices/{raced}/approve",
-                                         content=json.dumps({"document_id": f"RACER-{n}", "billing_date": b0}))
+                answers[n] = client.post(
+                    f"{erp.base}/invoices/{raced}/approve",
+                    content=json.dumps({"document_id": f"RACER-{n}", "billing_date": b0}),
+                )
             except httpx.HTTPError as failure:
                 answers[n] = failure
 
@@ -437,9 +557,17 @@ def test_a_replayed_approve_answers_byte_for_byte_and_fifty_racing_approves_make
 
     # And the feed holds one approval of each invoice, no second event from the replay or the losers (R26)
     events = erp.read_feed(cursor)
-    approvals = Counter((e["attributes"]["type"], str(e["attributes"]["subject_id"])) for e in events
-                        if e["attributes"]["subject_type"] == "invoice")
+    approvals = Counter(
+        (e["attributes"]["type"], str(e["attributes"]["subject_id"]))
+        for e in events
+        if e["attributes"]["subject_type"] == "invoice"
+    )
     assert approvals == {("invoice.approved", replayed): 1, ("invoice.approved", raced): 1}
     assert [e["attributes"]["type"] for e in events] == [
-        "invoice.approved", "payment.due_date_set", "invoice.approved", "payment.due_date_set", "account.created"]
+        "invoice.approved",
+        "payment.due_date_set",
+        "invoice.approved",
+        "payment.due_date_set",
+        "account.created",
+    ]
     assert server_errors(installation.log_path) == []

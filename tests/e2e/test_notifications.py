@@ -59,8 +59,15 @@ def test_notifications_from_closing_to_expiry(db, inbox, receiver, httpserver):
     erp = ResellerFactory(erp=True, name="Cloudy ERP")
     endpoint = create_webhook_endpoint(erp, url=httpserver.url_for("/arrears"), actor=MANAGER, now=at(CLOSING_DAY))
     for event in NOTIFIABLE_EVENTS:
-        create_event_handler(erp, event=event, channel="webhook", name=f"ERP {event}", endpoint=endpoint,
-                             actor=MANAGER, now=at(CLOSING_DAY))
+        create_event_handler(
+            erp,
+            event=event,
+            channel="webhook",
+            name=f"ERP {event}",
+            endpoint=endpoint,
+            actor=MANAGER,
+            now=at(CLOSING_DAY),
+        )
     ann = AccountFactory(reseller=erp, name="Ann", email="ann@example.com")
     bob = AccountFactory(reseller=erp, name="Bob", email="bob@example.com")
     plain = ResellerFactory(name="Plain Hosting")
@@ -79,11 +86,23 @@ def test_notifications_from_closing_to_expiry(db, inbox, receiver, httpserver):
     assert inbox.to("ann@example.com") == inbox.to("bob@example.com") == []
 
     # When the ERP approves both, Bob's with its own total
-    approve_invoice(ann_invoice, document_id="ERP-A1", billing_date=ann_invoice.billing_date,
-                    due_date=date(2026, 2, 10), actor=ERP, now=at(APPROVAL_DAY))
-    approve_invoice(bob_invoice, document_id="ERP-B1", billing_date=bob_invoice.billing_date,
-                    due_date=date(2026, 2, 6), amount={"total": "121.00", "currency": "EUR"}, actor=ERP,
-                    now=at(APPROVAL_DAY))
+    approve_invoice(
+        ann_invoice,
+        document_id="ERP-A1",
+        billing_date=ann_invoice.billing_date,
+        due_date=date(2026, 2, 10),
+        actor=ERP,
+        now=at(APPROVAL_DAY),
+    )
+    approve_invoice(
+        bob_invoice,
+        document_id="ERP-B1",
+        billing_date=bob_invoice.billing_date,
+        due_date=date(2026, 2, 6),
+        amount={"total": "121.00", "currency": "EUR"},
+        actor=ERP,
+        now=at(APPROVAL_DAY),
+    )
     notify(APPROVAL_DAY)
 
     # Then each gets the approval mail with the ERP number, the due date and the total to pay
@@ -95,20 +114,35 @@ def test_notifications_from_closing_to_expiry(db, inbox, receiver, httpserver):
     assert "Total: 121.00 EUR" in body and "Please pay by: 2026-02-06" in body
 
     # When the ERP revokes Ann's approval and approves again with a new number and due date
-    revoke_invoice_approval(ann_invoice, document_id="ERP-A1", billing_date=ann_invoice.billing_date,
-                            comment="wrong number", actor=ERP, now=at(date(2026, 2, 4)))
-    approve_invoice(ann_invoice, document_id="ERP-A2", billing_date=ann_invoice.billing_date,
-                    due_date=date(2026, 2, 12), actor=ERP, now=at(date(2026, 2, 4), 13))
+    revoke_invoice_approval(
+        ann_invoice,
+        document_id="ERP-A1",
+        billing_date=ann_invoice.billing_date,
+        comment="wrong number",
+        actor=ERP,
+        now=at(date(2026, 2, 4)),
+    )
+    approve_invoice(
+        ann_invoice,
+        document_id="ERP-A2",
+        billing_date=ann_invoice.billing_date,
+        due_date=date(2026, 2, 12),
+        actor=ERP,
+        now=at(date(2026, 2, 4), 13),
+    )
     notify(date(2026, 2, 4), 14)
     subjects = [subject for subject, _ in inbox.to("ann@example.com")]
     assert len(subjects) == 3
-    assert subjects[1:] == [f"Your invoice {ann_platform_number} is being corrected",
-                            "Your invoice ERP-A2 from Cloudy ERP"]
+    assert subjects[1:] == [
+        f"Your invoice {ann_platform_number} is being corrected",
+        "Your invoice ERP-A2 from Cloudy ERP",
+    ]
 
     # When the daily sweep runs until Bob's payment expired, and Ann pays on the 11th
     sweep(erp, date(2026, 2, 10))
-    complete_invoice_payment(ann_invoice, document_id="ERP-A2", billing_date=ann_invoice.billing_date, actor=ERP,
-                             now=at(date(2026, 2, 11)))
+    complete_invoice_payment(
+        ann_invoice, document_id="ERP-A2", billing_date=ann_invoice.billing_date, actor=ERP, now=at(date(2026, 2, 11))
+    )
     notify(date(2026, 2, 11))
     sweep(erp, date(2026, 2, 14))
 
@@ -133,14 +167,29 @@ def test_notifications_from_closing_to_expiry(db, inbox, receiver, httpserver):
         with time_machine.travel(signed_at, tick=False):
             payload = Webhook(endpoint.secret).verify(body, dict(request.headers))
         by_type.setdefault(payload["type"], []).append(payload["data"])
-    assert {"invoice.closed", "invoice.approved", "invoice.revoked", "payment.due_date_coming", "payment.received",
-            "payment.expired"} <= set(by_type)
+    assert {
+        "invoice.closed",
+        "invoice.approved",
+        "invoice.revoked",
+        "payment.due_date_coming",
+        "payment.received",
+        "payment.expired",
+    } <= set(by_type)
     assert sorted(data["invoice"]["document_number"] for data in by_type["invoice.approved"]) == [
-        "ERP-A1", "ERP-A2", "ERP-B1"]
-    assert [data["invoice"]["external_total"] for data in by_type["invoice.approved"]
-            if data["invoice"]["document_number"] == "ERP-B1"] == ["121.00"]
-    days_left = sorted(data["payment"]["days_left"] for data in by_type["payment.due_date_coming"]
-                       if data["invoice"]["document_number"] == "ERP-A2")
+        "ERP-A1",
+        "ERP-A2",
+        "ERP-B1",
+    ]
+    assert [
+        data["invoice"]["external_total"]
+        for data in by_type["invoice.approved"]
+        if data["invoice"]["document_number"] == "ERP-B1"
+    ] == ["121.00"]
+    days_left = sorted(
+        data["payment"]["days_left"]
+        for data in by_type["payment.due_date_coming"]
+        if data["invoice"]["document_number"] == "ERP-A2"
+    )
     assert days_left == list(range(2, 10))  # announced on each billing day 02-03 … 02-10 (due 02-12)
     [expired] = by_type["payment.expired"]
     assert expired["account"]["email"] == "bob@example.com"

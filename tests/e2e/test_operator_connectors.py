@@ -48,10 +48,13 @@ def confirm(page: Page) -> None:
 
 
 def connector_row(site) -> dict:
-    return query(site, "from arrears.gateways.models import PaymentConnector\n"
-                       "c = PaymentConnector.objects.get(name='Card Gateway')\n"
-                       "result = {'id': c.pk, 'secret': c.secret, 'previous_secret': c.previous_secret, "
-                       "'currencies': c.currencies, 'processing_minutes': c.processing_minutes, 'url': c.url}")
+    return query(
+        site,
+        "from arrears.gateways.models import PaymentConnector\n"
+        "c = PaymentConnector.objects.get(name='Card Gateway')\n"
+        "result = {'id': c.pk, 'secret': c.secret, 'previous_secret': c.previous_secret, "
+        "'currencies': c.currencies, 'processing_minutes': c.processing_minutes, 'url': c.url}",
+    )
 
 
 START_ATTEMPT = """
@@ -79,18 +82,28 @@ result = check_attempt(attempt, now=timezone.now() + timedelta(minutes={minutes}
 
 
 def outcome(attempt: dict, kind: str) -> dict:
-    return {"type": f"checkout.{kind}", "attempt_id": attempt["public_id"], "checkout_id": attempt["checkout_id"],
-            "amount": attempt["amount"], "currency": attempt["currency"], "occurred_at": "2026-01-01T00:00:00Z"}
+    return {
+        "type": f"checkout.{kind}",
+        "attempt_id": attempt["public_id"],
+        "checkout_id": attempt["checkout_id"],
+        "amount": attempt["amount"],
+        "currency": attempt["currency"],
+        "occurred_at": "2026-01-01T00:00:00Z",
+    }
 
 
 def payment_status(site, payment_id: int) -> str:
-    return query(site, f"from arrears.payments.models import Payment\n"
-                       f"result = Payment.objects.get(pk={payment_id}).status")
+    return query(
+        site, f"from arrears.payments.models import Payment\nresult = Payment.objects.get(pk={payment_id}).status"
+    )
 
 
 def test_an_admin_sets_up_a_connector_and_sees_the_attempts_through_it(tmp_path):
-    with (live_arrears(tmp_path, schedule=False) as site, browser() as chromium,
-          fake_connector("whsec_" + "A" * 32) as fake):
+    with (
+        live_arrears(tmp_path, schedule=False) as site,
+        browser() as chromium,
+        fake_connector("whsec_" + "A" * 32) as fake,
+    ):
         page = new_page(chromium, site.base_url)
         page.goto("/operator/login/")
         page.get_by_label("Email").fill(OPERATOR_EMAIL)
@@ -114,8 +127,14 @@ def test_an_admin_sets_up_a_connector_and_sees_the_attempts_through_it(tmp_path)
         expect(page.locator("#id_currencies-error-1")).to_contain_text("'EURO' is not an ISO 4217 currency code")
         expect(page.locator("#id_currencies-error-1")).to_contain_text("CONNECTOR-0004")
         expect(page.get_by_label("Name")).to_have_value("Card Gateway")
-        assert query(site, "from arrears.gateways.models import PaymentConnector\n"
-                           "result = PaymentConnector.objects.filter(name='Card Gateway').count()") == 0
+        assert (
+            query(
+                site,
+                "from arrears.gateways.models import PaymentConnector\n"
+                "result = PaymentConnector.objects.filter(name='Card Gateway').count()",
+            )
+            == 0
+        )
         # (the refused form answers 400, which Chromium reports in the console: expected here, and only that)
         assert [problem for problem in page.console_errors if "status of 400" not in problem] == []
         page.console_errors.clear()
@@ -130,7 +149,10 @@ def test_an_admin_sets_up_a_connector_and_sees_the_attempts_through_it(tmp_path)
         stored = connector_row(site)
         assert SECRET.match(secret) and secret == stored["secret"]
         assert (stored["url"], stored["processing_minutes"], stored["currencies"]) == (
-            fake.url, PROCESSING_MINUTES, [CURRENCY, "USD"])
+            fake.url,
+            PROCESSING_MINUTES,
+            [CURRENCY, "USD"],
+        )
         fake.secret = secret
         # The Copy button puts it on the clipboard
         page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.base_url)
@@ -182,11 +204,14 @@ def test_an_admin_sets_up_a_connector_and_sees_the_attempts_through_it(tmp_path)
         look(page, "operator-payment-methods")
 
         # Given a customer's payment: one attempt declined, one that timed out and then succeeded late
-        payment_id = query(site, f"from arrears.payments.models import Payment\n"
-                                 f"result = Payment.objects.filter(reseller__name={OPERATOR_NAME!r}, "
-                                 f"type='rendered_services', status='waiting_for_payment', due_date__isnull=False, "
-                                 f"currency={CURRENCY!r}, total__gt=0, invoice__managed_externally=False)"
-                                 f".order_by('id').values_list('id', flat=True).first()")
+        payment_id = query(
+            site,
+            f"from arrears.payments.models import Payment\n"
+            f"result = Payment.objects.filter(reseller__name={OPERATOR_NAME!r}, "
+            f"type='rendered_services', status='waiting_for_payment', due_date__isnull=False, "
+            f"currency={CURRENCY!r}, total__gt=0, invoice__managed_externally=False)"
+            f".order_by('id').values_list('id', flat=True).first()",
+        )
         assert payment_id, "the demo has no waiting payment"
         declined = query(site, START_ATTEMPT.format(payment_id=payment_id))
         assert declined["status"] == "open" and payment_status(site, payment_id) == "processing"
@@ -196,8 +221,9 @@ def test_an_admin_sets_up_a_connector_and_sees_the_attempts_through_it(tmp_path)
         late = query(site, START_ATTEMPT.format(payment_id=payment_id))
         assert query(site, TIME_OUT.format(public_id=late["public_id"], minutes=PROCESSING_MINUTES + 1)) == "timed_out"
         assert payment_status(site, payment_id) == "waiting_for_payment"
-        assert post_callback(site.base_url, stored["id"], new_secret,
-                             outcome(late, "succeeded")).json() == {"result": "applied"}
+        assert post_callback(site.base_url, stored["id"], new_secret, outcome(late, "succeeded")).json() == {
+            "result": "applied"
+        }
         assert payment_status(site, payment_id) == "completed"
 
         # When the admin opens the payment
@@ -207,8 +233,14 @@ def test_an_admin_sets_up_a_connector_and_sees_the_attempts_through_it(tmp_path)
         expect(attempts.get_by_role("heading", name="Card Gateway")).to_have_count(2)
         expect(attempts.locator(".attempt").first).to_contain_text("Succeeded late")
         expect(attempts.locator(".attempt").nth(1)).to_contain_text("Declined")
-        for step in ("Started", "Checkout requested", "Sent to the checkout page", "Status checked", "Timed out",
-                     "Late success"):
+        for step in (
+            "Started",
+            "Checkout requested",
+            "Sent to the checkout page",
+            "Status checked",
+            "Timed out",
+            "Late success",
+        ):
             expect(attempts.locator(".step-what", has_text=re.compile(f"^{step}$")).first).to_be_visible()
         expect(attempts.get_by_text("HTTP 201").first).to_be_visible()
         # And a message opens on demand, its signature redacted

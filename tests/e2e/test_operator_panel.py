@@ -89,18 +89,27 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         page.get_by_label("External system generates Invoices").check()
         page.get_by_role("button", name="Update").click()
         expect(page.get_by_text("Finance settings updated")).to_be_visible()
-        assert query(site, "from arrears.tenants.models import Reseller\n"
-                           "result = Reseller.objects.get(name='Skyline Cloud').external_invoices") is True
+        assert (
+            query(
+                site,
+                "from arrears.tenants.models import Reseller\n"
+                "result = Reseller.objects.get(name='Skyline Cloud').external_invoices",
+            )
+            is True
+        )
 
         # and run billing now: the billing day closes its invoices in ERP mode
         page.get_by_role("link", name="Billing runs").click()
         page.get_by_role("button", name="Run billing now").click()
         expect(page.get_by_text("Done", exact=False).first).to_be_visible(timeout=60_000)
         look(page, "operator-billing-runs")
-        erp_invoices = query(site, "from arrears.invoices.models import Invoice\n"
-                                   "result = list(Invoice.objects.filter(reseller__name='Skyline Cloud', "
-                                   "managed_externally=True, status='closed', approved=False, total__gt=0)"
-                                   ".order_by('id').values_list('id', 'document_id', 'payment__id'))")
+        erp_invoices = query(
+            site,
+            "from arrears.invoices.models import Invoice\n"
+            "result = list(Invoice.objects.filter(reseller__name='Skyline Cloud', "
+            "managed_externally=True, status='closed', approved=False, total__gt=0)"
+            ".order_by('id').values_list('id', 'document_id', 'payment__id'))",
+        )
         assert len(erp_invoices) >= 2, "the billing day closed no ERP invoice"
         (invoice_id, number, payment_id), (_, _, other_payment_id) = erp_invoices[0], erp_invoices[1]
 
@@ -117,15 +126,19 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         page.get_by_label("Invoice number").fill("ERP-E2E-1")
         page.get_by_label("External total").fill("99.90")
         page.get_by_label("Currency").fill("USD")
-        page.get_by_label("File").set_input_files(files=[{"name": "erp-invoice.pdf", "mimeType": "application/pdf",
-                                                         "buffer": ERP_PDF}])
+        page.get_by_label("File").set_input_files(
+            files=[{"name": "erp-invoice.pdf", "mimeType": "application/pdf", "buffer": ERP_PDF}]
+        )
         page.get_by_role("button", name="Approve", exact=True).click()
         expect(page.get_by_text("Invoice ERP-E2E-1 is approved")).to_be_visible()
         expect(page.get_by_text("External total 99.90 USD").first).to_be_visible()
         look(page, "operator-invoice-approved")
-        approved = query(site, f"{INVOICE}i = Invoice.objects.get(pk={invoice_id})\n"
-                               "result = [i.approved, i.document_id, i.external_total, i.external_currency, "
-                               "i.attachment_kind, i.payment.due_date is not None]")
+        approved = query(
+            site,
+            f"{INVOICE}i = Invoice.objects.get(pk={invoice_id})\n"
+            "result = [i.approved, i.document_id, i.external_total, i.external_currency, "
+            "i.attachment_kind, i.payment.due_date is not None]",
+        )
         assert approved == [True, "ERP-E2E-1", 9990, "USD", "file", True]
 
         # and downloads the ERP's file
@@ -138,9 +151,12 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         page.get_by_role("button", name="Revoke approval").click()
         confirm(page)
         expect(page.get_by_text("The approval is revoked")).to_be_visible()
-        revoked = query(site, f"{INVOICE}i = Invoice.objects.get(pk={invoice_id})\n"
-                              "result = [i.approved, i.document_id == i.original_document_id, i.external_total, "
-                              "i.attachment_kind, i.payment.due_date, 'The ERP total was wrong' in i.payment.comment]")
+        revoked = query(
+            site,
+            f"{INVOICE}i = Invoice.objects.get(pk={invoice_id})\n"
+            "result = [i.approved, i.document_id == i.original_document_id, i.external_total, "
+            "i.attachment_kind, i.payment.due_date, 'The ERP total was wrong' in i.payment.comment]",
+        )
         assert revoked == [False, True, None, "", None, True]
 
         # and approve it again, plainly
@@ -154,36 +170,54 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         page.get_by_role("button", name="Approve payment").click()
         confirm(page)
         expect(page.locator(".badge--completed").first).to_be_visible()
-        assert query(site, f"from arrears.payments.models import Payment\n"
-                           f"result = Payment.objects.get(pk={payment_id}).status") == "completed"
+        assert (
+            query(
+                site,
+                f"from arrears.payments.models import Payment\nresult = Payment.objects.get(pk={payment_id}).status",
+            )
+            == "completed"
+        )
 
         # When they cancel another unapproved payment (R32)
         page.goto(f"/operator/payments/{other_payment_id}/")
         page.get_by_role("button", name="Cancel payment").click()
         confirm(page)
         expect(page.locator(".badge--cancelled").first).to_be_visible()
-        assert query(site, f"from arrears.payments.models import Payment\n"
-                           f"result = Payment.objects.get(pk={other_payment_id}).status") == "cancelled"
+        assert (
+            query(
+                site,
+                f"from arrears.payments.models import Payment\n"
+                f"result = Payment.objects.get(pk={other_payment_id}).status",
+            )
+            == "cancelled"
+        )
 
         # When they approve a default-mode payment with the bank transfer method (R31)
-        default_payment = query(site, "from arrears.payments.models import Payment\n"
-                                      "result = Payment.objects.filter(reseller__name='Skyline Cloud', "
-                                      "type='rendered_services', invoice__managed_externally=False, "
-                                      "status__in=['waiting_for_payment', 'expired'], due_date__isnull=False)"
-                                      ".order_by('id').values_list('id', flat=True).first()")
+        default_payment = query(
+            site,
+            "from arrears.payments.models import Payment\n"
+            "result = Payment.objects.filter(reseller__name='Skyline Cloud', "
+            "type='rendered_services', invoice__managed_externally=False, "
+            "status__in=['waiting_for_payment', 'expired'], due_date__isnull=False)"
+            ".order_by('id').values_list('id', flat=True).first()",
+        )
         page.goto(f"/operator/payments/{default_payment}/")
         page.get_by_label("Payment method").select_option(label="Bank transfer")
         page.get_by_role("button", name="Approve payment").click()
         confirm(page)
         expect(page.locator(".badge--completed").first).to_be_visible()
-        assert query(site, f"{PAYMENT}p = Payment.objects.get(pk={default_payment})\n"
-                           "result = [p.status, p.payment_method.name]") == ["completed", "Bank transfer"]
+        assert query(
+            site, f"{PAYMENT}p = Payment.objects.get(pk={default_payment})\nresult = [p.status, p.payment_method.name]"
+        ) == ["completed", "Bank transfer"]
 
         # When they download the standard PDF of a default-mode invoice
-        pdf_invoice = query(site, "from arrears.invoices.models import Invoice\n"
-                                  "result = Invoice.objects.filter(reseller__name='Skyline Cloud', status='closed', "
-                                  "managed_externally=False, document__rendered_version__gt=0).order_by('-id')"
-                                  ".values_list('id', flat=True).first()")
+        pdf_invoice = query(
+            site,
+            "from arrears.invoices.models import Invoice\n"
+            "result = Invoice.objects.filter(reseller__name='Skyline Cloud', status='closed', "
+            "managed_externally=False, document__rendered_version__gt=0).order_by('-id')"
+            ".values_list('id', flat=True).first()",
+        )
         page.goto(f"/operator/invoices/{pdf_invoice}/")
         with page.expect_download() as download:
             page.get_by_role("link", name="Download").click()
@@ -191,8 +225,11 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
 
         # Every other page of the panel gets the same look: screenshots, axe, a clean console
         account_id = query(site, f"{INVOICE}result = Invoice.objects.get(pk={invoice_id}).account_id")
-        endpoint = json.loads(arrears(site.env, "webhook", "create", "--reseller", "1",
-                                      "--url", "https://erp.skyline.example/arrears-hooks"))
+        endpoint = json.loads(
+            arrears(
+                site.env, "webhook", "create", "--reseller", "1", "--url", "https://erp.skyline.example/arrears-hooks"
+            )
+        )
         for name, url in [
             ("operator-reconciliation", "/operator/reconciliation/"),
             ("operator-payments", "/operator/payments/"),
@@ -213,8 +250,19 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         page.context.close()
 
         # A viewer sees the pages but is refused every action
-        arrears(site.env, "manager", "create", "--reseller", "1", "--email", "viewer@arrears.demo",
-                "--password", "viewer-password", "--role", "viewer")
+        arrears(
+            site.env,
+            "manager",
+            "create",
+            "--reseller",
+            "1",
+            "--email",
+            "viewer@arrears.demo",
+            "--password",
+            "viewer-password",
+            "--role",
+            "viewer",
+        )
         viewer = new_page(chromium, site.base_url)
         sign_in(viewer, "viewer@arrears.demo", "viewer-password")
         viewer.goto(f"/operator/invoices/{erp_invoices[2][0] if len(erp_invoices) > 2 else invoice_id}/")
@@ -229,6 +277,12 @@ def test_a_billing_manager_does_the_erp_hand_off_in_the_browser(tmp_path):
         for url, form in refusals.items():
             answer = viewer.request.post(url, form=form, headers={"X-CSRFToken": token, "Referer": site.base_url})
             assert answer.status == 403, url
-        assert query(site, "from arrears.tenants.models import Reseller\n"
-                           "result = Reseller.objects.get(name='Skyline Cloud').external_invoices") is True
+        assert (
+            query(
+                site,
+                "from arrears.tenants.models import Reseller\n"
+                "result = Reseller.objects.get(name='Skyline Cloud').external_invoices",
+            )
+            is True
+        )
         viewer.context.close()

@@ -34,7 +34,8 @@ def one(messages: list, subject_start: str):
 
 @override_settings(ARREARS_BASE_URL=SITE)
 def test_a_default_mode_invoice_mail_links_its_invoice_and_payment_pages_and_the_receipt_its_payment(
-        reseller, mailoutbox):
+    reseller, mailoutbox
+):
     # Given a default-mode customer whose invoice closed
     account = AccountFactory(reseller=reseller, name="Ada", email="ada@example.com")
     invoice = invoice_of(account)
@@ -45,10 +46,14 @@ def test_a_default_mode_invoice_mail_links_its_invoice_and_payment_pages_and_the
 
     # Then it links the invoice's page (Download) and the payment's page, where the panel's buttons are
     assert closed.to == ["ada@example.com"]
-    assert ("The invoice is on its page in your customer panel, where Download gives you its document:\n"
-            f"{SITE}/customer/invoices/{invoice.pk}/\n") in closed.body
-    assert ("Pay it on its page in your customer panel: Pay from balance, or Pay with one of the payment gateways "
-            f"offered there.\n{SITE}/customer/payments/{payment.pk}/\n") in closed.body
+    assert (
+        "The invoice is on its page in your customer panel, where Download gives you its document:\n"
+        f"{SITE}/customer/invoices/{invoice.pk}/\n"
+    ) in closed.body
+    assert (
+        "Pay it on its page in your customer panel: Pay from balance, or Pay with one of the payment gateways "
+        f"offered there.\n{SITE}/customer/payments/{payment.pk}/\n"
+    ) in closed.body
     assert f"Top up on your balance page first: {SITE}/customer/balance/" in closed.body
 
     # When the customer pays it from the balance
@@ -64,13 +69,13 @@ def test_a_default_mode_invoice_mail_links_its_invoice_and_payment_pages_and_the
 
 @override_settings(ARREARS_BASE_URL=SITE)
 def test_an_erp_invoice_with_its_own_total_is_paid_with_a_gateway_and_a_revoked_one_is_being_prepared(
-        erp_reseller, mailoutbox):
+    erp_reseller, mailoutbox
+):
     # Given an ERP customer whose invoice the ERP approved with a total in USD (R18: not from the balance)
     account = AccountFactory(reseller=erp_reseller, name="Bob", email="bob@example.com")
     invoice = invoice_of(account)
     payment = invoice.payment
-    approval = {"document_id": "ERP-9", "due_date": date(2026, 2, 10),
-                "amount": {"total": "123.45", "currency": "USD"}}
+    approval = {"document_id": "ERP-9", "due_date": date(2026, 2, 10), "amount": {"total": "123.45", "currency": "USD"}}
     approved(invoice, **approval)
     invoice_page, payment_page = f"{SITE}/customer/invoices/{invoice.pk}/", f"{SITE}/customer/payments/{payment.pk}/"
 
@@ -80,20 +85,25 @@ def test_an_erp_invoice_with_its_own_total_is_paid_with_a_gateway_and_a_revoked_
     # Then it offers only the gateways, on the payment's page, and Download on the invoice's page
     assert "Total: 123.45 USD" in approval_mail.body
     assert f"where Download gives you its document:\n{invoice_page}\n" in approval_mail.body
-    assert ("Pay it on its page in your customer panel: Pay with one of the payment gateways offered there, which "
-            "charge the total above") in approval_mail.body
+    assert (
+        "Pay it on its page in your customer panel: Pay with one of the payment gateways offered there, which "
+        "charge the total above"
+    ) in approval_mail.body
     assert f"differs from your account's).\n{payment_page}\n" in approval_mail.body
     assert "Pay from balance" not in approval_mail.body and "Top up" not in approval_mail.body
 
     # When the ERP revokes the approval
-    revoke_invoice_approval(invoice, document_id="ERP-9", billing_date=invoice.billing_date, actor=ERP,
-                            now=at(APPROVAL_DAY, 13))
+    revoke_invoice_approval(
+        invoice, document_id="ERP-9", billing_date=invoice.billing_date, actor=ERP, now=at(APPROVAL_DAY, 13)
+    )
     [revoked] = sent(mailoutbox, APPROVAL_DAY, 14)
 
     # Then the customer reads, as on the panel, that the invoice is being prepared, with its page
     assert revoked.subject == "Your invoice INV00000001 is being corrected"
-    assert ("Until then your invoice is being prepared; you can pay it and download it once it is issued. Its "
-            f"page in your customer panel:\n{invoice_page}\n") in revoked.body
+    assert (
+        "Until then your invoice is being prepared; you can pay it and download it once it is issued. Its "
+        f"page in your customer panel:\n{invoice_page}\n"
+    ) in revoked.body
 
     # When it is approved again and its due date is three days ahead
     approved(invoice, day=APPROVAL_DAY + date.resolution, **approval)
@@ -103,8 +113,10 @@ def test_an_erp_invoice_with_its_own_total_is_paid_with_a_gateway_and_a_revoked_
 
     # Then the reminder links the payment's page and offers the gateways only
     assert "Amount: 123.45 USD" in reminder.body
-    assert ("Pay it on its page in your customer panel: Pay with one of the payment gateways offered there.\n"
-            f"{payment_page}\n") in reminder.body
+    assert (
+        "Pay it on its page in your customer panel: Pay with one of the payment gateways offered there.\n"
+        f"{payment_page}\n"
+    ) in reminder.body
     assert "Pay from balance" not in reminder.body
 
 
@@ -121,7 +133,11 @@ def test_a_reminder_of_a_payment_the_balance_may_pay_offers_pay_from_balance_and
 
     # Then it links the payment's page with the panel's words, and the balance page to top up
     assert reminder.subject == f"Reminder: payment {payment.document_id} is due in 3 days"
-    assert ("Pay it on its page in your customer panel: Pay from balance, or Pay with one of the payment gateways "
-            f"offered there.\n{SITE}/customer/payments/{payment.pk}/\n") in reminder.body
-    assert f"If your balance does not cover it, Top up on your balance page first: {SITE}/customer/balance/" \
+    assert (
+        "Pay it on its page in your customer panel: Pay from balance, or Pay with one of the payment gateways "
+        f"offered there.\n{SITE}/customer/payments/{payment.pk}/\n"
+    ) in reminder.body
+    assert (
+        f"If your balance does not cover it, Top up on your balance page first: {SITE}/customer/balance/"
         in reminder.body
+    )

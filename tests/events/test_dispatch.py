@@ -30,8 +30,12 @@ def dispatch_and_send(now=NOW) -> None:
 
 
 def own_handler(reseller: Reseller, event: str = "payment.received", **fields) -> EventHandler:
-    fields = {"channel": "email", "name": "ours", "subject": "Paid: {{ payment.total }}",
-              "body": "Thanks, {{ account.name }}"} | fields
+    fields = {
+        "channel": "email",
+        "name": "ours",
+        "subject": "Paid: {{ payment.total }}",
+        "body": "Thanks, {{ account.name }}",
+    } | fields
     return create_event_handler(reseller, event=event, actor=MANAGER, now=NOW, **fields)
 
 
@@ -40,6 +44,7 @@ def mails_to(address: str) -> list:
 
 
 # --- the outbox ------------------------------------------------------------------------------------------
+
 
 def test_a_notifiable_event_waits_in_the_outbox_and_others_do_not(erp_reseller):
     # Given an ERP invoice closed by the billing engine (bulk events)
@@ -59,20 +64,40 @@ def test_a_notifiable_event_waits_in_the_outbox_and_others_do_not(erp_reseller):
 
 
 def test_record_event_costs_one_more_insert_and_registers_one_dispatch_per_transaction(
-        erp_reseller, django_assert_num_queries, django_capture_on_commit_callbacks):
+    erp_reseller, django_assert_num_queries, django_capture_on_commit_callbacks
+):
     account = AccountFactory(reseller=erp_reseller)
     with django_capture_on_commit_callbacks() as callbacks:
         with transaction.atomic():
             # When a transaction writes several notifiable events, singly and in bulk
             with django_assert_num_queries(2):  # the event and its outbox row; no SELECT
-                record_event("payment.expired", subject=account, reseller_id=erp_reseller.pk,
-                             account_id=account.pk, payload={}, actor=SYSTEM, now=NOW)
+                record_event(
+                    "payment.expired",
+                    subject=account,
+                    reseller_id=erp_reseller.pk,
+                    account_id=account.pk,
+                    payload={},
+                    actor=SYSTEM,
+                    now=NOW,
+                )
             with django_assert_num_queries(1):
-                record_event("account.updated", subject=account, reseller_id=erp_reseller.pk,
-                             account_id=account.pk, payload={}, actor=SYSTEM, now=NOW)
+                record_event(
+                    "account.updated",
+                    subject=account,
+                    reseller_id=erp_reseller.pk,
+                    account_id=account.pk,
+                    payload={},
+                    actor=SYSTEM,
+                    now=NOW,
+                )
             with django_assert_num_queries(2):
-                record_events_in_bulk("payment.expired", "account",
-                                      [(erp_reseller.pk, account.pk, account.pk, {})] * 3, actor=SYSTEM, now=NOW)
+                record_events_in_bulk(
+                    "payment.expired",
+                    "account",
+                    [(erp_reseller.pk, account.pk, account.pk, {})] * 3,
+                    actor=SYSTEM,
+                    now=NOW,
+                )
 
     # Then all four are in the outbox and one dispatch is asked for, after the commit
     assert PendingDispatch.objects.filter(event__type="payment.expired", event__subject_id=account.pk).count() == 4
@@ -80,16 +105,31 @@ def test_record_event_costs_one_more_insert_and_registers_one_dispatch_per_trans
 
 
 def test_a_rolled_back_savepoint_drops_its_dispatch_and_the_next_event_asks_again(
-        erp_reseller, django_capture_on_commit_callbacks):
+    erp_reseller, django_capture_on_commit_callbacks
+):
     account = AccountFactory(reseller=erp_reseller)
     with django_capture_on_commit_callbacks() as callbacks:
         with transaction.atomic():
             with pytest.raises(RuntimeError), transaction.atomic():
-                record_event("payment.expired", subject=account, reseller_id=erp_reseller.pk,
-                             account_id=account.pk, payload={}, actor=SYSTEM, now=NOW)
+                record_event(
+                    "payment.expired",
+                    subject=account,
+                    reseller_id=erp_reseller.pk,
+                    account_id=account.pk,
+                    payload={},
+                    actor=SYSTEM,
+                    now=NOW,
+                )
                 raise RuntimeError("rolled back")
-            record_event("payment.expired", subject=account, reseller_id=erp_reseller.pk,
-                         account_id=account.pk, payload={}, actor=SYSTEM, now=NOW)
+            record_event(
+                "payment.expired",
+                subject=account,
+                reseller_id=erp_reseller.pk,
+                account_id=account.pk,
+                payload={},
+                actor=SYSTEM,
+                now=NOW,
+            )
 
     assert callbacks == [event_services._enqueue_dispatch]
     assert PendingDispatch.objects.filter(event__subject_id=account.pk, event__type="payment.expired").count() == 1
@@ -125,6 +165,7 @@ def test_commits_within_a_second_share_one_scheduled_dispatch(monkeypatch, setti
 
 # --- fan-out ---------------------------------------------------------------------------------------------
 
+
 def test_dispatching_twice_sends_nothing_twice(erp_reseller):
     # Given an approved invoice whose events were dispatched and sent
     invoice = approved(closed_erp_invoice(erp_reseller, email="ann@example.com"))
@@ -145,8 +186,11 @@ def test_dispatching_twice_sends_nothing_twice(erp_reseller):
 
 
 def test_the_default_approval_mail_renders_the_invoice(erp_reseller):
-    invoice = approved(closed_erp_invoice(erp_reseller, email="ann@example.com", name="Ann's Shop"),
-                       document_id="NS-77", due_date=date(2026, 2, 20))
+    invoice = approved(
+        closed_erp_invoice(erp_reseller, email="ann@example.com", name="Ann's Shop"),
+        document_id="NS-77",
+        due_date=date(2026, 2, 20),
+    )
 
     dispatch_and_send()
 

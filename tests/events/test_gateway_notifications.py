@@ -40,8 +40,15 @@ def shop(db, mailoutbox, settings):
     get_user_model().objects.filter(pk=gone.user_id).update(is_active=False)
     create_manager(reseller=ResellerFactory(name="Other"), email="admin@other.example", actor=SYSTEM, now=NOW)
     with fake_connector(SECRET) as fake:
-        connector, secret = create_connector(reseller, name="Card Gateway", url=fake.url, processing_minutes=15,
-                                             currencies=["EUR"], actor=SYSTEM, now=NOW)
+        connector, secret = create_connector(
+            reseller,
+            name="Card Gateway",
+            url=fake.url,
+            processing_minutes=15,
+            currencies=["EUR"],
+            actor=SYSTEM,
+            now=NOW,
+        )
         fake.secret = secret
         method = create_payment_method(reseller, name="Card", connector=connector, actor=SYSTEM, now=NOW)
         payment = invoice_of(AccountFactory(reseller=reseller, name="Ada", email="ada@example.com")).payment
@@ -70,13 +77,16 @@ def test_a_second_success_mails_the_managers_who_act_on_money_with_the_amount_cr
     # and the admin and the billing manager (not the viewer, the deactivated admin or another reseller's) got
     # the second charge, with the amount credited, the balance after it and the payment's page in the OCP
     managers = [message for message in messages if message.to != ["ada@example.com"]]
-    assert sorted(message.to[0] for message in managers) == ["admin@gatewayed.example",
-                                                             "billing_manager@gatewayed.example"]
+    assert sorted(message.to[0] for message in managers) == [
+        "admin@gatewayed.example",
+        "billing_manager@gatewayed.example",
+    ]
     mail = managers[0]
     assert mail.subject == f"Second charge for payment {payment.document_id} credited to Ada's balance"
-    assert (f"Card Gateway reported a second successful charge for payment {payment.document_id} (invoice "
-            f"{payment.invoice.document_id}) of Ada (account {payment.account_id}), which was settled already."
-            ) in mail.body
+    assert (
+        f"Card Gateway reported a second successful charge for payment {payment.document_id} (invoice "
+        f"{payment.invoice.document_id}) of Ada (account {payment.account_id}), which was settled already."
+    ) in mail.body
     assert "Credited to the account's balance: 100.00 EUR" in mail.body
     assert "Balance after the credit: 100.00 EUR" in mail.body
     assert f"Charged by the gateway: 100.00 EUR (attempt {attempt.public_id})" in mail.body
@@ -85,8 +95,13 @@ def test_a_second_success_mails_the_managers_who_act_on_money_with_the_amount_cr
     # And the event's placeholders carry the attempt and the credit from the payload the services recorded
     [duplicate] = events_of(payment, "payment.duplicate_success")
     values = placeholders_for([duplicate], now=NOW)[duplicate.pk]
-    assert values["attempt"] == {"id": attempt.public_id, "connector_id": connector.pk,
-                                 "connector_name": "Card Gateway", "amount": "100.00", "currency": "EUR"}
+    assert values["attempt"] == {
+        "id": attempt.public_id,
+        "connector_id": connector.pk,
+        "connector_name": "Card Gateway",
+        "amount": "100.00",
+        "currency": "EUR",
+    }
     assert values["credit"] == {"amount": "100.00", "currency": "EUR", "balance_after": "100.00"}
     assert values["reseller"]["manager_emails"] == "admin@gatewayed.example, billing_manager@gatewayed.example"
 
@@ -101,12 +116,19 @@ def test_attempt_events_carry_their_outcome_and_mail_only_through_a_resellers_ow
     connector, secret, payment = shop["connector"], shop["secret"], shop["payment"]
     reseller = payment.reseller
     # Given the reseller mails its managers about declined attempts
-    create_event_handler(reseller, event="payment.attempt_ended", channel="email", name="Declines",
-                         recipients="{{ reseller.manager_emails }}",
-                         subject="{{ attempt.connector_name }} declined {{ payment.document_number }}",
-                         body="{{ attempt.amount }} {{ attempt.currency }}, attempt {{ attempt.id }}: "
-                              "{{ attempt.outcome }}\n{{ payment.operator_link }}",
-                         condition='attempt.outcome == "declined"', actor=MANAGER, now=NOW)
+    create_event_handler(
+        reseller,
+        event="payment.attempt_ended",
+        channel="email",
+        name="Declines",
+        recipients="{{ reseller.manager_emails }}",
+        subject="{{ attempt.connector_name }} declined {{ payment.document_number }}",
+        body="{{ attempt.amount }} {{ attempt.currency }}, attempt {{ attempt.id }}: "
+        "{{ attempt.outcome }}\n{{ payment.operator_link }}",
+        condition='attempt.outcome == "declined"',
+        actor=MANAGER,
+        now=NOW,
+    )
 
     # When one attempt is declined, and another times out and then succeeds late
     declined = start_attempt(payment, shop["method"], return_url=RETURN, actor=CUSTOMER, now=NOW)
@@ -120,23 +142,35 @@ def test_attempt_events_carry_their_outcome_and_mail_only_through_a_resellers_ow
     # Then the attempt events carry their attempt, outcome and lateness
     started = [placeholders_for([event], now=NOW)[event.pk] for event in events_of(payment, "payment.attempt_started")]
     assert [values["attempt"]["id"] for values in started] == [declined.public_id, late.public_id]
-    assert started[0]["attempt"] == {"id": declined.public_id, "connector_id": connector.pk,
-                                     "connector_name": "Card Gateway", "amount": "100.00", "currency": "EUR"}
-    ended = [placeholders_for([event], now=NOW)[event.pk]["attempt"]
-             for event in events_of(payment, "payment.attempt_ended")]
+    assert started[0]["attempt"] == {
+        "id": declined.public_id,
+        "connector_id": connector.pk,
+        "connector_name": "Card Gateway",
+        "amount": "100.00",
+        "currency": "EUR",
+    }
+    ended = [
+        placeholders_for([event], now=NOW)[event.pk]["attempt"] for event in events_of(payment, "payment.attempt_ended")
+    ]
     assert [(attempt["id"], attempt["outcome"], attempt["late"]) for attempt in ended] == [
-        (declined.public_id, "declined", False), (late.public_id, "timed_out", False),
-        (late.public_id, "succeeded", True)]
+        (declined.public_id, "declined", False),
+        (late.public_id, "timed_out", False),
+        (late.public_id, "succeeded", True),
+    ]
     # and only the reseller's handler mailed about an attempt: its managers, on the declined one
     about_attempts = [message for message in messages if message.to != ["ada@example.com"]]
-    assert sorted(message.to[0] for message in about_attempts) == ["admin@gatewayed.example",
-                                                                   "billing_manager@gatewayed.example"]
+    assert sorted(message.to[0] for message in about_attempts) == [
+        "admin@gatewayed.example",
+        "billing_manager@gatewayed.example",
+    ]
     assert about_attempts[0].subject == f"Card Gateway declined {payment.document_id}"
-    assert about_attempts[0].body == (f"100.00 EUR, attempt {declined.public_id}: declined\n"
-                                      f"{SITE}/operator/payments/{payment.pk}/")
+    assert about_attempts[0].body == (
+        f"100.00 EUR, attempt {declined.public_id}: declined\n{SITE}/operator/payments/{payment.pk}/"
+    )
     # and the customer only got the receipt of the late success
     assert [message.subject for message in messages if message.to == ["ada@example.com"]] == [
-        f"Thank you: we received payment {payment.document_id}"]
+        f"Thank you: we received payment {payment.document_id}"
+    ]
 
 
 def test_the_managers_default_previews_on_the_newest_attempt_and_renders_a_sparse_payload(shop):
@@ -157,9 +191,16 @@ def test_the_managers_default_previews_on_the_newest_attempt_and_renders_a_spars
     assert "Card Gateway reported" in mail.body and f"(attempt {attempt.public_id})" in mail.body
 
     # And an event recorded with only some of the documented keys renders too
-    sparse = Event(pk=10**9, type="payment.duplicate_success", reseller_id=reseller.pk, account_id=payment.account_id,
-                   subject_type="payment", subject_id=payment.pk, occurred_at=NOW,
-                   payload={"attempt_id": attempt.public_id, "credited": 4_200, "credited_currency": "EUR"})
+    sparse = Event(
+        pk=10**9,
+        type="payment.duplicate_success",
+        reseller_id=reseller.pk,
+        account_id=payment.account_id,
+        subject_type="payment",
+        subject_id=payment.pk,
+        occurred_at=NOW,
+        payload={"attempt_id": attempt.public_id, "credited": 4_200, "credited_currency": "EUR"},
+    )
     values = placeholders_for([sparse], now=NOW)[sparse.pk]
     assert values["credit"] == {"amount": "42.00", "currency": "EUR", "balance_after": None}
     mail = message_for(default, values)

@@ -46,6 +46,7 @@ def tree(db):
 
 # --- R43: which handlers serve a reseller -------------------------------------------------------------
 
+
 def test_R43_a_reseller_without_handlers_of_its_own_is_served_by_the_platform_default(tree):
     _, _, grandchild = tree
     assert handlers_for(grandchild.pk, "invoice.approved") == [platform_default("invoice.approved")]
@@ -80,8 +81,9 @@ def test_R43_channels_are_resolved_separately_and_a_level_may_have_several_handl
     operator, parent, grandchild = tree
     # Given the operator's webhook and the grandchild's two e-mail handlers
     endpoint = create_webhook_endpoint(operator, url="https://erp.example.com/hooks", actor=MANAGER, now=T0)
-    webhook = create_event_handler(operator, event="invoice.closed", channel="webhook", name="ERP feed",
-                                   endpoint=endpoint, actor=MANAGER, now=T0)
+    webhook = create_event_handler(
+        operator, event="invoice.closed", channel="webhook", name="ERP feed", endpoint=endpoint, actor=MANAGER, now=T0
+    )
     to_customer = email_handler(grandchild)
     to_accounting = email_handler(grandchild, recipients="accounting@example.com")
 
@@ -93,6 +95,7 @@ def test_R43_channels_are_resolved_separately_and_a_level_may_have_several_handl
 
 # --- rendering -----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def closed_placeholders(reseller):
     account = AccountFactory(reseller=reseller, name="Ada", email="ada@example.com")
@@ -101,10 +104,10 @@ def closed_placeholders(reseller):
     return placeholders_for([event], now=at(date(2026, 2, 2)))[event.pk]
 
 
-def test_message_renders_subject_body_and_the_recipients_split_deduplicated_and_checked(reseller,
-                                                                                        closed_placeholders):
-    handler = email_handler(reseller, recipients="{{ account.email }}, billing@example.com;\n"
-                                                 "{{ account.email }} not-an-address")
+def test_message_renders_subject_body_and_the_recipients_split_deduplicated_and_checked(reseller, closed_placeholders):
+    handler = email_handler(
+        reseller, recipients="{{ account.email }}, billing@example.com;\n{{ account.email }} not-an-address"
+    )
 
     message = message_for(handler, closed_placeholders)
 
@@ -129,15 +132,20 @@ def test_the_condition_decides_and_an_empty_condition_always_holds(reseller, clo
 
 # --- validation when saved -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("field", "source", "line", "name"), [
-    ("body", "Hello {{ account.name }},\n\nyour invoice {{ invoice.numbr }} is ready.", 3, "invoice.numbr"),
-    ("subject", "Invoice {{ invoce.document_number }}", 1, "invoce"),
-    ("body", "Hello,\n{% if invoice.approved %}\napproved\n", 2, None),  # unclosed block: the line opening it
-    ("body", "Hello,\nline two\n{{ invoice.total | no_such_filter }}", 3, "no_such_filter"),
-    ("recipients", "{{ account.mail }}", 1, "account.mail"),
-])
+
+@pytest.mark.parametrize(
+    ("field", "source", "line", "name"),
+    [
+        ("body", "Hello {{ account.name }},\n\nyour invoice {{ invoice.numbr }} is ready.", 3, "invoice.numbr"),
+        ("subject", "Invoice {{ invoce.document_number }}", 1, "invoce"),
+        ("body", "Hello,\n{% if invoice.approved %}\napproved\n", 2, None),  # unclosed block: the line opening it
+        ("body", "Hello,\nline two\n{{ invoice.total | no_such_filter }}", 3, "no_such_filter"),
+        ("recipients", "{{ account.mail }}", 1, "account.mail"),
+    ],
+)
 def test_a_template_with_an_unknown_placeholder_or_a_syntax_error_is_refused_with_the_line(
-        reseller, field, source, line, name):
+    reseller, field, source, line, name
+):
     with pytest.raises(ArrearsError) as refused:
         email_handler(reseller, **{field: source})
 
@@ -157,17 +165,20 @@ def test_placeholders_are_checked_against_the_event_payment_placeholders_on_an_i
     email_handler(reseller, event="payment.due_date_coming", body="Due in {{ payment.days_left }} days")
 
 
-@pytest.mark.parametrize(("fields", "pointer"), [
-    ({"event": "invoice.paid"}, "/event"),
-    ({"channel": "sms"}, "/channel"),
-    ({"name": "  "}, "/name"),
-    ({"subject": ""}, "/subject"),
-    ({"recipients": " "}, "/recipients"),
-    ({"condition": "payment.days_left == 3"}, "/condition"),  # no payment on an invoice event
-    ({"condition": "{{ invoice.approved }}"}, "/condition"),
-    ({"condition": "invoice.approved and"}, "/condition"),
-    ({"channel": "webhook"}, "/endpoint"),
-])
+@pytest.mark.parametrize(
+    ("fields", "pointer"),
+    [
+        ({"event": "invoice.paid"}, "/event"),
+        ({"channel": "sms"}, "/channel"),
+        ({"name": "  "}, "/name"),
+        ({"subject": ""}, "/subject"),
+        ({"recipients": " "}, "/recipients"),
+        ({"condition": "payment.days_left == 3"}, "/condition"),  # no payment on an invoice event
+        ({"condition": "{{ invoice.approved }}"}, "/condition"),
+        ({"condition": "invoice.approved and"}, "/condition"),
+        ({"channel": "webhook"}, "/endpoint"),
+    ],
+)
 def test_invalid_handler_fields_are_refused_naming_the_field(reseller, fields, pointer):
     with pytest.raises(ArrearsError) as refused:
         email_handler(reseller, **fields)
@@ -182,14 +193,28 @@ def test_a_webhook_handler_needs_an_endpoint_of_its_reseller_or_an_ancestor(tree
     sibling = ResellerFactory(name="Sibling", parent=operator)
     parents_endpoint = create_webhook_endpoint(parent, url="https://hooks.example.com/p", actor=MANAGER, now=T0)
 
-    handler = create_event_handler(grandchild, event="payment.received", channel="webhook", name="Feed",
-                                   endpoint=parents_endpoint, condition='payment.status == "completed"',
-                                   actor=MANAGER, now=T0)
+    handler = create_event_handler(
+        grandchild,
+        event="payment.received",
+        channel="webhook",
+        name="Feed",
+        endpoint=parents_endpoint,
+        condition='payment.status == "completed"',
+        actor=MANAGER,
+        now=T0,
+    )
     assert (handler.endpoint, handler.recipients, handler.subject, handler.body) == (parents_endpoint, "", "", "")
 
     with pytest.raises(ArrearsError) as refused:
-        create_event_handler(sibling, event="payment.received", channel="webhook", name="Feed",
-                             endpoint=parents_endpoint, actor=MANAGER, now=T0)
+        create_event_handler(
+            sibling,
+            event="payment.received",
+            channel="webhook",
+            name="Feed",
+            endpoint=parents_endpoint,
+            actor=MANAGER,
+            now=T0,
+        )
     assert (refused.value.code, refused.value.pointer) == ("HANDLER-0001", "/endpoint")
     with pytest.raises(ArrearsError) as refused:
         email_handler(parent, endpoint=parents_endpoint)
@@ -199,17 +224,23 @@ def test_a_webhook_handler_needs_an_endpoint_of_its_reseller_or_an_ancestor(tree
 def test_creating_and_changing_a_handler_records_events(reseller):
     handler = email_handler(reseller)
 
-    changed = update_event_handler(handler, active=False, subject="New {{ invoice.document_number }}",
-                                   actor=MANAGER, now=at(date(2026, 1, 2)))
+    changed = update_event_handler(
+        handler, active=False, subject="New {{ invoice.document_number }}", actor=MANAGER, now=at(date(2026, 1, 2))
+    )
 
-    assert (changed.active, changed.subject, changed.updated_at) == (False, "New {{ invoice.document_number }}",
-                                                                     at(date(2026, 1, 2)))
+    assert (changed.active, changed.subject, changed.updated_at) == (
+        False,
+        "New {{ invoice.document_number }}",
+        at(date(2026, 1, 2)),
+    )
     created, updated = Event.objects.filter(subject_type="eventhandler", subject_id=handler.pk).order_by("id")
     assert created.type == "event_handler.created"
     assert created.payload["subject"] == SUBJECT
     assert updated.type == "event_handler.updated"
-    assert updated.payload["changes"] == {"active": [True, False],
-                                          "subject": [SUBJECT, "New {{ invoice.document_number }}"]}
+    assert updated.payload["changes"] == {
+        "active": [True, False],
+        "subject": [SUBJECT, "New {{ invoice.document_number }}"],
+    }
     assert (updated.actor_kind, updated.actor_label) == ("manager", MANAGER.label)
 
 
@@ -231,9 +262,11 @@ def test_a_change_is_validated_like_a_creation_and_the_platform_defaults_are_rea
 
 # --- webhook endpoints -------------------------------------------------------------------------------
 
+
 def test_a_webhook_endpoint_gets_a_standard_webhooks_secret_which_its_event_does_not_record(reseller):
-    endpoint = create_webhook_endpoint(reseller, url="https://erp.example.com/hooks", description="ERP",
-                                       actor=MANAGER, now=T0)
+    endpoint = create_webhook_endpoint(
+        reseller, url="https://erp.example.com/hooks", description="ERP", actor=MANAGER, now=T0
+    )
 
     assert endpoint.secret.startswith("whsec_")
     assert len(base64.b64decode(endpoint.secret.removeprefix("whsec_"))) == 24
@@ -242,14 +275,17 @@ def test_a_webhook_endpoint_gets_a_standard_webhooks_secret_which_its_event_does
     assert endpoint.secret not in str(event.payload)
 
 
-@pytest.mark.parametrize(("url", "accepted"), [
-    ("https://erp.example.com/hooks", True),
-    ("http://127.0.0.1:8123/hooks", True),
-    ("http://localhost:8123/hooks", True),
-    ("http://erp.example.com/hooks", False),
-    ("ftp://erp.example.com/hooks", False),
-    ("not a url", False),
-])
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://erp.example.com/hooks", True),
+        ("http://127.0.0.1:8123/hooks", True),
+        ("http://localhost:8123/hooks", True),
+        ("http://erp.example.com/hooks", False),
+        ("ftp://erp.example.com/hooks", False),
+        ("not a url", False),
+    ],
+)
 def test_webhook_urls_must_be_https_except_on_loopback(reseller, url, accepted):
     if accepted:
         assert create_webhook_endpoint(reseller, url=url, actor=MANAGER, now=T0).url == url
@@ -260,6 +296,7 @@ def test_webhook_urls_must_be_https_except_on_loopback(reseller, url, accepted):
 
 
 # --- the defaults that ship -----------------------------------------------------------------------------
+
 
 def test_every_event_has_a_default_email_to_the_customer_or_the_managers_that_passes_the_template_check(db):
     defaults = {handler.event: handler for handler in EventHandler.objects.filter(reseller=None)}
@@ -283,11 +320,15 @@ def test_the_defaults_render_friendly_mail_from_real_events(erp_reseller):
     other = AccountFactory(reseller=erp_reseller, name="Grace Hopper", email="grace@example.com")
     SubscriptionFactory(account=other, billing_day=15, start_date=date(2026, 1, 31))
     invoice = invoice_of(account)
-    approval = {"due_date": date(2026, 2, 10), "amount": {"total": "123.45", "currency": "USD"},
-                "link": {"name": "ERP-1.pdf", "data": "https://erp.example.com/ERP-1.pdf"}}
+    approval = {
+        "due_date": date(2026, 2, 10),
+        "amount": {"total": "123.45", "currency": "USD"},
+        "link": {"name": "ERP-1.pdf", "data": "https://erp.example.com/ERP-1.pdf"},
+    }
     approved(invoice, **approval)
-    revoke_invoice_approval(invoice, document_id="ERP-1", billing_date=invoice.billing_date, actor=ERP,
-                            now=at(APPROVAL_DAY, 13))
+    revoke_invoice_approval(
+        invoice, document_id="ERP-1", billing_date=invoice.billing_date, actor=ERP, now=at(APPROVAL_DAY, 13)
+    )
     approved(invoice, **approval)
     bill(erp_reseller, date(2026, 2, 12))
     events = list(Event.objects.filter(reseller=erp_reseller, type__in=list(NOTIFIABLE_EVENTS)))

@@ -26,6 +26,10 @@ def test_every_placeholder_is_documented_and_nothing_else():
     documented = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)*)`", DOC.split("## Placeholders")[1].split("## Handlers")[0]))
     offered = set().union(*(_placeholder_paths(tree) for tree in PLACEHOLDERS.values()))
     assert offered <= documented, f"undocumented: {sorted(offered - documented)}"
-    names = {path for path in documented if path.split(".")[0] in {"event", "account", "reseller", "invoice",
-                                                                    "payment"} or path.startswith("billing_day")}
+    names = {
+        path
+        for path in documented
+        if path.split(".")[0] in {"event", "account", "reseller", "invoice", "payment"}
+        or path.startswith("billing_day")
+    }
     assert names <= offered, f"documented but not offered: {sorted(names - offered)}"

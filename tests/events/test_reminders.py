@@ -15,9 +15,15 @@ from tests.service_support import approved, invoice_of
 
 def announcements(event_type: str, reseller) -> list[tuple]:
     """(billed day, subject id, days left, date announced) of every announcement, in order."""
-    return [(event.occurred_at.date(), event.subject_id, event.payload["days_left"],
-             event.payload.get("due_date") or event.payload["billing_date"])
-            for event in Event.objects.filter(type=event_type, reseller=reseller).order_by("id")]
+    return [
+        (
+            event.occurred_at.date(),
+            event.subject_id,
+            event.payload["days_left"],
+            event.payload.get("due_date") or event.payload["billing_date"],
+        )
+        for event in Event.objects.filter(type=event_type, reseller=reseller).order_by("id")
+    ]
 
 
 def days(first: date, last: date) -> list[date]:
@@ -25,6 +31,7 @@ def days(first: date, last: date) -> list[date]:
 
 
 # --- due dates -----------------------------------------------------------------------------------------
+
 
 def test_R41_an_unpaid_payment_is_announced_every_day_from_closing_to_its_due_date(reseller):
     # Given a payment closed on 2 February with 10-day terms: due on 11 February, expiring on the 12th
@@ -35,13 +42,16 @@ def test_R41_an_unpaid_payment_is_announced_every_day_from_closing_to_its_due_da
     bill(reseller, date(2026, 2, 14))
 
     # Then each day from closing to the due date announced the days left, and nothing after the expiry
-    expected = [(day, payment.pk, (date(2026, 2, 11) - day).days, "2026-02-11")
-                for day in days(date(2026, 2, 2), date(2026, 2, 11))]
+    expected = [
+        (day, payment.pk, (date(2026, 2, 11) - day).days, "2026-02-11")
+        for day in days(date(2026, 2, 2), date(2026, 2, 11))
+    ]
     assert announcements(DUE_DATE_COMING, reseller) == expected
     # with one reminder and one outbox row per event
     events = Event.objects.filter(type=DUE_DATE_COMING, reseller=reseller)
-    assert sorted(Reminder.objects.filter(kind=DUE_DATE_COMING).values_list("due_on", "days_left", "event_id")) == \
-        sorted((date(2026, 2, 11), event.payload["days_left"], event.pk) for event in events)
+    assert sorted(
+        Reminder.objects.filter(kind=DUE_DATE_COMING).values_list("due_on", "days_left", "event_id")
+    ) == sorted((date(2026, 2, 11), event.payload["days_left"], event.pk) for event in events)
     assert PendingDispatch.objects.filter(event__in=events).count() == 10
     assert BillingRun.objects.get(reseller=reseller, date=date(2026, 2, 5)).counts["due_date_reminders"] == 1
 
@@ -65,7 +75,9 @@ def test_R41_due_dates_are_announced_at_most_30_days_ahead(reseller):
     bill(reseller, date(2026, 2, 12))
 
     assert announcements(DUE_DATE_COMING, reseller) == [
-        (date(2026, 2, 11), payment.pk, 30, "2026-03-13"), (date(2026, 2, 12), payment.pk, 29, "2026-03-13")]
+        (date(2026, 2, 11), payment.pk, 30, "2026-03-13"),
+        (date(2026, 2, 12), payment.pk, 29, "2026-03-13"),
+    ]
 
 
 def test_R41_running_a_day_twice_announces_nothing_twice(reseller):
@@ -93,18 +105,23 @@ def test_R41_a_due_date_moved_by_a_revoke_and_a_new_approval_is_announced_again(
     bill(erp_reseller, date(2026, 2, 5))
     payment_id = invoice.payment.pk
     assert announcements(DUE_DATE_COMING, erp_reseller) == [
-        (date(2026, 2, 3), payment_id, 7, "2026-02-10"), (date(2026, 2, 4), payment_id, 6, "2026-02-10"),
-        (date(2026, 2, 5), payment_id, 5, "2026-02-10")]
+        (date(2026, 2, 3), payment_id, 7, "2026-02-10"),
+        (date(2026, 2, 4), payment_id, 6, "2026-02-10"),
+        (date(2026, 2, 5), payment_id, 5, "2026-02-10"),
+    ]
 
     # When the approval is revoked on the 5th and the invoice approved again, due on the 12th
-    revoke_invoice_approval(invoice, document_id="ERP-1", billing_date=invoice.billing_date, actor=ERP,
-                            now=at(date(2026, 2, 5), 13))
+    revoke_invoice_approval(
+        invoice, document_id="ERP-1", billing_date=invoice.billing_date, actor=ERP, now=at(date(2026, 2, 5), 13)
+    )
     approved(invoice, day=date(2026, 2, 5), due_date=date(2026, 2, 12))
     bill(erp_reseller, date(2026, 2, 7))
 
     # Then the new due date is announced, with days left already announced for the old one
     assert announcements(DUE_DATE_COMING, erp_reseller)[3:] == [
-        (date(2026, 2, 6), payment_id, 6, "2026-02-12"), (date(2026, 2, 7), payment_id, 5, "2026-02-12")]
+        (date(2026, 2, 6), payment_id, 6, "2026-02-12"),
+        (date(2026, 2, 7), payment_id, 5, "2026-02-12"),
+    ]
 
 
 def test_R41_an_unapproved_erp_payment_has_no_due_date_and_is_not_announced(erp_reseller):
@@ -117,8 +134,17 @@ def test_R41_an_unapproved_erp_payment_has_no_due_date_and_is_not_announced(erp_
 
 def test_R41_nothing_is_announced_when_no_handler_serves_the_event(reseller):
     # Given the reseller switched the default reminder off with an inactive handler of its own
-    create_event_handler(reseller, event=DUE_DATE_COMING, channel="email", name="Off", subject="x", body="x",
-                         active=False, actor=MANAGER, now=T0)
+    create_event_handler(
+        reseller,
+        event=DUE_DATE_COMING,
+        channel="email",
+        name="Off",
+        subject="x",
+        body="x",
+        active=False,
+        actor=MANAGER,
+        now=T0,
+    )
     invoice_of(AccountFactory(reseller=reseller))
 
     bill(reseller, date(2026, 2, 8))
@@ -131,6 +157,7 @@ def test_R41_nothing_is_announced_when_no_handler_serves_the_event(reseller):
 
 
 # --- billing days --------------------------------------------------------------------------------------
+
 
 def test_billing_days_are_announced_1_to_7_days_ahead_once_per_account(reseller, monkeypatch):
     # Given an account with two subscriptions on billing day 15 and another account on day 20;
@@ -147,12 +174,17 @@ def test_billing_days_are_announced_1_to_7_days_ahead_once_per_account(reseller,
 
     # Then each account heard of its billing date on each of the 7 days before it, once a day
     assert sorted(announcements(BILLING_DAY_COMING, reseller)) == sorted(
-        [(day, two.pk, (date(2026, 1, 15) - day).days, "2026-01-15") for day in days(date(2026, 1, 8),
-                                                                                     date(2026, 1, 14))]
+        [
+            (day, two.pk, (date(2026, 1, 15) - day).days, "2026-01-15")
+            for day in days(date(2026, 1, 8), date(2026, 1, 14))
+        ]
         + [(date(2026, 1, 13), other.pk, 7, "2026-01-20")]
         + [(date(2026, 1, 14), other.pk, 6, "2026-01-20")]
-        + [(day, other.pk, (date(2026, 1, 20) - day).days, "2026-01-20") for day in days(date(2026, 1, 15),
-                                                                                         date(2026, 1, 16))])
+        + [
+            (day, other.pk, (date(2026, 1, 20) - day).days, "2026-01-20")
+            for day in days(date(2026, 1, 15), date(2026, 1, 16))
+        ]
+    )
     event = Event.objects.filter(type=BILLING_DAY_COMING, subject_id=two.pk).first()
     assert (event.subject_type, event.account_id) == ("account", two.pk)
     assert event.payload == {"billing_day": 15, "billing_date": "2026-01-15", "days_left": 7}

@@ -76,8 +76,12 @@ def test_replay_with_include_sent_sends_again_and_respects_since_and_reseller(re
     theirs = received(other, "bob@example.com")
     deliver_due(now=NOW)
 
-    assert replay_deliveries(since=NOW + timedelta(seconds=1), include_sent=True, now=LATER,
-                             actor=SYSTEM)["deliveries_requeued"] == 0
+    assert (
+        replay_deliveries(since=NOW + timedelta(seconds=1), include_sent=True, now=LATER, actor=SYSTEM)[
+            "deliveries_requeued"
+        ]
+        == 0
+    )
     counts = replay_deliveries(since=NOW, reseller_id=reseller.pk, include_sent=True, now=LATER, actor=SYSTEM)
     deliver_due(now=LATER)
 
@@ -105,10 +109,14 @@ def test_the_replay_command_prints_its_counts(reseller, broken_mail_server, sett
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     out, err = io.StringIO(), io.StringIO()
 
-    call_command("events", "replay", "--since", APPROVAL_DAY.isoformat(), "--reseller", str(reseller.pk),
-                 stdout=out, stderr=err)
+    call_command(
+        "events", "replay", "--since", APPROVAL_DAY.isoformat(), "--reseller", str(reseller.pk), stdout=out, stderr=err
+    )
 
-    assert json.loads(out.getvalue()) == {"deliveries_requeued": 1, "deliveries_skipped_endpoint_disabled": 0,
-                                          "events_dispatched": 0}
+    assert json.loads(out.getvalue()) == {
+        "deliveries_requeued": 1,
+        "deliveries_skipped_endpoint_disabled": 0,
+        "events_dispatched": 0,
+    }
     assert "1 deliveries queued again" in err.getvalue()
     assert Delivery.objects.get(recipient="ann@example.com").status == "pending"

@@ -19,8 +19,9 @@ NOW = at(APPROVAL_DAY)
 
 def a_delivery(reseller, url="https://erp.example.com/hooks"):
     endpoint = create_webhook_endpoint(reseller, url=url, actor=MANAGER, now=NOW)
-    create_event_handler(reseller, event="payment.received", channel="webhook", name="erp", endpoint=endpoint,
-                         actor=MANAGER, now=NOW)
+    create_event_handler(
+        reseller, event="payment.received", channel="webhook", name="erp", endpoint=endpoint, actor=MANAGER, now=NOW
+    )
     top_up_balance(AccountFactory(reseller=reseller), 1_000, actor=MANAGER, now=NOW)
     dispatch_pending_events(now=NOW)
     return endpoint, Delivery.objects.get(endpoint=endpoint)

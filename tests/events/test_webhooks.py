@@ -35,8 +35,15 @@ def test_retries_span_at_least_eight_attempts_over_a_day():
 @pytest.fixture
 def endpoint(reseller, httpserver):
     endpoint = create_webhook_endpoint(reseller, url=httpserver.url_for("/hook"), actor=MANAGER, now=NOW)
-    create_event_handler(reseller, event="payment.received", channel="webhook", name="to the ERP",
-                         endpoint=endpoint, actor=MANAGER, now=NOW)
+    create_event_handler(
+        reseller,
+        event="payment.received",
+        channel="webhook",
+        name="to the ERP",
+        endpoint=endpoint,
+        actor=MANAGER,
+        now=NOW,
+    )
     return endpoint
 
 
@@ -96,7 +103,8 @@ def test_the_webhook_body_is_the_event_and_its_signature_verifies(reseller, endp
 
 
 def test_a_receiver_that_fails_three_times_then_succeeds_gets_the_event_exactly_once_more(
-        reseller, endpoint, httpserver):
+    reseller, endpoint, httpserver
+):
     # Given a receiver answering 500, 503, 502, then 200
     handler, received = answering(500, 503, 502)
     httpserver.expect_request("/hook").respond_with_handler(handler)
@@ -112,7 +120,11 @@ def test_a_receiver_that_fails_three_times_then_succeeds_gets_the_event_exactly_
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("sent", 4)
     assert [(a.succeeded, a.status_code) for a in delivery.log.all()] == [
-        (False, 500), (False, 503), (False, 502), (True, 200)]
+        (False, 500),
+        (False, 503),
+        (False, 502),
+        (True, 200),
+    ]
     # the attempts follow the backoff schedule
     times = [attempt.attempted_at for attempt in delivery.log.all()]
     assert [later - earlier for earlier, later in zip(times, times[1:], strict=False)] == list(RETRY_DELAYS[:3])
@@ -134,8 +146,7 @@ def test_a_delivery_gives_up_after_the_last_attempt(reseller, endpoint, httpserv
     assert (endpoint.active, endpoint.consecutive_failures) == (True, 1)
 
 
-def test_an_endpoint_that_always_fails_is_disabled_after_10_events_and_its_log_is_kept(
-        reseller, endpoint, httpserver):
+def test_an_endpoint_that_always_fails_is_disabled_after_10_events_and_its_log_is_kept(reseller, endpoint, httpserver):
     # Given a receiver that always fails, and 11 events for it
     handler, received = answering(*[500] * 1000)
     httpserver.expect_request("/hook").respond_with_handler(handler)

@@ -14,8 +14,15 @@ def gateway(db):
     """``(connector, secret, method, fake)``: a connector of a default-mode reseller, answered by a fake."""
     reseller = ResellerFactory(name="Gatewayed")
     with fake_connector("whsec_" + "A" * 32) as fake:
-        connector, secret = create_connector(reseller, name="Card Gateway", url=fake.url, processing_minutes=15,
-                                             currencies=["EUR", "USD"], actor=SYSTEM, now=NOW)
+        connector, secret = create_connector(
+            reseller,
+            name="Card Gateway",
+            url=fake.url,
+            processing_minutes=15,
+            currencies=["EUR", "USD"],
+            actor=SYSTEM,
+            now=NOW,
+        )
         fake.secret = secret
         method = create_payment_method(reseller, name="Card", connector=connector, actor=SYSTEM, now=NOW)
         yield connector, secret, method, fake

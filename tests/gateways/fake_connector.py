@@ -57,8 +57,12 @@ def _handler(fake: FakeConnector):
             body = self._read()
             if fake.checkout_answer == "error":
                 return self._answer(500, {"error": "down for maintenance"})
-            answer = {"attempt_id": body["attempt_id"], "checkout_id": f"chk_{body['attempt_id'][-6:]}",
-                      "status": "pending", "redirect_url": f"{fake.url}/checkout/{body['attempt_id']}"}
+            answer = {
+                "attempt_id": body["attempt_id"],
+                "checkout_id": f"chk_{body['attempt_id'][-6:]}",
+                "status": "pending",
+                "redirect_url": f"{fake.url}/checkout/{body['attempt_id']}",
+            }
             if fake.checkout_answer == "wrong_attempt":
                 answer["attempt_id"] = "att_somebody_else"
             fake.statuses.setdefault(body["attempt_id"], "pending")
@@ -70,9 +74,16 @@ def _handler(fake: FakeConnector):
             if attempt_id not in fake.statuses:
                 return self._answer(404, {"error": "unknown attempt"})
             request = fake.checkout_request(attempt_id)
-            self._answer(200, {"attempt_id": attempt_id, "checkout_id": f"chk_{attempt_id[-6:]}",
-                               "status": fake.statuses[attempt_id], "amount": request["amount"],
-                               "currency": request["currency"]})
+            self._answer(
+                200,
+                {
+                    "attempt_id": attempt_id,
+                    "checkout_id": f"chk_{attempt_id[-6:]}",
+                    "status": fake.statuses[attempt_id],
+                    "amount": request["amount"],
+                    "currency": request["currency"],
+                },
+            )
 
     return Handler
 
@@ -98,5 +109,9 @@ def signed_callback(secret: str, payload: dict, *, webhook_id: str | None = None
 
 def post_callback(base_url: str, connector_id: int, secret: str, payload: dict, **options) -> httpx.Response:
     body, headers = signed_callback(secret, payload, **options)
-    return httpx.post(f"{base_url}/connectors/{connector_id}/callback", content=body,
-                      headers={**headers, "content-type": "application/json"}, timeout=10)
+    return httpx.post(
+        f"{base_url}/connectors/{connector_id}/callback",
+        content=body,
+        headers={**headers, "content-type": "application/json"},
+        timeout=10,
+    )

@@ -43,9 +43,14 @@ def waiting_payment(reseller, **account) -> Payment:
 
 
 def outcome(attempt: PaymentAttempt, kind: str, *, amount: int | None = None, currency: str | None = None) -> dict:
-    return {"type": f"checkout.{kind}", "attempt_id": attempt.public_id, "checkout_id": attempt.checkout_id,
-            "amount": attempt.amount if amount is None else amount,
-            "currency": attempt.currency if currency is None else currency, "occurred_at": NOW.isoformat()}
+    return {
+        "type": f"checkout.{kind}",
+        "attempt_id": attempt.public_id,
+        "checkout_id": attempt.checkout_id,
+        "amount": attempt.amount if amount is None else amount,
+        "currency": attempt.currency if currency is None else currency,
+        "occurred_at": NOW.isoformat(),
+    }
 
 
 def callback(connector, secret, payload, *, webhook_id=None, now=NOW) -> str:
@@ -95,8 +100,11 @@ def test_an_erp_external_total_in_another_currency_is_what_the_connector_charges
     connector, _, method, fake = gateway
     connector.reseller.external_invoices = True
     connector.reseller.save()
-    invoice = approved(invoice_of(AccountFactory(reseller=connector.reseller)), due_date=date(2026, 2, 20),
-                       amount={"total": "130.00", "currency": "USD"})
+    invoice = approved(
+        invoice_of(AccountFactory(reseller=connector.reseller)),
+        due_date=date(2026, 2, 20),
+        amount={"total": "130.00", "currency": "USD"},
+    )
     payment = invoice.payment
     total = payment.total
 
@@ -116,8 +124,7 @@ def test_a_second_pay_while_an_attempt_is_open_is_refused_and_changes_nothing(ga
     sent_before = len(fake.received)
 
     refused("CONNECTOR-0006", start_attempt, payment, method, return_url=RETURN, actor=CUSTOMER, now=NOW)
-    refused(PaymentStatusForbids.code, pay_from_balance, reload(payment), actor=CUSTOMER,
-            now=NOW)
+    refused(PaymentStatusForbids.code, pay_from_balance, reload(payment), actor=CUSTOMER, now=NOW)
     assert len(fake.received) == sent_before, "no second checkout was asked for"
 
 
@@ -187,14 +194,16 @@ def forged_cases(connector, secret, attempt, other_attempt):
     body, headers = signed_callback("whsec_" + "B" * 32, good)
     cases.append(("bad signature", "CONNECTOR-0001", connector.pk, body, headers))
     body, headers = signed_callback(secret, good)
-    cases.append(("body changed after signing", "CONNECTOR-0001", connector.pk, body.replace(b"succeeded", b"declined"),
-                  headers))
+    cases.append(
+        ("body changed after signing", "CONNECTOR-0001", connector.pk, body.replace(b"succeeded", b"declined"), headers)
+    )
     old = dict(headers, **{"webhook-timestamp": str(int(headers["webhook-timestamp"]) - 301)})
     cases.append(("timestamp 5 minutes old", "CONNECTOR-0001", connector.pk, body, old))
     unsigned = {key: value for key, value in headers.items() if key != "webhook-signature"}
     cases.append(("no signature", "CONNECTOR-0001", connector.pk, body, unsigned))
-    cases.append(("malformed signature", "CONNECTOR-0001", connector.pk, body,
-                  dict(headers, **{"webhook-signature": "v1"})))
+    cases.append(
+        ("malformed signature", "CONNECTOR-0001", connector.pk, body, dict(headers, **{"webhook-signature": "v1"}))
+    )
     body, headers = signed_callback(secret, {**good, "attempt_id": other_attempt.public_id})
     cases.append(("another connector's attempt", "CONNECTOR-0404", connector.pk, body, headers))
     body, headers = signed_callback(secret, {**good, "attempt_id": "att_unknown"})
@@ -218,12 +227,20 @@ def test_forged_and_foreign_callbacks_are_refused_and_change_nothing(gateway):
     attempt = start_attempt(payment, method, return_url=RETURN, actor=CUSTOMER, now=NOW)
     with fake_connector("whsec_" + "C" * 32) as other_fake:
         other_reseller = ResellerFactory(name="Other")
-        other, other_secret = create_connector(other_reseller, name="Other Gateway", url=other_fake.url,
-                                               processing_minutes=15, currencies=["EUR"], actor=SYSTEM, now=NOW)
+        other, other_secret = create_connector(
+            other_reseller,
+            name="Other Gateway",
+            url=other_fake.url,
+            processing_minutes=15,
+            currencies=["EUR"],
+            actor=SYSTEM,
+            now=NOW,
+        )
         other_fake.secret = other_secret
         other_method = create_payment_method(other_reseller, name="Other", connector=other, actor=SYSTEM, now=NOW)
-        other_attempt = start_attempt(waiting_payment(other_reseller), other_method, return_url=RETURN,
-                                      actor=CUSTOMER, now=NOW)
+        other_attempt = start_attempt(
+            waiting_payment(other_reseller), other_method, return_url=RETURN, actor=CUSTOMER, now=NOW
+        )
 
     for name, code, connector_id, body, headers in forged_cases(connector, secret, attempt, other_attempt):
         before = snapshot(), list(PaymentAttempt.objects.values()), AttemptLogEntry.objects.count()
@@ -338,9 +355,14 @@ def test_a_late_success_for_a_payment_paid_from_the_balance_meanwhile_is_credite
 def test_a_top_up_through_a_connector_credits_the_balance(gateway):
     connector, secret, method, _ = gateway
     account = AccountFactory(reseller=connector.reseller)
-    attempt = start_top_up_attempt(account, 5_000, method,
-                                   return_url="http://x/customer/payments/{payment_id}/return/?attempt={attempt_id}",
-                                   actor=CUSTOMER, now=NOW)
+    attempt = start_top_up_attempt(
+        account,
+        5_000,
+        method,
+        return_url="http://x/customer/payments/{payment_id}/return/?attempt={attempt_id}",
+        actor=CUSTOMER,
+        now=NOW,
+    )
     payment = attempt.payment
     assert payment.type == Payment.Type.TOP_UP and reload(payment).status == S.PROCESSING
 
@@ -363,24 +385,49 @@ def test_a_top_up_whose_checkout_fails_is_cancelled(gateway):
 def test_a_method_of_another_reseller_or_a_currency_the_connector_refuses_is_refused(gateway):
     connector, _, method, _ = gateway
     other = waiting_payment(ResellerFactory(name="Elsewhere"))
-    refused(PaymentMethodInvalid.code, start_attempt, other, method, return_url=RETURN,
-            actor=CUSTOMER, now=NOW, pointer="/payment_method_id")
+    refused(
+        PaymentMethodInvalid.code,
+        start_attempt,
+        other,
+        method,
+        return_url=RETURN,
+        actor=CUSTOMER,
+        now=NOW,
+        pointer="/payment_method_id",
+    )
     chf_reseller = ResellerFactory(name="Swiss", currency="CHF")
     with fake_connector("whsec_" + "D" * 32) as fake:
-        chf_connector, secret = create_connector(chf_reseller, name="Euro only", url=fake.url, processing_minutes=5,
-                                                 currencies=["EUR"], actor=SYSTEM, now=NOW)
-        chf_method = create_payment_method(chf_reseller, name="Euro only", connector=chf_connector, actor=SYSTEM,
-                                           now=NOW)
-        refused("CONNECTOR-0007", start_attempt, waiting_payment(chf_reseller), chf_method, return_url=RETURN,
-                actor=CUSTOMER, now=NOW, pointer="/payment_method_id")
+        chf_connector, secret = create_connector(
+            chf_reseller,
+            name="Euro only",
+            url=fake.url,
+            processing_minutes=5,
+            currencies=["EUR"],
+            actor=SYSTEM,
+            now=NOW,
+        )
+        chf_method = create_payment_method(
+            chf_reseller, name="Euro only", connector=chf_connector, actor=SYSTEM, now=NOW
+        )
+        refused(
+            "CONNECTOR-0007",
+            start_attempt,
+            waiting_payment(chf_reseller),
+            chf_method,
+            return_url=RETURN,
+            actor=CUSTOMER,
+            now=NOW,
+            pointer="/payment_method_id",
+        )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_copies_of_one_success_complete_the_payment_exactly_once():
     reseller = ResellerFactory(name="Concurrent")
     with fake_connector("whsec_" + "E" * 32) as fake:
-        connector, secret = create_connector(reseller, name="Card", url=fake.url, processing_minutes=15,
-                                             currencies=["EUR"], actor=SYSTEM, now=NOW)
+        connector, secret = create_connector(
+            reseller, name="Card", url=fake.url, processing_minutes=15, currencies=["EUR"], actor=SYSTEM, now=NOW
+        )
         fake.secret = secret
         method = create_payment_method(reseller, name="Card", connector=connector, actor=SYSTEM, now=NOW)
         payment = waiting_payment(reseller)

@@ -32,12 +32,15 @@ def test_a_signed_success_answers_applied_then_duplicate(open_attempt):
     assert Payment.objects.get(pk=attempt.payment_id).status == "completed"
 
 
-@pytest.mark.parametrize(("change", "status", "code"), [
-    ({"secret": "whsec_" + "Z" * 32}, 401, "CONNECTOR-0001"),
-    ({"amount": 1}, 409, "CONNECTOR-0002"),
-    ({"attempt_id": "att_nobody"}, 404, "CONNECTOR-0404"),
-    ({"type": "checkout.maybe"}, 400, "CONNECTOR-0003"),
-])
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"secret": "whsec_" + "Z" * 32}, 401, "CONNECTOR-0001"),
+        ({"amount": 1}, 409, "CONNECTOR-0002"),
+        ({"attempt_id": "att_nobody"}, 404, "CONNECTOR-0404"),
+        ({"type": "checkout.maybe"}, 400, "CONNECTOR-0003"),
+    ],
+)
 def test_refusals_are_json_api_errors_with_their_code(open_attempt, change, status, code):
     connector, secret, attempt = open_attempt
     payload = {**outcome(attempt, "succeeded"), **{k: v for k, v in change.items() if k != "secret"}}

@@ -37,11 +37,15 @@ def new_secret() -> str:
 def signed(secret: str, body: str = "", *, at: datetime | None = None, message_id: str | None = None) -> dict:
     moment = at or datetime.now(UTC)
     message_id = message_id or f"msg_{secrets.token_hex(8)}"
-    return {"webhook-id": message_id, "webhook-timestamp": str(int(moment.timestamp())),
-            "webhook-signature": Webhook(secret).sign(message_id, moment, body)}
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, moment, body),
+    }
 
 
 # --- a callback receiver: Arrears' side of the callbacks, on loopback --------------------------------------
+
 
 @dataclass
 class Received:
@@ -91,19 +95,22 @@ def callback_receiver() -> Iterator[Receiver]:
             self.wfile.write(body)
 
         def do_GET(self):  # the shop's return page
-            self._answer(200, b"<!doctype html><title>Back at the shop</title><h1>Back at the shop</h1>",
-                         "text/html")
+            self._answer(200, b"<!doctype html><title>Back at the shop</title><h1>Back at the shop</h1>", "text/html")
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             with receiver.changed:
-                receiver.received.append(Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                  body))
+                receiver.received.append(
+                    Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 plan = receiver.planned.get(self.path) or []
                 status = plan.pop(0) if plan else 200
                 receiver.changed.notify_all()
-            self._answer(status, json.dumps({"result": "applied"} if status == 200 else {"errors": []}).encode(),
-                         "application/json")
+            self._answer(
+                status,
+                json.dumps({"result": "applied"} if status == 200 else {"errors": []}).encode(),
+                "application/json",
+            )
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -117,6 +124,7 @@ def callback_receiver() -> Iterator[Receiver]:
 
 
 # --- the gateway as a process of its own -------------------------------------------------------------------
+
 
 @dataclass
 class Gateway:
@@ -148,14 +156,18 @@ class Gateway:
 
 
 def start_gateway(tmp_path: Path, secret: str) -> Gateway:
-    env = {**os.environ, "ARREARS_GATEWAY_SECRET": secret, "ARREARS_DATA_DIR": str(tmp_path),
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "ARREARS_GATEWAY_SECRET": secret, "ARREARS_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     for _ in range(3):
         port = free_port()
         log_path = tmp_path / f"gateway-{port}.log"
         with log_path.open("wb") as log:
-            process = subprocess.Popen([str(BIN / "arrears"), "gateway", "--port", str(port)], env=env, cwd=REPO,
-                                       stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [str(BIN / "arrears"), "gateway", "--port", str(port)],
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         gateway = Gateway(f"http://127.0.0.1:{port}", secret, log_path, process)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while process.poll() is None and time.monotonic() < deadline:
@@ -195,11 +207,19 @@ def gateway(tmp_path_factory, receiver) -> Iterator[Gateway]:
 
 def checkout_request(receiver: Receiver, **changes) -> dict:
     attempt_id = f"att_{secrets.token_hex(10)}"
-    return {"protocol": "arrears-connector/1", "attempt_id": attempt_id, "payment_id": 4711,
-            "payment_number": "PAY-000042", "description": "Invoice INV-000042, Skyline Cloud",
-            "amount": 123450, "currency": "CHF", "return_url": f"{receiver.url}/return/{attempt_id}",
-            "callback_url": f"{receiver.url}/callbacks/{attempt_id}",
-            "expires_at": (datetime.now(UTC) + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"), **changes}
+    return {
+        "protocol": "arrears-connector/1",
+        "attempt_id": attempt_id,
+        "payment_id": 4711,
+        "payment_number": "PAY-000042",
+        "description": "Invoice INV-000042, Skyline Cloud",
+        "amount": 123450,
+        "currency": "CHF",
+        "return_url": f"{receiver.url}/return/{attempt_id}",
+        "callback_url": f"{receiver.url}/callbacks/{attempt_id}",
+        "expires_at": (datetime.now(UTC) + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **changes,
+    }
 
 
 def open_checkout(gateway: Gateway, receiver: Receiver, **changes) -> tuple[dict, dict]:
@@ -215,22 +235,35 @@ def callback_path(request: dict) -> str:
 
 # --- starting ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("secret", "message"), [(None, "ARREARS_GATEWAY_SECRET is not set"),
-                                                 ("   ", "ARREARS_GATEWAY_SECRET is not set"),
-                                                 ("whsec_%%%", "not a Standard Webhooks secret")])
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        (None, "ARREARS_GATEWAY_SECRET is not set"),
+        ("   ", "ARREARS_GATEWAY_SECRET is not set"),
+        ("whsec_%%%", "not a Standard Webhooks secret"),
+    ],
+)
 def test_the_gateway_refuses_to_start_without_a_secret(tmp_path, secret, message):
     env = {**os.environ, "ARREARS_DATA_DIR": str(tmp_path)}
     env.pop("ARREARS_GATEWAY_SECRET", None)
     if secret is not None:
         env["ARREARS_GATEWAY_SECRET"] = secret
-    done = subprocess.run([str(BIN / "arrears"), "gateway", "--port", str(free_port())], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(BIN / "arrears"), "gateway", "--port", str(free_port())],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
 
 
 # --- opening a checkout --------------------------------------------------------------------------------------
+
 
 def test_a_checkout_opens_once_per_attempt_with_a_signed_answer(gateway, receiver):
     request = checkout_request(receiver)
@@ -261,8 +294,10 @@ def _old(secret, body):
     return signed(secret, body, at=datetime.now(UTC) - timedelta(minutes=6))
 
 
-@pytest.mark.parametrize("forgery", ["other secret", "old timestamp", "future timestamp", "changed body",
-                                     "no signature", "malformed signature"])
+@pytest.mark.parametrize(
+    "forgery",
+    ["other secret", "old timestamp", "future timestamp", "changed body", "no signature", "malformed signature"],
+)
 def test_a_checkout_request_that_is_not_signed_by_arrears_is_refused(gateway, receiver, forgery):
     request = checkout_request(receiver)
     body = json.dumps(request)
@@ -282,30 +317,33 @@ def test_a_checkout_request_that_is_not_signed_by_arrears_is_refused(gateway, re
     assert gateway.status(request["attempt_id"]).status_code == 404  # nothing was opened
 
 
-@pytest.mark.parametrize(("change", "pointer"), [
-    ({"protocol": "arrears-connector/2"}, "/protocol"),
-    ({"attempt_id": ""}, "/attempt_id"),
-    ({"attempt_id": "att/../x"}, "/attempt_id"),
-    ({"attempt_id": 17}, "/attempt_id"),
-    ({"amount": "125.00"}, "/amount"),
-    ({"amount": 12.5}, "/amount"),
-    ({"amount": 0}, "/amount"),
-    ({"amount": -100}, "/amount"),
-    ({"amount": True}, "/amount"),
-    ({"amount": None}, "/amount"),
-    ({"currency": "eur"}, "/currency"),
-    ({"currency": "EURO"}, "/currency"),
-    ({"currency": "XYZ"}, "/currency"),
-    ({"return_url": "/customer/payments/1/return/"}, "/return_url"),
-    ({"return_url": "javascript:alert(1)"}, "/return_url"),
-    ({"callback_url": "ftp://127.0.0.1/cb"}, "/callback_url"),
-    ({"callback_url": None}, "/callback_url"),
-    ({"payment_id": "4711"}, "/payment_id"),
-    ({"description": ["Invoice"]}, "/description"),
-    ({"payment_number": "P" * 101}, "/payment_number"),
-    ({"expires_at": "tomorrow"}, "/expires_at"),
-    ({"expires_at": "2026-12-02T10:45:00"}, "/expires_at"),
-])
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"protocol": "arrears-connector/2"}, "/protocol"),
+        ({"attempt_id": ""}, "/attempt_id"),
+        ({"attempt_id": "att/../x"}, "/attempt_id"),
+        ({"attempt_id": 17}, "/attempt_id"),
+        ({"amount": "125.00"}, "/amount"),
+        ({"amount": 12.5}, "/amount"),
+        ({"amount": 0}, "/amount"),
+        ({"amount": -100}, "/amount"),
+        ({"amount": True}, "/amount"),
+        ({"amount": None}, "/amount"),
+        ({"currency": "eur"}, "/currency"),
+        ({"currency": "EURO"}, "/currency"),
+        ({"currency": "XYZ"}, "/currency"),
+        ({"return_url": "/customer/payments/1/return/"}, "/return_url"),
+        ({"return_url": "javascript:alert(1)"}, "/return_url"),
+        ({"callback_url": "ftp://127.0.0.1/cb"}, "/callback_url"),
+        ({"callback_url": None}, "/callback_url"),
+        ({"payment_id": "4711"}, "/payment_id"),
+        ({"description": ["Invoice"]}, "/description"),
+        ({"payment_number": "P" * 101}, "/payment_number"),
+        ({"expires_at": "tomorrow"}, "/expires_at"),
+        ({"expires_at": "2026-12-02T10:45:00"}, "/expires_at"),
+    ],
+)
 def test_a_bad_checkout_body_is_refused_naming_the_field(gateway, receiver, change, pointer):
     request = {**checkout_request(receiver), **change}
 
@@ -335,23 +373,29 @@ def test_an_idempotency_key_other_than_the_attempt_id_is_refused(gateway, receiv
 
 # --- status ----------------------------------------------------------------------------------------------
 
+
 def test_the_status_of_a_checkout_is_signed_and_an_unknown_attempt_is_404(gateway, receiver):
     request, answer = open_checkout(gateway, receiver, amount=12500, currency="JPY")
 
     known = gateway.status(request["attempt_id"])
     unknown = gateway.status("att_nobody")
     unsigned = httpx.get(f"{gateway.url}/checkouts/{request['attempt_id']}", timeout=10)
-    stale = httpx.get(f"{gateway.url}/checkouts/{request['attempt_id']}", headers=_old(gateway.secret, ""),
-                      timeout=10)
+    stale = httpx.get(f"{gateway.url}/checkouts/{request['attempt_id']}", headers=_old(gateway.secret, ""), timeout=10)
 
     assert known.status_code == 200
-    assert gateway.verified(known) == {"attempt_id": request["attempt_id"], "checkout_id": answer["checkout_id"],
-                                       "status": "pending", "amount": 12500, "currency": "JPY"}
+    assert gateway.verified(known) == {
+        "attempt_id": request["attempt_id"],
+        "checkout_id": answer["checkout_id"],
+        "status": "pending",
+        "amount": 12500,
+        "currency": "JPY",
+    }
     assert unknown.status_code == 404 and gateway.verified(unknown)["errors"][0]["status"] == "404"
     assert unsigned.status_code == 401 and stale.status_code == 401
 
 
 # --- the buttons -----------------------------------------------------------------------------------------
+
 
 def _assert_callback(gateway: Gateway, call: Received, request: dict, checkout_id: str, event_type: str) -> None:
     payload = gateway.verified(httpx.Response(200, content=call.body, headers=call.headers))
@@ -362,10 +406,13 @@ def _assert_callback(gateway: Gateway, call: Received, request: dict, checkout_i
     assert call.headers["content-type"] == "application/json"
 
 
-@pytest.mark.parametrize(("action", "status", "event_type"), [("pay", "succeeded", "checkout.succeeded"),
-                                                              ("decline", "declined", "checkout.declined")])
+@pytest.mark.parametrize(
+    ("action", "status", "event_type"),
+    [("pay", "succeeded", "checkout.succeeded"), ("decline", "declined", "checkout.declined")],
+)
 def test_a_button_ends_the_checkout_posts_a_signed_callback_and_returns_to_the_shop(
-        gateway, receiver, action, status, event_type):
+    gateway, receiver, action, status, event_type
+):
     request, answer = open_checkout(gateway, receiver)
 
     response = gateway.press(answer["checkout_id"], action)
@@ -439,8 +486,12 @@ def test_a_callback_arrears_does_not_take_is_retried_with_the_same_webhook_id(ga
     for call in calls:
         _assert_callback(gateway, call, request, answer["checkout_id"], "checkout.succeeded")
     [delivery] = gateway.control(request["attempt_id"])["callbacks"]
-    assert delivery == {"webhook_id": calls[0].headers["webhook-id"], "type": "checkout.succeeded",
-                        "state": "delivered", "tries": ["503", "502", "200"]}
+    assert delivery == {
+        "webhook_id": calls[0].headers["webhook-id"],
+        "type": "checkout.succeeded",
+        "state": "delivered",
+        "tries": ["503", "502", "200"],
+    }
 
 
 def test_a_callback_arrears_refuses_is_not_retried(gateway, receiver):
@@ -481,8 +532,10 @@ def test_the_control_route_acts_like_the_buttons_and_is_signed(gateway, receiver
     assert gateway.verified(response)["status"] == "declined"
     receiver.wait_for(callback_path(request), 1)
     assert httpx.post(url, headers=signed(gateway.secret), timeout=10).status_code == 409
-    assert httpx.post(f"{gateway.url}/_control/att_nobody/pay", headers=signed(gateway.secret),
-                      timeout=10).status_code == 404
+    assert (
+        httpx.post(f"{gateway.url}/_control/att_nobody/pay", headers=signed(gateway.secret), timeout=10).status_code
+        == 404
+    )
 
 
 def test_an_unknown_checkout_page_or_action_is_a_plain_page(gateway, receiver):
@@ -510,6 +563,7 @@ def test_every_request_is_logged_on_one_line_without_secrets(gateway, receiver):
 
 # --- the checkout page in a browser ------------------------------------------------------------------------
 
+
 def test_the_checkout_page_shows_the_amount_and_its_buttons(gateway, receiver):
     from tests.browser import (
         assert_clean_console,
@@ -520,9 +574,14 @@ def test_the_checkout_page_shows_the_amount_and_its_buttons(gateway, receiver):
     )
 
     request, answer = open_checkout(gateway, receiver)
-    jpy_request, jpy_answer = open_checkout(gateway, receiver, amount=1250000, currency="JPY",
-                                            description="Balance top-up PAY-000043, Alpine Dental Clinic",
-                                            payment_number="PAY-000043")
+    jpy_request, jpy_answer = open_checkout(
+        gateway,
+        receiver,
+        amount=1250000,
+        currency="JPY",
+        description="Balance top-up PAY-000043, Alpine Dental Clinic",
+        payment_number="PAY-000043",
+    )
     with browser() as chromium:
         page = new_page(chromium, gateway.url)
         response = page.goto(answer["redirect_url"])
@@ -629,8 +688,9 @@ def test_serve_starts_the_demo_gateway_and_points_its_connector_at_it(tmp_path):
         assert len(ports) == 2 and site.base_url.rsplit(":", 1)[1] not in ports
         for connector in connectors:
             assert connector["url"].startswith("http://127.0.0.1:")
-            response = httpx.get(f"{connector['url']}/checkouts/att_unknown", headers=signed(connector["secret"]),
-                                 timeout=10)
+            response = httpx.get(
+                f"{connector['url']}/checkouts/att_unknown", headers=signed(connector["secret"]), timeout=10
+            )
             assert response.status_code == 404
             Webhook(connector["secret"]).verify(response.content, dict(response.headers))
             assert connector["secret"] not in site.log_tail(100_000)
@@ -654,8 +714,9 @@ def test_serve_starts_the_demo_gateway_and_points_its_connector_at_it(tmp_path):
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             with contextlib.suppress(httpx.TransportError):
-                answer = httpx.get(f"{operator_gateway['url']}/checkouts/att_unknown", headers=signed(new_secret),
-                                   timeout=5)
+                answer = httpx.get(
+                    f"{operator_gateway['url']}/checkouts/att_unknown", headers=signed(new_secret), timeout=5
+                )
                 if answer.status_code == 404:
                     break
             assert time.monotonic() < deadline, site.log_tail()
@@ -668,16 +729,22 @@ def test_serve_starts_the_demo_gateway_and_points_its_connector_at_it(tmp_path):
 
 # --- the documentation's example -------------------------------------------------------------------------------
 
+
 def test_the_documented_example_runs_against_the_reference_gateway(gateway):
     doc = (REPO / "docs/payment-connectors.md").read_text()
-    section = doc[doc.index("## Trying it against the reference gateway"):]
+    section = doc[doc.index("## Trying it against the reference gateway") :]
     assert "arrears gateway --port 8765" in section
     example = section.split("```python\n", 1)[1].split("```", 1)[0]
     script = example.replace('GATEWAY = "http://127.0.0.1:8765"', f'GATEWAY = "{gateway.url}"')
     assert script != example
 
-    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "ARREARS_GATEWAY_SECRET": gateway.secret},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "ARREARS_GATEWAY_SECRET": gateway.secret},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert done.returncode == 0, done.stderr
     created, status = done.stdout.splitlines()

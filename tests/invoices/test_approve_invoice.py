@@ -361,8 +361,12 @@ def test_R23_a_docx_file_is_recognised_by_its_content(invoice):
 
 @pytest.mark.parametrize(
     ("name", "data", "kind"),
-    [("NS1.doc", ole_bytes(), DOC), ("NS1.xlsx", xlsx_bytes(), XLSX), ("NS1", docx_bytes(), DOCX),
-     ("NS1.PDF", pdf_bytes(), PDF)],
+    [
+        ("NS1.doc", ole_bytes(), DOC),
+        ("NS1.xlsx", xlsx_bytes(), XLSX),
+        ("NS1", docx_bytes(), DOCX),
+        ("NS1.PDF", pdf_bytes(), PDF),
+    ],
     ids=["doc", "xlsx", "docx-without-extension", "pdf-upper-case-extension"],
 )
 def test_R23_each_kind_is_recognised_by_its_parsed_content_whatever_the_data_uri_says(invoice, name, data, kind):
@@ -371,13 +375,17 @@ def test_R23_each_kind_is_recognised_by_its_parsed_content_whatever_the_data_uri
 
 
 def _pdf_without_xref() -> bytes:
-    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
 
 
 def _bomb_content_types() -> str:
-    return ('<?xml version="1.0"?><!DOCTYPE Types [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">&b;</Types>')
+    return (
+        '<?xml version="1.0"?><!DOCTYPE Types [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">&b;</Types>'
+    )
 
 
 NOT_WHAT_THEY_CLAIM = {
@@ -385,33 +393,46 @@ NOT_WHAT_THEY_CLAIM = {
     "pdf-header-and-junk": b"%PDF-1.7 this is a text file",
     "pdf-without-cross-references": _pdf_without_xref(),
     "pdf-cut-in-half": pdf_bytes()[: len(pdf_bytes()) // 2],
-    "pdf-without-pages": pdf_bytes(objects=[b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[]/Count 0>>",
-                                            b"<</Foo 1>>"]),
-    "pdf-page-tree-in-a-loop": pdf_bytes(objects=[b"<</Type/Catalog/Pages 2 0 R>>",
-                                                  b"<</Type/Pages/Kids[2 0 R]/Count 1>>", b"<</Foo 1>>"]),
+    "pdf-without-pages": pdf_bytes(
+        objects=[b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[]/Count 0>>", b"<</Foo 1>>"]
+    ),
+    "pdf-page-tree-in-a-loop": pdf_bytes(
+        objects=[b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[2 0 R]/Count 1>>", b"<</Foo 1>>"]
+    ),
     "pdf-root-not-a-catalog": pdf_bytes(objects=[b"<</Type/Font>>", b"<<>>", b"<<>>"]),
     "ole-header-and-zeros": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 2048,
     "excel-97-workbook": ole_bytes("Workbook"),
     "zip-with-a-word-folder-only": zip_bytes({"word/document.xml": "<w:document/>"}),
     "zip-with-xl-and-a-program": zip_bytes({"xl/run.exe": "MZ"}),
-    "content-types-without-main-part": zip_bytes({"[Content_Types].xml": '<?xml version="1.0"?><Types/>',
-                                                  "word/document.xml": "<w:document/>"}),
-    "content-types-with-entities": zip_bytes({"[Content_Types].xml": _bomb_content_types(),
-                                              "word/document.xml": "<w:document/>"}),
+    "content-types-without-main-part": zip_bytes(
+        {"[Content_Types].xml": '<?xml version="1.0"?><Types/>', "word/document.xml": "<w:document/>"}
+    ),
+    "content-types-with-entities": zip_bytes(
+        {"[Content_Types].xml": _bomb_content_types(), "word/document.xml": "<w:document/>"}
+    ),
     "main-part-missing": zip_bytes({"[Content_Types].xml": docx_content_types(), "xl/workbook.xml": "<x/>"}),
 }
 
 
 @pytest.mark.parametrize("data", NOT_WHAT_THEY_CLAIM.values(), ids=NOT_WHAT_THEY_CLAIM.keys())
 def test_R23_R47_a_file_that_only_starts_like_a_document_is_refused(invoice, data):
-    approve_refused("INVOICE-0107", invoice, file={"name": "NS1", "data": data_uri(data, "application/octet-stream")},
-                    pointer="/file/data")
+    approve_refused(
+        "INVOICE-0107",
+        invoice,
+        file={"name": "NS1", "data": data_uri(data, "application/octet-stream")},
+        pointer="/file/data",
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "data", "mime"),
-    [("NS1.pdf", docx_bytes(), "application/octet-stream"), ("NS1.docx", pdf_bytes(), "application/octet-stream"),
-     ("NS1", docx_bytes(), PDF), ("NS1", pdf_bytes(), XLSX), ("NS1.xlsx", ole_bytes(), DOC)],
+    [
+        ("NS1.pdf", docx_bytes(), "application/octet-stream"),
+        ("NS1.docx", pdf_bytes(), "application/octet-stream"),
+        ("NS1", docx_bytes(), PDF),
+        ("NS1", pdf_bytes(), XLSX),
+        ("NS1.xlsx", ole_bytes(), DOC),
+    ],
     ids=["docx-named-pdf", "pdf-named-docx", "docx-sent-as-pdf", "pdf-sent-as-xlsx", "doc-named-xlsx"],
 )
 def test_R23_R47_a_file_whose_name_or_data_uri_contradicts_its_content_is_refused(invoice, name, data, mime):
@@ -505,23 +526,32 @@ def test_R23_R47_a_file_name_with_control_characters_separators_or_bidi_controls
 
 @pytest.mark.parametrize("name", UNSAFE_NAMES.values(), ids=UNSAFE_NAMES.keys())
 def test_R23_R47_a_link_name_with_control_characters_separators_or_bidi_controls_is_refused(invoice, name):
-    approve_refused("INVOICE-0107", invoice, link={"name": name, "data": "https://erp.example.com/a.pdf"},
-                    pointer="/link/name")
+    approve_refused(
+        "INVOICE-0107", invoice, link={"name": name, "data": "https://erp.example.com/a.pdf"}, pointer="/link/name"
+    )
 
 
 @pytest.mark.parametrize(
     "url",
-    ["https://erp.example.com/a.pdf\r\nSet-Cookie:x=1", "https://erp.example.com/a\n.pdf",
-     "https://erp.example.com/\ta.pdf", "https://erp.example.com/a.pdf\x00", "https://erp.example.com/a\x1b.pdf",
-     "https://erp.example.com/a\x85.pdf", "https://erp.example.com/\u202efdp.exe", "https://erp.example.com/a b"],
+    [
+        "https://erp.example.com/a.pdf\r\nSet-Cookie:x=1",
+        "https://erp.example.com/a\n.pdf",
+        "https://erp.example.com/\ta.pdf",
+        "https://erp.example.com/a.pdf\x00",
+        "https://erp.example.com/a\x1b.pdf",
+        "https://erp.example.com/a\x85.pdf",
+        "https://erp.example.com/\u202efdp.exe",
+        "https://erp.example.com/a b",
+    ],
     ids=["crlf", "lf", "tab", "nul", "escape", "c1", "bidi-override", "space"],
 )
 def test_R23_R47_a_link_with_line_breaks_tabs_or_control_characters_is_refused(invoice, url):
     approve_refused("INVOICE-0107", invoice, link={"name": "NS1", "data": url}, pointer="/link/data")
 
 
-@pytest.mark.parametrize("name", ["Rechnung März 2026 (Kopie).pdf", "請求書-2026.pdf", "فاتورة.pdf", ".NS1.pdf",
-                                  "NS 1 'final'.pdf"])
+@pytest.mark.parametrize(
+    "name", ["Rechnung März 2026 (Kopie).pdf", "請求書-2026.pdf", "فاتورة.pdf", ".NS1.pdf", "NS 1 'final'.pdf"]
+)
 def test_R23_names_in_any_script_with_spaces_quotes_and_dots_are_kept(invoice, name):
     result = approve(invoice, file={"name": name, "data": data_uri(PDF_BYTES)})
     assert result.attachment_name == name

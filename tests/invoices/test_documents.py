@@ -58,13 +58,27 @@ def invoices_with_lines(reseller, count: int = 1) -> list[Invoice]:
     * 12.5 GB of storage at 0.40: 5.00 net, 0.39 tax (0.385 rounded half-up), 5.39.
     Total 179.24 EUR.
     """
-    accounts = [AccountFactory(reseller=reseller, name="Globex Corporation", email="billing@globex.example",
-                               address="Main Street 1\n1010 Vienna\nAustria") for _ in range(count)]
+    accounts = [
+        AccountFactory(
+            reseller=reseller,
+            name="Globex Corporation",
+            email="billing@globex.example",
+            address="Main Street 1\n1010 Vienna\nAustria",
+        )
+        for _ in range(count)
+    ]
     for account in accounts:
         SubscriptionFactory(account=account, fee=310_000, tax_rate_bp=2000, start_date=START)
         storage = SubscriptionFactory(account=account, fee=155_000, tax_rate_bp=770, start_date=START)
-        post_usage_charge(storage, description="Object storage", quantity="12.5", unit_price=40, usage_date=START,
-                          actor=MANAGER, now=at(START))
+        post_usage_charge(
+            storage,
+            description="Object storage",
+            quantity="12.5",
+            unit_price=40,
+            usage_date=START,
+            actor=MANAGER,
+            now=at(START),
+        )
     bill(reseller, CLOSING_DAY)
     return [Invoice.objects.select_related("payment").get(account=account, status="closed") for account in accounts]
 
@@ -86,8 +100,9 @@ def pdf_text(pdf: bytes, tmp_path) -> str:
     path.write_bytes(pdf)
     check = subprocess.run(["/usr/bin/qpdf", "--check", str(path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    return subprocess.run(["/usr/bin/pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["/usr/bin/pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def downloaded_text(invoice: Invoice, tmp_path) -> str:
@@ -111,7 +126,7 @@ def assert_shows_charges(text: str) -> None:
         matching = [index for index, row in enumerate(rows) if row.endswith(" " + figures)]
         assert len(matching) == 1, figures
         shown = [rows[matching[0]].removesuffix(" " + figures)]
-        for row in rows[matching[0] + 1:]:
+        for row in rows[matching[0] + 1 :]:
             if not row:
                 break
             shown.append(row)
@@ -139,8 +154,12 @@ def test_the_pdf_of_a_default_mode_invoice_shows_its_number_total_due_date_and_c
 
 def test_the_pdf_of_an_approved_erp_invoice_shows_the_erp_number_and_the_external_total(erp_reseller, tmp_path):
     # Given a closed ERP invoice that the ERP approved with its own number, a due date and a total in USD
-    invoice = approved(invoice_with_lines(erp_reseller), document_id="NS-2026-0042", due_date=ERP_DUE_DATE,
-                       amount={"total": "195.50", "currency": "USD"})
+    invoice = approved(
+        invoice_with_lines(erp_reseller),
+        document_id="NS-2026-0042",
+        due_date=ERP_DUE_DATE,
+        amount={"total": "195.50", "currency": "USD"},
+    )
     # When its document is rendered and downloaded
     text = downloaded_text(rendered(invoice), tmp_path)
     # Then the PDF shows the ERP's number (R15), the platform total, the external total and the due date
@@ -177,8 +196,9 @@ def test_approval_then_revocation_re_render_the_pdf_with_each_number(erp_reselle
     first_file = document.file.name
     assert "No. NS-7" in downloaded_text(invoice, tmp_path)
     # When the approval is revoked and invoice.revoked requests the document again
-    revoke_invoice_approval(invoice, document_id="NS-7", billing_date=invoice.billing_date, actor=ERP,
-                            now=at(APPROVAL_DAY))
+    revoke_invoice_approval(
+        invoice, document_id="NS-7", billing_date=invoice.billing_date, actor=ERP, now=at(APPROVAL_DAY)
+    )
     request_documents([invoice.pk], now=LATER)
     # Then the document is stale until the task renders it
     assert InvoiceDocument.objects.get(pk=invoice.pk).stale
@@ -316,8 +336,9 @@ def test_request_documents_twice_bumps_the_version_and_renders_once(reseller):
     assert not render_invoice_document(invoice.pk, now=LATER)
 
 
-def test_request_documents_is_a_few_statements_whatever_the_number_of_invoices(reseller, django_assert_num_queries,
-                                                                                monkeypatch):
+def test_request_documents_is_a_few_statements_whatever_the_number_of_invoices(
+    reseller, django_assert_num_queries, monkeypatch
+):
     accounts = [AccountFactory(reseller=reseller) for _ in range(6)]
     for account in accounts:
         SubscriptionFactory(account=account, fee=310_000, start_date=START)
@@ -397,8 +418,15 @@ def test_changing_a_form_re_renders_the_documents_it_shapes_and_records_an_event
     reseller = ResellerFactory(parent=operator)
     inheriting, own_form = ResellerFactory(parent=reseller), ResellerFactory(parent=reseller)
     set_invoice_template(own_form, CUSTOM_FORM, actor=MANAGER, now=LATER)
-    invoices = {name: rendered(invoice_with_lines(owner)) for name, owner in
-                (("operator", operator), ("reseller", reseller), ("inheriting", inheriting), ("own", own_form))}
+    invoices = {
+        name: rendered(invoice_with_lines(owner))
+        for name, owner in (
+            ("operator", operator),
+            ("reseller", reseller),
+            ("inheriting", inheriting),
+            ("own", own_form),
+        )
+    }
     # When the reseller's form changes
     template = set_invoice_template(reseller, CUSTOM_FORM.replace("Rechnung", "Faktura"), actor=MANAGER, now=LATER)
     # Then exactly the documents of the reseller and of the sub-reseller that inherits its form are stale
@@ -406,21 +434,26 @@ def test_changing_a_form_re_renders_the_documents_it_shapes_and_records_an_event
     assert stale == {"reseller", "inheriting"}
     # And the change is an event
     event = Event.objects.filter(type="invoice_template.changed", reseller=reseller).get()
-    assert (event.subject_type, event.subject_id, event.actor_label) == ("invoicetemplate", template.pk,
-                                                                          MANAGER.label)
+    assert (event.subject_type, event.subject_id, event.actor_label) == ("invoicetemplate", template.pk, MANAGER.label)
     assert event.payload["changes"]["sha256"][0] is None
     # And rendered again, the inheriting sub-reseller's invoice shows the new form
     assert render_invoice_document(invoices["inheriting"].pk, now=LATER)
     assert "Faktura" in downloaded_text(invoices["inheriting"], tmp_path)
 
 
-@pytest.mark.parametrize(("source", "line", "name"), [
-    ("<html>\n<body>\n<p>{{ invoice.document_number }}</p>\n<p>{{ invoice.vat_id }}</p>\n</body>", 4,
-     "invoice.vat_id"),
-    ("<p>{{ account.name }}</p>\n{% for charge in invoice.charges %}\n<p>{{ charge.amount }}</p>\n", 2, None),
-    ("<p>{{ invoice.total | money }}</p>", 1, "money"),
-    ("", 1, None),
-])
+@pytest.mark.parametrize(
+    ("source", "line", "name"),
+    [
+        (
+            "<html>\n<body>\n<p>{{ invoice.document_number }}</p>\n<p>{{ invoice.vat_id }}</p>\n</body>",
+            4,
+            "invoice.vat_id",
+        ),
+        ("<p>{{ account.name }}</p>\n{% for charge in invoice.charges %}\n<p>{{ charge.amount }}</p>\n", 2, None),
+        ("<p>{{ invoice.total | money }}</p>", 1, "money"),
+        ("", 1, None),
+    ],
+)
 def test_a_form_with_an_unknown_placeholder_or_a_syntax_error_is_refused_with_its_line(reseller, source, line, name):
     with pytest.raises(documents.TemplateInvalid) as refusal:
         set_invoice_template(reseller, source, actor=MANAGER, now=LATER)
@@ -436,11 +469,15 @@ def test_a_form_cannot_make_the_renderer_read_files_or_the_network(reseller, tmp
     secret = tmp_path / "secret.css"
     secret.write_text('body::before { content: "LEAKED" }')
     inline = base64.b64encode(b'body::after { content: "INLINE" }').decode()
-    set_invoice_template(reseller, f"""<html><head>
+    set_invoice_template(
+        reseller,
+        f"""<html><head>
 <link rel="stylesheet" href="file://{secret}">
 <link rel="stylesheet" href="data:text/css;base64,{inline}">
 </head><body><p>{{{{ invoice.document_number }}}}</p><img src="http://127.0.0.1:9/logo.png"></body></html>""",
-                         actor=MANAGER, now=LATER)
+        actor=MANAGER,
+        now=LATER,
+    )
     # When an invoice is rendered
     text = downloaded_text(rendered(invoice_with_lines(reseller)), tmp_path)
     # Then only the data: URL was loaded
@@ -502,8 +539,9 @@ def test_an_open_invoice_has_no_document(reseller):
 def test_R25_an_unapproved_erp_invoice_has_no_document_even_once_rendered(erp_reseller):
     # Given an ERP invoice whose PDF was rendered while approved, then revoked
     invoice = rendered(approved(invoice_with_lines(erp_reseller), document_id="NS-9"))
-    invoice = revoke_invoice_approval(invoice, document_id="NS-9", billing_date=invoice.billing_date, actor=ERP,
-                                      now=at(APPROVAL_DAY))
+    invoice = revoke_invoice_approval(
+        invoice, document_id="NS-9", billing_date=invoice.billing_date, actor=ERP, now=at(APPROVAL_DAY)
+    )
     with pytest.raises(documents.DocumentNotAvailable) as refusal:
         invoice_document_for_download(invoice)
     assert refusal.value.code == "INVOICE-0201"
@@ -511,19 +549,26 @@ def test_R25_an_unapproved_erp_invoice_has_no_document_even_once_rendered(erp_re
 
 def test_R24_the_erps_file_is_the_document_of_an_invoice_approved_with_one(erp_reseller):
     data = docx_bytes()
-    invoice = approved(invoice_with_lines(erp_reseller),
-                       file={"name": "NS-11.docx", "data": data_uri(data, "application/octet-stream")})
+    invoice = approved(
+        invoice_with_lines(erp_reseller),
+        file={"name": "NS-11.docx", "data": data_uri(data, "application/octet-stream")},
+    )
     download = invoice_document_for_download(reload(invoice))
     # The bytes the ERP sent, with the type sniffed from them at approval (R23)
     assert (download.name, download.content_type, download.data, download.url) == ("NS-11.docx", DOCX, data, "")
 
 
 def test_R23_the_erps_link_is_the_document_and_is_never_fetched(erp_reseller):
-    invoice = approved(invoice_with_lines(erp_reseller),
-                       link={"name": "Invoice NS-12", "data": "https://erp.example/invoices/NS-12.pdf"})
+    invoice = approved(
+        invoice_with_lines(erp_reseller),
+        link={"name": "Invoice NS-12", "data": "https://erp.example/invoices/NS-12.pdf"},
+    )
     download = invoice_document_for_download(reload(invoice))
-    assert (download.name, download.url, download.data) == ("Invoice NS-12", "https://erp.example/invoices/NS-12.pdf",
-                                                            b"")
+    assert (download.name, download.url, download.data) == (
+        "Invoice NS-12",
+        "https://erp.example/invoices/NS-12.pdf",
+        b"",
+    )
 
 
 def test_R24_an_erp_invoice_approved_without_attachment_downloads_as_the_standard_pdf(erp_reseller):

@@ -21,8 +21,9 @@ def sign_in(db):
     counter = iter(range(1, 10_000))
 
     def make(reseller, role: str = Manager.Role.ADMIN) -> Client:
-        manager = create_manager(reseller=reseller, email=f"{role}{next(counter)}-{reseller.pk}@example.com",
-                                 role=role, actor=SYSTEM, now=T0)
+        manager = create_manager(
+            reseller=reseller, email=f"{role}{next(counter)}-{reseller.pk}@example.com", role=role, actor=SYSTEM, now=T0
+        )
         client = Client()
         client.force_login(manager.user)
         client.manager = manager
@@ -31,8 +32,9 @@ def sign_in(db):
     return make
 
 
-def billed_accounts(reseller, count: int, *, fee: int = 12_000, tax_rate_bp: int = 2000,
-                    start: date = date(2026, 9, 1)) -> list:
+def billed_accounts(
+    reseller, count: int, *, fee: int = 12_000, tax_rate_bp: int = 2000, start: date = date(2026, 9, 1)
+) -> list:
     """``count`` accounts with one subscription each, billed up to ``BILLED_UNTIL``: closed invoices with payments.
     Call it once per reseller (billing passes the subscriptions' start date)."""
     accounts = [AccountFactory(reseller=reseller) for _ in range(count)]

@@ -30,7 +30,7 @@ def filename_in(header: str) -> str:
 def test_any_name_comes_back_exactly_and_cannot_break_the_header(name):
     header = attachment_disposition(name)
     assert header.isascii() and header.isprintable()
-    assert header.startswith("attachment; filename=\"")
+    assert header.startswith('attachment; filename="')
     fallback = header.split('"')[1]
     assert fallback and all(ch.isalnum() or ch in "._-" for ch in fallback) and fallback.strip("._")
     assert filename_in(header) == name

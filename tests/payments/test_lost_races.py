@@ -36,8 +36,9 @@ def events_of(payment: Payment, event_type: str) -> int:
 def test_pay_from_balance_that_lost_to_a_manager_approval_changes_nothing(reseller, bank_transfer, monkeypatch):
     payment = invoice_of(AccountFactory(reseller=reseller, balance=1_000_000)).payment
     stale_reread(monkeypatch, payment)
-    payment_services.approve_payment(Payment.objects.get(pk=payment.pk), payment_method=bank_transfer,
-                                     actor=MANAGER, now=at(DAY))
+    payment_services.approve_payment(
+        Payment.objects.get(pk=payment.pk), payment_method=bank_transfer, actor=MANAGER, now=at(DAY)
+    )
 
     refused(CHANGED, payment_services.pay_from_balance, payment, actor=MANAGER, now=at(DAY))
 
@@ -50,8 +51,9 @@ def test_an_approval_that_lost_to_a_balance_payment_changes_nothing(reseller, ba
     stale_reread(monkeypatch, payment)
     payment_services.pay_from_balance(Payment.objects.get(pk=payment.pk), actor=MANAGER, now=at(DAY))
 
-    refused(CHANGED, payment_services.approve_payment, payment, payment_method=bank_transfer, actor=MANAGER,
-            now=at(DAY))
+    refused(
+        CHANGED, payment_services.approve_payment, payment, payment_method=bank_transfer, actor=MANAGER, now=at(DAY)
+    )
     assert Payment.objects.get(pk=payment.pk).status == Payment.Status.PAID_FROM_BALANCE
 
 
@@ -71,8 +73,15 @@ def test_an_erp_approval_that_lost_to_a_cancel_answers_changed_meanwhile(erp_res
     payment_services.cancel_payment(invoice.payment, comment="customer left", actor=MANAGER, now=at(APPROVAL_DAY))
     monkeypatch.setattr(invoice_services, "_fresh", lambda _: stale)
 
-    refused(CHANGED, invoice_services.approve_invoice, invoice, document_id="ERP-9", billing_date=invoice.billing_date,
-            actor=ERP, now=at(APPROVAL_DAY))
+    refused(
+        CHANGED,
+        invoice_services.approve_invoice,
+        invoice,
+        document_id="ERP-9",
+        billing_date=invoice.billing_date,
+        actor=ERP,
+        now=at(APPROVAL_DAY),
+    )
 
 
 def test_a_revoke_that_lost_to_a_balance_payment_answers_changed_meanwhile(erp_reseller, monkeypatch):
@@ -81,6 +90,14 @@ def test_a_revoke_that_lost_to_a_balance_payment_answers_changed_meanwhile(erp_r
     payment_services.pay_from_balance(invoice.payment, actor=MANAGER, now=at(DAY))
     monkeypatch.setattr(invoice_services, "_fresh", lambda _: stale)
 
-    refused(CHANGED, invoice_services.revoke_invoice_approval, invoice, document_id=invoice.document_id,
-            billing_date=invoice.billing_date, comment="wrong VAT", actor=ERP, now=at(DAY))
+    refused(
+        CHANGED,
+        invoice_services.revoke_invoice_approval,
+        invoice,
+        document_id=invoice.document_id,
+        billing_date=invoice.billing_date,
+        comment="wrong VAT",
+        actor=ERP,
+        now=at(DAY),
+    )
     assert not Event.objects.filter(type="invoice.revoked", subject_id=invoice.pk).exists()

@@ -113,7 +113,10 @@ def test_creation_records_an_event_without_the_secret(manager):
     assert event.reseller_id == manager.reseller_id
     assert (event.actor_kind, event.actor_id) == ("manager", manager.pk)
     assert event.payload == {
-        "name": "ERP sync", "scopes": ["erp"], "manager_id": manager.pk, "prefix": secret[:12],
+        "name": "ERP sync",
+        "scopes": ["erp"],
+        "manager_id": manager.pk,
+        "prefix": secret[:12],
         "changes": {"name": [None, "ERP sync"], "scopes": [None, ["erp"]]},
     }
     text = json.dumps(event.payload)
@@ -231,8 +234,18 @@ def test_revoking_a_deleted_token_is_not_found(manager):
 
 
 def test_cli_create_prints_the_secret_once_and_acts_as_the_manager(manager):
-    created = run("token", "create", "--manager", "ERP@acme.example", "--scope", "erp", "--scope", "read",
-                  "--name", "Nightly sync")
+    created = run(
+        "token",
+        "create",
+        "--manager",
+        "ERP@acme.example",
+        "--scope",
+        "erp",
+        "--scope",
+        "read",
+        "--name",
+        "Nightly sync",
+    )
 
     assert set(created) == {"id", "name", "manager", "reseller_id", "scopes", "prefix", "created_at", "token"}
     assert created["manager"] == "erp@acme.example"
@@ -255,8 +268,17 @@ def test_cli_list_shows_tokens_without_secret_or_hash(manager, reseller):
 
     assert [row["manager"] for row in everything] == ["erp@acme.example", other.user.email]
     assert len(mine) == 1
-    assert set(mine[0]) == {"id", "name", "manager", "reseller_id", "scopes", "prefix", "created_at",
-                            "last_used_at", "revoked_at"}
+    assert set(mine[0]) == {
+        "id",
+        "name",
+        "manager",
+        "reseller_id",
+        "scopes",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    }
     text = json.dumps(everything)
     assert created["token"] not in text
     assert hash_secret(created["token"]) not in text

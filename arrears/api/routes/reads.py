@@ -49,9 +49,17 @@ from arrears.tenants.errors import ResellerNotFound
 
 router = Router(tags=["Read"])
 
-@router.get("/{reseller_id}/invoices/{invoice_id}", **operation(
-    "get_invoice", document=InvoiceDocument, field_error=InvoiceFieldInvalid, not_found=InvoiceNotFound,
-    summary="Get an invoice"))
+
+@router.get(
+    "/{reseller_id}/invoices/{invoice_id}",
+    **operation(
+        "get_invoice",
+        document=InvoiceDocument,
+        field_error=InvoiceFieldInvalid,
+        not_found=InvoiceNotFound,
+        summary="Get an invoice",
+    ),
+)
 def get_invoice(request, reseller_id: Id, invoice_id: Id, query: Query[IncludeQuery]):
     invoice = invoice_of(caller_reseller(request, reseller_id, "read"), invoice_id)
     document: dict[str, Any] = {"data": invoice_resources([invoice])[0]}
@@ -60,9 +68,16 @@ def get_invoice(request, reseller_id: Id, invoice_id: Id, query: Query[IncludeQu
     return render(document)
 
 
-@router.get("/{reseller_id}/invoices", **operation(
-    "list_invoices", document=InvoiceListDocument, field_error=InvoiceFieldInvalid, not_found=ResellerNotFound,
-    summary="List invoices"))
+@router.get(
+    "/{reseller_id}/invoices",
+    **operation(
+        "list_invoices",
+        document=InvoiceListDocument,
+        field_error=InvoiceFieldInvalid,
+        not_found=ResellerNotFound,
+        summary="List invoices",
+    ),
+)
 def list_invoices(request, reseller_id: Id, query: Query[InvoiceListQuery]):
     reseller = caller_reseller(request, reseller_id, "read")
     page = listed_page(invoices_of(reseller), query, reseller)
@@ -70,9 +85,16 @@ def list_invoices(request, reseller_id: Id, query: Query[InvoiceListQuery]):
     return render(list_document(request, page, invoice_resources(page.items), included))
 
 
-@router.get("/{reseller_id}/payments/{payment_id}", **operation(
-    "get_payment", document=PaymentDocument, field_error=PaymentFieldInvalid, not_found=PaymentNotFound,
-    summary="Get a payment"))
+@router.get(
+    "/{reseller_id}/payments/{payment_id}",
+    **operation(
+        "get_payment",
+        document=PaymentDocument,
+        field_error=PaymentFieldInvalid,
+        not_found=PaymentNotFound,
+        summary="Get a payment",
+    ),
+)
 def get_payment(request, reseller_id: Id, payment_id: Id, query: Query[PaymentIncludeQuery]):
     reseller = caller_reseller(request, reseller_id, "read")
     payment = payment_of(reseller, payment_id)
@@ -82,9 +104,16 @@ def get_payment(request, reseller_id: Id, payment_id: Id, query: Query[PaymentIn
     return render(document)
 
 
-@router.get("/{reseller_id}/payments", **operation(
-    "list_payments", document=PaymentListDocument, field_error=PaymentFieldInvalid, not_found=ResellerNotFound,
-    summary="List payments"))
+@router.get(
+    "/{reseller_id}/payments",
+    **operation(
+        "list_payments",
+        document=PaymentListDocument,
+        field_error=PaymentFieldInvalid,
+        not_found=ResellerNotFound,
+        summary="List payments",
+    ),
+)
 def list_payments(request, reseller_id: Id, query: Query[PaymentListQuery]):
     reseller = caller_reseller(request, reseller_id, "read")
     page = listed_page(payments_of(reseller), query, reseller)
@@ -92,42 +121,74 @@ def list_payments(request, reseller_id: Id, query: Query[PaymentListQuery]):
     return render(list_document(request, page, payment_resources(page.items), included))
 
 
-@router.get("/{reseller_id}/charges/{charge_id}", **operation(
-    "get_charge", document=ChargeDocument, field_error=ChargeFieldInvalid, not_found=ChargeNotFound,
-    summary="Get a charge"))
+@router.get(
+    "/{reseller_id}/charges/{charge_id}",
+    **operation(
+        "get_charge",
+        document=ChargeDocument,
+        field_error=ChargeFieldInvalid,
+        not_found=ChargeNotFound,
+        summary="Get a charge",
+    ),
+)
 def get_charge(request, reseller_id: Id, charge_id: Id):
     reseller = caller_reseller(request, reseller_id, "read")
     return render({"data": charge_resource(charge_of(reseller, charge_id), reseller.currency)})
 
 
-@router.get("/{reseller_id}/charges", **operation(
-    "list_charges", document=ChargeListDocument, field_error=ChargeFieldInvalid, not_found=ResellerNotFound,
-    summary="List charges"))
+@router.get(
+    "/{reseller_id}/charges",
+    **operation(
+        "list_charges",
+        document=ChargeListDocument,
+        field_error=ChargeFieldInvalid,
+        not_found=ResellerNotFound,
+        summary="List charges",
+    ),
+)
 def list_charges(request, reseller_id: Id, query: Query[ChargeListQuery]):
     reseller = caller_reseller(request, reseller_id, "read")
     page = listed_page(charges_of(reseller), query, reseller)
     return render(list_document(request, page, [charge_resource(c, reseller.currency) for c in page.items]))
 
 
-@router.get("/{reseller_id}/plans/{plan_id}", **operation(
-    "get_plan", document=PlanDocument, field_error=PlanFieldInvalid, not_found=PlanNotFound, summary="Get a plan"))
+@router.get(
+    "/{reseller_id}/plans/{plan_id}",
+    **operation(
+        "get_plan", document=PlanDocument, field_error=PlanFieldInvalid, not_found=PlanNotFound, summary="Get a plan"
+    ),
+)
 def get_plan(request, reseller_id: Id, plan_id: Id):
     reseller = caller_reseller(request, reseller_id, "read")
     return render({"data": plan_resource(plan_of(reseller, plan_id), reseller.currency)})
 
 
-@router.get("/{reseller_id}/plans", **operation(
-    "list_plans", document=PlanListDocument, field_error=PlanFieldInvalid, not_found=ResellerNotFound,
-    summary="List plans"))
+@router.get(
+    "/{reseller_id}/plans",
+    **operation(
+        "list_plans",
+        document=PlanListDocument,
+        field_error=PlanFieldInvalid,
+        not_found=ResellerNotFound,
+        summary="List plans",
+    ),
+)
 def list_plans(request, reseller_id: Id, query: Query[PlanListQuery]):
     reseller = caller_reseller(request, reseller_id, "read")
     page = listed_page(plans_of(reseller), query, reseller)
     return render(list_document(request, page, [plan_resource(plan, reseller.currency) for plan in page.items]))
 
 
-@router.get("/{reseller_id}/events", **operation(
-    "list_events", document=EventFeedDocument, field_error=FeedParameterInvalid, not_found=ResellerNotFound,
-    summary="Read the change feed"))
+@router.get(
+    "/{reseller_id}/events",
+    **operation(
+        "list_events",
+        document=EventFeedDocument,
+        field_error=FeedParameterInvalid,
+        not_found=ResellerNotFound,
+        summary="Read the change feed",
+    ),
+)
 def list_events(request, reseller_id: Id, query: Query[EventFeedQuery]):
     """Every recorded event of the reseller's subtree, oldest first, after the cursor `after`.
 
@@ -135,15 +196,20 @@ def list_events(request, reseller_id: Id, query: Query[EventFeedQuery]):
     or rolled back, so a client that stores `meta.next_cursor` and reads on sees each event exactly once.
     """
     reseller = caller_reseller(request, reseller_id, "read")
-    events = feed_after(reseller, query.after, limit=query.page_size, event_type=query.type,
-                        account_id=query.account_id)
+    events = feed_after(
+        reseller, query.after, limit=query.page_size, event_type=query.type, account_id=query.account_id
+    )
     next_cursor = events[-1].pk if events else query.after
     params = request.GET.copy()
     params["after"] = str(next_cursor)
     self_params = request.GET.urlencode()
-    return render({
-        "data": [event_resource(event) for event in events],
-        "meta": {"next_cursor": next_cursor},
-        "links": {"self": f"{request.path}?{self_params}" if self_params else request.path,
-                  "next": f"{request.path}?{params.urlencode()}"},
-    })
+    return render(
+        {
+            "data": [event_resource(event) for event in events],
+            "meta": {"next_cursor": next_cursor},
+            "links": {
+                "self": f"{request.path}?{self_params}" if self_params else request.path,
+                "next": f"{request.path}?{params.urlencode()}",
+            },
+        }
+    )

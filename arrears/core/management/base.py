@@ -55,8 +55,10 @@ def manager_actor(email: str, permission: str | None = None):
     if manager is None:
         raise CommandError(f"no manager with e-mail {email}")
     if permission is not None and not manager_may(manager, permission):
-        raise CommandError(f"the manager {manager.user.email} ({manager.get_role_display()}"
-                           f"{'' if manager.user.is_active else ', deactivated'}) may not do this")
+        raise CommandError(
+            f"the manager {manager.user.email} ({manager.get_role_display()}"
+            f"{'' if manager.user.is_active else ', deactivated'}) may not do this"
+        )
     return Actor.manager(manager), manager
 
 

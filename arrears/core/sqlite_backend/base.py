@@ -172,8 +172,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if path is None:
             return
         if _HOLDERS.get(path) == threading.get_ident():
-            raise OperationalError(f"this thread already holds the writer lock of {self.settings_dict['NAME']} "
-                                   "through another connection: it would wait for itself")
+            raise OperationalError(
+                f"this thread already holds the writer lock of {self.settings_dict['NAME']} "
+                "through another connection: it would wait for itself"
+            )
         if self._writer_lock_fd is None:
             self._writer_lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         wait = self.settings_dict.get("WRITER_WAIT_SECONDS")

@@ -30,13 +30,21 @@ def new_webhook_id() -> str:
 def signed_headers(secret: str, body: str, webhook_id: str) -> dict[str, str]:
     """The three Standard Webhooks headers, signed now."""
     now = datetime.now(UTC)
-    return {"webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(webhook_id, now, body)}
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, now, body),
+    }
 
 
 class CallbackSender:
-    def __init__(self, secret: str, book: CheckoutBook, log: Callable[[str], None],
-                 retry_delays: tuple[float, ...] = RETRY_DELAYS_SECONDS):
+    def __init__(
+        self,
+        secret: str,
+        book: CheckoutBook,
+        log: Callable[[str], None],
+        retry_delays: tuple[float, ...] = RETRY_DELAYS_SECONDS,
+    ):
         self.secret = secret
         self.book = book
         self.log = log
@@ -44,15 +52,22 @@ class CallbackSender:
 
     def send(self, checkout: Checkout, event_type: str) -> Delivery:
         """Post one new callback (a new ``webhook-id``); returns once the first try is over."""
-        payload = {"type": event_type, "attempt_id": checkout.attempt_id, "checkout_id": checkout.checkout_id,
-                   "amount": checkout.amount, "currency": checkout.currency,
-                   "occurred_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        delivery = Delivery(webhook_id=new_webhook_id(), type=event_type,
-                            body=json.dumps(payload, separators=(",", ":")))
+        payload = {
+            "type": event_type,
+            "attempt_id": checkout.attempt_id,
+            "checkout_id": checkout.checkout_id,
+            "amount": checkout.amount,
+            "currency": checkout.currency,
+            "occurred_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        delivery = Delivery(
+            webhook_id=new_webhook_id(), type=event_type, body=json.dumps(payload, separators=(",", ":"))
+        )
         self.book.add_delivery(checkout, delivery)
         if not self._try(delivery, checkout):
-            threading.Thread(target=self._retry, args=(delivery, checkout), daemon=True,
-                             name=f"callback {delivery.webhook_id}").start()
+            threading.Thread(
+                target=self._retry, args=(delivery, checkout), daemon=True, name=f"callback {delivery.webhook_id}"
+            ).start()
         return delivery
 
     def _retry(self, delivery: Delivery, checkout: Checkout) -> None:
@@ -61,25 +76,39 @@ class CallbackSender:
             if self._try(delivery, checkout):
                 return
         delivery.state = "gave_up"
-        self.log(f"callback {delivery.type} {delivery.webhook_id} for {checkout.attempt_id}: gave up after "
-                 f"{len(delivery.tries)} tries")
+        self.log(
+            f"callback {delivery.type} {delivery.webhook_id} for {checkout.attempt_id}: gave up after "
+            f"{len(delivery.tries)} tries"
+        )
 
     def _try(self, delivery: Delivery, checkout: Checkout) -> bool:
         """One try; True when it is settled (delivered, or refused for good)."""
-        headers = {**signed_headers(self.secret, delivery.body, delivery.webhook_id),
-                   "content-type": "application/json", "user-agent": USER_AGENT}
+        headers = {
+            **signed_headers(self.secret, delivery.body, delivery.webhook_id),
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+        }
         try:
-            response = httpx.post(checkout.callback_url, content=delivery.body.encode(), headers=headers,
-                                  timeout=TIMEOUT_SECONDS, follow_redirects=False)
+            response = httpx.post(
+                checkout.callback_url,
+                content=delivery.body.encode(),
+                headers=headers,
+                timeout=TIMEOUT_SECONDS,
+                follow_redirects=False,
+            )
         # Refused, reset, timed out: Arrears did not answer, so the message goes again later.
         except httpx.HTTPError as exc:
             delivery.tries.append(f"{type(exc).__name__}: {exc}"[:200])
-            self.log(f"callback {delivery.type} {delivery.webhook_id} for {checkout.attempt_id}: no answer "
-                     f"({type(exc).__name__})")
+            self.log(
+                f"callback {delivery.type} {delivery.webhook_id} for {checkout.attempt_id}: no answer "
+                f"({type(exc).__name__})"
+            )
             return False
         delivery.tries.append(str(response.status_code))
-        self.log(f"callback {delivery.type} {delivery.webhook_id} for {checkout.attempt_id}: "
-                 f"{response.status_code} {response.text[:200]!r}")
+        self.log(
+            f"callback {delivery.type} {delivery.webhook_id} for {checkout.attempt_id}: "
+            f"{response.status_code} {response.text[:200]!r}"
+        )
         if response.status_code >= 500:
             return False
         delivery.state = "delivered" if response.is_success else "refused"

@@ -79,12 +79,21 @@ class Checkout:
         return self.status == PENDING
 
     def creation_answer(self, base_url: str) -> dict:
-        return {"attempt_id": self.attempt_id, "checkout_id": self.checkout_id, "status": PENDING,
-                "redirect_url": f"{base_url}/checkout/{self.checkout_id}"}
+        return {
+            "attempt_id": self.attempt_id,
+            "checkout_id": self.checkout_id,
+            "status": PENDING,
+            "redirect_url": f"{base_url}/checkout/{self.checkout_id}",
+        }
 
     def status_answer(self) -> dict:
-        return {"attempt_id": self.attempt_id, "checkout_id": self.checkout_id, "status": self.status,
-                "amount": self.amount, "currency": self.currency}
+        return {
+            "attempt_id": self.attempt_id,
+            "checkout_id": self.checkout_id,
+            "status": self.status,
+            "amount": self.amount,
+            "currency": self.currency,
+        }
 
 
 def _text(body: dict, name: str, *, required: bool, limit: int) -> str:
@@ -92,18 +101,24 @@ def _text(body: dict, name: str, *, required: bool, limit: int) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
-        raise RequestInvalid(f"{name} is {'a non-empty' if required else 'a'} string of at most {limit} characters",
-                             pointer=f"/{name}")
+        raise RequestInvalid(
+            f"{name} is {'a non-empty' if required else 'a'} string of at most {limit} characters", pointer=f"/{name}"
+        )
     return value.strip()
 
 
 def _url(body: dict, name: str) -> str:
     value = body.get(name)
     parts = urlsplit(value) if isinstance(value, str) else None
-    if (not isinstance(value, str) or parts is None or parts.scheme not in ("http", "https") or not parts.hostname
-            or len(value) > 2000 or any(char.isspace() for char in value)):
-        raise RequestInvalid(f"{name} is an absolute http or https URL of at most 2000 characters",
-                             pointer=f"/{name}")
+    if (
+        not isinstance(value, str)
+        or parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(value) > 2000
+        or any(char.isspace() for char in value)
+    ):
+        raise RequestInvalid(f"{name} is an absolute http or https URL of at most 2000 characters", pointer=f"/{name}")
     return value
 
 
@@ -148,12 +163,20 @@ class CheckoutRequest:
             except ValueError:
                 expires_at = None
             if expires_at is None or expires_at.tzinfo is None:
-                raise RequestInvalid("expires_at is an ISO 8601 time with its offset, e.g. 2026-12-02T10:45:00Z",
-                                     pointer="/expires_at")
-        return cls(attempt_id=attempt_id, amount=amount, currency=currency,
-                   return_url=_url(body, "return_url"), callback_url=_url(body, "callback_url"),
-                   payment_id=payment_id, payment_number=_text(body, "payment_number", required=False, limit=100),
-                   description=_text(body, "description", required=False, limit=500), expires_at=expires_at)
+                raise RequestInvalid(
+                    "expires_at is an ISO 8601 time with its offset, e.g. 2026-12-02T10:45:00Z", pointer="/expires_at"
+                )
+        return cls(
+            attempt_id=attempt_id,
+            amount=amount,
+            currency=currency,
+            return_url=_url(body, "return_url"),
+            callback_url=_url(body, "callback_url"),
+            payment_id=payment_id,
+            payment_number=_text(body, "payment_number", required=False, limit=100),
+            description=_text(body, "description", required=False, limit=500),
+            expires_at=expires_at,
+        )
 
 
 class CheckoutBook:
@@ -172,14 +195,23 @@ class CheckoutBook:
             if known is not None:
                 for name in ("amount", "currency"):
                     if getattr(known, name) != getattr(request, name):
-                        raise AttemptReused(f"this attempt_id opened a checkout with another {name}",
-                                            pointer=f"/{name}")
+                        raise AttemptReused(
+                            f"this attempt_id opened a checkout with another {name}", pointer=f"/{name}"
+                        )
                 return known, False
             checkout = Checkout(
-                attempt_id=request.attempt_id, checkout_id=f"chk_{secrets.token_hex(8)}", amount=request.amount,
-                currency=request.currency, return_url=request.return_url, callback_url=request.callback_url,
-                payment_id=request.payment_id, payment_number=request.payment_number,
-                description=request.description, expires_at=request.expires_at, created_at=datetime.now(UTC))
+                attempt_id=request.attempt_id,
+                checkout_id=f"chk_{secrets.token_hex(8)}",
+                amount=request.amount,
+                currency=request.currency,
+                return_url=request.return_url,
+                callback_url=request.callback_url,
+                payment_id=request.payment_id,
+                payment_number=request.payment_number,
+                description=request.description,
+                expires_at=request.expires_at,
+                created_at=datetime.now(UTC),
+            )
             self._by_attempt[checkout.attempt_id] = checkout
             self._by_checkout[checkout.checkout_id] = checkout
             return checkout, True

@@ -57,11 +57,13 @@ def _detail(term: str, value: str, *, mono: bool = False) -> str:
 
 def _notice(checkout: Checkout) -> str:
     if not checkout.pending:
-        return (f'<p class="notice notice-{checkout.status}" role="status">{OUTCOME_MESSAGES[checkout.status]}</p>')
+        return f'<p class="notice notice-{checkout.status}" role="status">{OUTCOME_MESSAGES[checkout.status]}</p>'
     if checkout.never_answered:
-        return ('<p class="notice notice-waiting" role="status"><strong>Still pending.</strong> The shop was sent '
-                "back without an answer, as if this gateway had gone quiet, and will time the payment out. You can "
-                "still pay or decline here: the shop then hears of it late.</p>")
+        return (
+            '<p class="notice notice-waiting" role="status"><strong>Still pending.</strong> The shop was sent '
+            "back without an answer, as if this gateway had gone quiet, and will time the payment out. You can "
+            "still pay or decline here: the shop then hears of it late.</p>"
+        )
     return ""
 
 
@@ -115,4 +117,5 @@ def render(checkout: Checkout) -> str:
 def render_message(title: str, message: str, *, status_code: int) -> str:
     """A plain page for a checkout that does not exist or an action the checkout refuses."""
     return Template((TEMPLATES / "message.html").read_text(encoding="utf-8")).substitute(
-        title=escape(title), message=escape(message), status_code=status_code)
+        title=escape(title), message=escape(message), status_code=status_code
+    )

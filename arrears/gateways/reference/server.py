@@ -51,13 +51,16 @@ def checked_secret(secret: str | None) -> str:
     """The connector's shared secret, ``whsec_`` + base64, as Arrears shows it once."""
     secret = (secret or "").strip()
     if not secret:
-        raise SecretInvalid("ARREARS_GATEWAY_SECRET is not set: export the connector's secret (whsec_…), e.g. "
-                            'ARREARS_GATEWAY_SECRET="whsec_$(head -c 24 /dev/urandom | base64)"')
+        raise SecretInvalid(
+            "ARREARS_GATEWAY_SECRET is not set: export the connector's secret (whsec_…), e.g. "
+            'ARREARS_GATEWAY_SECRET="whsec_$(head -c 24 /dev/urandom | base64)"'
+        )
     try:
         Webhook(secret)
     except Exception as exc:  # noqa: BLE001 — the library raises several kinds for a secret it cannot decode
-        raise SecretInvalid(f"ARREARS_GATEWAY_SECRET is not a Standard Webhooks secret (whsec_ + base64): "
-                            f"{exc}") from exc
+        raise SecretInvalid(
+            f"ARREARS_GATEWAY_SECRET is not a Standard Webhooks secret (whsec_ + base64): {exc}"
+        ) from exc
     return secret
 
 
@@ -65,8 +68,15 @@ class ReferenceGateway(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, host: str, port: int, secret: str, *, log: Callable[[str], None] | None = None,
-                 retry_delays: tuple[float, ...] | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        secret: str,
+        *,
+        log: Callable[[str], None] | None = None,
+        retry_delays: tuple[float, ...] | None = None,
+    ):
         self.secret = checked_secret(secret)
         self.book = CheckoutBook()
         self._log_lock = threading.Lock()
@@ -132,8 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body.encode(), "application/json", headers)
 
     def _error(self, status: int, detail: str, *, pointer: str | None = None, header: str | None = None) -> None:
-        error: dict[str, str | dict[str, str]] = {"status": str(status), "title": HTTPStatus(status).phrase,
-                                                  "detail": detail}
+        error: dict[str, str | dict[str, str]] = {
+            "status": str(status),
+            "title": HTTPStatus(status).phrase,
+            "detail": detail,
+        }
         if pointer is not None:
             error["source"] = {"pointer": pointer}
         elif header is not None:
@@ -146,14 +159,21 @@ class _Handler(BaseHTTPRequestHandler):
         if checkout is not None:
             shop = urlsplit(checkout.return_url)
             form_targets += f" {shop.scheme}://{shop.netloc}"
-        policy = ("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'; "
-                  f"form-action {form_targets}")
-        self._send(status, html.encode(), "text/html; charset=utf-8",
-                   {"Content-Security-Policy": policy, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        policy = (
+            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'; "
+            f"form-action {form_targets}"
+        )
+        self._send(
+            status,
+            html.encode(),
+            "text/html; charset=utf-8",
+            {"Content-Security-Policy": policy, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
 
     def _redirect(self, location: str) -> None:
-        self._send(HTTPStatus.SEE_OTHER, b"", "text/plain; charset=utf-8",
-                   {"Location": location, "Cache-Control": "no-store"})
+        self._send(
+            HTTPStatus.SEE_OTHER, b"", "text/plain; charset=utf-8", {"Location": location, "Cache-Control": "no-store"}
+        )
 
     def _body(self) -> bytes | None:
         """The request body, or None after answering 413/400 for one too large or of a bad length."""
@@ -173,12 +193,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _verified(self, body: bytes) -> bool:
         """Standard Webhooks, as Arrears signs: the library checks the HMAC and the 5-minute tolerance."""
         try:
-            Webhook(self.server.secret).verify(body.decode("utf-8", errors="replace"), dict(self.headers.items()),
-                                               json_parse=False)
+            Webhook(self.server.secret).verify(
+                body.decode("utf-8", errors="replace"), dict(self.headers.items()), json_parse=False
+            )
         # A bad or missing signature, an old timestamp, or a malformed signature header: not from Arrears.
         except Exception:  # noqa: BLE001
-            self._error(HTTPStatus.UNAUTHORIZED, "the webhook signature does not verify with this connector's "
-                        "secret, or its timestamp is more than 5 minutes away", header="webhook-signature")
+            self._error(
+                HTTPStatus.UNAUTHORIZED,
+                "the webhook signature does not verify with this connector's "
+                "secret, or its timestamp is more than 5 minutes away",
+                header="webhook-signature",
+            )
             return False
         return True
 
@@ -261,9 +286,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _page(self, checkout_id: str) -> None:
         checkout = self.server.book.by_checkout(checkout_id)
         if checkout is None:
-            return self._html(HTTPStatus.NOT_FOUND, page.render_message(
-                "No such checkout", "This checkout does not exist, or the gateway was restarted since it was "
-                "opened. Go back to the shop and start the payment again.", status_code=404))
+            return self._html(
+                HTTPStatus.NOT_FOUND,
+                page.render_message(
+                    "No such checkout",
+                    "This checkout does not exist, or the gateway was restarted since it was "
+                    "opened. Go back to the shop and start the payment again.",
+                    status_code=404,
+                ),
+            )
         self._html(HTTPStatus.OK, page.render(checkout), checkout=checkout)
 
     def _browser_action(self, checkout_id: str, action: str) -> None:
@@ -271,9 +302,14 @@ class _Handler(BaseHTTPRequestHandler):
         if checkout is None:
             return self._page(checkout_id)
         if action not in ACTIONS:
-            return self._html(HTTPStatus.BAD_REQUEST, page.render_message(
-                "Unknown action", f"Choose one of the buttons on the checkout page ({action!r} is not one).",
-                status_code=400))
+            return self._html(
+                HTTPStatus.BAD_REQUEST,
+                page.render_message(
+                    "Unknown action",
+                    f"Choose one of the buttons on the checkout page ({action!r} is not one).",
+                    status_code=400,
+                ),
+            )
         try:
             self.server.act(checkout, action)
         except OutcomeRefused:
@@ -290,8 +326,14 @@ class _Handler(BaseHTTPRequestHandler):
         return checkout
 
     def _control_answer(self, checkout: Checkout) -> None:
-        self._json(HTTPStatus.OK, {**checkout.status_answer(), "never_answered": checkout.never_answered,
-                                   "callbacks": self.server.book.deliveries(checkout)})
+        self._json(
+            HTTPStatus.OK,
+            {
+                **checkout.status_answer(),
+                "never_answered": checkout.never_answered,
+                "callbacks": self.server.book.deliveries(checkout),
+            },
+        )
 
     def _control_read(self, attempt_id: str) -> None:
         if not self._verified(b""):

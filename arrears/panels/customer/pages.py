@@ -14,8 +14,13 @@ NAVIGATION = (
 
 def page(request, template: str, *, section: str, title: str, status: int = 200, **context):
     customer = request.customer
-    context.update(page_title=title, section=section, customer=customer, account=customer.account,
-                   reseller=customer.reseller, tz=customer.tz,
-                   nav=[{"section": key, "label": label, "url": reverse(url_name)}
-                        for key, label, url_name in NAVIGATION])
+    context.update(
+        page_title=title,
+        section=section,
+        customer=customer,
+        account=customer.account,
+        reseller=customer.reseller,
+        tz=customer.tz,
+        nav=[{"section": key, "label": label, "url": reverse(url_name)} for key, label, url_name in NAVIGATION],
+    )
     return render(request, template, context, status=status)

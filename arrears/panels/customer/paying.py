@@ -51,8 +51,7 @@ def _status_notice(payment: Payment, open_attempt: PaymentAttempt | None) -> str
         return "This payment is cancelled: there is nothing to pay."
     if payment.status == S.PROCESSING:
         through = f"through {open_attempt.connector.name} " if open_attempt is not None else ""
-        return (f"A payment {through}is in progress. Wait for its outcome: if it does not go through, you can "
-                "pay again.")
+        return f"A payment {through}is in progress. Wait for its outcome: if it does not go through, you can pay again."
     return ""
 
 
@@ -63,20 +62,30 @@ def balance_choice(payment: Payment, balance: int) -> BalanceChoice:
     if payment.type == Payment.Type.TOP_UP:
         return BalanceChoice(False, "top_up", "A top-up adds money to your balance, so the balance cannot pay it.")
     if is_view_only(payment):
-        return BalanceChoice(False, "no_due_date",
-                             "Your invoice is being prepared; you can pay it once it is issued.")
+        return BalanceChoice(False, "no_due_date", "Your invoice is being prepared; you can pay it once it is issued.")
     if not payment.balance_payment_allowed:
-        return BalanceChoice(False, "external_total", (
-            f"Your invoice states {format_money(payment.external_total, payment.external_currency)}, which is not "
-            f"the platform total of {format_money(payment.total, payment.currency)}, so your balance cannot pay "
-            "it. Pay it through a payment service instead."))
+        return BalanceChoice(
+            False,
+            "external_total",
+            (
+                f"Your invoice states {format_money(payment.external_total, payment.external_currency)}, which is not "
+                f"the platform total of {format_money(payment.total, payment.currency)}, so your balance cannot pay "
+                "it. Pay it through a payment service instead."
+            ),
+        )
     if balance < payment.total:
         shortfall = payment.total - balance
-        return BalanceChoice(False, "insufficient", (
-            f"Your balance of {format_money(balance, payment.currency)} is "
-            f"{format_money(shortfall, payment.currency)} short of the total of "
-            f"{format_money(payment.total, payment.currency)}. Top up your balance to pay from it."),
-            shortfall=shortfall, shortfall_text=format_amount(shortfall, payment.currency))
+        return BalanceChoice(
+            False,
+            "insufficient",
+            (
+                f"Your balance of {format_money(balance, payment.currency)} is "
+                f"{format_money(shortfall, payment.currency)} short of the total of "
+                f"{format_money(payment.total, payment.currency)}. Top up your balance to pay from it."
+            ),
+            shortfall=shortfall,
+            shortfall_text=format_amount(shortfall, payment.currency),
+        )
     return BalanceChoice(True)
 
 
@@ -85,8 +94,9 @@ def payment_options(payment: Payment, balance: int, *, attempts: list[PaymentAtt
     open_attempt = next((attempt for attempt in attempts if attempt.status == PaymentAttempt.Status.OPEN), None)
     choice = balance_choice(payment, balance)
     if payment.status not in state.PAYABLE:
-        return PaymentOptions(choice, online=False, notice=_status_notice(payment, open_attempt),
-                              open_attempt=open_attempt)
+        return PaymentOptions(
+            choice, online=False, notice=_status_notice(payment, open_attempt), open_attempt=open_attempt
+        )
     if is_view_only(payment):
         return PaymentOptions(choice, online=False, notice=choice.text)
     return PaymentOptions(choice, online=True, methods=list(methods() if callable(methods) else methods))

@@ -40,11 +40,17 @@ STEP_LABELS: dict[str, str] = {
 }
 
 # What a connector's status read says, as the sentence under "Status checked".
-REPORTED_STATUSES = {"pending": "the payment is still pending", "succeeded": "the payment is paid",
-                     "declined": "the payment was declined", "cancelled": "the payment was cancelled"}
+REPORTED_STATUSES = {
+    "pending": "the payment is still pending",
+    "succeeded": "the payment is paid",
+    "declined": "the payment was declined",
+    "cancelled": "the payment was cancelled",
+}
 
-DIRECTION_LABELS: dict[str, str] = {Direction.SENT: "Sent to the connector",
-                                    Direction.RECEIVED: "Received from the connector"}
+DIRECTION_LABELS: dict[str, str] = {
+    Direction.SENT: "Sent to the connector",
+    Direction.RECEIVED: "Received from the connector",
+}
 
 # Which step entries the outcome colours mark in the list (the rest are neutral).
 _GOOD_STEPS = {Step.SUCCEEDED, Step.LATE_SUCCESS}
@@ -98,8 +104,7 @@ def step_explanation(entry: AttemptLogEntry, connector_name: str = "") -> str:
         Step.SUCCEEDED: f"{connector} reported the payment as paid.",
         Step.DECLINED: f"{connector} reported the payment as declined; nothing was charged.",
         Step.CANCELLED: "The payment was cancelled at the checkout; nothing was charged.",
-        Step.TIMED_OUT: "No outcome arrived within the period for payment processing; the payment can be paid "
-                        "again.",
+        Step.TIMED_OUT: "No outcome arrived within the period for payment processing; the payment can be paid again.",
         Step.LATE_SUCCESS: "The payment went through after the attempt had timed out: it is paid.",
         Step.DUPLICATE_SUCCESS: "A second charge for a payment already paid: its amount is credited to the balance.",
         Step.REFUSED: "The outcome arrived after the attempt had already succeeded and changed nothing.",

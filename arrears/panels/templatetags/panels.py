@@ -135,8 +135,9 @@ def day(value: date | None):
 def _day(value: date):
     # Lists repeat the same few dates row after row: each is formatted once.
     iso = value.isoformat()
-    return format_html('<time datetime="{}" title="{}">{}</time>', iso, iso, format_date(value, "d MMM y",
-                                                                                        locale=LOCALE))
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', iso, iso, format_date(value, "d MMM y", locale=LOCALE)
+    )
 
 
 @register.filter
@@ -145,8 +146,13 @@ def moment(value: datetime | None, tz_name: str = "UTC"):
     if value is None:
         return "—"
     local = value.astimezone(ZoneInfo(tz_name or "UTC"))
-    return format_html('<time datetime="{}" title="{}">{} {}</time>', value.isoformat(), tz_name,
-                       format_datetime(local, "d MMM y, HH:mm", locale=LOCALE), local.tzname())
+    return format_html(
+        '<time datetime="{}" title="{}">{} {}</time>',
+        value.isoformat(),
+        tz_name,
+        format_datetime(local, "d MMM y, HH:mm", locale=LOCALE),
+        local.tzname(),
+    )
 
 
 @register.filter
@@ -162,14 +168,21 @@ def field(bound_field, help_text: str = ""):
     for error in form.errors.as_data().get(bound_field.name, []):
         for message in error.messages:
             errors.append({"message": message, "code": error.code if error.code and "-" in error.code else ""})
-    return {"field": bound_field, "errors": errors, "help": help_text or bound_field.help_text,
-            "is_checkbox": bound_field.widget_type == "checkbox"}
+    return {
+        "field": bound_field,
+        "errors": errors,
+        "help": help_text or bound_field.help_text,
+        "is_checkbox": bound_field.widget_type == "checkbox",
+    }
 
 
 @register.inclusion_tag("panels/form_errors.html")
 def form_errors(form):
-    errors = [{"message": message, "code": error.code if error.code and "-" in error.code else ""}
-              for error in form.non_field_errors().as_data() for message in error.messages]
+    errors = [
+        {"message": message, "code": error.code if error.code and "-" in error.code else ""}
+        for error in form.non_field_errors().as_data()
+        for message in error.messages
+    ]
     return {"errors": errors}
 
 
@@ -195,8 +208,10 @@ def change_value(name: str, value, event=None, currency: str = ""):
         return status_label(value)
     if "total" in name and isinstance(value, int):
         payload = getattr(event, "payload", None) or {}
-        return format_money(value, payload.get("external_currency") if "external" in name and payload.get(
-            "external_currency") else currency)
+        return format_money(
+            value,
+            payload.get("external_currency") if "external" in name and payload.get("external_currency") else currency,
+        )
     if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
         try:
             return day(date.fromisoformat(value))
@@ -224,14 +239,26 @@ def table_cells(row):
     plan = getattr(table, "_cell_plan", None)
     if plan is None:
         plan = table._cell_plan = [
-            (column, column.attrs["td"].as_html(), _parameters(getattr(column.render, "__func__", column.render)),
-             hasattr(column.render, "__func__"))
-            for column in table.columns]
+            (
+                column,
+                column.attrs["td"].as_html(),
+                _parameters(getattr(column.render, "__func__", column.render)),
+                hasattr(column.render, "__func__"),
+            )
+            for column in table.columns
+        ]
     cells = []
     for column, attributes, parameters, is_method in plan:
+
         def render(bound_column, value=None, parameters=parameters, is_method=is_method):
-            arguments = {"value": value, "record": row.record, "column": bound_column.column,
-                         "bound_column": bound_column, "bound_row": row, "table": table}
+            arguments = {
+                "value": value,
+                "record": row.record,
+                "column": bound_column.column,
+                "bound_column": bound_column,
+                "bound_row": row,
+                "table": table,
+            }
             if parameters is not None:
                 wanted = parameters[1:] if is_method else parameters  # a method's first parameter is its self
                 arguments = {name: arguments[name] for name in wanted if name in arguments}

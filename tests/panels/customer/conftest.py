@@ -19,8 +19,13 @@ def customer_client(db):
     counter = iter(range(1, 10_000))
 
     def make(account) -> Client:
-        customer_user = create_customer_user(account=account, email=f"user{next(counter)}-{account.pk}@example.com",
-                                             password=PASSWORD, actor=SYSTEM, now=T0)
+        customer_user = create_customer_user(
+            account=account,
+            email=f"user{next(counter)}-{account.pk}@example.com",
+            password=PASSWORD,
+            actor=SYSTEM,
+            now=T0,
+        )
         client = Client()
         client.force_login(customer_user.user)
         client.customer_user = customer_user
@@ -52,10 +57,18 @@ def card_gateway(db):
     from tests.gateways.fake_connector import fake_connector
 
     with ExitStack() as stack:
+
         def make(reseller, *, currencies=("EUR",), name="Card Gateway"):
             fake = stack.enter_context(fake_connector("whsec_" + "A" * 32))
-            connector, secret = create_connector(reseller, name=name, url=fake.url, processing_minutes=15,
-                                                 currencies=list(currencies), actor=SYSTEM, now=T0)
+            connector, secret = create_connector(
+                reseller,
+                name=name,
+                url=fake.url,
+                processing_minutes=15,
+                currencies=list(currencies),
+                actor=SYSTEM,
+                now=T0,
+            )
             fake.secret = secret
             method = create_payment_method(reseller, name=f"{name} card", connector=connector, actor=SYSTEM, now=T0)
             return connector, method, fake

@@ -29,8 +29,11 @@ def page_of(client, url: str) -> str:
 
 
 def field_errors(response, name: str) -> list[tuple[str, str]]:
-    return [(error.code, message) for error in response.context["form"].errors.as_data().get(name, [])
-            for message in error.messages]
+    return [
+        (error.code, message)
+        for error in response.context["form"].errors.as_data().get(name, [])
+        for message in error.messages
+    ]
 
 
 def test_the_balance_page_shows_the_balance_and_its_history(reseller, customer_client):
@@ -42,8 +45,10 @@ def test_the_balance_page_shows_the_balance_and_its_history(reseller, customer_c
     assert '<p class="balance-figure num">80.00 EUR</p>' in body
     assert "<title>Balance · Plain Hosting</title>" in body
     # newest first, each with the balance after it
-    rows = [body.index(f'data-label="Amount" class="num">{amount}') for amount in ("+30.00 EUR", "-100.00 EUR",
-                                                                                   "+150.00 EUR")]
+    rows = [
+        body.index(f'data-label="Amount" class="num">{amount}')
+        for amount in ("+30.00 EUR", "-100.00 EUR", "+150.00 EUR")
+    ]
     assert rows == sorted(rows)
     for after in ("80.00 EUR", "50.00 EUR", "150.00 EUR"):
         assert f'data-label="Balance after" class="num">{after}</td>' in body
@@ -81,8 +86,10 @@ def test_top_up_by_bank_transfer_requests_a_waiting_top_up(reseller, customer_cl
     assert (top_up.status, top_up.total, top_up.payment_method) == (Payment.Status.WAITING_FOR_PAYMENT, 250_50, None)
     assert response.redirect_chain == [(f"/customer/payments/{top_up.pk}/", 302)]
     [message] = [str(message) for message in response.context["messages"]]
-    assert message.startswith(f"Top-up {top_up.document_id} of 250.50 EUR is requested. Transfer 250.50 EUR to "
-                              f"Plain Hosting by bank, with {top_up.document_id} as the reference")
+    assert message.startswith(
+        f"Top-up {top_up.document_id} of 250.50 EUR is requested. Transfer 250.50 EUR to "
+        f"Plain Hosting by bank, with {top_up.document_id} as the reference"
+    )
 
 
 def test_top_up_through_a_payment_service_opens_its_checkout(reseller, customer_client, card_gateway):
@@ -90,8 +97,10 @@ def test_top_up_through_a_payment_service_opens_its_checkout(reseller, customer_
     account = AccountFactory(reseller=reseller)
     client = customer_client(account)
     body = page_of(client, "/customer/balance/")
-    assert f'<button type="submit" name="method" value="{card.pk}" class="primary">Top up with Card Gateway</button>' \
+    assert (
+        f'<button type="submit" name="method" value="{card.pk}" class="primary">Top up with Card Gateway</button>'
         in body
+    )
     response = client.post("/customer/balance/top-up/", {"amount": "80.00", "method": str(card.pk)})
     attempt = PaymentAttempt.objects.select_related("payment").get(account=account)
     assert response.status_code == 303
@@ -99,34 +108,37 @@ def test_top_up_through_a_payment_service_opens_its_checkout(reseller, customer_
     assert client.get(response["Location"])["Refresh"] == f"0; url={attempt.redirect_url}"
     assert (attempt.payment.type, attempt.payment.total, attempt.amount) == (Payment.Type.TOP_UP, 80_00, 80_00)
     assert fake.checkout_request(attempt.public_id)["return_url"] == (
-        f"http://testserver/customer/payments/{attempt.payment.pk}/return/?attempt={attempt.public_id}")
+        f"http://testserver/customer/payments/{attempt.payment.pk}/return/?attempt={attempt.public_id}"
+    )
 
 
-def test_a_payment_service_that_does_not_answer_leaves_the_form_with_the_error(reseller, customer_client,
-                                                                              card_gateway):
+def test_a_payment_service_that_does_not_answer_leaves_the_form_with_the_error(reseller, customer_client, card_gateway):
     _, card, fake = card_gateway(reseller)
     fake.checkout_answer = "error"
     account = AccountFactory(reseller=reseller)
     response = customer_client(account).post("/customer/balance/top-up/", {"amount": "80.00", "method": card.pk})
     assert response.status_code == 502
-    assert field_errors(response, "method") == [("CONNECTOR-0005", "Card Gateway did not open a checkout; nothing "
-                                                                   "was charged. Try again in a moment.")]
+    assert field_errors(response, "method") == [
+        ("CONNECTOR-0005", "Card Gateway did not open a checkout; nothing was charged. Try again in a moment.")
+    ]
     assert 'value="80.00"' in response.content.decode()  # the form keeps what was typed
     assert Payment.objects.get(account=account, type=Payment.Type.TOP_UP).status == Payment.Status.CANCELLED
 
 
-@pytest.mark.parametrize(("amount", "message"), [
-    ("", "Give the amount to top up."),
-    ("ten", "Give the amount as a number, e.g. 100.00, without a currency sign or thousands separators."),
-    ("1,000", "Give the amount as a number, e.g. 100.00, without a currency sign or thousands separators."),
-    ("€10", "Give the amount as a number, e.g. 100.00, without a currency sign or thousands separators."),
-    ("10.001", "EUR amounts have 2 decimal places at most."),
-    ("0.00", "The amount must be more than zero."),
-])
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("", "Give the amount to top up."),
+        ("ten", "Give the amount as a number, e.g. 100.00, without a currency sign or thousands separators."),
+        ("1,000", "Give the amount as a number, e.g. 100.00, without a currency sign or thousands separators."),
+        ("€10", "Give the amount as a number, e.g. 100.00, without a currency sign or thousands separators."),
+        ("10.001", "EUR amounts have 2 decimal places at most."),
+        ("0.00", "The amount must be more than zero."),
+    ],
+)
 def test_a_bad_amount_is_refused_on_its_field_and_nothing_changes(reseller, customer_client, amount, message):
     account = AccountFactory(reseller=reseller)
-    response = customer_client(account).post("/customer/balance/top-up/", {"amount": amount,
-                                                                          "method": "bank_transfer"})
+    response = customer_client(account).post("/customer/balance/top-up/", {"amount": amount, "method": "bank_transfer"})
     assert response.status_code == 400
     assert [text for _code, text in field_errors(response, "amount")] == [message]
     assert not Payment.objects.filter(account=account, type=Payment.Type.TOP_UP).exists()

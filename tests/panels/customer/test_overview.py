@@ -17,8 +17,12 @@ def test_the_overview_sums_up_what_is_owed_and_what_is_due_next(db, customer_cli
     bill(reseller, date(2026, 3, 2))  # January's payment expired; February's waits, due 2026-03-11
     request_top_up(account, 25_00, actor=SYSTEM, now=T0)  # waiting too, without a due date
     payments = Payment.objects.filter(account=account)
-    assert sorted(payments.values_list("status", flat=True)) == ["completed", "expired", "waiting_for_payment",
-                                                                 "waiting_for_payment"]
+    assert sorted(payments.values_list("status", flat=True)) == [
+        "completed",
+        "expired",
+        "waiting_for_payment",
+        "waiting_for_payment",
+    ]
     due = payments.get(status="waiting_for_payment", type="rendered_services")
     body = customer_client(account).get("/customer/").content.decode()
     assert "<title>Overview · Plain Hosting</title>" in body

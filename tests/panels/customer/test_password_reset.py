@@ -27,8 +27,9 @@ def inbox(settings):
 @pytest.fixture
 def customer(db):
     reseller = ResellerFactory(name="Plain Hosting")
-    return create_customer_user(account=AccountFactory(reseller=reseller), email="ann@globex.example",
-                                password=PASSWORD, actor=SYSTEM, now=T0)
+    return create_customer_user(
+        account=AccountFactory(reseller=reseller), email="ann@globex.example", password=PASSWORD, actor=SYSTEM, now=T0
+    )
 
 
 def reset_link(message) -> str:
@@ -63,8 +64,10 @@ def test_the_reset_link_arrives_by_smtp_and_sets_a_new_password_once(customer, i
     # Then the new password signs in, the old one does not
     assert Client().post("/customer/login/", {"email": "ann@globex.example", "password": PASSWORD}).status_code == 400
     signed_in = Client()
-    assert signed_in.post("/customer/login/", {"email": "ann@globex.example",
-                                               "password": NEW_PASSWORD})["Location"] == "/customer/"
+    assert (
+        signed_in.post("/customer/login/", {"email": "ann@globex.example", "password": NEW_PASSWORD})["Location"]
+        == "/customer/"
+    )
 
     # And the link no longer works
     again = Client().get(link)
@@ -79,8 +82,14 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(customer, inbox):
 
 
 def test_a_manager_or_a_deactivated_customer_gets_no_reset_mail(customer, inbox):
-    create_manager(reseller=customer.account.reseller, email="boss@example.com", password=PASSWORD,
-                   role=Manager.Role.ADMIN, actor=SYSTEM, now=T0)
+    create_manager(
+        reseller=customer.account.reseller,
+        email="boss@example.com",
+        password=PASSWORD,
+        role=Manager.Role.ADMIN,
+        actor=SYSTEM,
+        now=T0,
+    )
     Client().post("/customer/password-reset/", {"email": "boss@example.com"})
     customer.user.is_active = False
     customer.user.save()
@@ -96,8 +105,9 @@ def test_a_made_up_link_is_not_found(customer):
 def test_a_managers_set_password_link_does_not_work_here(customer):
     from arrears.tenants.services import invitation_link_parts, invite_manager
 
-    manager = invite_manager(reseller=customer.account.reseller, email="new@example.com",
-                             role=Manager.Role.VIEWER, actor=SYSTEM, now=T0)
+    manager = invite_manager(
+        reseller=customer.account.reseller, email="new@example.com", role=Manager.Role.VIEWER, actor=SYSTEM, now=T0
+    )
     uidb64, token = invitation_link_parts(manager)
     assert Client().get(f"/customer/password-reset/{uidb64}/{token}/").status_code == 404
 

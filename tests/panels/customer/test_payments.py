@@ -62,12 +62,15 @@ def test_paying_from_the_balance(billed, customer_client):
     body = page_of(client, f"/customer/payments/{payment.pk}/")
     assert f"<title>Payment {payment.document_id} · Plain Hosting</title>" in body
     assert ">Pay from balance</button>" in body
-    assert (f'data-confirm="Pay {payment.document_id} of 100.00 EUR from your balance? Your balance goes from '
-            '150.00 EUR to 50.00 EUR."') in body
+    assert (
+        f'data-confirm="Pay {payment.document_id} of 100.00 EUR from your balance? Your balance goes from '
+        '150.00 EUR to 50.00 EUR."'
+    ) in body
     response = client.post(f"/customer/payments/{payment.pk}/pay-from-balance/", follow=True)
     assert response.redirect_chain == [(f"/customer/payments/{payment.pk}/", 302)]
-    assert messages_of(response) == [f"Payment {payment.document_id} of 100.00 EUR is paid from your balance. Your "
-                                     "balance is now 50.00 EUR."]
+    assert messages_of(response) == [
+        f"Payment {payment.document_id} of 100.00 EUR is paid from your balance. Your balance is now 50.00 EUR."
+    ]
     paid = reload(payment)
     assert (paid.status, paid.account.balance) == (S.PAID_FROM_BALANCE, 50_00)
     body = response.content.decode()
@@ -83,29 +86,35 @@ def test_not_enough_balance_says_by_how_much_and_links_a_prefilled_top_up(billed
     client = customer_client(payment.account)
     body = page_of(client, f"/customer/payments/{payment.pk}/")
     assert ">Pay from balance</button>" not in body
-    assert ("Your balance of 20.00 EUR is 80.00 EUR short of the total of 100.00 EUR. Top up your balance to pay "
-            "from it.") in body
+    assert (
+        "Your balance of 20.00 EUR is 80.00 EUR short of the total of 100.00 EUR. Top up your balance to pay from it."
+    ) in body
     assert '<a class="button" href="/customer/balance/?amount=80.00">Top up</a>' in body
     response = client.post(f"/customer/payments/{payment.pk}/pay-from-balance/", follow=True)
     assert messages_of(response) == ["The account balance does not cover the payment total. · PAYMENT-0105"]
     assert reload(payment).status == S.WAITING_FOR_PAYMENT and reload(payment).account.balance == 20_00
 
 
-def test_an_external_total_that_differs_rules_out_the_balance_and_is_said_in_plain_words(erp_reseller,
-                                                                                         customer_client):
-    payment = erp_payment(erp_reseller, balance=500_00, document_id="ERP-7",
-                          amount={"total": "95.00", "currency": "USD"})
+def test_an_external_total_that_differs_rules_out_the_balance_and_is_said_in_plain_words(erp_reseller, customer_client):
+    payment = erp_payment(
+        erp_reseller, balance=500_00, document_id="ERP-7", amount={"total": "95.00", "currency": "USD"}
+    )
     client = customer_client(payment.account)
     body = page_of(client, f"/customer/payments/{payment.pk}/")
     assert ">Pay from balance</button>" not in body
-    assert ("Your invoice states 95.00 USD, which is not the platform total of 100.00 EUR, so your balance cannot "
-            "pay it. Pay it through a payment service instead.") in body
-    assert ("Your invoice ERP-7 states that you owe <strong>95.00 USD</strong>. That is what a payment service "
-            "charges; the platform total of 100.00 EUR stays as it is.") in body
+    assert (
+        "Your invoice states 95.00 USD, which is not the platform total of 100.00 EUR, so your balance cannot "
+        "pay it. Pay it through a payment service instead."
+    ) in body
+    assert (
+        "Your invoice ERP-7 states that you owe <strong>95.00 USD</strong>. That is what a payment service "
+        "charges; the platform total of 100.00 EUR stays as it is."
+    ) in body
     assert '<span class="external-total">Invoice states 95.00 USD</span>' in body
     response = client.post(f"/customer/payments/{payment.pk}/pay-from-balance/", follow=True)
-    assert messages_of(response) == ["The ERP stated an external total that differs from the payment; use another "
-                                     "payment method. · PAYMENT-0106"]
+    assert messages_of(response) == [
+        "The ERP stated an external total that differs from the payment; use another payment method. · PAYMENT-0106"
+    ]
     assert reload(payment).status == S.WAITING_FOR_PAYMENT and reload(payment).account.balance == 500_00
 
 
@@ -135,8 +144,9 @@ def test_a_cancelled_or_a_top_up_payment_says_why_the_balance_does_not_pay_it(er
     cancelled = erp_payment(erp_reseller, approve=False)
     cancel_payment(cancelled, comment="service credit", actor=SYSTEM, now=T0)
     client = customer_client(cancelled.account)
-    assert "This payment is cancelled: there is nothing to pay." in page_of(client,
-                                                                            f"/customer/payments/{cancelled.pk}/")
+    assert "This payment is cancelled: there is nothing to pay." in page_of(
+        client, f"/customer/payments/{cancelled.pk}/"
+    )
     top_up = request_top_up(cancelled.account, 40_00, actor=SYSTEM, now=T0)
     body = page_of(client, f"/customer/payments/{top_up.pk}/")
     assert "A top-up adds money to your balance, so the balance cannot pay it." in body
@@ -190,8 +200,9 @@ def test_a_connector_that_does_not_answer_is_said_and_changes_nothing(billed, cu
     client = customer_client(invoice.account)
     response = client.post(f"/customer/payments/{invoice.payment.pk}/pay/", {"method": card.pk}, follow=True)
     assert response.redirect_chain == [(f"/customer/payments/{invoice.payment.pk}/", 302)]
-    assert messages_of(response) == ["Card Gateway did not open a checkout; nothing was charged. Try again in a "
-                                     "moment. · CONNECTOR-0005"]
+    assert messages_of(response) == [
+        "Card Gateway did not open a checkout; nothing was charged. Try again in a moment. · CONNECTOR-0005"
+    ]
     assert reload(invoice.payment).status == S.WAITING_FOR_PAYMENT
     assert ">Pay with Card Gateway</button>" in response.content.decode()
 
@@ -208,9 +219,9 @@ def test_a_method_not_offered_for_the_payment_is_refused(billed, customer_client
     assert client.get(f"/customer/payments/{invoice.payment.pk}/pay/").status_code == 405
 
 
-def test_an_external_total_is_what_the_connector_charges_and_the_platform_total_stays(erp_reseller,
-                                                                                      customer_client,
-                                                                                      card_gateway):
+def test_an_external_total_is_what_the_connector_charges_and_the_platform_total_stays(
+    erp_reseller, customer_client, card_gateway
+):
     connector, card, fake = card_gateway(erp_reseller, currencies=["EUR", "USD"])
     payment = erp_payment(erp_reseller, document_id="ERP-9", amount={"total": "95.00", "currency": "USD"})
     client = customer_client(payment.account)
@@ -221,16 +232,26 @@ def test_an_external_total_is_what_the_connector_charges_and_the_platform_total_
     paid = reload(payment)
     assert (paid.status, paid.total, paid.currency) == (S.COMPLETED, 100_00, "EUR")
     body = page_of(client, f"/customer/payments/{payment.pk}/")
-    assert ("Your invoice ERP-9 states that you owe <strong>95.00 USD</strong>. That is what a payment service "
-            "charges; the platform total of 100.00 EUR stays as it is, also now that it is paid.") in body
+    assert (
+        "Your invoice ERP-9 states that you owe <strong>95.00 USD</strong>. That is what a payment service "
+        "charges; the platform total of 100.00 EUR stays as it is, also now that it is paid."
+    ) in body
     assert "This payment is completed: there is nothing left to pay." in body
 
 
 def succeed(fake, connector, attempt) -> None:
     fake.statuses[attempt.public_id] = "succeeded"
-    body, headers = signed_callback(fake.secret, {
-        "type": "checkout.succeeded", "attempt_id": attempt.public_id, "checkout_id": attempt.checkout_id,
-        "amount": attempt.amount, "currency": attempt.currency, "occurred_at": clock.wall_clock().isoformat()})
+    body, headers = signed_callback(
+        fake.secret,
+        {
+            "type": "checkout.succeeded",
+            "attempt_id": attempt.public_id,
+            "checkout_id": attempt.checkout_id,
+            "amount": attempt.amount,
+            "currency": attempt.currency,
+            "occurred_at": clock.wall_clock().isoformat(),
+        },
+    )
     assert receive_callback(connector.pk, body, headers, now=clock.wall_clock()) == "applied"
 
 
@@ -246,9 +267,15 @@ def started(billed, customer_client, card_gateway):
     client.post(f"/customer/payments/{invoice.payment.pk}/pay/", {"method": card.pk})
     attempt = PaymentAttempt.objects.get(payment=invoice.payment)
     query = parse_qs(urlsplit(fake.checkout_request(attempt.public_id)["return_url"]).query)
-    return {"client": client, "payment": invoice.payment, "attempt": attempt, "fake": fake, "connector": connector,
-            "return": f"/customer/payments/{invoice.payment.pk}/return/?attempt={query['attempt'][0]}",
-            "check": f"/customer/payments/{invoice.payment.pk}/return/check/?attempt={attempt.public_id}"}
+    return {
+        "client": client,
+        "payment": invoice.payment,
+        "attempt": attempt,
+        "fake": fake,
+        "connector": connector,
+        "return": f"/customer/payments/{invoice.payment.pk}/return/?attempt={query['attempt'][0]}",
+        "check": f"/customer/payments/{invoice.payment.pk}/return/check/?attempt={attempt.public_id}",
+    }
 
 
 def test_the_return_page_checks_and_polls_with_htmx(started):
@@ -326,7 +353,7 @@ def test_the_payment_page_lists_the_attempts_in_plain_words(started):
     started["fake"].statuses[started["attempt"].public_id] = "declined"
     started["client"].post(started["check"], HTTP_HX_REQUEST="true")
     body = page_of(started["client"], f"/customer/payments/{started['payment'].pk}/")
-    section = body[body.index('id="attempts-heading"'):]
+    section = body[body.index('id="attempts-heading"') :]
     assert "<h3>Card Gateway</h3>" in section and "Declined" in section
     assert '<span class="step-what">Sent to the checkout page</span>' in section
     assert "<details" not in section and "HTTP 201" not in section  # the messages are the operator's
@@ -340,8 +367,8 @@ def test_the_list_shows_the_accounts_payments_and_top_ups(billed, customer_clien
     pay_from_balance(invoice.payment, actor=SYSTEM, now=T0)
     top_up = request_top_up(invoice.account, 25_00, actor=SYSTEM, now=T0)
     body = page_of(customer_client(invoice.account), "/customer/payments/")
-    assert f">{invoice.payment.document_id}</a><span class=\"sub\">for invoice {invoice.document_id}</span>" in body
-    assert f">{top_up.document_id}</a><span class=\"sub\">Balance top-up</span>" in body
+    assert f'>{invoice.payment.document_id}</a><span class="sub">for invoice {invoice.document_id}</span>' in body
+    assert f'>{top_up.document_id}</a><span class="sub">Balance top-up</span>' in body
     assert '<span class="badge badge--paid_from_balance">Paid from balance</span>' in body
     assert "from balance</span>" in body
     # the top-up from the account's creation, this one, and the invoice's payment
@@ -363,16 +390,23 @@ def test_query_counts_do_not_grow_with_payments_or_attempts(db, customer_client,
         request_top_up(many, amount * 100, actor=SYSTEM, now=T0)
     for payment, attempts in ((few_invoice.payment, 1), (many_invoice.payment, 4)):  # declined attempts
         for _ in range(attempts):
-            attempt = start_attempt(payment, card, return_url="http://t/{attempt_id}", actor=SYSTEM,
-                                    now=clock.wall_clock())
+            attempt = start_attempt(
+                payment, card, return_url="http://t/{attempt_id}", actor=SYSTEM, now=clock.wall_clock()
+            )
             fake.statuses[attempt.public_id] = "declined"
             check_attempt(attempt, now=clock.wall_clock())
     counts = {}
     for name, account, payment in (("few", few, few_invoice.payment), ("many", many, many_invoice.payment)):
         client = customer_client(account)
-        counts[name] = [queries(client, url) for url in ("/customer/payments/?per_page=100",
-                                                         f"/customer/payments/{payment.pk}/", "/customer/",
-                                                         "/customer/balance/")]
+        counts[name] = [
+            queries(client, url)
+            for url in (
+                "/customer/payments/?per_page=100",
+                f"/customer/payments/{payment.pk}/",
+                "/customer/",
+                "/customer/balance/",
+            )
+        ]
     assert counts["few"] == counts["many"]
     assert max(counts["many"]) <= 12, counts
     assert Account.objects.get(pk=many.pk).balance == 0

@@ -48,14 +48,22 @@ def world(db, customer_client, card_gateway):
     x = AccountFactory(reseller=reseller, name="Xylophone Ltd", balance=500_00)
     y = AccountFactory(reseller=reseller, name=f"{Y_MARK} GmbH", balance=500_00)
     x_invoice, y_invoice = invoices_of(x, y)
-    y_attempt = start_attempt(y_invoice.payment, method, return_url="http://testserver/r?attempt={attempt_id}",
-                              actor=SYSTEM, now=T0)
+    y_attempt = start_attempt(
+        y_invoice.payment, method, return_url="http://testserver/r?attempt={attempt_id}", actor=SYSTEM, now=T0
+    )
     y_top_up = request_top_up(y, 70_00, actor=SYSTEM, now=T0)
     x_attempt_holder = x_invoice.payment
-    return {"client": customer_client(x), "x": x, "y": y, "x_payment": x_attempt_holder, "y_attempt": y_attempt,
-            "method": method, "ids": {"invoice_id": y_invoice.pk, "payment_id": y_invoice.payment.pk},
-            "y_top_up": y_top_up,
-            "y_numbers": {y_invoice.document_id, y_invoice.payment.document_id, y_attempt.public_id}}
+    return {
+        "client": customer_client(x),
+        "x": x,
+        "y": y,
+        "x_payment": x_attempt_holder,
+        "y_attempt": y_attempt,
+        "method": method,
+        "ids": {"invoice_id": y_invoice.pk, "payment_id": y_invoice.payment.pk},
+        "y_top_up": y_top_up,
+        "y_numbers": {y_invoice.document_id, y_invoice.payment.document_id, y_attempt.public_id},
+    }
 
 
 def _fill(route: str, pattern: URLPattern, ids: dict[str, int]) -> str:
@@ -68,11 +76,13 @@ def _fill(route: str, pattern: URLPattern, ids: dict[str, int]) -> str:
 
 def snapshot(world) -> dict:
     y = world["y"]
-    return {"payments": list(Payment.objects.filter(account=y).order_by("pk").values_list("pk", "status")),
-            "attempts": list(PaymentAttempt.objects.filter(account=y).order_by("pk").values_list("pk", "status")),
-            "balance": Account.objects.get(pk=y.pk).balance,
-            "ledger": BalanceEntry.objects.filter(account=y).count(),
-            "invoices": list(Invoice.objects.filter(account=y).order_by("pk").values_list("pk", "status"))}
+    return {
+        "payments": list(Payment.objects.filter(account=y).order_by("pk").values_list("pk", "status")),
+        "attempts": list(PaymentAttempt.objects.filter(account=y).order_by("pk").values_list("pk", "status")),
+        "balance": Account.objects.get(pk=y.pk).balance,
+        "ledger": BalanceEntry.objects.filter(account=y).count(),
+        "invoices": list(Invoice.objects.filter(account=y).order_by("pk").values_list("pk", "status")),
+    }
 
 
 def test_every_route_with_an_id_of_another_account_answers_404(world):
@@ -87,11 +97,20 @@ def test_every_route_with_an_id_of_another_account_answers_404(world):
             if pattern.name in ATTEMPT_ROUTES:
                 url += f"?attempt={world['y_attempt'].public_id}"
             assert client.get(url).status_code in (404, 405), f"GET {url}"
-            assert client.post(url, {"method": world["method"].pk, "amount": "10.00"}).status_code in (404, 405), \
+            assert client.post(url, {"method": world["method"].pk, "amount": "10.00"}).status_code in (404, 405), (
                 f"POST {url}"
+            )
             checked.add(pattern.name)
-    assert {"invoice", "invoice_download", "payment", "payment_pay", "payment_pay_from_balance",
-            "payment_checkout", "payment_return", "payment_return_check"} <= checked
+    assert {
+        "invoice",
+        "invoice_download",
+        "payment",
+        "payment_pay",
+        "payment_pay_from_balance",
+        "payment_checkout",
+        "payment_return",
+        "payment_return_check",
+    } <= checked
     assert snapshot(world) == before, "a foreign id changed something"
 
 

@@ -15,8 +15,9 @@ from tests.panels.customer.conftest import PASSWORD
 
 @pytest.fixture
 def customer(db):
-    return create_customer_user(account=AccountFactory(name="Globex"), email="ann@globex.example", password=PASSWORD,
-                                actor=SYSTEM, now=T0)
+    return create_customer_user(
+        account=AccountFactory(name="Globex"), email="ann@globex.example", password=PASSWORD, actor=SYSTEM, now=T0
+    )
 
 
 def sign_in(client, email, password, **extra):
@@ -73,15 +74,27 @@ def test_bad_input_names_the_field(customer):
 
 
 def test_a_manager_cannot_sign_in_to_the_customer_panel(db):
-    manager = create_manager(reseller=AccountFactory().reseller, email="boss@example.com", password=PASSWORD,
-                             role=Manager.Role.ADMIN, actor=SYSTEM, now=T0)
+    manager = create_manager(
+        reseller=AccountFactory().reseller,
+        email="boss@example.com",
+        password=PASSWORD,
+        role=Manager.Role.ADMIN,
+        actor=SYSTEM,
+        now=T0,
+    )
     response = sign_in(Client(), manager.user.email, PASSWORD)
     assert response.status_code == 400 and form_error_codes(response) == ["AUTH-0401"]
 
 
 def test_a_manager_signed_in_elsewhere_is_signed_out_not_let_in(db):
-    manager = create_manager(reseller=AccountFactory().reseller, email="boss@example.com", password=PASSWORD,
-                             role=Manager.Role.ADMIN, actor=SYSTEM, now=T0)
+    manager = create_manager(
+        reseller=AccountFactory().reseller,
+        email="boss@example.com",
+        password=PASSWORD,
+        role=Manager.Role.ADMIN,
+        actor=SYSTEM,
+        now=T0,
+    )
     client = Client()
     client.force_login(manager.user)
     response = client.get("/customer/")

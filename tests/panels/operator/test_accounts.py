@@ -120,8 +120,9 @@ def test_a_billing_manager_tops_up_the_balance(reseller, sign_in):
     assert "100.00 EUR" in body
 
 
-@pytest.mark.parametrize("amount", ["", "abc", "0", "-5.00", "1.001"], ids=["empty", "text", "zero", "negative",
-                                                                           "too-many-decimals"])
+@pytest.mark.parametrize(
+    "amount", ["", "abc", "0", "-5.00", "1.001"], ids=["empty", "text", "zero", "negative", "too-many-decimals"]
+)
 def test_a_refused_top_up_shows_the_error_on_the_amount_and_changes_nothing(reseller, sign_in, amount):
     account = AccountFactory(reseller=reseller)
     client = sign_in(reseller, Manager.Role.BILLING_MANAGER)
@@ -159,7 +160,11 @@ def test_a_top_up_takes_a_manual_payment_method_of_the_reseller_and_refuses_a_si
     assert list(response.context["top_up_form"].errors) == ["payment_method"]
     assert not BalanceEntry.objects.filter(account=account, kind="top_up").exists()
     # And with A's own method it is recorded on the payment
-    assert client.post(f"/operator/accounts/{account.pk}/top-up/",
-                       {"amount": "5.00", "payment_method": own.pk}).status_code == 302
+    assert (
+        client.post(
+            f"/operator/accounts/{account.pk}/top-up/", {"amount": "5.00", "payment_method": own.pk}
+        ).status_code
+        == 302
+    )
     entry = BalanceEntry.objects.get(account=account, kind="top_up")
     assert (entry.amount, entry.payment.payment_method_id) == (500, own.pk)

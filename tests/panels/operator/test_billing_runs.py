@@ -70,7 +70,8 @@ def test_the_query_count_of_the_list_does_not_grow_with_its_page_size(reseller, 
 
 
 def test_run_billing_now_bills_the_due_days_and_ends_done_with_its_counts(
-        reseller, sign_in, today, immediate_queue, django_capture_on_commit_callbacks):
+    reseller, sign_in, today, immediate_queue, django_capture_on_commit_callbacks
+):
     # Given an account billed up to 2 November, and three days due
     account = billed_accounts(reseller, 1)[0]
     client = sign_in(reseller, Manager.Role.BILLING_MANAGER)
@@ -89,10 +90,15 @@ def test_run_billing_now_bills_the_due_days_and_ends_done_with_its_counts(
     assert set(request.counts) >= {"charges_created", "invoices_closed", "payments_expired"}
     assert request.started_at and request.finished_at
     # And each state change has its event
-    assert list(Event.objects.filter(subject_type="billingrequest", subject_id=request.pk).order_by("id")
-                .values_list("type", "actor_kind")) == [
-        ("billing_request.queued", "manager"), ("billing_request.started", "system"),
-        ("billing_request.done", "system")]
+    assert list(
+        Event.objects.filter(subject_type="billingrequest", subject_id=request.pk)
+        .order_by("id")
+        .values_list("type", "actor_kind")
+    ) == [
+        ("billing_request.queued", "manager"),
+        ("billing_request.started", "system"),
+        ("billing_request.done", "system"),
+    ]
     # And the page shows it done, and nothing more is due
     page = client.get("/operator/billing-runs/")
     assert page.context["catch_up"]["due"] == 0
@@ -133,19 +139,47 @@ def test_a_viewer_may_not_run_billing(reseller, sign_in, today):
 
 
 def _request(reseller, **values) -> BillingRequest:
-    return BillingRequest.objects.create(reseller=reseller, requested_by="someone@example.com", requested_at=TODAY,
-                                         updated_at=TODAY, **values)
+    return BillingRequest.objects.create(
+        reseller=reseller, requested_by="someone@example.com", requested_at=TODAY, updated_at=TODAY, **values
+    )
 
 
-@pytest.mark.parametrize(("values", "polls", "text"), [
-    ({"status": "queued"}, True, "Waiting for the task consumer"),
-    ({"status": "running", "days_total": 4, "days_done": 1, "current_step": "Billing 2026-11-04 (day 2 of 4)"},
-     True, "Day 2 of 4"),
-    ({"status": "done", "days_total": 2, "days_done": 2, "first_date": date(2026, 11, 4),
-      "last_date": date(2026, 11, 5), "counts": {"invoices_closed": 7}, "finished_at": TODAY}, False, "Billed 2 days"),
-    ({"status": "failed", "days_total": 2, "days_done": 1, "error": "OperationalError: disk full",
-      "finished_at": TODAY}, False, "disk full"),
-], ids=["queued", "running", "done", "failed"])
+@pytest.mark.parametrize(
+    ("values", "polls", "text"),
+    [
+        ({"status": "queued"}, True, "Waiting for the task consumer"),
+        (
+            {"status": "running", "days_total": 4, "days_done": 1, "current_step": "Billing 2026-11-04 (day 2 of 4)"},
+            True,
+            "Day 2 of 4",
+        ),
+        (
+            {
+                "status": "done",
+                "days_total": 2,
+                "days_done": 2,
+                "first_date": date(2026, 11, 4),
+                "last_date": date(2026, 11, 5),
+                "counts": {"invoices_closed": 7},
+                "finished_at": TODAY,
+            },
+            False,
+            "Billed 2 days",
+        ),
+        (
+            {
+                "status": "failed",
+                "days_total": 2,
+                "days_done": 1,
+                "error": "OperationalError: disk full",
+                "finished_at": TODAY,
+            },
+            False,
+            "disk full",
+        ),
+    ],
+    ids=["queued", "running", "done", "failed"],
+)
 def test_the_progress_fragment_polls_while_the_request_is_active(reseller, sign_in, today, values, polls, text):
     _request(reseller, **values)
     client = sign_in(reseller, Manager.Role.VIEWER)
@@ -167,7 +201,8 @@ def test_the_poll_that_sees_the_end_reloads_the_page_once(reseller, sign_in, tod
 
 
 def test_a_failing_day_ends_the_request_failed_and_keeps_the_days_before(
-        reseller, sign_in, today, immediate_queue, django_capture_on_commit_callbacks, monkeypatch):
+    reseller, sign_in, today, immediate_queue, django_capture_on_commit_callbacks, monkeypatch
+):
     billed_accounts(reseller, 1)
     real = tasks.run_billing_day
 
@@ -194,7 +229,9 @@ def test_a_lost_request_no_longer_blocks_after_two_hours(reseller, sign_in):
         client = sign_in(reseller, Manager.Role.BILLING_MANAGER)
         assert client.post("/operator/billing-runs/run/").status_code == 302
     assert list(BillingRequest.objects.filter(reseller=reseller).order_by("id").values_list("status", flat=True)) == [
-        "failed", "queued"]
+        "failed",
+        "queued",
+    ]
 
 
 def test_the_engine_progress_of_a_day_is_written_to_the_cache_only(reseller, today, monkeypatch):

@@ -21,8 +21,13 @@ from tests.factories import T0, ResellerFactory
 SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]{20,}")
 LIST = "/operator/settings/payment-connectors/"
 ADD = "/operator/settings/payment-connectors/add/"
-GOOD = {"name": "Card Gateway", "url": "https://pay.example.net/arrears", "processing_minutes": "30",
-        "currencies": "eur, USD GBP", "active": "on"}
+GOOD = {
+    "name": "Card Gateway",
+    "url": "https://pay.example.net/arrears",
+    "processing_minutes": "30",
+    "currencies": "eur, USD GBP",
+    "active": "on",
+}
 
 
 def a_connector(reseller, name: str = "Card Gateway", **fields) -> tuple[PaymentConnector, str]:
@@ -77,7 +82,7 @@ def test_a_non_admin_is_refused_every_page_and_action_and_nothing_changes(resell
 
 def test_an_admin_finds_both_pages_under_settings(reseller, sign_in):
     navigation = body_of(sign_in(reseller).get("/operator/"))
-    settings = navigation[navigation.index(">Settings<"):]
+    settings = navigation[navigation.index(">Settings<") :]
     assert 'href="/operator/settings/payment-connectors/">Payment connectors<' in settings
     assert 'href="/operator/settings/payment-methods/">Payment methods<' in settings
 
@@ -134,10 +139,14 @@ def test_adding_a_connector_shows_its_secret_once_and_never_again(reseller, sign
     response = client.post(ADD, GOOD)
     # Then it is stored with the settings typed (codes upper-cased) and an event
     connector = PaymentConnector.objects.get()
-    assert (connector.reseller_id, connector.name, connector.url, connector.processing_minutes,
-            connector.currencies, connector.active) == (reseller.pk, "Card Gateway",
-                                                        "https://pay.example.net/arrears", 30,
-                                                        ["EUR", "USD", "GBP"], True)
+    assert (
+        connector.reseller_id,
+        connector.name,
+        connector.url,
+        connector.processing_minutes,
+        connector.currencies,
+        connector.active,
+    ) == (reseller.pk, "Card Gateway", "https://pay.example.net/arrears", 30, ["EUR", "USD", "GBP"], True)
     assert Event.objects.filter(type="payment_connector.created", subject_id=connector.pk).count() == 1
     # And the browser goes to the secret's one display, which shows it with a warning and is not cached
     assert response.status_code == 302 and response["Location"] == f"{detail(connector)}secret/"
@@ -162,28 +171,36 @@ def test_a_connector_can_be_added_switched_off(reseller, sign_in):
     assert secret_in(client.get(response["Location"])) == connector.secret
 
 
-@pytest.mark.parametrize(("field", "value", "message", "code"), [
-    ("name", "", "This field is required.", ""),
-    ("name", "   ", "This field is required.", ""),
-    ("url", "ftp://pay.example.net", "Url must be an http or https URL", "CONNECTOR-0004"),
-    ("url", "https://pay.example.net/?key=1", "without query or fragment", "CONNECTOR-0004"),
-    ("processing_minutes", "0", "The period for payment processing is a whole number of minutes from 1 to",
-     "CONNECTOR-0004"),
-    ("processing_minutes", "10081", "The period for payment processing is a whole number", "CONNECTOR-0004"),
-    ("processing_minutes", "half an hour", "Enter a whole number.", ""),
-    ("currencies", "", "This field is required.", ""),
-    ("currencies", "EUR, EURO", "is not an ISO 4217 currency code", "CONNECTOR-0004"),
-    ("currencies", "EUR XXY", "is not an ISO 4217 currency code", "CONNECTOR-0004"),
-])
-def test_a_bad_field_is_named_under_it_keeps_what_was_typed_and_changes_nothing(reseller, sign_in, field, value,
-                                                                                 message, code):
+@pytest.mark.parametrize(
+    ("field", "value", "message", "code"),
+    [
+        ("name", "", "This field is required.", ""),
+        ("name", "   ", "This field is required.", ""),
+        ("url", "ftp://pay.example.net", "Url must be an http or https URL", "CONNECTOR-0004"),
+        ("url", "https://pay.example.net/?key=1", "without query or fragment", "CONNECTOR-0004"),
+        (
+            "processing_minutes",
+            "0",
+            "The period for payment processing is a whole number of minutes from 1 to",
+            "CONNECTOR-0004",
+        ),
+        ("processing_minutes", "10081", "The period for payment processing is a whole number", "CONNECTOR-0004"),
+        ("processing_minutes", "half an hour", "Enter a whole number.", ""),
+        ("currencies", "", "This field is required.", ""),
+        ("currencies", "EUR, EURO", "is not an ISO 4217 currency code", "CONNECTOR-0004"),
+        ("currencies", "EUR XXY", "is not an ISO 4217 currency code", "CONNECTOR-0004"),
+    ],
+)
+def test_a_bad_field_is_named_under_it_keeps_what_was_typed_and_changes_nothing(
+    reseller, sign_in, field, value, message, code
+):
     client = sign_in(reseller)
     before = rows(), Event.objects.count()
     response = client.post(ADD, {**GOOD, field: value})
     assert response.status_code == 400
     body = body_of(response)
     assert f'id="id_{field}-error-1"' in body, "the error is not under its field"
-    error = body[body.index(f'id="id_{field}-error-1"'):]
+    error = body[body.index(f'id="id_{field}-error-1"') :]
     assert message in error[:400]
     if code:
         assert f"· {code}" in error[:400]
@@ -212,13 +229,26 @@ def test_editing_a_connector_saves_every_field_and_records_the_change(reseller, 
     page = body_of(client.get(detail(connector)))
     assert 'value="Card Gateway"' in page and 'value="EUR"' in page and 'value="30"' in page
     assert secret not in page and f"/connectors/{connector.pk}/callback" in page
-    response = client.post(detail(connector), {"name": "Cards", "url": "https://cards.example.net/",
-                                               "processing_minutes": "90", "currencies": "USD,EUR", "active": ""})
+    response = client.post(
+        detail(connector),
+        {
+            "name": "Cards",
+            "url": "https://cards.example.net/",
+            "processing_minutes": "90",
+            "currencies": "USD,EUR",
+            "active": "",
+        },
+    )
     assert response.status_code == 302 and response["Location"] == detail(connector)
     connector.refresh_from_db()
-    assert (connector.name, connector.url, connector.processing_minutes, connector.currencies,
-            connector.active, connector.secret) == ("Cards", "https://cards.example.net", 90, ["USD", "EUR"],
-                                                    False, secret)
+    assert (
+        connector.name,
+        connector.url,
+        connector.processing_minutes,
+        connector.currencies,
+        connector.active,
+        connector.secret,
+    ) == ("Cards", "https://cards.example.net", 90, ["USD", "EUR"], False, secret)
     assert Event.objects.filter(type="payment_connector.updated", subject_id=connector.pk).count() == 1
     assert "The connector Cards is saved." in body_of(client.get(detail(connector)))
 
@@ -228,13 +258,15 @@ def test_a_bad_edit_is_named_on_its_field_and_changes_nothing(reseller, sign_in)
     a_connector(reseller, "Wallet")
     client = sign_in(reseller)
     before = rows(), Event.objects.count()
-    for field, value, message in (("currencies", "EUR, ZZZ", "&#x27;ZZZ&#x27; is not an ISO 4217 currency code"),
-                                  ("name", "Wallet", "Another connector of this reseller has this name"),
-                                  ("url", "pay.example.net", "Url must be an http or https URL")):
+    for field, value, message in (
+        ("currencies", "EUR, ZZZ", "&#x27;ZZZ&#x27; is not an ISO 4217 currency code"),
+        ("name", "Wallet", "Another connector of this reseller has this name"),
+        ("url", "pay.example.net", "Url must be an http or https URL"),
+    ):
         response = client.post(detail(connector), {**GOOD, field: value})
         assert response.status_code == 400
         body = body_of(response)
-        assert message in body[body.index(f'id="id_{field}-error-1"'):][:300], field
+        assert message in body[body.index(f'id="id_{field}-error-1"') :][:300], field
     assert (rows(), Event.objects.count()) == before
 
 

@@ -13,8 +13,11 @@ from tests.panels.conftest import billed_accounts
 
 def figures(response):
     context = response.context
-    return {"awaiting": context["awaiting"]["count"], "approved_unpaid": context["approved_unpaid"]["count"],
-            "expired": context["expired"]["count"]}
+    return {
+        "awaiting": context["awaiting"]["count"],
+        "approved_unpaid": context["approved_unpaid"]["count"],
+        "expired": context["expired"]["count"],
+    }
 
 
 def test_the_board_counts_what_waits_for_the_erp_and_what_is_approved_but_unpaid(erp_world, sign_in):
@@ -43,8 +46,12 @@ def test_a_cancelled_payments_invoice_waits_for_no_one_on_the_board_nor_behind_i
     response = client.get("/operator/")
     assert figures(response)["awaiting"] == 1
     listed = client.get(response.context["links"]["awaiting"]).context["table"]
-    assert [row.record.pk for row in listed.page] == [pk for pk in Invoice.objects.filter(
-        reseller=erp_world["a"], status="closed").exclude(pk=cancelled.pk).values_list("pk", flat=True)]
+    assert [row.record.pk for row in listed.page] == [
+        pk
+        for pk in Invoice.objects.filter(reseller=erp_world["a"], status="closed")
+        .exclude(pk=cancelled.pk)
+        .values_list("pk", flat=True)
+    ]
 
 
 def test_a_default_mode_payment_is_never_counted_as_awaiting_or_approved(db, reseller, sign_in):
@@ -53,8 +60,12 @@ def test_a_default_mode_payment_is_never_counted_as_awaiting_or_approved(db, res
     assert figures(response)["awaiting"] == figures(response)["approved_unpaid"] == 0
     today = clock.local_date(clock.wall_clock(), reseller.timezone)
     unpaid = Payment.objects.filter(reseller=reseller)
-    assert response.context["expiring"]["count"] == unpaid.filter(
-        status="waiting_for_payment", due_date__gte=today, due_date__lte=today + timedelta(days=7)).count()
+    assert (
+        response.context["expiring"]["count"]
+        == unpaid.filter(
+            status="waiting_for_payment", due_date__gte=today, due_date__lte=today + timedelta(days=7)
+        ).count()
+    )
     assert response.context["expired"]["count"] == unpaid.filter(status="expired").count()
 
 

@@ -24,9 +24,18 @@ def own_handler(reseller, event="invoice.closed", **fields):
 
 
 def form(**changes) -> dict:
-    data = {"event": "invoice.closed", "channel": "email", "name": "Closed, ERP style",
-            "recipients": "{{ account.email }}", "subject": SUBJECT, "body": BODY, "condition": "", "active": "on",
-            "endpoint": "", "handler_id": ""}
+    data = {
+        "event": "invoice.closed",
+        "channel": "email",
+        "name": "Closed, ERP style",
+        "recipients": "{{ account.email }}",
+        "subject": SUBJECT,
+        "body": BODY,
+        "condition": "",
+        "active": "on",
+        "endpoint": "",
+        "handler_id": "",
+    }
     return {**data, **changes}
 
 
@@ -45,6 +54,7 @@ def platform_default(event: str) -> EventHandler:
 
 # --- the list ------------------------------------------------------------------------------------------------
 
+
 def test_the_list_marks_own_inherited_and_default_handlers_with_the_reference_event_names(family, sign_in):
     # Given the child's own handler for approved invoices, the parent's for closed ones, defaults elsewhere
     own = own_handler(family["child"], event="invoice.approved", name="Child's approval mail")
@@ -56,16 +66,24 @@ def test_the_list_marks_own_inherited_and_default_handlers_with_the_reference_ev
     # Then every event is there by the reference's name, and each handler says where it comes from
     assert response.status_code == 200
     body = response.content.decode()
-    for label in ("Invoice closed", "The Invoice was approved", "The Invoice was revoked",
-                  "Payment due date is coming", "Payment has been received", "Payment expired",
-                  "Billing day for account&#x27;s subscription has come"):
+    for label in (
+        "Invoice closed",
+        "The Invoice was approved",
+        "The Invoice was revoked",
+        "Payment due date is coming",
+        "Payment has been received",
+        "Payment expired",
+        "Billing day for account&#x27;s subscription has come",
+    ):
         assert label in body
-    assert "Child&#x27;s approval mail" in body and 'badge--own' in body
+    assert "Child&#x27;s approval mail" in body and "badge--own" in body
     assert "Parent&#x27;s closed mail" in body and "from Parent Cloud" in body
     assert 'badge--default">Platform default' in body
-    rows = {row.handler.pk: row for rows in
-            __import__("arrears.events.selectors", fromlist=["x"]).handler_overview(family["child"]).values()
-            for row in rows}
+    rows = {
+        row.handler.pk: row
+        for rows in __import__("arrears.events.selectors", fromlist=["x"]).handler_overview(family["child"]).values()
+        for row in rows
+    }
     assert rows[own.pk].origin == "own" and rows[own.pk].serving
     assert rows[family["inherited"].pk].origin == "inherited" and rows[family["inherited"].pk].serving
     # the default for closed invoices is replaced by the parent's handler; the approval default by the own one
@@ -94,8 +112,13 @@ def test_the_query_count_of_the_list_does_not_grow_with_the_number_of_handlers(f
     counts = []
     for extra in (2, 20):
         for index in range(extra):
-            own_handler(family["child"], event="payment.expired", name=f"Extra {extra}-{index}",
-                        subject="{{ payment.document_number }}", body="{{ payment.total }}")
+            own_handler(
+                family["child"],
+                event="payment.expired",
+                name=f"Extra {extra}-{index}",
+                subject="{{ payment.document_number }}",
+                body="{{ payment.total }}",
+            )
         with CaptureQueriesContext(connection) as queries:
             assert client.get("/operator/event-handlers/").status_code == 200
         counts.append(len(queries.captured_queries))
@@ -104,8 +127,8 @@ def test_the_query_count_of_the_list_does_not_grow_with_the_number_of_handlers(f
 
 # --- enable and disable --------------------------------------------------------------------------------------
 
-def test_disabling_an_inherited_handler_creates_an_inactive_own_one_and_the_reseller_no_longer_gets_it(
-        family, sign_in):
+
+def test_disabling_an_inherited_handler_creates_an_inactive_own_one_and_the_reseller_no_longer_gets_it(family, sign_in):
     client = sign_in(family["child"], Manager.Role.BILLING_MANAGER)
     inherited = family["inherited"]
     assert handlers_for(family["child"].pk, "invoice.closed") == [inherited]
@@ -165,10 +188,13 @@ def test_a_viewer_is_refused_every_handler_action_and_nothing_changes(family, si
 
 # --- the editor ------------------------------------------------------------------------------------------------
 
+
 def test_creating_a_handler_with_a_reference_syntax_condition(family, sign_in):
     client = sign_in(family["child"], Manager.Role.BILLING_MANAGER)
-    response = client.post("/operator/event-handlers/new/", form(
-        condition="invoice.has_attached = true AND account.email include? \"@example.com\""))
+    response = client.post(
+        "/operator/event-handlers/new/",
+        form(condition='invoice.has_attached = true AND account.email include? "@example.com"'),
+    )
     assert response.status_code == 302
     handler = EventHandler.objects.get(reseller=family["child"], name="Closed, ERP style")
     assert response["Location"] == f"/operator/event-handlers/{handler.pk}/"
@@ -176,21 +202,42 @@ def test_creating_a_handler_with_a_reference_syntax_condition(family, sign_in):
     assert handlers_for(family["child"].pk, "invoice.closed") == [handler]
 
 
-@pytest.mark.parametrize(("changes", "field", "code", "text"), [
-    ({"body": "Hello\n{{ account.name }}\nNumber {{ invoice.numbr }}"}, "body", "TEMPLATE-0001",
-     "Line 3: unknown placeholder &#x27;invoice.numbr&#x27;"),
-    ({"subject": "{{ invoice.total | shout }}"}, "subject", "TEMPLATE-0001", "unknown filter"),
-    ({"condition": "payment.days_left = 3"}, "condition", "TEMPLATE-0001", "unknown placeholder"),
-    ({"condition": "invoice.approved = true AND (invoice.has_attached = true"}, "condition", "TEMPLATE-0001",
-     "is not closed"),
-    ({"recipients": "{{ account.mail }}"}, "recipients", "TEMPLATE-0001", "account.mail"),
-    ({"subject": ""}, "subject", "HANDLER-0001", "needs subject"),
-    ({"channel": "webhook"}, "endpoint", "HANDLER-0001", "needs an endpoint"),
-    ({"name": ""}, "name", "required", "required"),
-], ids=["placeholder-line-3", "filter", "condition-placeholder", "unclosed-paren", "recipients", "no-subject",
-        "webhook-without-endpoint", "no-name"])
-def test_a_refused_handler_shows_the_error_on_its_field_and_nothing_is_created(family, sign_in, changes, field,
-                                                                                 code, text):
+@pytest.mark.parametrize(
+    ("changes", "field", "code", "text"),
+    [
+        (
+            {"body": "Hello\n{{ account.name }}\nNumber {{ invoice.numbr }}"},
+            "body",
+            "TEMPLATE-0001",
+            "Line 3: unknown placeholder &#x27;invoice.numbr&#x27;",
+        ),
+        ({"subject": "{{ invoice.total | shout }}"}, "subject", "TEMPLATE-0001", "unknown filter"),
+        ({"condition": "payment.days_left = 3"}, "condition", "TEMPLATE-0001", "unknown placeholder"),
+        (
+            {"condition": "invoice.approved = true AND (invoice.has_attached = true"},
+            "condition",
+            "TEMPLATE-0001",
+            "is not closed",
+        ),
+        ({"recipients": "{{ account.mail }}"}, "recipients", "TEMPLATE-0001", "account.mail"),
+        ({"subject": ""}, "subject", "HANDLER-0001", "needs subject"),
+        ({"channel": "webhook"}, "endpoint", "HANDLER-0001", "needs an endpoint"),
+        ({"name": ""}, "name", "required", "required"),
+    ],
+    ids=[
+        "placeholder-line-3",
+        "filter",
+        "condition-placeholder",
+        "unclosed-paren",
+        "recipients",
+        "no-subject",
+        "webhook-without-endpoint",
+        "no-name",
+    ],
+)
+def test_a_refused_handler_shows_the_error_on_its_field_and_nothing_is_created(
+    family, sign_in, changes, field, code, text
+):
     client = sign_in(family["child"], Manager.Role.BILLING_MANAGER)
     handlers, events = EventHandler.objects.count(), Event.objects.count()
 
@@ -211,8 +258,9 @@ def test_editing_an_own_handler(family, sign_in):
     own = own_handler(family["child"])
     page = client.get(f"/operator/event-handlers/{own.pk}/")
     assert page.status_code == 200 and "invoice.document_number" in page.content.decode()
-    response = client.post(f"/operator/event-handlers/{own.pk}/", form(name="Renamed", active="",
-                                                                      handler_id=str(own.pk)))
+    response = client.post(
+        f"/operator/event-handlers/{own.pk}/", form(name="Renamed", active="", handler_id=str(own.pk))
+    )
     assert response.status_code == 302
     own.refresh_from_db()
     assert (own.name, own.active) == ("Renamed", False)
@@ -244,6 +292,7 @@ def test_an_inherited_default_or_foreign_handler_answers_404_on_the_editor(famil
 
 # --- preview and Send test -------------------------------------------------------------------------------------
 
+
 def latest_closed_invoice(account) -> Invoice:
     return Invoice.objects.filter(account=account, status="closed").order_by("-id").first()
 
@@ -252,8 +301,9 @@ def test_the_preview_renders_on_a_real_invoice_and_says_whether_the_condition_ho
     client = sign_in(family["child"], Manager.Role.BILLING_MANAGER)
     invoice = latest_closed_invoice(family["account"])
 
-    response = client.post("/operator/event-handlers/preview/", form(condition="invoice.total = \"0.00\""),
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        "/operator/event-handlers/preview/", form(condition='invoice.total = "0.00"'), headers={"HX-Request": "true"}
+    )
 
     assert response.status_code == 200
     body = response.content.decode()
@@ -262,16 +312,18 @@ def test_the_preview_renders_on_a_real_invoice_and_says_whether_the_condition_ho
     assert "Condition does not hold" in body
     assert "<html" not in body  # a fragment
     # and the same invoice chosen explicitly, with a condition that holds, without htmx: the whole page
-    response = client.post("/operator/event-handlers/preview/", form(condition="invoice.total == \"144.00\"",
-                                                                     preview_on=str(invoice.pk)))
+    response = client.post(
+        "/operator/event-handlers/preview/", form(condition='invoice.total == "144.00"', preview_on=str(invoice.pk))
+    )
     assert response.status_code == 200
     assert "Condition holds" in response.content.decode() and "<html" in response.content.decode()
 
 
 def test_the_preview_shows_template_errors_with_their_line(family, sign_in):
     client = sign_in(family["child"], Manager.Role.BILLING_MANAGER)
-    response = client.post("/operator/event-handlers/preview/", form(body="a\nb\n{{ invoice.numbr }}"),
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        "/operator/event-handlers/preview/", form(body="a\nb\n{{ invoice.numbr }}"), headers={"HX-Request": "true"}
+    )
     assert response.status_code == 200
     body = response.content.decode()
     assert "Line 3: unknown placeholder &#x27;invoice.numbr&#x27;" in body and "TEMPLATE-0001" in body
@@ -279,10 +331,16 @@ def test_the_preview_shows_template_errors_with_their_line(family, sign_in):
 
 def test_the_preview_of_a_payment_event_renders_on_a_real_payment(family, sign_in):
     client = sign_in(family["child"], Manager.Role.BILLING_MANAGER)
-    response = client.post("/operator/event-handlers/preview/", form(
-        event="payment.due_date_coming", subject="Pay {{ payment.document_number }}", body="{{ payment.total }}",
-        condition="payment.days_left >= 0 OR payment.status = \"waiting_for_payment\""),
-        headers={"HX-Request": "true"})
+    response = client.post(
+        "/operator/event-handlers/preview/",
+        form(
+            event="payment.due_date_coming",
+            subject="Pay {{ payment.document_number }}",
+            body="{{ payment.total }}",
+            condition='payment.days_left >= 0 OR payment.status = "waiting_for_payment"',
+        ),
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200
     body = response.content.decode()
     assert "Pay " in body and "144.00" in body
@@ -292,11 +350,14 @@ def test_the_preview_of_a_payment_event_renders_on_a_real_payment(family, sign_i
 def test_the_preview_refuses_a_foreign_invoice_quietly_and_uses_the_latest_own_one(erp_world, sign_in):
     client = sign_in(erp_world["a"], Manager.Role.BILLING_MANAGER)
     foreign = latest_closed_invoice(erp_world["account_b"])
-    response = client.post("/operator/event-handlers/preview/", form(preview_on=str(foreign.pk)),
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        "/operator/event-handlers/preview/", form(preview_on=str(foreign.pk)), headers={"HX-Request": "true"}
+    )
     body = response.content.decode()
-    assert foreign.document_id not in body or foreign.document_id == latest_closed_invoice(
-        erp_world["account_a"]).document_id
+    assert (
+        foreign.document_id not in body
+        or foreign.document_id == latest_closed_invoice(erp_world["account_a"]).document_id
+    )
     assert erp_world["account_a"].name in body
 
 

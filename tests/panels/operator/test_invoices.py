@@ -24,10 +24,13 @@ def test_the_list_shows_the_resellers_invoices_and_never_a_siblings(erp_world, s
     client = sign_in(erp_world["a"])
     response = client.get("/operator/invoices/")
     assert response.status_code == 200
-    numbers_a = set(Invoice.objects.filter(reseller=erp_world["a"], status="closed")
-                    .values_list("document_id", flat=True))
-    numbers_b = set(Invoice.objects.filter(reseller=erp_world["b"], status="closed")
-                    .values_list("document_id", flat=True)) - numbers_a
+    numbers_a = set(
+        Invoice.objects.filter(reseller=erp_world["a"], status="closed").values_list("document_id", flat=True)
+    )
+    numbers_b = (
+        set(Invoice.objects.filter(reseller=erp_world["b"], status="closed").values_list("document_id", flat=True))
+        - numbers_a
+    )
     body = response.content.decode()
     assert all(number in body for number in numbers_a)
     assert not any(number in body for number in numbers_b)
@@ -56,24 +59,38 @@ def test_the_query_count_of_the_list_does_not_grow_with_its_page_size(db, resell
 def test_approving_with_an_external_total_and_a_link(erp_world, sign_in):
     client = sign_in(erp_world["a"], Manager.Role.BILLING_MANAGER)
     invoice = closed_erp_invoice(erp_world["account_a"])
-    response = client.post(f"/operator/invoices/{invoice.pk}/approve/", {
-        "document_id": "ERP-1", "external_total": "99.50", "currency": "usd",
-        "link": "https://erp.example.com/inv/ERP-1.pdf"})
+    response = client.post(
+        f"/operator/invoices/{invoice.pk}/approve/",
+        {
+            "document_id": "ERP-1",
+            "external_total": "99.50",
+            "currency": "usd",
+            "link": "https://erp.example.com/inv/ERP-1.pdf",
+        },
+    )
     assert response.status_code == 302
     invoice.refresh_from_db()
     assert (invoice.approved, invoice.document_id, invoice.external_total, invoice.external_currency) == (
-        True, "ERP-1", 9950, "USD")
+        True,
+        "ERP-1",
+        9950,
+        "USD",
+    )
     assert invoice.attachment_url == "https://erp.example.com/inv/ERP-1.pdf"
 
 
-@pytest.mark.parametrize(("data", "field", "code"), [
-    ({"document_id": ""}, "document_id", "required"),
-    ({"document_id": "E1", "due_date": "2020-01-01"}, "due_date", "INVOICE-0108"),
-    ({"document_id": "E1", "external_total": "10.00", "currency": "XYZ"}, "currency", "INVOICE-0106"),
-    ({"document_id": "E1", "external_total": "10.001", "currency": "EUR"}, "external_total", "INVOICE-0106"),
-    ({"document_id": "E1", "currency": "EUR"}, "external_total", "INVOICE-0106"),
-    ({"document_id": "E1", "link": "http://erp.example.com/x"}, "link", "INVOICE-0107"),
-], ids=["no-number", "past-due-date", "unknown-currency", "too-many-decimals", "currency-alone", "http-link"])
+@pytest.mark.parametrize(
+    ("data", "field", "code"),
+    [
+        ({"document_id": ""}, "document_id", "required"),
+        ({"document_id": "E1", "due_date": "2020-01-01"}, "due_date", "INVOICE-0108"),
+        ({"document_id": "E1", "external_total": "10.00", "currency": "XYZ"}, "currency", "INVOICE-0106"),
+        ({"document_id": "E1", "external_total": "10.001", "currency": "EUR"}, "external_total", "INVOICE-0106"),
+        ({"document_id": "E1", "currency": "EUR"}, "external_total", "INVOICE-0106"),
+        ({"document_id": "E1", "link": "http://erp.example.com/x"}, "link", "INVOICE-0107"),
+    ],
+    ids=["no-number", "past-due-date", "unknown-currency", "too-many-decimals", "currency-alone", "http-link"],
+)
 def test_a_refused_approval_shows_the_error_on_its_field_and_changes_nothing(erp_world, sign_in, data, field, code):
     client = sign_in(erp_world["a"])
     invoice = closed_erp_invoice(erp_world["account_a"])
@@ -90,8 +107,10 @@ def test_a_file_and_a_link_together_are_refused_on_the_link(erp_world, sign_in):
     client = sign_in(erp_world["a"])
     invoice = closed_erp_invoice(erp_world["account_a"])
     pdf = SimpleUploadedFile("erp.pdf", pdf_bytes(), "application/pdf")
-    response = client.post(f"/operator/invoices/{invoice.pk}/approve/", {
-        "document_id": "E1", "file": pdf, "link": "https://erp.example.com/x"})
+    response = client.post(
+        f"/operator/invoices/{invoice.pk}/approve/",
+        {"document_id": "E1", "file": pdf, "link": "https://erp.example.com/x"},
+    )
     assert response.status_code == 400
     assert response.context["approve_form"].errors.as_data()["link"][0].code == "INVOICE-0107"
     assert Invoice.objects.get(pk=invoice.pk).approved is False

@@ -93,8 +93,10 @@ def test_an_invitation_mails_a_link_that_sets_the_password_once_then_the_manager
     assert page.status_code == 200
     body = page.content.decode()
     assert "New password" in body and "Confirm password" in body and ">Set password</button>" in body
-    done = invitee.post(page.redirect_chain[-1][0] if page.redirect_chain else path,
-                        {"new_password1": PASSWORD, "new_password2": PASSWORD})
+    done = invitee.post(
+        page.redirect_chain[-1][0] if page.redirect_chain else path,
+        {"new_password1": PASSWORD, "new_password2": PASSWORD},
+    )
     assert done.status_code == 302 and done["Location"] == "/operator/login/"
     # Then they can sign in
     assert can_sign_in("new@example.com")
@@ -127,12 +129,16 @@ def test_a_made_up_link_is_refused(db):
     assert Client().get("/operator/set-password/!!!/abc-def/").status_code == 404
 
 
-@pytest.mark.parametrize(("data", "field", "code"), [
-    ({"email": "", "role": "viewer"}, "email", "required"),
-    ({"email": "not-an-address", "role": "viewer"}, "email", "invalid"),
-    ({"email": "x@example.com", "role": "owner"}, "role", "invalid_choice"),
-    ({"email": "taken@example.com", "role": "viewer"}, "email", "MANAGER-0001"),
-], ids=["no-email", "bad-email", "unknown-role", "email-taken"])
+@pytest.mark.parametrize(
+    ("data", "field", "code"),
+    [
+        ({"email": "", "role": "viewer"}, "email", "required"),
+        ({"email": "not-an-address", "role": "viewer"}, "email", "invalid"),
+        ({"email": "x@example.com", "role": "owner"}, "role", "invalid_choice"),
+        ({"email": "taken@example.com", "role": "viewer"}, "email", "MANAGER-0001"),
+    ],
+    ids=["no-email", "bad-email", "unknown-role", "email-taken"],
+)
 def test_a_refused_invitation_shows_the_error_on_its_field_and_changes_nothing(reseller, sign_in, data, field, code):
     client = sign_in(reseller)
     a_manager(reseller, "taken@example.com")

@@ -35,17 +35,31 @@ RETURN = "http://127.0.0.1:8000/customer/payments/1/return/?attempt={attempt_id}
 def gateway(db):
     reseller = ResellerFactory(name="Gatewayed")
     with fake_connector("whsec_" + "A" * 32) as fake:
-        connector, secret = create_connector(reseller, name="Card Gateway", url=fake.url, processing_minutes=15,
-                                             currencies=["EUR"], actor=Actor("system", None, "test"), now=NOW)
+        connector, secret = create_connector(
+            reseller,
+            name="Card Gateway",
+            url=fake.url,
+            processing_minutes=15,
+            currencies=["EUR"],
+            actor=Actor("system", None, "test"),
+            now=NOW,
+        )
         fake.secret = secret
-        method = create_payment_method(reseller, name="Card", connector=connector,
-                                       actor=Actor("system", None, "test"), now=NOW)
+        method = create_payment_method(
+            reseller, name="Card", connector=connector, actor=Actor("system", None, "test"), now=NOW
+        )
         yield {"reseller": reseller, "connector": connector, "secret": secret, "method": method, "fake": fake}
 
 
 def outcome(attempt: PaymentAttempt, kind: str) -> dict:
-    return {"type": f"checkout.{kind}", "attempt_id": attempt.public_id, "checkout_id": attempt.checkout_id,
-            "amount": attempt.amount, "currency": attempt.currency, "occurred_at": NOW.isoformat()}
+    return {
+        "type": f"checkout.{kind}",
+        "attempt_id": attempt.public_id,
+        "checkout_id": attempt.checkout_id,
+        "amount": attempt.amount,
+        "currency": attempt.currency,
+        "occurred_at": NOW.isoformat(),
+    }
 
 
 def callback(gateway, attempt, kind: str, *, now=NOW) -> str:
@@ -68,8 +82,7 @@ def declined_then_late_success(gateway, payment: Payment | None = None) -> Payme
     a second time (credited to the balance)."""
     payment = declined(gateway, payment or a_payment(gateway))
     later = NOW + timedelta(minutes=1)
-    second = start_attempt(payment, gateway["method"], return_url=RETURN,
-                           actor=CUSTOMER, now=later)
+    second = start_attempt(payment, gateway["method"], return_url=RETURN, actor=CUSTOMER, now=later)
     check_attempt(second, now=later + timedelta(minutes=16))  # the fake still says pending: timed out
     assert callback(gateway, second, "succeeded", now=later + timedelta(minutes=17)) == "applied"
     assert callback(gateway, second, "succeeded", now=later + timedelta(minutes=18)) == "applied"
@@ -80,7 +93,7 @@ def declined_then_late_success(gateway, payment: Payment | None = None) -> Payme
 
 def attempts_section(body: str) -> str:
     start = body.index('id="attempts-heading"')
-    return body[start:body.index('id="timeline-heading"')]
+    return body[start : body.index('id="timeline-heading"')]
 
 
 def test_the_payment_page_lists_each_attempt_with_its_log_and_messages(gateway, sign_in):
@@ -97,8 +110,16 @@ def test_the_payment_page_lists_each_attempt_with_its_log_and_messages(gateway, 
     assert "Succeeded late" in section and "Declined" in section
     assert "Paid after the attempt had timed out" in section
     # Every step of the log, in words, with its time
-    for step in ("Started", "Checkout requested", "Sent to the checkout page", "Declined", "Status checked",
-                 "Timed out", "Late success", "Second success"):
+    for step in (
+        "Started",
+        "Checkout requested",
+        "Sent to the checkout page",
+        "Declined",
+        "Status checked",
+        "Timed out",
+        "Late success",
+        "Second success",
+    ):
         assert f'<span class="step-what">{step}</span>' in section, step
     assert "Card Gateway says: the payment is still pending." in section
     assert "By customer: customer@example.com" in section

@@ -18,8 +18,15 @@ LIST = "/operator/settings/payment-methods/"
 
 
 def a_connector(reseller, name: str = "Card Gateway"):
-    connector, _ = create_connector(reseller, name=name, url="https://pay.example.net", processing_minutes=30,
-                                    currencies=["EUR"], actor=SYSTEM, now=timezone.now())
+    connector, _ = create_connector(
+        reseller,
+        name=name,
+        url="https://pay.example.net",
+        processing_minutes=30,
+        currencies=["EUR"],
+        actor=SYSTEM,
+        now=timezone.now(),
+    )
     return connector
 
 
@@ -81,19 +88,29 @@ def test_adding_a_bank_transfer_and_a_connectors_method(reseller, sign_in):
     assert response.status_code == 302 and response["Location"] == LIST
     response = client.post(LIST, {"name": "Card", "kind": str(connector.pk)}, follow=True)
     assert "The payment method Card is added: Connector: Card Gateway." in body_of(response)
-    methods = list(PaymentMethod.objects.filter(reseller=reseller).order_by("id").values_list(
-        "name", "kind", "connector_id", "active"))
+    methods = list(
+        PaymentMethod.objects.filter(reseller=reseller)
+        .order_by("id")
+        .values_list("name", "kind", "connector_id", "active")
+    )
     assert methods == [("Bank transfer", "manual", None, True), ("Card", "gateway", connector.pk, True)]
     assert Event.objects.filter(type="payment_method.created").count() == 2
 
 
-@pytest.mark.parametrize(("data", "field", "message", "code"), [
-    ({"name": "", "kind": "bank_transfer"}, "name", "This field is required.", ""),
-    ({"name": "Bank transfer", "kind": "bank_transfer"}, "name",
-     "Another payment method of this reseller has this name", "PAYMENT-0001"),
-    ({"name": "Other", "kind": "cheque"}, "kind", "Select a valid choice.", ""),
-    ({"name": "Other", "kind": ""}, "kind", "This field is required.", ""),
-])
+@pytest.mark.parametrize(
+    ("data", "field", "message", "code"),
+    [
+        ({"name": "", "kind": "bank_transfer"}, "name", "This field is required.", ""),
+        (
+            {"name": "Bank transfer", "kind": "bank_transfer"},
+            "name",
+            "Another payment method of this reseller has this name",
+            "PAYMENT-0001",
+        ),
+        ({"name": "Other", "kind": "cheque"}, "kind", "Select a valid choice.", ""),
+        ({"name": "Other", "kind": ""}, "kind", "This field is required.", ""),
+    ],
+)
 def test_a_bad_method_is_named_on_its_field_and_changes_nothing(reseller, sign_in, data, field, message, code):
     a_method(reseller, "Bank transfer")
     client = sign_in(reseller)
@@ -101,7 +118,7 @@ def test_a_bad_method_is_named_on_its_field_and_changes_nothing(reseller, sign_i
     response = client.post(LIST, data)
     assert response.status_code == 400
     body = body_of(response)
-    error = body[body.index(f'id="create_{field}-error-1"'):][:400]
+    error = body[body.index(f'id="create_{field}-error-1"') :][:400]
     assert message in error and (not code or f"· {code}" in error)
     assert (rows(), Event.objects.count()) == before
 
@@ -118,8 +135,9 @@ def test_deactivating_and_activating_a_method(reseller, sign_in):
     client.post(f"{LIST}{method.pk}/activate/")
     method.refresh_from_db()
     assert method.active is True
-    assert list(Event.objects.filter(subject_id=method.pk, type__startswith="payment_method.a")
-                .values_list("type", flat=True)) == ["payment_method.activated"]
+    assert list(
+        Event.objects.filter(subject_id=method.pk, type__startswith="payment_method.a").values_list("type", flat=True)
+    ) == ["payment_method.activated"]
     assert Event.objects.filter(subject_id=method.pk, type="payment_method.deactivated").count() == 1
     # A GET changes nothing
     assert client.get(f"{LIST}{method.pk}/deactivate/").status_code == 302

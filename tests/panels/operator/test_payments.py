@@ -24,8 +24,14 @@ def payable_payment(account) -> Payment:
 
 def snapshot(payment: Payment) -> tuple:
     payment = Payment.objects.get(pk=payment.pk)
-    return (payment.status, payment.payment_method_id, payment.closed_at, payment.comment,
-            Account.objects.get(pk=payment.account_id).balance, BalanceEntry.objects.filter(payment=payment).count())
+    return (
+        payment.status,
+        payment.payment_method_id,
+        payment.closed_at,
+        payment.comment,
+        Account.objects.get(pk=payment.account_id).balance,
+        BalanceEntry.objects.filter(payment=payment).count(),
+    )
 
 
 def errors_of(response, form: str) -> dict:
@@ -159,8 +165,9 @@ def test_a_viewer_reads_the_page_sees_no_action_and_is_refused_every_post(defaul
         assert label not in page.content
     before = snapshot(payment)
     for suffix in ACTION_ROUTES:
-        assert client.post(f"/operator/payments/{payment.pk}/{suffix}",
-                           {"payment_method": method.pk}).status_code == 403
+        assert (
+            client.post(f"/operator/payments/{payment.pk}/{suffix}", {"payment_method": method.pk}).status_code == 403
+        )
     assert snapshot(payment) == before
 
 

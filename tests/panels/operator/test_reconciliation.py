@@ -22,13 +22,17 @@ NOW = at(date(2026, 11, 3))
 def approve(invoice, number, amount=None):
     """Approve as the ERP would; ``amount`` is ``(total, currency)`` of the external total, or None."""
     external = {"total": f"{amount[0] / 100:.2f}", "currency": amount[1]} if amount else None
-    return approve_invoice(invoice, document_id=number, billing_date=invoice.billing_date, amount=external,
-                           actor=SYSTEM, now=NOW)
+    return approve_invoice(
+        invoice, document_id=number, billing_date=invoice.billing_date, amount=external, actor=SYSTEM, now=NOW
+    )
 
 
 def invoices_of(reseller, billing_date):
-    return list(Invoice.objects.filter(reseller=reseller, billing_date=billing_date, status="closed")
-                .select_related("payment", "account").order_by("id"))
+    return list(
+        Invoice.objects.filter(reseller=reseller, billing_date=billing_date, status="closed")
+        .select_related("payment", "account")
+        .order_by("id")
+    )
 
 
 @pytest.fixture
@@ -47,8 +51,7 @@ def world(db):
     approve(other, "ERP-USD", (15_500, "USD"))
     approve(invoices_of(a, SEPTEMBER)[0], "ERP-SEPT")
     approve(invoices_of(b, OCTOBER)[0], "ERP-SIBLING", (1, "EUR"))
-    return {"a": a, "b": b, "same": same, "lower": lower, "other": other, "waiting": waiting,
-            "currency": same.currency}
+    return {"a": a, "b": b, "same": same, "lower": lower, "other": other, "waiting": waiting, "currency": same.currency}
 
 
 def rows_of(response) -> list[dict]:
@@ -147,8 +150,13 @@ def test_sorting_by_difference(world, sign_in):
 
 def test_the_csv_is_exactly_the_filtered_list(world, sign_in):
     client = sign_in(world["a"])
-    for query in ({}, {"differences": "yes"}, {"account": world["other"].account_id},
-                  {"period": SEPTEMBER.isoformat()}, {"sort": "-total"}):
+    for query in (
+        {},
+        {"differences": "yes"},
+        {"account": world["other"].account_id},
+        {"period": SEPTEMBER.isoformat()},
+        {"sort": "-total"},
+    ):
         page = client.get("/operator/reconciliation/", {**query, "per_page": 100}).context["table"]
         response = client.get("/operator/reconciliation/export.csv", query)
         assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")

@@ -43,14 +43,30 @@ def objects_of(reseller, manager: Manager, account) -> dict[str, int]:
     """One object of ``reseller`` for every kind of id the operator routes take, by the route's argument name."""
     invoice = Invoice.objects.filter(account=account, status="closed").order_by("id").first()
     endpoint = create_webhook_endpoint(reseller, url="https://hooks.example.com/b", actor=SYSTEM, now=T0)
-    handler = create_event_handler(reseller, event="invoice.closed", channel="email", name=f"{B_MARK} handler",
-                                   subject="Hi", body="Hello", actor=SYSTEM, now=T0)
+    handler = create_event_handler(
+        reseller,
+        event="invoice.closed",
+        channel="email",
+        name=f"{B_MARK} handler",
+        subject="Hi",
+        body="Hello",
+        actor=SYSTEM,
+        now=T0,
+    )
     event = Event.objects.filter(reseller=reseller).order_by("id").first()
-    delivery = Delivery.objects.create(event=event, handler=handler, channel="email", recipient="b@example.com",
-                                       created_at=T0, updated_at=T0)
+    delivery = Delivery.objects.create(
+        event=event, handler=handler, channel="email", recipient="b@example.com", created_at=T0, updated_at=T0
+    )
     token, _secret = create_api_token(manager=manager, name=f"{B_MARK} token", actor=SYSTEM, now=T0)
-    connector, _secret = create_connector(reseller, name=f"{B_MARK} Gateway", url="https://pay.example.net",
-                                          processing_minutes=30, currencies=["EUR"], actor=SYSTEM, now=T0)
+    connector, _secret = create_connector(
+        reseller,
+        name=f"{B_MARK} Gateway",
+        url="https://pay.example.net",
+        processing_minutes=30,
+        currencies=["EUR"],
+        actor=SYSTEM,
+        now=T0,
+    )
     method = create_payment_method(reseller, name=f"{B_MARK} card", connector=connector, actor=SYSTEM, now=T0)
     return {
         "invoice_id": invoice.pk,
@@ -70,12 +86,21 @@ def objects_of(reseller, manager: Manager, account) -> dict[str, int]:
 @pytest.fixture
 def world(erp_world, sign_in):
     b = erp_world["b"]
-    b_account = create_account(reseller=b, account_class=AccountClass.objects.get(reseller=b, is_default=True),
-                               name=f"{B_MARK} Ltd", actor=SYSTEM, now=T0)
-    b_manager = create_manager(reseller=b, email=f"{B_MARK.lower()}@example.com", role=Manager.Role.ADMIN,
-                               actor=SYSTEM, now=T0)
-    return {"client": sign_in(erp_world["a"]), "b": objects_of(b, b_manager, erp_world["account_b"]),
-            "b_account_name": b_account.name}
+    b_account = create_account(
+        reseller=b,
+        account_class=AccountClass.objects.get(reseller=b, is_default=True),
+        name=f"{B_MARK} Ltd",
+        actor=SYSTEM,
+        now=T0,
+    )
+    b_manager = create_manager(
+        reseller=b, email=f"{B_MARK.lower()}@example.com", role=Manager.Role.ADMIN, actor=SYSTEM, now=T0
+    )
+    return {
+        "client": sign_in(erp_world["a"]),
+        "b": objects_of(b, b_manager, erp_world["account_b"]),
+        "b_account_name": b_account.name,
+    }
 
 
 def _fill(route: str, pattern: URLPattern, ids: dict[str, int]) -> str:

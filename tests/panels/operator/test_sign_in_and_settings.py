@@ -15,8 +15,14 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def manager(db):
-    return create_manager(reseller=ResellerFactory(), email="billing@example.com", password=PASSWORD,
-                          role=Manager.Role.ADMIN, actor=SYSTEM, now=T0)
+    return create_manager(
+        reseller=ResellerFactory(),
+        email="billing@example.com",
+        password=PASSWORD,
+        role=Manager.Role.ADMIN,
+        actor=SYSTEM,
+        now=T0,
+    )
 
 
 def sign_in(client, email, password, **extra):
@@ -116,8 +122,9 @@ def test_an_admin_turns_erp_mode_on_in_finance_settings(manager):
 def test_only_an_admin_may_change_finance_settings(db, role):
     reseller = ResellerFactory()
     client = Client()
-    client.force_login(create_manager(reseller=reseller, email=f"{role}@example.com", role=role, actor=SYSTEM,
-                                      now=T0).user)
+    client.force_login(
+        create_manager(reseller=reseller, email=f"{role}@example.com", role=role, actor=SYSTEM, now=T0).user
+    )
     page = client.get("/operator/settings/finance/")
     assert page.status_code == 200 and b">Update</button>" not in page.content
     assert client.post("/operator/settings/finance/", {"external_invoices": "on"}).status_code == 403

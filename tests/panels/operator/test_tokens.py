@@ -39,8 +39,12 @@ def test_a_non_admin_is_refused_the_page_and_every_action_and_nothing_changes(re
     client = sign_in(reseller, role)
     # When they open the page, create a token or revoke one, Then each answers 403
     assert client.get("/operator/api-tokens/").status_code == 403
-    assert client.post("/operator/api-tokens/", {"name": "Mine", "scopes": ["read"],
-                                                 "owner": client.manager.pk}).status_code == 403
+    assert (
+        client.post(
+            "/operator/api-tokens/", {"name": "Mine", "scopes": ["read"], "owner": client.manager.pk}
+        ).status_code
+        == 403
+    )
     assert client.post(f"/operator/api-tokens/{token.pk}/revoke/").status_code == 403
     # And nothing changed
     assert list(ApiToken.objects.values_list("pk", "revoked_at")) == [(token.pk, None)]
@@ -49,8 +53,9 @@ def test_a_non_admin_is_refused_the_page_and_every_action_and_nothing_changes(re
 def test_the_list_shows_the_resellers_tokens_with_owner_scopes_and_last_use(reseller, sign_in):
     # Given a token that called the API, and one that never did
     client = sign_in(reseller)
-    used, secret = create_api_token(manager=client.manager, name="ERP sync", scopes=["read", "erp"], actor=SYSTEM,
-                                    now=T0)
+    used, secret = create_api_token(
+        manager=client.manager, name="ERP sync", scopes=["read", "erp"], actor=SYSTEM, now=T0
+    )
     create_api_token(manager=client.manager, name="Idle", scopes=["read"], actor=SYSTEM, now=T0)
     assert invoices_api(reseller, secret).status_code == 200
     # When the admin opens the list
@@ -68,8 +73,9 @@ def test_creating_a_token_shows_its_secret_once_stores_only_its_hash_and_the_sec
     # Given an admin
     client = sign_in(reseller)
     # When they create a token with the read scope only
-    response = client.post("/operator/api-tokens/", {"name": "ERP sync", "scopes": ["read"],
-                                                     "owner": client.manager.pk})
+    response = client.post(
+        "/operator/api-tokens/", {"name": "ERP sync", "scopes": ["read"], "owner": client.manager.pk}
+    )
     # Then the answer shows the secret, with a curl example against the invoices route
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
@@ -93,17 +99,22 @@ def test_the_owner_defaults_to_the_signed_in_admin_and_may_be_another_manager(re
     billing = a_manager(reseller, "billing@example.com", Manager.Role.BILLING_MANAGER)
     page = client.get("/operator/api-tokens/").content.decode()
     assert re.search(rf'<option value="{client.manager.pk}" selected>', page)
-    response = client.post("/operator/api-tokens/", {"name": "Platform", "scopes": ["read", "platform"],
-                                                     "owner": billing.pk})
+    response = client.post(
+        "/operator/api-tokens/", {"name": "Platform", "scopes": ["read", "platform"], "owner": billing.pk}
+    )
     assert response.status_code == 200
     assert ApiToken.objects.get().manager_id == billing.pk
 
 
-@pytest.mark.parametrize(("data", "field", "code"), [
-    ({"name": "No scope"}, "scopes", "TOKEN-0001"),
-    ({"name": "x" * 201, "scopes": ["read"]}, "name", "max_length"),
-    ({"name": "Unknown", "scopes": ["admin"]}, "scopes", "invalid_choice"),
-], ids=["no-scope", "long-name", "unknown-scope"])
+@pytest.mark.parametrize(
+    ("data", "field", "code"),
+    [
+        ({"name": "No scope"}, "scopes", "TOKEN-0001"),
+        ({"name": "x" * 201, "scopes": ["read"]}, "name", "max_length"),
+        ({"name": "Unknown", "scopes": ["admin"]}, "scopes", "invalid_choice"),
+    ],
+    ids=["no-scope", "long-name", "unknown-scope"],
+)
 def test_bad_input_shows_the_error_on_its_field_and_creates_nothing(reseller, sign_in, data, field, code):
     client = sign_in(reseller)
     response = client.post("/operator/api-tokens/", {**data, "owner": client.manager.pk})
@@ -162,8 +173,10 @@ def test_a_siblings_token_and_manager_answer_404_and_stay_untouched(erp_world, s
     # When A's admin revokes it, or creates a token owned by B's manager, Then 404
     assert client.get(f"/operator/api-tokens/{token.pk}/revoke/").status_code == 404
     assert client.post(f"/operator/api-tokens/{token.pk}/revoke/").status_code == 404
-    assert client.post("/operator/api-tokens/", {"name": "Sneaky", "scopes": ["read"],
-                                                 "owner": b_manager.pk}).status_code == 404
+    assert (
+        client.post("/operator/api-tokens/", {"name": "Sneaky", "scopes": ["read"], "owner": b_manager.pk}).status_code
+        == 404
+    )
     # And A's list never shows it, and it still works
     assert "B&#x27;s ERP token" not in client.get("/operator/api-tokens/").content.decode()
     assert ApiToken.objects.get(pk=token.pk).revoked_at is None

@@ -34,11 +34,26 @@ def endpoint_with_deliveries(reseller, url: str, count: int = 1, *, email: bool 
     """Given an endpoint at ``url`` with a webhook handler for received payments (and an e-mail one), and ``count``
     top-ups dispatched: the endpoint and its webhook deliveries."""
     endpoint = create_webhook_endpoint(reseller, url=url, description="ERP sync", actor=MANAGER, now=NOW)
-    create_event_handler(reseller, event="payment.received", channel="webhook", name="to the ERP",
-                         endpoint=endpoint, actor=MANAGER, now=NOW)
+    create_event_handler(
+        reseller,
+        event="payment.received",
+        channel="webhook",
+        name="to the ERP",
+        endpoint=endpoint,
+        actor=MANAGER,
+        now=NOW,
+    )
     if email:
-        create_event_handler(reseller, event="payment.received", channel="email", name="receipt",
-                             subject="Thanks", body="Received {{ payment.total }}", actor=MANAGER, now=NOW)
+        create_event_handler(
+            reseller,
+            event="payment.received",
+            channel="email",
+            name="receipt",
+            subject="Thanks",
+            body="Received {{ payment.total }}",
+            actor=MANAGER,
+            now=NOW,
+        )
     for _ in range(count):
         top_up_balance(AccountFactory(reseller=reseller), 1_000, actor=MANAGER, now=NOW)
     dispatch_pending_events(now=NOW)
@@ -47,10 +62,17 @@ def endpoint_with_deliveries(reseller, url: str, count: int = 1, *, email: bool 
 
 def failed(delivery: Delivery) -> Delivery:
     """The delivery as it is after giving up: 8 failed attempts, the last one logged."""
-    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, attempts=8, next_attempt_at=None,
-                                                   last_error="HTTP 503: try later")
-    DeliveryAttempt.objects.create(delivery=delivery, attempted_at=NOW, succeeded=False, status_code=503,
-                                   error="HTTP 503: try later", duration_ms=12)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.FAILED, attempts=8, next_attempt_at=None, last_error="HTTP 503: try later"
+    )
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        attempted_at=NOW,
+        succeeded=False,
+        status_code=503,
+        error="HTTP 503: try later",
+        duration_ms=12,
+    )
     delivery.refresh_from_db()
     return delivery
 
@@ -89,13 +111,17 @@ def test_an_admin_adds_an_endpoint_and_sees_its_secret_exactly_once(reseller, si
     client = sign_in(reseller)
     assert 'href="/operator/webhooks/add/"' in client.get("/operator/webhooks/").content.decode()
 
-    response = client.post("/operator/webhooks/add/", {"url": "https://erp.example.com/hooks",
-                                                       "description": "ERP sync"})
+    response = client.post(
+        "/operator/webhooks/add/", {"url": "https://erp.example.com/hooks", "description": "ERP sync"}
+    )
 
     endpoint = WebhookEndpoint.objects.get(reseller=reseller)
     assert response.status_code == 302 and response["Location"] == f"/operator/webhooks/{endpoint.pk}/"
-    assert (endpoint.url, endpoint.description, endpoint.secret[:6]) == ("https://erp.example.com/hooks",
-                                                                          "ERP sync", "whsec_")
+    assert (endpoint.url, endpoint.description, endpoint.secret[:6]) == (
+        "https://erp.example.com/hooks",
+        "ERP sync",
+        "whsec_",
+    )
     first = client.get(response["Location"]).content.decode()
     assert endpoint.secret in first and "Standard Webhooks" in first
     second = client.get(response["Location"]).content.decode()
@@ -104,12 +130,16 @@ def test_an_admin_adds_an_endpoint_and_sees_its_secret_exactly_once(reseller, si
     assert Event.objects.filter(type="webhook_endpoint.created", subject_id=endpoint.pk).count() == 1
 
 
-@pytest.mark.parametrize(("data", "field", "code"), [
-    ({"url": "http://erp.example.com/hooks"}, "url", "HANDLER-0001"),
-    ({"url": "not a url"}, "url", "HANDLER-0001"),
-    ({"url": ""}, "url", "required"),
-    ({"url": "https://erp.example.com/hooks", "description": "x" * 201}, "description", "max_length"),
-], ids=["plain-http", "not-a-url", "missing", "long-description"])
+@pytest.mark.parametrize(
+    ("data", "field", "code"),
+    [
+        ({"url": "http://erp.example.com/hooks"}, "url", "HANDLER-0001"),
+        ({"url": "not a url"}, "url", "HANDLER-0001"),
+        ({"url": ""}, "url", "required"),
+        ({"url": "https://erp.example.com/hooks", "description": "x" * 201}, "description", "max_length"),
+    ],
+    ids=["plain-http", "not-a-url", "missing", "long-description"],
+)
 def test_a_refused_endpoint_shows_the_error_on_its_field_and_creates_nothing(reseller, sign_in, data, field, code):
     client = sign_in(reseller)
 
@@ -128,7 +158,8 @@ def test_a_refused_endpoint_shows_the_error_on_its_field_and_creates_nothing(res
 
 
 def test_resend_puts_a_failed_delivery_back_and_the_receiver_gets_it_signed(
-        reseller, sign_in, httpserver, immediate_queue, django_capture_on_commit_callbacks):
+    reseller, sign_in, httpserver, immediate_queue, django_capture_on_commit_callbacks
+):
     # Given a delivery that gave up, and a receiver that is back
     endpoint, [delivery] = endpoint_with_deliveries(reseller, httpserver.url_for("/hook"))
     delivery = failed(delivery)
@@ -139,8 +170,9 @@ def test_resend_puts_a_failed_delivery_back_and_the_receiver_gets_it_signed(
 
     # When the admin resends it
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(f"/operator/deliveries/{delivery.pk}/resend/",
-                               {"next": f"/operator/webhooks/{endpoint.pk}/"})
+        response = client.post(
+            f"/operator/deliveries/{delivery.pk}/resend/", {"next": f"/operator/webhooks/{endpoint.pk}/"}
+        )
 
     # Then the receiver got the event once, signed with the endpoint's secret, and the delivery is sent
     assert response.status_code == 302 and response["Location"] == f"/operator/webhooks/{endpoint.pk}/"
@@ -270,8 +302,9 @@ def test_viewers_and_billing_managers_read_but_are_refused_every_admin_action(re
     assert not endpoint.active
     delivery.refresh_from_db()
     assert delivery.status == "failed"
-    assert not Event.objects.filter(type__in=["delivery.resent", "webhook_endpoint.tested",
-                                              "webhook_endpoint.enabled"]).exists()
+    assert not Event.objects.filter(
+        type__in=["delivery.resent", "webhook_endpoint.tested", "webhook_endpoint.enabled"]
+    ).exists()
     assert not httpserver.log
 
 
@@ -295,8 +328,9 @@ def test_a_siblings_endpoint_and_delivery_answer_404_on_every_route(siblings, si
     theirs.refresh_from_db()
     their_delivery.refresh_from_db()
     assert (theirs.active, their_delivery.status) == (False, "failed")
-    assert not Event.objects.filter(type__in=["delivery.resent", "webhook_endpoint.tested",
-                                              "webhook_endpoint.enabled"]).exists()
+    assert not Event.objects.filter(
+        type__in=["delivery.resent", "webhook_endpoint.tested", "webhook_endpoint.enabled"]
+    ).exists()
     for url in ("/operator/webhooks/", "/operator/deliveries/"):
         body = client.get(url).content.decode()
         assert "b.example.com" not in body

@@ -35,8 +35,9 @@ class Command(JsonCommand):
             done = ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in result.counts.items() if count)
             self.stderr.write(f"{reseller.name} {result.date}: {done or 'nothing to do'}")
 
-        results = run_billing(wall_now=self.now(), until=until, reseller_ids=reseller_ids, progress=progress,
-                              on_day=on_day)
+        results = run_billing(
+            wall_now=self.now(), until=until, reseller_ids=reseller_ids, progress=progress, on_day=on_day
+        )
         billed = [r for r in results if not r.skipped]
         totals: dict[str, int] = {}
         for result in billed:

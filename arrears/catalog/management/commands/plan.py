@@ -29,6 +29,13 @@ class Command(JsonCommand):
             tax = money.parse_rate_basis_points(options["tax"])
         except ValueError as exc:
             raise CommandError(f"--tax: {exc}") from exc
-        plan = create_plan(reseller=reseller, name=options["name"], fee=fee, billing_day=options["billing_day"],
-                           tax_rate_bp=tax, actor=CLI_ACTOR, now=self.now())
+        plan = create_plan(
+            reseller=reseller,
+            name=options["name"],
+            fee=fee,
+            billing_day=options["billing_day"],
+            tax_rate_bp=tax,
+            actor=CLI_ACTOR,
+            now=self.now(),
+        )
         self.print_json(plan_dict(plan))

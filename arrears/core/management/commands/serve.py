@@ -55,8 +55,7 @@ class Child:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, start_new_session=True, preexec_fn=_die_with_parent,
-                                        env=self.env)
+        self.process = subprocess.Popen(self.command, start_new_session=True, preexec_fn=_die_with_parent, env=self.env)
 
     @property
     def running(self) -> bool:
@@ -87,9 +86,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         add_web_arguments(parser)
         parser.add_argument("--queue-workers", type=int, default=2, help="Huey worker threads (default 2)")
-        parser.add_argument("--no-schedule", action="store_true",
-                            help="bill only when asked (the panel's Run billing now, `arrears billing run`): no "
-                                 "catch-up at start and no periodic tasks; e.g. to walk through a billing day by hand")
+        parser.add_argument(
+            "--no-schedule",
+            action="store_true",
+            help="bill only when asked (the panel's Run billing now, `arrears billing run`): no "
+            "catch-up at start and no periodic tasks; e.g. to walk through a billing day by hand",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -114,20 +116,39 @@ class Command(BaseCommand):
         site_env = {**os.environ}
         site_env.setdefault("ARREARS_BASE_URL", f"http://{site_host}:{options['port']}")
         children = [
-            Child("web server", gunicorn_command(host=options["host"], port=options["port"],
-                                                 workers=options["workers"], threads=options["threads"]),
-                  signal.SIGTERM, web_environment(site_env)),  # gunicorn: graceful stop on TERM
-            Child("task consumer", [sys.executable, "-m", "arrears.cli", "run_huey",
-                                    "-w", str(options["queue_workers"]), "-k", "thread",
-                                    *(["--no-periodic"] if options["no_schedule"] else [])],
-                  signal.SIGINT, site_env),  # huey: graceful stop on INT, immediate on TERM
+            Child(
+                "web server",
+                gunicorn_command(
+                    host=options["host"], port=options["port"], workers=options["workers"], threads=options["threads"]
+                ),
+                signal.SIGTERM,
+                web_environment(site_env),
+            ),  # gunicorn: graceful stop on TERM
+            Child(
+                "task consumer",
+                [
+                    sys.executable,
+                    "-m",
+                    "arrears.cli",
+                    "run_huey",
+                    "-w",
+                    str(options["queue_workers"]),
+                    "-k",
+                    "thread",
+                    *(["--no-periodic"] if options["no_schedule"] else []),
+                ],
+                signal.SIGINT,
+                site_env,
+            ),  # huey: graceful stop on INT, immediate on TERM
         ]
         if not self.signals_received:
             for child in children:
                 child.start()
-            self.stdout.write(f"serve: starting the web server on http://{options['host']}:{options['port']}/ "
-                              f"(pid {children[0].pid}) and the task consumer "
-                              f"(pid {children[1].pid})")
+            self.stdout.write(
+                f"serve: starting the web server on http://{options['host']}:{options['port']}/ "
+                f"(pid {children[0].pid}) and the task consumer "
+                f"(pid {children[1].pid})"
+            )
             self.stdout.flush()
         children = [*gateways, *children]
 
@@ -136,8 +157,10 @@ class Command(BaseCommand):
         if died is not None:
             raise CommandError(f"the {died.name} exited with code {died.exit_code}; stopped the rest")
         if not clean:
-            raise CommandError(f"killed the children: they did not stop within {SHUTDOWN_TIMEOUT_SECONDS} s "
-                               "or a second signal asked for an immediate stop")
+            raise CommandError(
+                f"killed the children: they did not stop within {SHUTDOWN_TIMEOUT_SECONDS} s "
+                "or a second signal asked for an immediate stop"
+            )
         self.stdout.write("serve: stopped")
 
     def _enqueue_catch_up(self) -> None:
@@ -176,9 +199,12 @@ class Command(BaseCommand):
         env = {**os.environ, "ARREARS_GATEWAY_SECRET": connector.secret, "PYTHONUNBUFFERED": "1"}
         for attempt in range(1, GATEWAY_PORT_ATTEMPTS + 1):
             port = port if attempt == 1 and port else _free_loopback_port()
-            gateway = Child(f"gateway {connector.name!r} (connector {connector.pk})",
-                            [sys.executable, "-m", "arrears.cli", "gateway", "--host", GATEWAY_HOST,
-                             "--port", str(port)], signal.SIGTERM, env)
+            gateway = Child(
+                f"gateway {connector.name!r} (connector {connector.pk})",
+                [sys.executable, "-m", "arrears.cli", "gateway", "--host", GATEWAY_HOST, "--port", str(port)],
+                signal.SIGTERM,
+                env,
+            )
             gateway.url = f"http://{GATEWAY_HOST}:{port}"
             gateway.connector_id, gateway.secret = connector.pk, connector.secret
             gateway.start()
@@ -220,12 +246,17 @@ class Command(BaseCommand):
 
         gateways = {child.connector_id: index for index, child in enumerate(children) if child.connector_id}
         try:
-            rotated = [connector for connector in PaymentConnector.objects.filter(pk__in=gateways)
-                       if connector.secret != children[gateways[connector.pk]].secret]
+            rotated = [
+                connector
+                for connector in PaymentConnector.objects.filter(pk__in=gateways)
+                if connector.secret != children[gateways[connector.pk]].secret
+            ]
             for connector in rotated:
                 old = children[gateways[connector.pk]]
-                self.stdout.write(f"serve: the secret of connector {connector.pk} was rotated; restarting its "
-                                  "gateway (its open checkouts are forgotten)")
+                self.stdout.write(
+                    f"serve: the secret of connector {connector.pk} was rotated; restarting its "
+                    "gateway (its open checkouts are forgotten)"
+                )
                 self._stop([old])
                 try:
                     new = self._start_gateway(connector, port=int(old.url.rsplit(":", 1)[1]))

@@ -14,9 +14,12 @@ def add_web_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (default 3)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads per worker that run requests (default 1; more pay off when requests wait on a "
-                             "database server)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per worker that run requests (default 1; more pay off when requests wait on a database server)",
+    )
 
 
 def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
@@ -37,14 +40,24 @@ def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> lis
     server. Connections are kept alive for gunicorn's default 2 s, as a sync worker could not.
     """
     command = [
-        sys.executable, "-m", "gunicorn", f"arrears.asgi:buffered_site(threads={threads})",
-        "--bind", f"{host}:{port}",
-        "--workers", str(workers),
-        "--worker-class", "asgi",
-        "--asgi-lifespan", "off",
-        "--graceful-timeout", "20",
-        "--access-logfile", "-",
-        "--error-logfile", "-",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"arrears.asgi:buffered_site(threads={threads})",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "asgi",
+        "--asgi-lifespan",
+        "off",
+        "--graceful-timeout",
+        "20",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
     ]
     if gunicorn.version_info >= (25, 1):
         # The control socket's default path is one per user, so a second server on the machine (a test
@@ -59,8 +72,10 @@ WRITER_WAIT_SECONDS = "10"
 
 
 def web_environment(environment) -> dict:
-    return {**environment, "ARREARS_WRITER_WAIT_SECONDS": environment.get("ARREARS_WRITER_WAIT_SECONDS")
-            or WRITER_WAIT_SECONDS}
+    return {
+        **environment,
+        "ARREARS_WRITER_WAIT_SECONDS": environment.get("ARREARS_WRITER_WAIT_SECONDS") or WRITER_WAIT_SECONDS,
+    }
 
 
 class Command(BaseCommand):
@@ -74,8 +89,9 @@ class Command(BaseCommand):
             require_secret_key()
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
-        command = gunicorn_command(host=options["host"], port=options["port"], workers=options["workers"],
-                                   threads=options["threads"])
+        command = gunicorn_command(
+            host=options["host"], port=options["port"], workers=options["workers"], threads=options["threads"]
+        )
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(command[0], command, web_environment(os.environ))

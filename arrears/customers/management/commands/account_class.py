@@ -12,14 +12,23 @@ class Command(JsonCommand):
         create = sub.add_parser("create", help="create an account class")
         create.add_argument("--reseller", type=int, required=True)
         create.add_argument("--name", required=True)
-        create.add_argument("--expiration-days", type=int, default=10,
-                            help="days until an unpaid payment expires (default 10)")
-        create.add_argument("--grace-days", type=int, default=0,
-                            help="days an expired payment waits before blocking subscriptions (default 0)")
+        create.add_argument(
+            "--expiration-days", type=int, default=10, help="days until an unpaid payment expires (default 10)"
+        )
+        create.add_argument(
+            "--grace-days",
+            type=int,
+            default=0,
+            help="days an expired payment waits before blocking subscriptions (default 0)",
+        )
 
     def handle(self, *args, **options):
         account_class = create_account_class(
-            reseller=lookup(Reseller, options["reseller"], "reseller"), name=options["name"],
-            payment_expiration_days=options["expiration_days"], grace_days=options["grace_days"],
-            actor=CLI_ACTOR, now=self.now())
+            reseller=lookup(Reseller, options["reseller"], "reseller"),
+            name=options["name"],
+            payment_expiration_days=options["expiration_days"],
+            grace_days=options["grace_days"],
+            actor=CLI_ACTOR,
+            now=self.now(),
+        )
         self.print_json(account_class_dict(account_class))

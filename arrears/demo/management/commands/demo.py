@@ -10,12 +10,15 @@ from arrears.demo.builder import OPERATOR_TIMEZONE, build_demo
 
 
 class Command(JsonCommand):
-    help = ("Create a demo data set: an operator (EUR) and an ERP-mode sub-reseller with customers and about "
-            "three months of billing history, then print the logins. Run again, it only prints the logins.")
+    help = (
+        "Create a demo data set: an operator (EUR) and an ERP-mode sub-reseller with customers and about "
+        "three months of billing history, then print the logins. Run again, it only prints the logins."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--today", help="the demo's today, YYYY-MM-DD (default: today's date in "
-                                            f"{OPERATOR_TIMEZONE})")
+        parser.add_argument(
+            "--today", help=f"the demo's today, YYYY-MM-DD (default: today's date in {OPERATOR_TIMEZONE})"
+        )
 
     def handle(self, *args, **options):
         if ensure_demo_secret_key():

@@ -21,8 +21,9 @@ class Command(JsonCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         replay = sub.add_parser("replay", help="send again the failed and cancelled deliveries of events since a time")
-        replay.add_argument("--since", required=True,
-                            help="YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC unless an offset is given")
+        replay.add_argument(
+            "--since", required=True, help="YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC unless an offset is given"
+        )
         replay.add_argument("--reseller", type=int, help="only the events of this reseller and its sub-resellers")
         replay.add_argument("--include-sent", action="store_true", help="also send again what was sent")
 
@@ -30,9 +31,12 @@ class Command(JsonCommand):
         since = _since(options["since"])
         reseller_id = lookup(Reseller, options["reseller"], "reseller").pk if options["reseller"] else None
         self.stderr.write(f"replaying the deliveries of events since {since.isoformat()}…")
-        counts = replay_deliveries(since=since, reseller_id=reseller_id, include_sent=options["include_sent"],
-                                   now=self.now(), actor=CLI_ACTOR)
-        self.stderr.write(f"{counts['deliveries_requeued']} deliveries queued again"
-                          f" ({counts['deliveries_skipped_endpoint_disabled']} left: endpoint disabled),"
-                          f" {counts['events_dispatched']} waiting events dispatched")
+        counts = replay_deliveries(
+            since=since, reseller_id=reseller_id, include_sent=options["include_sent"], now=self.now(), actor=CLI_ACTOR
+        )
+        self.stderr.write(
+            f"{counts['deliveries_requeued']} deliveries queued again"
+            f" ({counts['deliveries_skipped_endpoint_disabled']} left: endpoint disabled),"
+            f" {counts['events_dispatched']} waiting events dispatched"
+        )
         self.print_json(counts)

@@ -50,8 +50,11 @@ class Command(JsonCommand):
         create.add_argument("--name", required=True)
         create.add_argument("--endpoint", type=int, help="webhook endpoint id (webhook channel)")
         create.add_argument("--recipients", default=DEFAULT_RECIPIENTS, help="Liquid; default: %(default)s")
-        create.add_argument("--inactive", action="store_true",
-                            help="create it switched off: it still overrides inherited handlers (R43)")
+        create.add_argument(
+            "--inactive",
+            action="store_true",
+            help="create it switched off: it still overrides inherited handlers (R43)",
+        )
         change = sub.add_parser("set", help="change a reseller's handler")
         change.add_argument("id", type=int)
         change.add_argument("--name")
@@ -75,17 +78,34 @@ class Command(JsonCommand):
             if options["endpoint"] is not None:
                 endpoint = lookup(WebhookEndpoint, options["endpoint"], "webhook endpoint")
             handler = create_event_handler(
-                reseller, event=options["event"], channel=options["channel"], name=options["name"],
-                recipients=options["recipients"], subject=_text(options, "subject") or "",
-                body=_text(options, "body") or "", condition=options["condition"] or "", endpoint=endpoint,
-                active=not options["inactive"], actor=CLI_ACTOR, now=self.now())
+                reseller,
+                event=options["event"],
+                channel=options["channel"],
+                name=options["name"],
+                recipients=options["recipients"],
+                subject=_text(options, "subject") or "",
+                body=_text(options, "body") or "",
+                condition=options["condition"] or "",
+                endpoint=endpoint,
+                active=not options["inactive"],
+                actor=CLI_ACTOR,
+                now=self.now(),
+            )
             self.print_json(handler_dict(handler))
         elif action == "set":
             handler = lookup(EventHandler.objects.select_related("reseller", "endpoint"), options["id"], "handler")
-            changes = {name: value for name, value in (
-                ("name", options["name"]), ("recipients", options["recipients"]),
-                ("subject", _text(options, "subject")), ("body", _text(options, "body")),
-                ("condition", options["condition"]), ("active", options["active"])) if value is not None}
+            changes = {
+                name: value
+                for name, value in (
+                    ("name", options["name"]),
+                    ("recipients", options["recipients"]),
+                    ("subject", _text(options, "subject")),
+                    ("body", _text(options, "body")),
+                    ("condition", options["condition"]),
+                    ("active", options["active"]),
+                )
+                if value is not None
+            }
             handler = update_event_handler(handler, actor=CLI_ACTOR, now=self.now(), **changes)
             self.print_json(handler_dict(handler))
         else:
@@ -96,7 +116,10 @@ class Command(JsonCommand):
         events = [event] if event else list(NOTIFIABLE_EVENTS)
         lineage = [int(part) for part in reseller.path.strip("/").split("/")]
         serving = {handler.pk for name in events for handler in handlers_for(reseller.pk, name)}
-        handlers = (EventHandler.objects.filter(event__in=events, reseller_id__in=lineage)
-                    | EventHandler.objects.filter(event__in=events, reseller__isnull=True))
-        return [{**handler_dict(handler), "serves": handler.pk in serving}
-                for handler in handlers.order_by("event", "channel", "id")]
+        handlers = EventHandler.objects.filter(event__in=events, reseller_id__in=lineage) | EventHandler.objects.filter(
+            event__in=events, reseller__isnull=True
+        )
+        return [
+            {**handler_dict(handler), "serves": handler.pk in serving}
+            for handler in handlers.order_by("event", "channel", "id")
+        ]

@@ -33,8 +33,9 @@ class Command(JsonCommand):
     def handle(self, *args, **options):
         reseller = lookup(Reseller, options["reseller"], "reseller")
         if options["action"] == "create":
-            endpoint = create_webhook_endpoint(reseller, url=options["url"], description=options["description"],
-                                               actor=CLI_ACTOR, now=self.now())
+            endpoint = create_webhook_endpoint(
+                reseller, url=options["url"], description=options["description"], actor=CLI_ACTOR, now=self.now()
+            )
             self.print_json({**endpoint_dict(endpoint), "secret": endpoint.secret})
         else:
             self.print_json([endpoint_dict(endpoint) for endpoint in WebhookEndpoint.objects.filter(reseller=reseller)])

@@ -19,8 +19,10 @@ SECRET_VARIABLE = "ARREARS_GATEWAY_SECRET"
 
 
 class Command(BaseCommand):
-    help = ("Run the reference payment gateway (connector protocol v1) on loopback; its secret comes from "
-            f"${SECRET_VARIABLE}.")
+    help = (
+        "Run the reference payment gateway (connector protocol v1) on loopback; its secret comes from "
+        f"${SECRET_VARIABLE}."
+    )
     requires_system_checks = []  # it uses neither the database nor the apps
 
     def add_arguments(self, parser):

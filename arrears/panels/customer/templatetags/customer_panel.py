@@ -34,5 +34,8 @@ def period(first: date, end: date, *, exclusive: bool = True):
 @register.filter
 def errors_of(bound_field) -> list[dict]:
     """A field's errors with their codes, for a field the panel lays out itself (a group of radio buttons)."""
-    return [{"message": message, "code": error.code if error.code and "-" in error.code else ""}
-            for error in bound_field.form.errors.as_data().get(bound_field.name, []) for message in error.messages]
+    return [
+        {"message": message, "code": error.code if error.code and "-" in error.code else ""}
+        for error in bound_field.form.errors.as_data().get(bound_field.name, [])
+        for message in error.messages
+    ]

@@ -40,9 +40,12 @@ def sign_in(request):
     if request.method == "POST" and form.is_valid():
         login(request, form.user)
         return redirect(_safe_next(request, reverse("customer:overview")))
-    return render(request, "customer/login.html", {"form": form, "next": _safe_next(request, ""),
-                                                   "page_title": "Sign in"},
-                  status=400 if form.is_bound else 200)
+    return render(
+        request,
+        "customer/login.html",
+        {"form": form, "next": _safe_next(request, ""), "page_title": "Sign in"},
+        status=400 if form.is_bound else 200,
+    )
 
 
 def sign_out(request):
@@ -57,14 +60,21 @@ def sign_out(request):
 
 
 class PasswordResetRequestForm(forms.Form):
-    email = forms.EmailField(label="Email", max_length=254,
-                             help_text="The e-mail address you sign in with.",
-                             widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        help_text="The e-mail address you sign in with.",
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
 
 
 def _customer_user_with_email(email: str):
-    return (get_user_model().objects.filter(username=email.lower(), is_active=True, customer__isnull=False)
-            .select_related("customer__account__reseller").first())
+    return (
+        get_user_model()
+        .objects.filter(username=email.lower(), is_active=True, customer__isnull=False)
+        .select_related("customer__account__reseller")
+        .first()
+    )
 
 
 def _link_days() -> int:
@@ -75,12 +85,18 @@ def send_password_reset(user, *, link: str) -> None:
     """The reset e-mail through Django's mail backend, with the absolute one-time ``link``."""
     reseller = user.customer.account.reseller
     days = _link_days()
-    body = (f"Hello,\n\nsomeone asked to reset the password you use to sign in to the Customer Control Panel of "
-            f"{reseller.name} as {user.email}.\n\n"
-            f"Choose a new password here (the link works once, for {days} day{'s' if days != 1 else ''}):\n"
-            f"{link}\n\nIf it was not you, ignore this e-mail: your password stays as it is.\n")
-    EmailMessage(subject=f"Reset your password for {reseller.name}", body=body, to=[user.email],
-                 headers={"Auto-Submitted": "auto-generated"}).send()
+    body = (
+        f"Hello,\n\nsomeone asked to reset the password you use to sign in to the Customer Control Panel of "
+        f"{reseller.name} as {user.email}.\n\n"
+        f"Choose a new password here (the link works once, for {days} day{'s' if days != 1 else ''}):\n"
+        f"{link}\n\nIf it was not you, ignore this e-mail: your password stays as it is.\n"
+    )
+    EmailMessage(
+        subject=f"Reset your password for {reseller.name}",
+        body=body,
+        to=[user.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    ).send()
 
 
 @never_cache
@@ -97,23 +113,39 @@ def password_reset(request):
                 send_password_reset(user, link=link)
             except OSError as exc:  # the mail server refused or is down: say so rather than pretend it went
                 log.warning("password reset mail to user %s failed: %s", user.pk, exc)
-                form.add_error(None, ValidationError("The e-mail could not be sent just now. Please try again in a "
-                                                     "few minutes.", code="AUTH-0503"))
-                return render(request, "customer/password_reset.html", {"form": form, "page_title": "Reset password"},
-                              status=503)
+                form.add_error(
+                    None,
+                    ValidationError(
+                        "The e-mail could not be sent just now. Please try again in a few minutes.", code="AUTH-0503"
+                    ),
+                )
+                return render(
+                    request, "customer/password_reset.html", {"form": form, "page_title": "Reset password"}, status=503
+                )
         # The same answer whether or not the address has an account: the page must not tell who is a customer.
-        return render(request, "customer/password_reset_sent.html", {"email": email, "days": _link_days(),
-                                                                     "page_title": "Check your e-mail"})
-    return render(request, "customer/password_reset.html", {"form": form, "page_title": "Reset password"},
-                  status=400 if form.is_bound else 200)
+        return render(
+            request,
+            "customer/password_reset_sent.html",
+            {"email": email, "days": _link_days(), "page_title": "Check your e-mail"},
+        )
+    return render(
+        request,
+        "customer/password_reset.html",
+        {"form": form, "page_title": "Reset password"},
+        status=400 if form.is_bound else 200,
+    )
 
 
 @never_cache
 @sensitive_post_parameters("new_password1", "new_password2")
 def set_password(request, uidb64: str, token: str):
-    return choose_password(request, user_of_link(uidb64, token, customer__isnull=False), panel="customer",
-                           title="Choose a new password",
-                           done="Your new password is set. Sign in with your e-mail and that password.")
+    return choose_password(
+        request,
+        user_of_link(uidb64, token, customer__isnull=False),
+        panel="customer",
+        title="Choose a new password",
+        done="Your new password is set. Sign in with your e-mail and that password.",
+    )
 
 
 urlpatterns = [

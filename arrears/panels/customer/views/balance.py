@@ -42,18 +42,23 @@ def example_amount(currency: str) -> str:
 
 
 class TopUpForm(PanelForm):
-    amount = forms.CharField(label="Amount", max_length=20, strip=True,
-                             error_messages={"required": "Give the amount to top up."},
-                             widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
+    amount = forms.CharField(
+        label="Amount",
+        max_length=20,
+        strip=True,
+        error_messages={"required": "Give the amount to top up."},
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
     # The button pressed: one "Top up with <connector>" per payment service, and "Top up by bank transfer".
-    method = forms.ChoiceField(label="Pay with", widget=forms.HiddenInput,
-                               error_messages={"required": "Choose how to pay.",
-                                               "invalid_choice": "Choose one of the ways to pay shown."})
+    method = forms.ChoiceField(
+        label="Pay with",
+        widget=forms.HiddenInput,
+        error_messages={"required": "Choose how to pay.", "invalid_choice": "Choose one of the ways to pay shown."},
+    )
 
     pointers = {"/amount": "amount", "/payment_method_id": "method"}
 
-    def __init__(self, *args, currency: str, methods: list, bank_transfer: bool, require_method: bool = True,
-                 **kwargs):
+    def __init__(self, *args, currency: str, methods: list, bank_transfer: bool, require_method: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.currency, self.bank_transfer = currency, bank_transfer
         self.gateway_methods = {str(method.pk): method for method in methods}
@@ -70,15 +75,21 @@ class TopUpForm(PanelForm):
         text = self.cleaned_data["amount"]
         places = money.precision(self.currency)
         if not _DECIMAL.fullmatch(text):
-            raise forms.ValidationError(f"Give the amount as a number, e.g. {self.example}, without a currency sign "
-                                        "or thousands separators.", code=PaymentFieldInvalid.code)
+            raise forms.ValidationError(
+                f"Give the amount as a number, e.g. {self.example}, without a currency sign or thousands separators.",
+                code=PaymentFieldInvalid.code,
+            )
         try:
             amount = money.parse_amount(text, self.currency)
         except ValueError:
-            precision = ("are whole numbers" if not places
-                         else f"have {places} decimal place{'s' if places != 1 else ''} at most")
-            raise forms.ValidationError(f"{self.currency} amounts {precision}.",
-                                        code=PaymentFieldInvalid.code) from None
+            precision = (
+                "are whole numbers"
+                if not places
+                else f"have {places} decimal place{'s' if places != 1 else ''} at most"
+            )
+            raise forms.ValidationError(
+                f"{self.currency} amounts {precision}.", code=PaymentFieldInvalid.code
+            ) from None
         if amount <= 0:
             raise forms.ValidationError("The amount must be more than zero.", code=PaymentFieldInvalid.code)
         return amount
@@ -120,11 +131,17 @@ class LedgerTable(tables.Table):
         label = _KIND_LABELS.get(record.kind, record.kind)
         if record.payment_id is None:
             return label
-        link = format_html('<a class="text-link" href="{}">{}</a>',
-                           reverse("customer:payment", args=[record.payment_id]), record.payment.document_id)
+        link = format_html(
+            '<a class="text-link" href="{}">{}</a>',
+            reverse("customer:payment", args=[record.payment_id]),
+            record.payment.document_id,
+        )
         if record.kind == BalanceEntry.Kind.DUPLICATE_SUCCESS:
-            return format_html('{}<span class="sub">A payment service charged {} twice; the second charge is '
-                               'yours to use.</span>', label, link)
+            return format_html(
+                '{}<span class="sub">A payment service charged {} twice; the second charge is yours to use.</span>',
+                label,
+                link,
+            )
         return format_html("{} {}", label, link)
 
     def render_amount(self, record):
@@ -139,23 +156,43 @@ def _form(request, data=None, *, require_method: bool = True) -> TopUpForm:
     reseller = request.customer.reseller
     currency = reseller.currency
     # gateway_methods_of reads only methods of an active connector: each has one.
-    methods = [method for method in gateway_methods_of(reseller)
-               if method.connector is not None and currency in method.connector.currencies]
-    return TopUpForm(data, currency=currency, methods=methods, require_method=require_method,
-                     bank_transfer=usable_payment_methods(reseller).exists())
+    methods = [
+        method
+        for method in gateway_methods_of(reseller)
+        if method.connector is not None and currency in method.connector.currencies
+    ]
+    return TopUpForm(
+        data,
+        currency=currency,
+        methods=methods,
+        require_method=require_method,
+        bank_transfer=usable_payment_methods(reseller).exists(),
+    )
 
 
 def _balance_page(request, form: TopUpForm, *, status: int = 200):
     customer = request.customer
-    table = LedgerTable(balance_entries_of(customer.account), request=request, tz=customer.tz,
-                        currency=customer.reseller.currency)
+    table = LedgerTable(
+        balance_entries_of(customer.account), request=request, tz=customer.tz, currency=customer.reseller.currency
+    )
     table.paginate(page=page_number(request), per_page=page_size(request))
     summary = payment_summary(customer.account)
     unpaid = summary["waiting_amount"] + summary["expired_amount"]
     shortfall = max(0, unpaid - customer.account.balance)
-    return page(request, "customer/balance.html", section="balance", title="Balance", status=status, form=form,
-                table=table, currency=customer.reseller.currency, summary=summary, unpaid=unpaid,
-                shortfall=shortfall, shortfall_text=money.format_amount(shortfall, customer.reseller.currency))
+    return page(
+        request,
+        "customer/balance.html",
+        section="balance",
+        title="Balance",
+        status=status,
+        form=form,
+        table=table,
+        currency=customer.reseller.currency,
+        summary=summary,
+        unpaid=unpaid,
+        shortfall=shortfall,
+        shortfall_text=money.format_amount(shortfall, customer.reseller.currency),
+    )
 
 
 @customer_view
@@ -181,18 +218,23 @@ def top_up(request):
         if form.cleaned_data["method"] == BANK_TRANSFER:
             payment = request_top_up(customer.account, amount, actor=customer.actor, now=now)
         else:
-            return_url = request.build_absolute_uri(reverse("customer:payments")) + \
-                "{payment_id}/return/?attempt={attempt_id}"
-            attempt = start_top_up_attempt(customer.account, amount, form.chosen_method, return_url=return_url,
-                                           actor=customer.actor, now=now)
+            return_url = (
+                request.build_absolute_uri(reverse("customer:payments")) + "{payment_id}/return/?attempt={attempt_id}"
+            )
+            attempt = start_top_up_attempt(
+                customer.account, amount, form.chosen_method, return_url=return_url, actor=customer.actor, now=now
+            )
             return to_checkout(attempt)
     except ArrearsError as error:
         form.add_service_error(error)
         return _balance_page(request, form, status=error.status if error.status >= 400 else 400)
-    messages.success(request, f"Top-up {payment.document_id} of {format_money(amount, payment.currency)} is "
-                              f"requested. Transfer {format_money(amount, payment.currency)} to "
-                              f"{customer.reseller.name} by bank, with {payment.document_id} as the reference: your "
-                              "balance is credited once the money arrives.")
+    messages.success(
+        request,
+        f"Top-up {payment.document_id} of {format_money(amount, payment.currency)} is "
+        f"requested. Transfer {format_money(amount, payment.currency)} to "
+        f"{customer.reseller.name} by bank, with {payment.document_id} as the reference: your "
+        "balance is credited once the money arrives.",
+    )
     return redirect("customer:payment", payment_id=payment.pk)
 
 

@@ -30,8 +30,13 @@ from arrears.payments import state
 
 def charges_total():
     """The sum of an invoice's charges: an open invoice's total so far (its own total is set when it closes)."""
-    return Subquery(Charge.objects.filter(invoice_id=OuterRef("pk")).order_by().values("invoice_id")
-                    .annotate(total=Sum("amount")).values("total")[:1])
+    return Subquery(
+        Charge.objects.filter(invoice_id=OuterRef("pk"))
+        .order_by()
+        .values("invoice_id")
+        .annotate(total=Sum("amount"))
+        .values("total")[:1]
+    )
 
 
 def invoice_label(invoice: Invoice) -> str:
@@ -54,23 +59,41 @@ def invoice_badge(invoice: Invoice):
 def payment_badge(invoice: Invoice):
     payment = getattr(invoice, "payment", None)
     if payment is None:
-        return format_html('<span class="muted">{}</span>', "Nothing to pay" if invoice.status == "closed"
-                           else "Not yet")
+        return format_html(
+            '<span class="muted">{}</span>', "Nothing to pay" if invoice.status == "closed" else "Not yet"
+        )
     return badge(payment.status)
 
 
 class InvoiceTable(tables.Table):
-    number = tables.Column(verbose_name="Invoice", accessor="document_id", empty_values=(),
-                           order_by=("document_id", "id"), attrs=cell("Invoice", nowrap=True))
+    number = tables.Column(
+        verbose_name="Invoice",
+        accessor="document_id",
+        empty_values=(),
+        order_by=("document_id", "id"),
+        attrs=cell("Invoice", nowrap=True),
+    )
     total = tables.Column(verbose_name="Total", order_by=("total", "id"), attrs=cell("Total", num=True))
-    payment = tables.Column(verbose_name="Payment", accessor="payment__status", empty_values=(),
-                            order_by=("payment__status", "id"), attrs=cell("Payment"))
-    due_date = tables.Column(verbose_name="Due date", accessor="payment__due_date", empty_values=(),
-                             order_by=("payment__due_date", "id"), attrs=cell("Due date"))
-    period = tables.Column(verbose_name="Period", accessor="billing_date", order_by=("billing_date", "id"),
-                           attrs=cell("Period"))
-    status = tables.Column(verbose_name="Status", empty_values=(), order_by=("status", "approved", "id"),
-                           attrs=cell("Status"))
+    payment = tables.Column(
+        verbose_name="Payment",
+        accessor="payment__status",
+        empty_values=(),
+        order_by=("payment__status", "id"),
+        attrs=cell("Payment"),
+    )
+    due_date = tables.Column(
+        verbose_name="Due date",
+        accessor="payment__due_date",
+        empty_values=(),
+        order_by=("payment__due_date", "id"),
+        attrs=cell("Due date"),
+    )
+    period = tables.Column(
+        verbose_name="Period", accessor="billing_date", order_by=("billing_date", "id"), attrs=cell("Period")
+    )
+    status = tables.Column(
+        verbose_name="Status", empty_values=(), order_by=("status", "approved", "id"), attrs=cell("Status")
+    )
 
     class Meta:
         attrs = TABLE_ATTRS
@@ -92,13 +115,17 @@ class InvoiceTable(tables.Table):
 
     def render_total(self, record):
         if record.status == Invoice.Status.OPEN:
-            return format_html('{}<span class="sub">so far</span>', format_money(record.charges_so_far or 0,
-                                                                                 record.currency))
+            return format_html(
+                '{}<span class="sub">so far</span>', format_money(record.charges_so_far or 0, record.currency)
+            )
         total = format_money(record.total, record.currency)
         if record.external_total is None:
             return total
-        return format_html('{}<span class="sub">ERP invoice: {}</span>', total,
-                           format_money(record.external_total, record.external_currency))
+        return format_html(
+            '{}<span class="sub">ERP invoice: {}</span>',
+            total,
+            format_money(record.external_total, record.external_currency),
+        )
 
     def render_due_date(self, record):
         payment = getattr(record, "payment", None)
@@ -112,8 +139,11 @@ class InvoiceTable(tables.Table):
 
 @customer_view
 def invoice_list(request):
-    rows = invoices_of_account(request.customer.account).annotate(charges_so_far=charges_total()).order_by(
-        "-billing_date", "-id")
+    rows = (
+        invoices_of_account(request.customer.account)
+        .annotate(charges_so_far=charges_total())
+        .order_by("-billing_date", "-id")
+    )
     table = InvoiceTable(rows, request=request)
     table.paginate(paginator_class=IdsFirstPaginator, page=page_number(request), per_page=page_size(request))
     return page(request, "customer/invoices.html", section="invoices", title="Invoices", table=table)
@@ -122,17 +152,25 @@ def invoice_list(request):
 def document_of(invoice: Invoice) -> dict:
     """What the invoice's Download gives, in words, or why there is none yet."""
     if invoice.status != Invoice.Status.CLOSED:
-        return {"available": False, "text": "Available once the invoice is issued, the day after its period ends.",
-                "why": "This invoice is still open: you can download it once it is issued, the day after its "
-                       "period ends."}
+        return {
+            "available": False,
+            "text": "Available once the invoice is issued, the day after its period ends.",
+            "why": "This invoice is still open: you can download it once it is issued, the day after its period ends.",
+        }
     if being_prepared(invoice):
-        return {"available": False, "text": "Available once your invoice is issued.",
-                "why": "Your invoice is being prepared: you can download it once it is issued."}
+        return {
+            "available": False,
+            "text": "Available once your invoice is issued.",
+            "why": "Your invoice is being prepared: you can download it once it is issued.",
+        }
     if invoice.attachment_kind == Invoice.AttachmentKind.FILE:
         return {"available": True, "text": f"File: {invoice.attachment_name}"}
     if invoice.attachment_kind == Invoice.AttachmentKind.LINK:
-        return {"available": True, "text": f"Link to {urlsplit(invoice.attachment_url).hostname or 'the invoice'}",
-                "external": True}
+        return {
+            "available": True,
+            "text": f"Link to {urlsplit(invoice.attachment_url).hostname or 'the invoice'}",
+            "external": True,
+        }
     return {"available": True, "text": "PDF"}
 
 
@@ -154,16 +192,28 @@ def invoice_detail(request, invoice_id: int):
     issued_on = None
     if invoice.status == Invoice.Status.CLOSED and not being_prepared(invoice):
         issued_on = invoice.approval_date or (
-            None if invoice.closed_at is None else clock.local_date(invoice.closed_at, request.customer.tz))
+            None if invoice.closed_at is None else clock.local_date(invoice.closed_at, request.customer.tz)
+        )
     payable = payment is not None and payment.status in state.PAYABLE and payment.due_date is not None
     title = f"Invoice {invoice.document_id}" if invoice.document_id else "Current period"
-    return page(request, "customer/invoice.html", section="invoices", title=title,
-                invoice=invoice, payment=payment, payable=payable, issued_on=issued_on, charges=charges,
-                subscriptions=subscriptions, tax_lines=_tax_lines(charges),
-                total=invoice.total if invoice.status == Invoice.Status.CLOSED else sum(c.amount for c in charges),
-                any_blocked=any(subscription.status == "blocked" for subscription in subscriptions),
-                document=document_of(invoice), being_prepared=being_prepared(invoice),
-                status_badge=invoice_badge(invoice))
+    return page(
+        request,
+        "customer/invoice.html",
+        section="invoices",
+        title=title,
+        invoice=invoice,
+        payment=payment,
+        payable=payable,
+        issued_on=issued_on,
+        charges=charges,
+        subscriptions=subscriptions,
+        tax_lines=_tax_lines(charges),
+        total=invoice.total if invoice.status == Invoice.Status.CLOSED else sum(c.amount for c in charges),
+        any_blocked=any(subscription.status == "blocked" for subscription in subscriptions),
+        document=document_of(invoice),
+        being_prepared=being_prepared(invoice),
+        status_badge=invoice_badge(invoice),
+    )
 
 
 @customer_view

@@ -38,14 +38,20 @@ def payment_subject(payment: Payment) -> str:
 
 
 class PaymentTable(tables.Table):
-    number = tables.Column(verbose_name="Payment", accessor="document_id", order_by=("document_id", "id"),
-                           attrs=cell("Payment", nowrap=True))
+    number = tables.Column(
+        verbose_name="Payment",
+        accessor="document_id",
+        order_by=("document_id", "id"),
+        attrs=cell("Payment", nowrap=True),
+    )
     total = tables.Column(verbose_name="Total", order_by=("total", "id"), attrs=cell("Total", num=True))
     status = tables.Column(verbose_name="Status", order_by=("status", "id"), attrs=cell("Status", nowrap=True))
-    due_date = tables.Column(verbose_name="Due date", empty_values=(), order_by=("due_date", "id"),
-                             attrs=cell("Due date"))
-    paid = tables.Column(verbose_name="Paid", accessor="closed_at", empty_values=(), order_by=("closed_at", "id"),
-                         attrs=cell("Paid"))
+    due_date = tables.Column(
+        verbose_name="Due date", empty_values=(), order_by=("due_date", "id"), attrs=cell("Due date")
+    )
+    paid = tables.Column(
+        verbose_name="Paid", accessor="closed_at", empty_values=(), order_by=("closed_at", "id"), attrs=cell("Paid")
+    )
 
     class Meta:
         attrs = TABLE_ATTRS
@@ -60,8 +66,9 @@ class PaymentTable(tables.Table):
         link = format_html('<a href="{}">{}</a>', reverse("customer:payment", args=[record.pk]), record.document_id)
         if record.invoice_id is None:
             return format_html('{}<span class="sub">{}</span>', link, "Balance top-up")
-        return format_html('{}<span class="sub">for invoice {}</span>', link,
-                           record.invoice.document_id or "in preparation")
+        return format_html(
+            '{}<span class="sub">for invoice {}</span>', link, record.invoice.document_id or "in preparation"
+        )
 
     def render_status(self, record):
         return badge(record.status)
@@ -80,8 +87,11 @@ class PaymentTable(tables.Table):
     def render_paid(self, record):
         if record.status not in (Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE) or not record.closed_at:
             return format_html('<span class="muted">{}</span>', "—")
-        how = "from balance" if record.status == Payment.Status.PAID_FROM_BALANCE else (
-            record.payment_method.name if record.payment_method_id else "")
+        how = (
+            "from balance"
+            if record.status == Payment.Status.PAID_FROM_BALANCE
+            else (record.payment_method.name if record.payment_method_id else "")
+        )
         when = day(clock.local_date(record.closed_at, self.tz))
         return format_html('{}<span class="sub">{}</span>', when, how) if how else when
 
@@ -89,14 +99,20 @@ class PaymentTable(tables.Table):
         total = format_money(record.total, record.currency)
         if record.external_total is None:
             return total
-        return format_html('{}<span class="sub">Invoice states {}</span>', total,
-                           format_money(record.external_total, record.external_currency))
+        return format_html(
+            '{}<span class="sub">Invoice states {}</span>',
+            total,
+            format_money(record.external_total, record.external_currency),
+        )
 
 
 @customer_view
 def payment_list(request):
-    rows = (payments_of_account(request.customer.account).select_related("invoice", "payment_method")
-            .order_by("-created_at", "-id"))
+    rows = (
+        payments_of_account(request.customer.account)
+        .select_related("invoice", "payment_method")
+        .order_by("-created_at", "-id")
+    )
     table = PaymentTable(rows, request=request, tz=request.customer.tz)
     table.paginate(page=page_number(request), per_page=page_size(request))
     return page(request, "customer/payments.html", section="payments", title="Payments", table=table)
@@ -120,11 +136,19 @@ def payment_detail(request, payment_id: int):
     payment = _payment(request, payment_id)
     account = request.customer.account
     attempts = attempts_of(payment)
-    options = payment_options(payment, account.balance, attempts=attempts,
-                              methods=lambda: gateway_methods_for(payment))
-    return page(request, "customer/payment.html", section="payments", title=f"Payment {payment.document_id}",
-                payment=payment, invoice=payment.invoice, subject=payment_subject(payment), attempts=attempts,
-                options=options, balance_after=account.balance - payment.total)
+    options = payment_options(payment, account.balance, attempts=attempts, methods=lambda: gateway_methods_for(payment))
+    return page(
+        request,
+        "customer/payment.html",
+        section="payments",
+        title=f"Payment {payment.document_id}",
+        payment=payment,
+        invoice=payment.invoice,
+        subject=payment_subject(payment),
+        attempts=attempts,
+        options=options,
+        balance_after=account.balance - payment.total,
+    )
 
 
 def _refused(request, error: ArrearsError) -> None:
@@ -143,9 +167,12 @@ def payment_pay_from_balance(request, payment_id: int):
     except ArrearsError as error:
         _refused(request, error)
     else:
-        messages.success(request, f"Payment {paid.document_id} of {format_money(paid.total, paid.currency)} is paid "
-                                  f"from your balance. Your balance is now "
-                                  f"{format_money(paid.account.balance, paid.currency)}.")
+        messages.success(
+            request,
+            f"Payment {paid.document_id} of {format_money(paid.total, paid.currency)} is paid "
+            f"from your balance. Your balance is now "
+            f"{format_money(paid.account.balance, paid.currency)}.",
+        )
     return redirect("customer:payment", payment_id=payment.pk)
 
 
@@ -153,8 +180,9 @@ def to_checkout(attempt: PaymentAttempt):
     """After the POST that opened a checkout, the browser goes on to it through a page of this site (303): the
     strict CSP's ``form-action 'self'`` blocks a form's redirect to another origin, and a GET page also makes
     reloading and going back safe."""
-    return HttpResponseRedirect(f"{reverse('customer:payment_checkout', args=[attempt.payment_id])}"
-                                f"?attempt={attempt.public_id}", status=303)
+    return HttpResponseRedirect(
+        f"{reverse('customer:payment_checkout', args=[attempt.payment_id])}?attempt={attempt.public_id}", status=303
+    )
 
 
 @require_POST
@@ -165,12 +193,18 @@ def payment_pay(request, payment_id: int):
     methods = {str(method.pk): method for method in gateway_methods_for(payment)}
     method = methods.get(request.POST.get("method", ""))
     if method is None:
-        messages.error(request, "This payment service is not offered for this payment. Choose one of those shown "
-                                "on the page.")
+        messages.error(
+            request, "This payment service is not offered for this payment. Choose one of those shown on the page."
+        )
         return redirect("customer:payment", payment_id=payment.pk)
     try:
-        attempt = start_attempt(payment, method, return_url=_return_url(request, str(payment.pk)),
-                                actor=request.customer.actor, now=clock.wall_clock())
+        attempt = start_attempt(
+            payment,
+            method,
+            return_url=_return_url(request, str(payment.pk)),
+            actor=request.customer.actor,
+            now=clock.wall_clock(),
+        )
     except ArrearsError as error:
         _refused(request, error)
         return redirect("customer:payment", payment_id=payment.pk)
@@ -185,9 +219,15 @@ def payment_checkout(request, payment_id: int):
     attempt = _attempt(request, payment)
     if attempt.status != A.OPEN or not attempt.redirect_url:
         return redirect(f"{reverse('customer:payment_return', args=[payment.pk])}?attempt={attempt.public_id}")
-    response = page(request, "customer/payment_checkout.html", section="payments",
-                    title=f"On to {attempt.connector.name}", payment=payment, attempt=attempt,
-                    subject=payment_subject(payment))
+    response = page(
+        request,
+        "customer/payment_checkout.html",
+        section="payments",
+        title=f"On to {attempt.connector.name}",
+        payment=payment,
+        attempt=attempt,
+        subject=payment_subject(payment),
+    )
     response["Refresh"] = f"0; url={attempt.redirect_url}"
     return response
 
@@ -224,35 +264,51 @@ def _outcome(attempt: PaymentAttempt, payment: Payment, *, poll: int) -> dict:
     charged = format_money(attempt.amount, attempt.currency)
     if attempt.status == A.OPEN:
         if poll >= RETURN_POLLS:
-            return {"state": "pending", "title": "Still processing",
-                    "text": f"{name} has not confirmed your payment of {charged} yet. We will e-mail you as soon as "
-                            "it does; you can close this page."}
-        return {"state": "checking", "title": "Checking your payment…",
-                "text": f"We are asking {name} about your payment of {charged}."}
+            return {
+                "state": "pending",
+                "title": "Still processing",
+                "text": f"{name} has not confirmed your payment of {charged} yet. We will e-mail you as soon as "
+                "it does; you can close this page.",
+            }
+        return {
+            "state": "checking",
+            "title": "Checking your payment…",
+            "text": f"We are asking {name} about your payment of {charged}.",
+        }
     tone, title = OUTCOMES.get(attempt.status, ("bad", attempt.get_status_display()))
     texts: dict[str, str] = {
-        A.SUCCEEDED: f"{name} confirmed your payment of {charged}. Thank you!" + (
-            " It is credited to your balance." if payment.type == Payment.Type.TOP_UP else ""),
+        A.SUCCEEDED: f"{name} confirmed your payment of {charged}. Thank you!"
+        + (" It is credited to your balance." if payment.type == Payment.Type.TOP_UP else ""),
         A.DECLINED: f"{name} declined the payment; nothing was charged. You can try again, or pay another way.",
         A.CANCELLED: "The payment was cancelled at the checkout; nothing was charged. You can pay again at any time.",
         A.TIMED_OUT: f"{name} did not confirm the payment in time, so it is open to pay again. If you were charged "
-                     "meanwhile, it still counts: we will e-mail you.",
+        "meanwhile, it still counts: we will e-mail you.",
         A.FAILED: f"{name} could not open its checkout; nothing was charged. Please try again in a moment.",
     }
     return {"state": tone, "title": title, "text": texts.get(attempt.status, "")}
 
 
 def _return_context(request, payment: Payment, attempt: PaymentAttempt, *, poll: int) -> dict:
-    return {"payment": payment, "attempt": attempt, "outcome": _outcome(attempt, payment, poll=poll),
-            "next_poll": poll + 1, "subject": payment_subject(payment)}
+    return {
+        "payment": payment,
+        "attempt": attempt,
+        "outcome": _outcome(attempt, payment, poll=poll),
+        "next_poll": poll + 1,
+        "subject": payment_subject(payment),
+    }
 
 
 @customer_view
 def payment_return(request, payment_id: int):
     payment = _payment(request, payment_id)
     attempt = _attempt(request, payment)
-    return page(request, "customer/payment_return.html", section="payments", title="Your payment",
-                **_return_context(request, payment, attempt, poll=1))
+    return page(
+        request,
+        "customer/payment_return.html",
+        section="payments",
+        title="Your payment",
+        **_return_context(request, payment, attempt, poll=1),
+    )
 
 
 @require_POST

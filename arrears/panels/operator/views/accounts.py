@@ -37,11 +37,15 @@ LEDGER_ROWS = 50
 
 class AccountFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(label="Search", method="filter_search")
-    account_class = django_filters.ModelChoiceFilter(label="Account class", queryset=AccountClass.objects.none(),
-                                                     empty_label="Any")
-    unpaid = django_filters.ChoiceFilter(label="Unpaid", choices=(("yes", "With unpaid payments"),
-                                                                  ("no", "Nothing unpaid")),
-                                         method="filter_unpaid", empty_label="Any")
+    account_class = django_filters.ModelChoiceFilter(
+        label="Account class", queryset=AccountClass.objects.none(), empty_label="Any"
+    )
+    unpaid = django_filters.ChoiceFilter(
+        label="Unpaid",
+        choices=(("yes", "With unpaid payments"), ("no", "Nothing unpaid")),
+        method="filter_unpaid",
+        empty_label="Any",
+    )
 
     class Meta:
         model = Account
@@ -67,22 +71,36 @@ class AccountFilter(django_filters.FilterSet):
 
 
 def _name_cell(record):
-    return format_html('<a href="{}">{}</a><span class="sub">#{}</span>',
-                       reverse("operator:account", args=[record.pk]), record.name, record.pk)
+    return format_html(
+        '<a href="{}">{}</a><span class="sub">#{}</span>',
+        reverse("operator:account", args=[record.pk]),
+        record.name,
+        record.pk,
+    )
 
 
 class AccountTable(tables.Table):
     name = tables.Column(verbose_name="Name", order_by=("name", "id"))
     email = tables.Column(verbose_name="E-mail", order_by=("email", "id"))
-    account_class = tables.Column(verbose_name="Account class", accessor="account_class__name",
-                                  order_by=("account_class__name", "id"))
-    balance = tables.Column(verbose_name="Balance", attrs={"td": {"class": "num"}, "th": {"class": "num"}},
-                            order_by=("balance", "id"))
-    unpaid = tables.Column(verbose_name="Unpaid", accessor="unpaid_amount", empty_values=(),
-                           attrs={"td": {"class": "num"}, "th": {"class": "num"}}, order_by=("unpaid_amount", "id"))
-    subscriptions = tables.Column(verbose_name="Subscriptions", accessor="subscription_count",
-                                  attrs={"td": {"class": "num"}, "th": {"class": "num"}},
-                                  order_by=("subscription_count", "id"))
+    account_class = tables.Column(
+        verbose_name="Account class", accessor="account_class__name", order_by=("account_class__name", "id")
+    )
+    balance = tables.Column(
+        verbose_name="Balance", attrs={"td": {"class": "num"}, "th": {"class": "num"}}, order_by=("balance", "id")
+    )
+    unpaid = tables.Column(
+        verbose_name="Unpaid",
+        accessor="unpaid_amount",
+        empty_values=(),
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+        order_by=("unpaid_amount", "id"),
+    )
+    subscriptions = tables.Column(
+        verbose_name="Subscriptions",
+        accessor="subscription_count",
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+        order_by=("subscription_count", "id"),
+    )
     created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
 
     class Meta:
@@ -110,9 +128,12 @@ class AccountTable(tables.Table):
     def render_unpaid(self, record):
         if not record.unpaid_count:
             return format_html('<span class="muted">{}</span>', "Nothing")
-        return format_html('{}<span class="sub">{} payment{}</span>', format_money(record.unpaid_amount,
-                                                                                    self.currency),
-                           record.unpaid_count, "" if record.unpaid_count == 1 else "s")
+        return format_html(
+            '{}<span class="sub">{} payment{}</span>',
+            format_money(record.unpaid_amount, self.currency),
+            record.unpaid_count,
+            "" if record.unpaid_count == 1 else "s",
+        )
 
     def render_created_at(self, value):
         return day(value.date())
@@ -123,22 +144,32 @@ def _account_rows(reseller):
     so that neither count multiplies the other)."""
     unpaid = Payment.objects.filter(account=OuterRef("pk"), status__in=UNPAID).order_by().values("account")
     subscriptions = Subscription.objects.filter(account=OuterRef("pk")).order_by().values("account")
-    return (selectors.accounts_of(reseller).select_related("account_class").annotate(
-        unpaid_count=Coalesce(Subquery(unpaid.annotate(n=Count("id")).values("n"), output_field=IntegerField()),
-                              Value(0)),
-        unpaid_amount=Coalesce(Subquery(unpaid.annotate(s=Sum("total")).values("s"),
-                                        output_field=IntegerField()), Value(0)),
-        subscription_count=Coalesce(Subquery(subscriptions.annotate(n=Count("id")).values("n"),
-                                             output_field=IntegerField()), Value(0)),
-    ))
+    return (
+        selectors.accounts_of(reseller)
+        .select_related("account_class")
+        .annotate(
+            unpaid_count=Coalesce(
+                Subquery(unpaid.annotate(n=Count("id")).values("n"), output_field=IntegerField()), Value(0)
+            ),
+            unpaid_amount=Coalesce(
+                Subquery(unpaid.annotate(s=Sum("total")).values("s"), output_field=IntegerField()), Value(0)
+            ),
+            subscription_count=Coalesce(
+                Subquery(subscriptions.annotate(n=Count("id")).values("n"), output_field=IntegerField()), Value(0)
+            ),
+        )
+    )
 
 
 @operator_view()
 def account_list(request):
     reseller = request.operator.reseller
     account_filter = AccountFilter(request.GET, queryset=_account_rows(reseller), reseller=reseller)
-    table = AccountTable(account_filter.qs if account_filter.is_valid() else Account.objects.none(),
-                         request=request, currency=reseller.currency)
+    table = AccountTable(
+        account_filter.qs if account_filter.is_valid() else Account.objects.none(),
+        request=request,
+        currency=reseller.currency,
+    )
     table.paginate(page=page_number(request), per_page=page_size(request))
     template = "operator/accounts_results.html" if request.htmx else "operator/accounts.html"
     return page(request, template, section="accounts", title="Accounts", filter=account_filter, table=table)
@@ -150,16 +181,22 @@ def account_list(request):
 def usable_payment_methods(reseller):
     """Active manual methods of the reseller or an ancestor: those ``top_up_balance`` accepts."""
     ancestor_ids = [int(part) for part in reseller.path.strip("/").split("/") if part.isdigit()] or [reseller.pk]
-    return PaymentMethod.objects.filter(reseller_id__in=ancestor_ids, active=True,
-                                        kind=PaymentMethod.Kind.MANUAL).order_by("name", "id")
+    return PaymentMethod.objects.filter(
+        reseller_id__in=ancestor_ids, active=True, kind=PaymentMethod.Kind.MANUAL
+    ).order_by("name", "id")
 
 
 class TopUpForm(PanelForm):
-    amount = MoneyField(label="Amount", max_length=30,
-                        help_text="The money received, e.g. 100.00; it is added to the balance at once.")
-    payment_method = forms.ModelChoiceField(label="Payment method", required=False,
-                                            queryset=PaymentMethod.objects.none(), empty_label="None",
-                                            help_text="How the money arrived (optional).")
+    amount = MoneyField(
+        label="Amount", max_length=30, help_text="The money received, e.g. 100.00; it is added to the balance at once."
+    )
+    payment_method = forms.ModelChoiceField(
+        label="Payment method",
+        required=False,
+        queryset=PaymentMethod.objects.none(),
+        empty_label="None",
+        help_text="How the money arrived (optional).",
+    )
 
     pointers = {"/amount": "amount", "/payment_method_id": "payment_method"}
 
@@ -167,16 +204,18 @@ class TopUpForm(PanelForm):
         super().__init__(*args, **kwargs)
         self.currency = reseller.currency
         self.fields["payment_method"].queryset = usable_payment_methods(reseller)
-        self.fields["amount"].help_text = f"The money received in {self.currency}, e.g. 100.00; it is added to " \
-                                          "the balance at once."
+        self.fields["amount"].help_text = (
+            f"The money received in {self.currency}, e.g. 100.00; it is added to the balance at once."
+        )
 
     def clean_amount(self):
         text = self.cleaned_data["amount"]
         try:
             amount = parse_amount(text, self.currency)
         except ValueError:
-            raise forms.ValidationError(f"Give the amount as a number in {self.currency}, e.g. 100.00.",
-                                        code=PaymentFieldInvalid.code) from None
+            raise forms.ValidationError(
+                f"Give the amount as a number in {self.currency}, e.g. 100.00.", code=PaymentFieldInvalid.code
+            ) from None
         if amount <= 0:
             raise forms.ValidationError("The amount must be more than zero.", code=PaymentFieldInvalid.code)
         return amount
@@ -190,21 +229,40 @@ def _account(request, account_id: int) -> Account:
 def _account_page(request, account: Account, *, top_up_form=None, status=200):
     reseller = request.operator.reseller
     account = Account.objects.select_related("account_class").get(pk=account.pk)
-    ledger = list(BalanceEntry.objects.filter(account=account).select_related("payment")
-                  .order_by("-id")[:LEDGER_ROWS])
+    ledger = list(BalanceEntry.objects.filter(account=account).select_related("payment").order_by("-id")[:LEDGER_ROWS])
     ledger_count = BalanceEntry.objects.filter(account=account).count()
     invoices = list(invoices_of(reseller).filter(account=account).order_by("-id")[:RECENT])
-    payments = list(payments_of(reseller).filter(account=account).select_related("invoice", "payment_method")
-                    .order_by("-id")[:RECENT])
-    unpaid = payments_of(reseller).filter(account=account, status__in=UNPAID).aggregate(
-        count=Count("id"), amount=Sum("total"))
+    payments = list(
+        payments_of(reseller)
+        .filter(account=account)
+        .select_related("invoice", "payment_method")
+        .order_by("-id")[:RECENT]
+    )
+    unpaid = (
+        payments_of(reseller)
+        .filter(account=account, status__in=UNPAID)
+        .aggregate(count=Count("id"), amount=Sum("total"))
+    )
     subscriptions = list(Subscription.objects.filter(account=account).select_related("plan").order_by("id"))
     can_top_up = request.operator.can_bill
     return page(
-        request, "operator/account.html", section="accounts", title=account.name, status=status,
-        account=account, account_class=account.account_class, currency=reseller.currency, ledger=ledger,
-        ledger_count=ledger_count, ledger_more=ledger_count > len(ledger), invoices=invoices, payments=payments,
-        unpaid=unpaid, subscriptions=subscriptions, tz=reseller.timezone, can_top_up=can_top_up,
+        request,
+        "operator/account.html",
+        section="accounts",
+        title=account.name,
+        status=status,
+        account=account,
+        account_class=account.account_class,
+        currency=reseller.currency,
+        ledger=ledger,
+        ledger_count=ledger_count,
+        ledger_more=ledger_count > len(ledger),
+        invoices=invoices,
+        payments=payments,
+        unpaid=unpaid,
+        subscriptions=subscriptions,
+        tz=reseller.timezone,
+        can_top_up=can_top_up,
         top_up_form=top_up_form or TopUpForm(reseller=reseller),
         invoices_url=f"{reverse('operator:invoices')}?account={account.pk}",
         show_top_up=top_up_form is not None and bool(top_up_form.errors),
@@ -225,16 +283,23 @@ def account_top_up(request, account_id: int):
     form = TopUpForm(request.POST, reseller=reseller)
     if form.is_valid():
         try:
-            payment = top_up_balance(account, form.cleaned_data["amount"],
-                                     payment_method=form.cleaned_data["payment_method"],
-                                     actor=request.operator.actor, now=clock.wall_clock())
+            payment = top_up_balance(
+                account,
+                form.cleaned_data["amount"],
+                payment_method=form.cleaned_data["payment_method"],
+                actor=request.operator.actor,
+                now=clock.wall_clock(),
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
             account.refresh_from_db(fields=["balance"])
-            messages.success(request, f"{format_money(payment.total, payment.currency)} added to the balance "
-                                      f"(payment {payment.document_id}); the balance is now "
-                                      f"{format_money(account.balance, reseller.currency)}.")
+            messages.success(
+                request,
+                f"{format_money(payment.total, payment.currency)} added to the balance "
+                f"(payment {payment.document_id}); the balance is now "
+                f"{format_money(account.balance, reseller.currency)}.",
+            )
             return redirect("operator:account", account_id=account.pk)
     return _account_page(request, account, top_up_form=form, status=400)
 

@@ -29,8 +29,12 @@ def sign_in(request):
     if request.method == "POST" and form.is_valid():
         login(request, form.user)
         return redirect(_safe_next(request, "/operator/"))
-    return render(request, "operator/login.html", {"form": form, "next": _safe_next(request, "")},
-                  status=400 if form.is_bound else 200)
+    return render(
+        request,
+        "operator/login.html",
+        {"form": form, "next": _safe_next(request, "")},
+        status=400 if form.is_bound else 200,
+    )
 
 
 def sign_out(request):

@@ -85,8 +85,12 @@ def _progress_context(request, billing_request: BillingRequest | None) -> dict:
     if billing_request is not None and billing_request.status == BillingRequest.Status.RUNNING:
         step = cache.get(step_cache_key(billing_request.pk)) or ""
     counts = billing_request.counts if billing_request is not None else {}
-    return {"billing_request": billing_request, "live_step": step, "tz": request.operator.reseller.timezone,
-            "request_counts": [(label, counts.get(key, 0)) for key, label in STAGES]}
+    return {
+        "billing_request": billing_request,
+        "live_step": step,
+        "tz": request.operator.reseller.timezone,
+        "request_counts": [(label, counts.get(key, 0)) for key, label in STAGES],
+    }
 
 
 def _latest_request(reseller) -> BillingRequest | None:
@@ -99,16 +103,30 @@ def _runs_page(request, *, status: int = 200):
     table.paginate(page=page_number(request), per_page=page_size(request))
     requests = list(BillingRequest.objects.filter(reseller=reseller).order_by("-id")[:RECENT_REQUESTS])
     latest = requests[0] if requests else None
-    last_run = BillingRun.objects.filter(reseller=reseller).order_by("-finished_at").values_list(
-        "finished_at", flat=True).first()
+    last_run = (
+        BillingRun.objects.filter(reseller=reseller)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
     # The latest failure of the scheduled billing, while no day has been billed since it (then it is over).
     failure = Event.objects.filter(reseller=reseller, type="billing.failed").order_by("-id").first()
     if failure is not None and last_run is not None and last_run > failure.occurred_at:
         failure = None
-    return page(request, "operator/billing_runs.html", section="billing_runs", title="Billing runs", table=table,
-                catch_up=_catch_up(reseller, clock.wall_clock()), requests=requests,
-                can_run=request.operator.can_bill, running=latest is not None and latest.active, failure=failure,
-                status=status, **_progress_context(request, latest))
+    return page(
+        request,
+        "operator/billing_runs.html",
+        section="billing_runs",
+        title="Billing runs",
+        table=table,
+        catch_up=_catch_up(reseller, clock.wall_clock()),
+        requests=requests,
+        can_run=request.operator.can_bill,
+        running=latest is not None and latest.active,
+        failure=failure,
+        status=status,
+        **_progress_context(request, latest),
+    )
 
 
 @operator_view()
@@ -121,8 +139,13 @@ def billing_run_progress(request):
     """The progress fragment htmx polls every 2 s while a request is queued or running; once it is done the
     fragment comes without its trigger, and the polling stops."""
     latest = _latest_request(request.operator.reseller)
-    response = page(request, "operator/billing_run_progress.html", section="billing_runs", title="Billing progress",
-                    **_progress_context(request, latest))
+    response = page(
+        request,
+        "operator/billing_run_progress.html",
+        section="billing_runs",
+        title="Billing progress",
+        **_progress_context(request, latest),
+    )
     if request.htmx and (latest is None or not latest.active):
         # The poll that sees the end reloads the page once, so the runs table shows the new days; the reloaded
         # fragment has no trigger, and nothing polls any more.
@@ -137,8 +160,11 @@ def billing_run_request(request):
     try:
         request_billing_run(request.operator.reseller, actor=request.operator.actor, now=clock.wall_clock())
     except BillingRunAlreadyRequested as error:
-        messages.error(request, f"Billing is already queued or running for {request.operator.reseller.name}: "
-                                f"wait until it is done, then run it again. · {error.code}")
+        messages.error(
+            request,
+            f"Billing is already queued or running for {request.operator.reseller.name}: "
+            f"wait until it is done, then run it again. · {error.code}",
+        )
         return _runs_page(request, status=409)
     messages.success(request, "Billing is queued: the progress shows below until every due day is billed.")
     return redirect("operator:billing_runs")

@@ -63,12 +63,15 @@ class ConnectorTable(tables.Table):
     name = tables.Column(verbose_name="Name", order_by=("name", "id"), attrs={"td": {"class": "nowrap"}})
     url = tables.Column(verbose_name="URL", order_by=("url", "id"), attrs={"td": {"class": "col-url"}})
     currencies = tables.Column(verbose_name="Currencies", orderable=False)
-    processing_minutes = tables.Column(verbose_name="Period for payment processing",
-                                       order_by=("processing_minutes", "id"),
-                                       attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    processing_minutes = tables.Column(
+        verbose_name="Period for payment processing",
+        order_by=("processing_minutes", "id"),
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+    )
     active = tables.Column(verbose_name="State", order_by=("-active", "name", "id"))
-    rotation = tables.Column(verbose_name="Secret", accessor="previous_secret_valid_until", empty_values=(),
-                             orderable=False)
+    rotation = tables.Column(
+        verbose_name="Secret", accessor="previous_secret_valid_until", empty_values=(), orderable=False
+    )
 
     class Meta:
         attrs = {"class": "data compact"}
@@ -77,16 +80,17 @@ class ConnectorTable(tables.Table):
         orderable = True
 
     noun_plural = "connectors"
-    empty_hint = ("Add one to let customers pay through a payment gateway, then offer it as a payment method "
-                  "(Settings → Payment methods).")
+    empty_hint = (
+        "Add one to let customers pay through a payment gateway, then offer it as a payment method "
+        "(Settings → Payment methods)."
+    )
 
     def __init__(self, *args, tz: str, now: datetime, **kwargs):
         super().__init__(*args, **kwargs)
         self.tz, self.now = tz, now
 
     def render_name(self, record):
-        link = format_html('<a href="{}">{}</a>', reverse("operator:payment_connector", args=[record.pk]),
-                           record.name)
+        link = format_html('<a href="{}">{}</a>', reverse("operator:payment_connector", args=[record.pk]), record.name)
         if record.runs_with_serve:
             return format_html('{}<span class="sub">{}</span>', link, "started by arrears serve")
         return link
@@ -95,8 +99,10 @@ class ConnectorTable(tables.Table):
         return format_html('<span class="long-text">{}</span>', value)
 
     def render_currencies(self, value):
-        return format_html('<span class="nowrap">{}</span>', format_html_join(
-            " ", '<span class="badge badge--none">{}</span>', ((code,) for code in value)))
+        return format_html(
+            '<span class="nowrap">{}</span>',
+            format_html_join(" ", '<span class="badge badge--none">{}</span>', ((code,) for code in value)),
+        )
 
     def render_processing_minutes(self, value):
         return _minutes(value)
@@ -106,16 +112,18 @@ class ConnectorTable(tables.Table):
 
     def render_rotation(self, record):
         if rotating(record, self.now):
-            return format_html('{}<span class="sub">previous valid until {}</span>',
-                               badge("processing", "Rotating"), moment(record.previous_secret_valid_until, self.tz))
+            return format_html(
+                '{}<span class="sub">previous valid until {}</span>',
+                badge("processing", "Rotating"),
+                moment(record.previous_secret_valid_until, self.tz),
+            )
         return format_html('<span class="muted nowrap">{}</span>', "One secret")
 
 
 @operator_view(ADMIN)
 def connector_list(request):
     operator = request.operator
-    table = ConnectorTable(connectors_of(operator.reseller), request=request, tz=_tz(request),
-                           now=clock.wall_clock())
+    table = ConnectorTable(connectors_of(operator.reseller), request=request, tz=_tz(request), now=clock.wall_clock())
     table.paginate(page=page_number(request), per_page=page_size(request))
     return page(request, "operator/connectors.html", section=SECTION, title="Payment connectors", table=table)
 
@@ -136,29 +144,45 @@ class CurrencyCodesField(forms.CharField):
 
 
 class ConnectorForm(PanelForm):
-    name = forms.CharField(label="Name", max_length=100,
-                           help_text="What customers see on the button: “Pay with <name>”.")
+    name = forms.CharField(
+        label="Name", max_length=100, help_text="What customers see on the button: “Pay with <name>”."
+    )
     # Plain text: the service checks the URL and answers with its own code.
-    url = forms.CharField(label="URL", max_length=500,
-                          help_text="The connector's base URL; Arrears posts checkouts to <URL>/checkouts.",
-                          widget=forms.URLInput(attrs={"placeholder": "https://pay.example.net/arrears"}))
+    url = forms.CharField(
+        label="URL",
+        max_length=500,
+        help_text="The connector's base URL; Arrears posts checkouts to <URL>/checkouts.",
+        widget=forms.URLInput(attrs={"placeholder": "https://pay.example.net/arrears"}),
+    )
     processing_minutes = forms.IntegerField(
-        label="Period for payment processing", initial=30,
+        label="Period for payment processing",
+        initial=30,
         help_text=f"Minutes a customer has to finish paying at the connector (1 to {MAX_PROCESSING_MINUTES:,}); "
-                  "with no outcome by then the payment can be paid again.",
-        widget=forms.NumberInput(attrs={"min": 1, "max": MAX_PROCESSING_MINUTES, "step": 1, "inputmode": "numeric"}))
-    currencies = CurrencyCodesField(label="Currencies",
-                                    help_text="ISO 4217 codes the connector charges in, separated by commas or "
-                                              "spaces, e.g. EUR, USD, GBP.",
-                                    widget=forms.TextInput(attrs={"placeholder": "EUR, USD", "maxlength": 400,
-                                                                  "autocapitalize": "characters",
-                                                                  "spellcheck": "false"}))
-    active = forms.BooleanField(label="Active", required=False, initial=True,
-                                help_text="An inactive connector is offered to no one; attempts already started "
-                                          "still end as the connector reports.")
+        "with no outcome by then the payment can be paid again.",
+        widget=forms.NumberInput(attrs={"min": 1, "max": MAX_PROCESSING_MINUTES, "step": 1, "inputmode": "numeric"}),
+    )
+    currencies = CurrencyCodesField(
+        label="Currencies",
+        help_text="ISO 4217 codes the connector charges in, separated by commas or spaces, e.g. EUR, USD, GBP.",
+        widget=forms.TextInput(
+            attrs={"placeholder": "EUR, USD", "maxlength": 400, "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+    active = forms.BooleanField(
+        label="Active",
+        required=False,
+        initial=True,
+        help_text="An inactive connector is offered to no one; attempts already started "
+        "still end as the connector reports.",
+    )
 
-    pointers = {"/name": "name", "/url": "url", "/processing_minutes": "processing_minutes",
-                "/currencies": "currencies", "/active": "active"}
+    pointers = {
+        "/name": "name",
+        "/url": "url",
+        "/processing_minutes": "processing_minutes",
+        "/currencies": "currencies",
+        "/active": "active",
+    }
 
     def clean_currencies(self):
         codes = self.cleaned_data["currencies"]
@@ -168,13 +192,22 @@ class ConnectorForm(PanelForm):
 
     def values(self) -> dict:
         data = self.cleaned_data
-        return {"name": data["name"], "url": data["url"], "processing_minutes": data["processing_minutes"],
-                "currencies": data["currencies"]}
+        return {
+            "name": data["name"],
+            "url": data["url"],
+            "processing_minutes": data["processing_minutes"],
+            "currencies": data["currencies"],
+        }
 
 
 def _edit_initial(connector: PaymentConnector) -> dict:
-    return {"name": connector.name, "url": connector.url, "processing_minutes": connector.processing_minutes,
-            "currencies": connector.currencies, "active": connector.active}
+    return {
+        "name": connector.name,
+        "url": connector.url,
+        "processing_minutes": connector.processing_minutes,
+        "currencies": connector.currencies,
+        "active": connector.active,
+    }
 
 
 def _show_secret(request, connector: PaymentConnector, secret: str, *, rotated: bool):
@@ -192,24 +225,45 @@ def connector_create(request):
         if form.is_valid():
             now = clock.wall_clock()
             try:
-                connector, secret = create_connector(operator.reseller, **form.values(),
-                                                     active=form.cleaned_data["active"], actor=operator.actor,
-                                                     now=now)
+                connector, secret = create_connector(
+                    operator.reseller,
+                    **form.values(),
+                    active=form.cleaned_data["active"],
+                    actor=operator.actor,
+                    now=now,
+                )
             except ArrearsError as error:
                 form.add_service_error(error)
             else:
                 return _show_secret(request, connector, secret, rotated=False)
         status = 400
-    return page(request, "operator/connector_form.html", section=SECTION, title="Add payment connector", form=form,
-                connector=None, status=status)
+    return page(
+        request,
+        "operator/connector_form.html",
+        section=SECTION,
+        title="Add payment connector",
+        form=form,
+        connector=None,
+        status=status,
+    )
 
 
 def _connector_page(request, connector: PaymentConnector, *, form: ConnectorForm, status: int = 200):
     now = clock.wall_clock()
     methods = list(connector.payment_methods.order_by("name", "id"))
-    return page(request, "operator/connector_form.html", section=SECTION, title=connector.name, form=form,
-                connector=connector, rotating=rotating(connector, now), methods=methods, tz=_tz(request),
-                callback_url=callback_url_of(connector.pk), status=status)
+    return page(
+        request,
+        "operator/connector_form.html",
+        section=SECTION,
+        title=connector.name,
+        form=form,
+        connector=connector,
+        rotating=rotating(connector, now),
+        methods=methods,
+        tz=_tz(request),
+        callback_url=callback_url_of(connector.pk),
+        status=status,
+    )
 
 
 @operator_view(ADMIN)
@@ -221,8 +275,13 @@ def connector_detail(request, connector_id: int):
     form = ConnectorForm(request.POST)
     if form.is_valid():
         try:
-            updated = update_connector(connector, **form.values(), active=form.cleaned_data["active"],
-                                       actor=operator.actor, now=clock.wall_clock())
+            updated = update_connector(
+                connector,
+                **form.values(),
+                active=form.cleaned_data["active"],
+                actor=operator.actor,
+                now=clock.wall_clock(),
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
@@ -266,16 +325,26 @@ def connector_secret(request, connector_id: int):
     connector = connector_of(operator.reseller, connector_id)
     waiting = request.session.get(NEW_SECRET_KEY)
     if not waiting or waiting.get("connector_id") != connector.pk:
-        messages.info(request, "A connector's secret is shown once, right after it is generated. If it was lost, "
-                               "rotate the secret to get a new one.")
+        messages.info(
+            request,
+            "A connector's secret is shown once, right after it is generated. If it was lost, "
+            "rotate the secret to get a new one.",
+        )
         return redirect("operator:payment_connector", connector_id=connector.pk)
     del request.session[NEW_SECRET_KEY]  # shown this once, never again
     valid_until = connector.previous_secret_valid_until
-    response = page(request, "operator/connector_secret.html", section=SECTION,
-                    title=f"New secret of {connector.name}" if waiting["rotated"] else f"{connector.name} added",
-                    connector=connector, secret=waiting["secret"], rotated=waiting["rotated"],
-                    valid_until=valid_until.astimezone(ZoneInfo(_tz(request))) if valid_until else None,
-                    callback_url=callback_url_of(connector.pk), tz=_tz(request))
+    response = page(
+        request,
+        "operator/connector_secret.html",
+        section=SECTION,
+        title=f"New secret of {connector.name}" if waiting["rotated"] else f"{connector.name} added",
+        connector=connector,
+        secret=waiting["secret"],
+        rotated=waiting["rotated"],
+        valid_until=valid_until.astimezone(ZoneInfo(_tz(request))) if valid_until else None,
+        callback_url=callback_url_of(connector.pk),
+        tz=_tz(request),
+    )
     response["Cache-Control"] = "no-store"
     return response
 
@@ -284,10 +353,15 @@ urlpatterns = [
     path("settings/payment-connectors/", connector_list, name="payment_connectors"),
     path("settings/payment-connectors/add/", connector_create, name="payment_connector_create"),
     path("settings/payment-connectors/<int:connector_id>/", connector_detail, name="payment_connector"),
-    path("settings/payment-connectors/<int:connector_id>/rotate-secret/", connector_rotate,
-         name="payment_connector_rotate"),
-    path("settings/payment-connectors/<int:connector_id>/end-rotation/", connector_end_rotation,
-         name="payment_connector_end_rotation"),
-    path("settings/payment-connectors/<int:connector_id>/secret/", connector_secret,
-         name="payment_connector_secret"),
+    path(
+        "settings/payment-connectors/<int:connector_id>/rotate-secret/",
+        connector_rotate,
+        name="payment_connector_rotate",
+    ),
+    path(
+        "settings/payment-connectors/<int:connector_id>/end-rotation/",
+        connector_end_rotation,
+        name="payment_connector_end_rotation",
+    ),
+    path("settings/payment-connectors/<int:connector_id>/secret/", connector_secret, name="payment_connector_secret"),
 ]

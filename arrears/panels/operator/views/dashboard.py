@@ -42,12 +42,21 @@ class TrendPoint:
 
 def _trend(reseller, today: date) -> list[TrendPoint]:
     """Per billing day of the last 90 days (the day a period ended): invoices closed, approved, paid."""
-    rows = (Invoice.objects.filter(reseller=reseller, status=Invoice.Status.CLOSED,
-                                   to_date__gt=today - timedelta(days=TREND_DAYS), to_date__lte=today)
-            .values("to_date")
-            .annotate(closed=Count("id"), approved=Count("id", filter=Q(approved=True)),
-                      paid=Count("id", filter=Q(payment__status__in=PAID)))
-            .order_by("to_date"))
+    rows = (
+        Invoice.objects.filter(
+            reseller=reseller,
+            status=Invoice.Status.CLOSED,
+            to_date__gt=today - timedelta(days=TREND_DAYS),
+            to_date__lte=today,
+        )
+        .values("to_date")
+        .annotate(
+            closed=Count("id"),
+            approved=Count("id", filter=Q(approved=True)),
+            paid=Count("id", filter=Q(payment__status__in=PAID)),
+        )
+        .order_by("to_date")
+    )
     return [TrendPoint(row["to_date"], row["closed"], row["approved"], row["paid"]) for row in rows]
 
 
@@ -76,17 +85,36 @@ def _chart(points: list[TrendPoint]) -> dict:
     bars, labels = [], []
     for index, point in enumerate(points):
         x0 = left + index * group_w + (group_w - 3 * bar_w) / 2
-        for offset, (series, value) in enumerate((("closed", point.closed), ("approved", point.approved),
-                                                  ("paid", point.paid))):
+        for offset, (series, value) in enumerate(
+            (("closed", point.closed), ("approved", point.approved), ("paid", point.paid))
+        ):
             bar_h = plot_h * value / ceiling
-            bars.append({"x": round(x0 + offset * bar_w, 1), "y": round(top + plot_h - bar_h, 1),
-                         "w": round(bar_w - 1, 1), "h": round(bar_h, 1), "series": series,
-                         "title": f"{point.day.isoformat()}: {value} {series}"})
+            bars.append(
+                {
+                    "x": round(x0 + offset * bar_w, 1),
+                    "y": round(top + plot_h - bar_h, 1),
+                    "w": round(bar_w - 1, 1),
+                    "h": round(bar_h, 1),
+                    "series": series,
+                    "title": f"{point.day.isoformat()}: {value} {series}",
+                }
+            )
         labels.append({"x": round(left + index * group_w + group_w / 2, 1), "text": point.day.strftime("%d %b")})
-    ticks = [{"y": round(top + plot_h - plot_h * value / ceiling, 1), "value": value}
-             for value in range(0, ceiling + 1, step)]
-    return {"bars": bars, "ticks": ticks, "labels": labels, "width": width, "height": height, "left": left,
-            "right": width - 8, "baseline": top + plot_h, "label_y": height - 8}
+    ticks = [
+        {"y": round(top + plot_h - plot_h * value / ceiling, 1), "value": value}
+        for value in range(0, ceiling + 1, step)
+    ]
+    return {
+        "bars": bars,
+        "ticks": ticks,
+        "labels": labels,
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - 8,
+        "baseline": top + plot_h,
+        "label_y": height - 8,
+    }
 
 
 @operator_view()
@@ -106,16 +134,24 @@ def dashboard(request):
     approved = erp & Q(due_date__isnull=False)
     soon = waiting & Q(due_date__gte=today, due_date__lte=today + timedelta(days=7))
     cards = payments.filter(status__in=UNPAID).aggregate(
-        awaiting_count=Count("id", filter=awaiting), awaiting_oldest=Min("created_at", filter=awaiting),
-        approved_count=Count("id", filter=approved), approved_amount=Sum("total", filter=approved),
-        expiring_count=Count("id", filter=soon), expiring_amount=Sum("total", filter=soon),
-        expired_count=Count("id", filter=expired_), expired_amount=Sum("total", filter=expired_))
+        awaiting_count=Count("id", filter=awaiting),
+        awaiting_oldest=Min("created_at", filter=awaiting),
+        approved_count=Count("id", filter=approved),
+        approved_amount=Sum("total", filter=approved),
+        expiring_count=Count("id", filter=soon),
+        expiring_amount=Sum("total", filter=soon),
+        expired_count=Count("id", filter=expired_),
+        expired_amount=Sum("total", filter=expired_),
+    )
     awaiting_summary = {"count": cards["awaiting_count"], "oldest": cards["awaiting_oldest"]}
     approved_unpaid = {"count": cards["approved_count"], "amount": cards["approved_amount"]}
     expiring = {"count": cards["expiring_count"], "amount": cards["expiring_amount"]}
     expired = {"count": cards["expired_count"], "amount": cards["expired_amount"]}
-    oldest_waiting = list(invoices.filter(pk__in=payments.filter(awaiting).order_by("created_at", "id")
-                                          .values("invoice_id")[:OLDEST_SHOWN]).select_related("account", "payment"))
+    oldest_waiting = list(
+        invoices.filter(
+            pk__in=payments.filter(awaiting).order_by("created_at", "id").values("invoice_id")[:OLDEST_SHOWN]
+        ).select_related("account", "payment")
+    )
     for invoice in oldest_waiting:
         invoice.days_waiting = (today - clock.local_date(invoice.payment.created_at, reseller.timezone)).days
     oldest_waiting.sort(key=lambda invoice: (-invoice.days_waiting, invoice.pk))
@@ -123,25 +159,49 @@ def dashboard(request):
     # The last days that did something: most days of a month close nothing, and five rows of zeros say little.
     recent = list(BillingRun.objects.filter(reseller=reseller).order_by("-date")[:RECENT_RUNS_SCANNED])
     runs = [run for run in recent if any(run.counts.values())][:RUNS_SHOWN] or recent[:RUNS_SHOWN]
-    erp_call = (ApiToken.objects.filter(manager__reseller=reseller, revoked_at__isnull=True)
-                .aggregate(last=Max("last_used_at"))["last"])
+    erp_call = ApiToken.objects.filter(manager__reseller=reseller, revoked_at__isnull=True).aggregate(
+        last=Max("last_used_at")
+    )["last"]
     points = _cached_trend(reseller, today)
 
     return page(
-        request, "operator/dashboard.html", section="dashboard", title="Dashboard",
-        today=today, tz=reseller.timezone, currency=reseller.currency,
-        awaiting=awaiting_summary, oldest_waiting=oldest_waiting,
+        request,
+        "operator/dashboard.html",
+        section="dashboard",
+        title="Dashboard",
+        today=today,
+        tz=reseller.timezone,
+        currency=reseller.currency,
+        awaiting=awaiting_summary,
+        oldest_waiting=oldest_waiting,
         oldest_days=(today - clock.local_date(awaiting_summary["oldest"], reseller.timezone)).days
-        if awaiting_summary["oldest"] else None,
-        approved_unpaid=approved_unpaid, expiring=expiring, expired=expired, failed_deliveries=failed_deliveries,
-        runs=runs, erp_call=erp_call, points=points, chart=_chart(points),
+        if awaiting_summary["oldest"]
+        else None,
+        approved_unpaid=approved_unpaid,
+        expiring=expiring,
+        expired=expired,
+        failed_deliveries=failed_deliveries,
+        runs=runs,
+        erp_call=erp_call,
+        points=points,
+        chart=_chart(points),
         links={
             # Unpaid: a cancelled payment's invoice is not waiting for anyone (R35).
-            "awaiting": _url("operator:invoices", status="closed", managed_externally="yes", approved="no",
-                             payment="unpaid", sort="to_date"),
+            "awaiting": _url(
+                "operator:invoices",
+                status="closed",
+                managed_externally="yes",
+                approved="no",
+                payment="unpaid",
+                sort="to_date",
+            ),
             "approved_unpaid": _url("operator:invoices", approved="yes", payment="unpaid"),
-            "expiring": _url("operator:payments", status="waiting_for_payment", due_from=today.isoformat(),
-                             due_to=(today + timedelta(days=7)).isoformat()),
+            "expiring": _url(
+                "operator:payments",
+                status="waiting_for_payment",
+                due_from=today.isoformat(),
+                due_to=(today + timedelta(days=7)).isoformat(),
+            ),
             "expired": _url("operator:payments", status="expired"),
             "failed_deliveries": _url("operator:deliveries", status="failed"),
             "runs": _url("operator:billing_runs"),

@@ -14,9 +14,11 @@ from arrears.tenants.services import set_external_invoices
 
 class FinanceSettingsForm(PanelForm):
     external_invoices = forms.BooleanField(
-        label="External system generates Invoices", required=False,
+        label="External system generates Invoices",
+        required=False,
         help_text="Invoices of the Postpay model are approved, numbered and confirmed by your ERP through the API. "
-                  "The switch applies to invoices closing from now on; invoices already closed keep their mode.")
+        "The switch applies to invoices closing from now on; invoices already closed keep their mode.",
+    )
 
 
 @operator_view()
@@ -30,9 +32,15 @@ def finance_settings(request):
         if form.is_valid():
             enabled = form.cleaned_data["external_invoices"]
             set_external_invoices(reseller, enabled, actor=operator.actor, now=clock.wall_clock())
-            messages.success(request, "Finance settings updated: " + (
-                "an external system generates the invoices that close from now on." if enabled
-                else "Arrears issues the invoices that close from now on."))
+            messages.success(
+                request,
+                "Finance settings updated: "
+                + (
+                    "an external system generates the invoices that close from now on."
+                    if enabled
+                    else "Arrears issues the invoices that close from now on."
+                ),
+            )
             return redirect("operator:finance_settings")
     if not operator.is_admin:
         form.fields["external_invoices"].disabled = True

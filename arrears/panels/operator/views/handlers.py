@@ -42,8 +42,9 @@ CHANNEL_LABELS = {"email": "E-mail", "webhook": "Webhook"}
 
 
 class HandlerFilter(forms.Form):
-    event = forms.ChoiceField(label="Event", required=False,
-                              choices=[("", "Any"), *((name, event_label(name)) for name in NOTIFIABLE_EVENTS)])
+    event = forms.ChoiceField(
+        label="Event", required=False, choices=[("", "Any"), *((name, event_label(name)) for name in NOTIFIABLE_EVENTS)]
+    )
     channel = forms.ChoiceField(label="Channel", required=False, choices=[("", "Any"), *CHANNEL_LABELS.items()])
 
 
@@ -52,14 +53,24 @@ def handler_list(request):
     operator = request.operator
     handler_filter = HandlerFilter(request.GET)
     wanted = handler_filter.cleaned_data if handler_filter.is_valid() else {}
-    overview = selectors.handler_overview(operator.reseller, event=wanted.get("event") or None,
-                                          channel=wanted.get("channel") or None)
-    groups = [{"event": name, "label": event_label(name), "description": NOTIFIABLE_EVENTS[name], "rows": rows}
-              for name, rows in overview.items()]
+    overview = selectors.handler_overview(
+        operator.reseller, event=wanted.get("event") or None, channel=wanted.get("channel") or None
+    )
+    groups = [
+        {"event": name, "label": event_label(name), "description": NOTIFIABLE_EVENTS[name], "rows": rows}
+        for name, rows in overview.items()
+    ]
     template = "operator/handlers_results.html" if request.htmx else "operator/handlers.html"
-    return page(request, template, section=SECTION, title="Event handlers", filter=handler_filter, groups=groups,
-                total=sum(len(group["rows"]) for group in groups),
-                filtered=bool(wanted.get("event") or wanted.get("channel")))
+    return page(
+        request,
+        template,
+        section=SECTION,
+        title="Event handlers",
+        filter=handler_filter,
+        groups=groups,
+        total=sum(len(group["rows"]) for group in groups),
+        filtered=bool(wanted.get("event") or wanted.get("channel")),
+    )
 
 
 @operator_view(BILL)
@@ -76,9 +87,12 @@ def handler_disable(request, handler_id: int):
     if result.pk == handler.pk:
         messages.success(request, f"“{handler.name}” is disabled: it sends nothing until you enable it again.")
     else:
-        messages.success(request, f"“{handler.name}” is switched off for {operator.reseller.name}: an inactive "
-                                  f"handler of your own (#{result.pk}) now replaces it. Enable that one to send "
-                                  "the same message from this level.")
+        messages.success(
+            request,
+            f"“{handler.name}” is switched off for {operator.reseller.name}: an inactive "
+            f"handler of your own (#{result.pk}) now replaces it. Enable that one to send "
+            "the same message from this level.",
+        )
     return redirect("operator:event_handlers")
 
 
@@ -102,41 +116,69 @@ def handler_enable(request, handler_id: int):
 
 class HandlerForm(PanelForm):
     event = forms.ChoiceField(label="Event", choices=[(name, event_label(name)) for name in NOTIFIABLE_EVENTS])
-    channel = forms.ChoiceField(label="Channel", choices=list(CHANNEL_LABELS.items()),
-                                help_text="A webhook posts the event's placeholders as signed JSON to an endpoint; "
-                                          "it has no recipients, subject or body.")
-    endpoint = forms.TypedChoiceField(label="Webhook endpoint", required=False, coerce=int, empty_value=None,
-                                      help_text="Webhook handlers only.")
+    channel = forms.ChoiceField(
+        label="Channel",
+        choices=list(CHANNEL_LABELS.items()),
+        help_text="A webhook posts the event's placeholders as signed JSON to an endpoint; "
+        "it has no recipients, subject or body.",
+    )
+    endpoint = forms.TypedChoiceField(
+        label="Webhook endpoint", required=False, coerce=int, empty_value=None, help_text="Webhook handlers only."
+    )
     name = forms.CharField(label="Name", max_length=200)
-    recipients = forms.CharField(label="Recipients", required=False, max_length=2000,
-                                 help_text="Liquid; addresses separated by commas. Default: {{ account.email }}")
+    recipients = forms.CharField(
+        label="Recipients",
+        required=False,
+        max_length=2000,
+        help_text="Liquid; addresses separated by commas. Default: {{ account.email }}",
+    )
     subject = forms.CharField(label="Subject", required=False, max_length=2000)
     body = forms.CharField(label="Body", required=False, widget=forms.Textarea(attrs={"rows": 12}))
     condition = forms.CharField(
-        label="Condition", required=False, max_length=2000,
-        help_text='Empty: always. Liquid (payment.days_left == 3) or the reference\'s query syntax '
-                  '(payment.days_left = 3 AND invoice.has_attached = true, account.email include? "@example.com").')
+        label="Condition",
+        required=False,
+        max_length=2000,
+        help_text="Empty: always. Liquid (payment.days_left == 3) or the reference's query syntax "
+        '(payment.days_left = 3 AND invoice.has_attached = true, account.email include? "@example.com").',
+    )
     active = forms.BooleanField(label="Active", required=False)
     preview_on = forms.TypedChoiceField(label="Preview on", required=False, coerce=int, empty_value=None)
     # No autofill: Chromium marks an autofilled input with an inline style, which htmx would copy onto the
     # swapped-in input and the CSP would refuse.
-    test_to = forms.EmailField(label="Send test to", required=False,
-                               widget=forms.EmailInput(attrs={"autocomplete": "off"}),
-                               help_text="The rendered e-mail is sent once to this address; nothing is recorded.")
+    test_to = forms.EmailField(
+        label="Send test to",
+        required=False,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+        help_text="The rendered e-mail is sent once to this address; nothing is recorded.",
+    )
 
-    pointers = {"/event": "event", "/channel": "channel", "/endpoint": "endpoint", "/name": "name",
-                "/recipients": "recipients", "/subject": "subject", "/body": "body", "/condition": "condition",
-                "/active": "active", "/test_to": "test_to"}
+    pointers = {
+        "/event": "event",
+        "/channel": "channel",
+        "/endpoint": "endpoint",
+        "/name": "name",
+        "/recipients": "recipients",
+        "/subject": "subject",
+        "/body": "body",
+        "/condition": "condition",
+        "/active": "active",
+        "/test_to": "test_to",
+    }
     HANDLER_FIELDS = ("event", "channel", "name", "recipients", "subject", "body", "condition", "active")
 
     def __init__(self, *args, reseller, read_only: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.reseller = reseller
-        self.endpoints = {endpoint.pk: endpoint
-                          for endpoint in WebhookEndpoint.objects.filter(reseller=reseller).order_by("id")}
-        self.choice_field("endpoint").choices = [("", "None"), *(
-            (pk, endpoint.url + ("" if endpoint.active else " (disabled)"))
-            for pk, endpoint in self.endpoints.items())]
+        self.endpoints = {
+            endpoint.pk: endpoint for endpoint in WebhookEndpoint.objects.filter(reseller=reseller).order_by("id")
+        }
+        self.choice_field("endpoint").choices = [
+            ("", "None"),
+            *(
+                (pk, endpoint.url + ("" if endpoint.active else " (disabled)"))
+                for pk, endpoint in self.endpoints.items()
+            ),
+        ]
         event = self.data.get("event") if self.is_bound else self.initial.get("event")
         self.event_type = event if event in NOTIFIABLE_EVENTS else next(iter(NOTIFIABLE_EVENTS))
         self.subjects = selectors.preview_subjects(reseller, self.event_type)
@@ -155,14 +197,16 @@ class HandlerForm(PanelForm):
         fields = {name: data.get(name) for name in self.HANDLER_FIELDS}
         fields["active"] = bool(data.get("active"))
         endpoint_id = data.get("endpoint")  # an int, or None when none is chosen
-        fields["endpoint"] = (self.endpoints.get(endpoint_id) if endpoint_id is not None
-                              and data.get("channel") == "webhook" else None)
+        fields["endpoint"] = (
+            self.endpoints.get(endpoint_id) if endpoint_id is not None and data.get("channel") == "webhook" else None
+        )
         return fields
 
     def preview_subject(self):
         wanted = self.cleaned_data.get("preview_on") if hasattr(self, "cleaned_data") else None
-        return next((subject for subject in self.subjects if subject.pk == wanted),
-                    self.subjects[0] if self.subjects else None)
+        return next(
+            (subject for subject in self.subjects if subject.pk == wanted), self.subjects[0] if self.subjects else None
+        )
 
 
 def _subject_label(subject) -> str:
@@ -170,8 +214,10 @@ def _subject_label(subject) -> str:
     if kind == "invoice":
         return f"Invoice {subject.document_id or f'#{subject.pk}'} · {subject.account.name}"
     if kind == "payment":
-        return f"Payment {subject.document_id or f'#{subject.pk}'} · {subject.status.replace('_', ' ')} · " \
-               f"{subject.account.name}"
+        return (
+            f"Payment {subject.document_id or f'#{subject.pk}'} · {subject.status.replace('_', ' ')} · "
+            f"{subject.account.name}"
+        )
     return f"Account {subject.name} (#{subject.pk})"
 
 
@@ -179,10 +225,18 @@ def _initial(handler: EventHandler | None, request) -> dict:
     test_to = request.operator.manager.user.email
     if handler is None:
         event = request.GET.get("event") if request.GET.get("event") in NOTIFIABLE_EVENTS else "invoice.closed"
-        return {"event": event, "channel": "email", "recipients": DEFAULT_RECIPIENTS, "active": True,
-                "test_to": test_to}
-    return {**{name: getattr(handler, name) for name in HandlerForm.HANDLER_FIELDS},
-            "endpoint": handler.endpoint_id, "test_to": test_to}
+        return {
+            "event": event,
+            "channel": "email",
+            "recipients": DEFAULT_RECIPIENTS,
+            "active": True,
+            "test_to": test_to,
+        }
+    return {
+        **{name: getattr(handler, name) for name in HandlerForm.HANDLER_FIELDS},
+        "endpoint": handler.endpoint_id,
+        "test_to": test_to,
+    }
 
 
 def _dotted(prefix: str, node: dict) -> list[str]:
@@ -194,8 +248,10 @@ def _dotted(prefix: str, node: dict) -> list[str]:
 
 def _placeholder_groups(event: str) -> list[dict]:
     """The event's placeholders as dotted names, grouped by their object, for the list beside the editor."""
-    return [{"name": top, "names": [top] if node is None else _dotted(top, node)}
-            for top, node in PLACEHOLDERS[event].items()]
+    return [
+        {"name": top, "names": [top] if node is None else _dotted(top, node)}
+        for top, node in PLACEHOLDERS[event].items()
+    ]
 
 
 def _preview(form: HandlerForm, *, now) -> dict:
@@ -229,46 +285,74 @@ def _form_errors(form: HandlerForm) -> list[dict]:
         label = form.fields[name].label if name in form.fields else ""
         for error in field_errors:
             for message in error.messages:
-                errors.append({"field": label, "message": message,
-                               "code": error.code if error.code and "-" in error.code else ""})
+                errors.append(
+                    {"field": label, "message": message, "code": error.code if error.code and "-" in error.code else ""}
+                )
     return errors
 
 
 def _context(request, form: HandlerForm, *, preview, sent_to) -> dict:
-    return {"form": form, "event_type": form.event_type, "preview": preview, "sent_to": sent_to,
-            "preview_errors": _form_errors(form), "placeholder_groups": _placeholder_groups(form.event_type),
-            "can_bill": request.operator.can_bill}
+    return {
+        "form": form,
+        "event_type": form.event_type,
+        "preview": preview,
+        "sent_to": sent_to,
+        "preview_errors": _form_errors(form),
+        "placeholder_groups": _placeholder_groups(form.event_type),
+        "can_bill": request.operator.can_bill,
+    }
 
 
-def _editor(request, form: HandlerForm, *, handler: EventHandler | None, status: int = 200, preview=None,
-            sent_to: str | None = None):
+def _editor(
+    request,
+    form: HandlerForm,
+    *,
+    handler: EventHandler | None,
+    status: int = 200,
+    preview=None,
+    sent_to: str | None = None,
+):
     title = handler.name if handler is not None else "New event handler"
-    return page(request, "operator/handler.html", section=SECTION, title=title, status=status, handler=handler,
-                **_context(request, form, preview=preview, sent_to=sent_to))
+    return page(
+        request,
+        "operator/handler.html",
+        section=SECTION,
+        title=title,
+        status=status,
+        handler=handler,
+        **_context(request, form, preview=preview, sent_to=sent_to),
+    )
 
 
 def _fragment(request, form: HandlerForm, *, preview, sent_to: str | None = None):
     """The preview pane alone, for htmx: always 200, so that htmx swaps it in, errors included."""
-    return page(request, "operator/handler_preview.html", section=SECTION, title="Preview",
-                **_context(request, form, preview=preview, sent_to=sent_to))
+    return page(
+        request,
+        "operator/handler_preview.html",
+        section=SECTION,
+        title="Preview",
+        **_context(request, form, preview=preview, sent_to=sent_to),
+    )
 
 
 @operator_view(BILL)
 def handler_new(request):
     operator = request.operator
     if request.method != "POST":
-        return _editor(request, HandlerForm(initial=_initial(None, request), reseller=operator.reseller),
-                       handler=None)
+        return _editor(request, HandlerForm(initial=_initial(None, request), reseller=operator.reseller), handler=None)
     form = HandlerForm(request.POST, reseller=operator.reseller)
     if form.is_valid():
         try:
-            handler = create_event_handler(operator.reseller, **form.handler_fields(), actor=operator.actor,
-                                           now=clock.wall_clock())
+            handler = create_event_handler(
+                operator.reseller, **form.handler_fields(), actor=operator.actor, now=clock.wall_clock()
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
-            messages.success(request, f"“{handler.name}” is saved; it serves {operator.reseller.name} "
-                                      f"for {event_label(handler.event)}.")
+            messages.success(
+                request,
+                f"“{handler.name}” is saved; it serves {operator.reseller.name} for {event_label(handler.event)}.",
+            )
             return redirect("operator:event_handler", handler_id=handler.pk)
     return _editor(request, form, handler=None, status=400)
 
@@ -336,9 +420,13 @@ def handler_send_test(request):
     sent_to = None
     if preview["ok"]:
         if "message" not in preview:
-            form.add_error("test_to", forms.ValidationError(
-                "Send test sends e-mail only; test a webhook endpoint with Send test event on its page.",
-                code="HANDLER-0001"))
+            form.add_error(
+                "test_to",
+                forms.ValidationError(
+                    "Send test sends e-mail only; test a webhook endpoint with Send test event on its page.",
+                    code="HANDLER-0001",
+                ),
+            )
         else:
             to = form.cleaned_data.get("test_to") or operator.manager.user.email
             try:

@@ -40,23 +40,31 @@ class InvoiceFilter(django_filters.FilterSet):
 
     number = django_filters.CharFilter(label="Number", method="filter_number")
     status = django_filters.ChoiceFilter(label="Status", choices=Invoice.Status.choices, empty_label="Any")
-    approved = django_filters.ChoiceFilter(label="Approved", choices=(("yes", "Yes"), ("no", "No")),
-                                           method="filter_approved", empty_label="Any")
+    approved = django_filters.ChoiceFilter(
+        label="Approved", choices=(("yes", "Yes"), ("no", "No")), method="filter_approved", empty_label="Any"
+    )
     managed_externally = django_filters.ChoiceFilter(
-        label="Managed externally", choices=(("yes", "Yes"), ("no", "No")), method="filter_external",
-        empty_label="Any")
+        label="Managed externally", choices=(("yes", "Yes"), ("no", "No")), method="filter_external", empty_label="Any"
+    )
     billing_date_from = django_filters.DateFilter(
-        label="Period from", field_name="billing_date", lookup_expr="gte",
-        widget=forms.DateInput(attrs={"type": "date"}))
+        label="Period from",
+        field_name="billing_date",
+        lookup_expr="gte",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
     billing_date_to = django_filters.DateFilter(
-        label="Period to", field_name="billing_date", lookup_expr="lte",
-        widget=forms.DateInput(attrs={"type": "date"}))
+        label="Period to", field_name="billing_date", lookup_expr="lte", widget=forms.DateInput(attrs={"type": "date"})
+    )
     account = django_filters.NumberFilter(label="Account id", field_name="account_id")
     payment = django_filters.ChoiceFilter(
-        label="Payment", choices=(("unpaid", "Unpaid"), ("paid", "Paid"), ("cancelled", "Cancelled")),
-        method="filter_payment", empty_label="Any")
-    overdue = django_filters.ChoiceFilter(label="Overdue", choices=(("yes", "Overdue only"),),
-                                          method="filter_overdue", empty_label="Any")
+        label="Payment",
+        choices=(("unpaid", "Unpaid"), ("paid", "Paid"), ("cancelled", "Cancelled")),
+        method="filter_payment",
+        empty_label="Any",
+    )
+    overdue = django_filters.ChoiceFilter(
+        label="Overdue", choices=(("yes", "Overdue only"),), method="filter_overdue", empty_label="Any"
+    )
 
     class Meta:
         model = Invoice
@@ -77,16 +85,20 @@ class InvoiceFilter(django_filters.FilterSet):
         return queryset.filter(managed_externally=value == "yes")
 
     def filter_payment(self, queryset, name, value):
-        statuses = {"unpaid": [Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED],
-                    "paid": [Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE],
-                    "cancelled": [Payment.Status.CANCELLED]}[value]
+        statuses = {
+            "unpaid": [Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED],
+            "paid": [Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE],
+            "cancelled": [Payment.Status.CANCELLED],
+        }[value]
         return queryset.filter(payment__status__in=statuses)
 
     def filter_overdue(self, queryset, name, value):
         if value != "yes":
             return queryset
-        return queryset.filter(payment__due_date__lt=self.today,
-                               payment__status__in=[Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED])
+        return queryset.filter(
+            payment__due_date__lt=self.today,
+            payment__status__in=[Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED],
+        )
 
 
 def _number_cell(invoice: Invoice):
@@ -98,21 +110,27 @@ def _number_cell(invoice: Invoice):
 
 
 class InvoiceTable(tables.Table):
-    number = tables.Column(verbose_name="Number", accessor="document_id", order_by=("document_id", "id"),
-                           empty_values=())
+    number = tables.Column(
+        verbose_name="Number", accessor="document_id", order_by=("document_id", "id"), empty_values=()
+    )
     account = tables.Column(verbose_name="Account", accessor="account__name", order_by=("account__name", "id"))
-    total = tables.Column(verbose_name="Total", attrs={"td": {"class": "num"}, "th": {"class": "num"}},
-                          order_by=("total", "id"))
-    external_total = tables.Column(verbose_name="External total", empty_values=(),
-                                   attrs={"td": {"class": "num"}, "th": {"class": "num"}},
-                                   order_by=("external_total", "id"))
+    total = tables.Column(
+        verbose_name="Total", attrs={"td": {"class": "num"}, "th": {"class": "num"}}, order_by=("total", "id")
+    )
+    external_total = tables.Column(
+        verbose_name="External total",
+        empty_values=(),
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+        order_by=("external_total", "id"),
+    )
     approved = tables.Column(verbose_name="Approved", empty_values=(), order_by=("approved", "id"))
     approval_date = tables.Column(verbose_name="Approval date", order_by=("approval_date", "id"))
     status = tables.Column(verbose_name="Status", order_by=("status", "id"))
     from_date = tables.Column(verbose_name="From", order_by=("from_date", "id"))
     to_date = tables.Column(verbose_name="To", order_by=("to_date", "id"))
-    due_date = tables.Column(verbose_name="Due date", accessor="payment__due_date", empty_values=(),
-                             order_by=("payment__due_date", "id"))
+    due_date = tables.Column(
+        verbose_name="Due date", accessor="payment__due_date", empty_values=(), order_by=("payment__due_date", "id")
+    )
 
     class Meta:
         attrs = {"class": "data"}
@@ -125,8 +143,9 @@ class InvoiceTable(tables.Table):
         return _number_cell(record)
 
     def render_account(self, record):
-        return format_html('<a href="{}">{}</a>', reverse("operator:account", args=[record.account_id]),
-                           record.account.name)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("operator:account", args=[record.account_id]), record.account.name
+        )
 
     def render_total(self, record):
         return format_money(record.total, record.currency)
@@ -169,33 +188,84 @@ def _filtered(request):
 @operator_view()
 def invoice_list(request):
     invoice_filter = _filtered(request)
-    table = InvoiceTable(invoice_filter.qs if invoice_filter.is_valid() else Invoice.objects.none(),
-                         request=request)
+    table = InvoiceTable(invoice_filter.qs if invoice_filter.is_valid() else Invoice.objects.none(), request=request)
     table.paginate(paginator_class=IdsFirstPaginator, page=page_number(request), per_page=page_size(request))
     template = "operator/invoices_results.html" if request.htmx else "operator/invoices.html"
-    return page(request, template, section="invoices", title="Invoices", filter=invoice_filter, table=table,
-                export_url=f"{reverse('operator:invoices_csv')}?{request.GET.urlencode()}")
+    return page(
+        request,
+        template,
+        section="invoices",
+        title="Invoices",
+        filter=invoice_filter,
+        table=table,
+        export_url=f"{reverse('operator:invoices_csv')}?{request.GET.urlencode()}",
+    )
 
 
-CSV_HEADER = ["id", "number", "original_number", "account_id", "account", "status", "total", "currency",
-              "managed_externally", "approved", "approval_date", "external_total", "external_currency",
-              "billing_date", "from", "to", "due_date", "payment_status"]
+CSV_HEADER = [
+    "id",
+    "number",
+    "original_number",
+    "account_id",
+    "account",
+    "status",
+    "total",
+    "currency",
+    "managed_externally",
+    "approved",
+    "approval_date",
+    "external_total",
+    "external_currency",
+    "billing_date",
+    "from",
+    "to",
+    "due_date",
+    "payment_status",
+]
 
 
 def _csv_rows(queryset):
-    columns = ("pk", "document_id", "original_document_id", "account_id", "account__name", "status", "total",
-               "currency", "managed_externally", "approved", "approval_date", "external_total",
-               "external_currency", "billing_date", "from_date", "to_date", "payment__due_date", "payment__status")
+    columns = (
+        "pk",
+        "document_id",
+        "original_document_id",
+        "account_id",
+        "account__name",
+        "status",
+        "total",
+        "currency",
+        "managed_externally",
+        "approved",
+        "approval_date",
+        "external_total",
+        "external_currency",
+        "billing_date",
+        "from_date",
+        "to_date",
+        "payment__due_date",
+        "payment__status",
+    )
     for row in queryset.order_by("pk").values_list(*columns).iterator(chunk_size=CSV_CHUNK):
         values = dict(zip(columns, row, strict=True))
         yield [
-            values["pk"], values["document_id"] or "", values["original_document_id"] or "", values["account_id"],
-            values["account__name"], values["status"], csv_amount(values["total"], values["currency"]),
-            values["currency"], "yes" if values["managed_externally"] else "no",
-            "yes" if values["approved"] else "no", csv_date(values["approval_date"]),
-            csv_amount(values["external_total"], values["external_currency"]), values["external_currency"] or "",
-            csv_date(values["billing_date"]), csv_date(values["from_date"]), csv_date(values["to_date"]),
-            csv_date(values["payment__due_date"]), values["payment__status"] or "",
+            values["pk"],
+            values["document_id"] or "",
+            values["original_document_id"] or "",
+            values["account_id"],
+            values["account__name"],
+            values["status"],
+            csv_amount(values["total"], values["currency"]),
+            values["currency"],
+            "yes" if values["managed_externally"] else "no",
+            "yes" if values["approved"] else "no",
+            csv_date(values["approval_date"]),
+            csv_amount(values["external_total"], values["external_currency"]),
+            values["external_currency"] or "",
+            csv_date(values["billing_date"]),
+            csv_date(values["from_date"]),
+            csv_date(values["to_date"]),
+            csv_date(values["payment__due_date"]),
+            values["payment__status"] or "",
         ]
 
 
@@ -211,37 +281,63 @@ def invoice_csv(request):
 
 
 class ApproveInvoiceForm(PanelForm):
-    document_id = forms.CharField(label="Invoice number", max_length=100,
-                                  help_text="The number of the invoice in your ERP; it replaces the platform's.")
-    due_date = forms.DateField(label="Due date", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                               help_text="Empty: today plus the account class's payment period.")
-    external_total = MoneyField(label="External total", required=False, max_length=30,
-                                help_text="Only when the ERP's invoice states another total, e.g. 1234.50.")
-    currency = forms.CharField(label="Currency", required=False, max_length=3,
-                               help_text="ISO 4217 code of the external total, e.g. EUR.")
-    file = forms.FileField(label="File", required=False, help_text="The ERP's invoice: PDF, DOC, DOCX or XLSX, "
-                                                                   "at most 10 MB.")
-    link = forms.URLField(label="Link", required=False, max_length=2000, assume_scheme="https",
-                          help_text="Or a link to the ERP's invoice (https); Arrears never opens it.")
+    document_id = forms.CharField(
+        label="Invoice number",
+        max_length=100,
+        help_text="The number of the invoice in your ERP; it replaces the platform's.",
+    )
+    due_date = forms.DateField(
+        label="Due date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: today plus the account class's payment period.",
+    )
+    external_total = MoneyField(
+        label="External total",
+        required=False,
+        max_length=30,
+        help_text="Only when the ERP's invoice states another total, e.g. 1234.50.",
+    )
+    currency = forms.CharField(
+        label="Currency", required=False, max_length=3, help_text="ISO 4217 code of the external total, e.g. EUR."
+    )
+    file = forms.FileField(
+        label="File", required=False, help_text="The ERP's invoice: PDF, DOC, DOCX or XLSX, at most 10 MB."
+    )
+    link = forms.URLField(
+        label="Link",
+        required=False,
+        max_length=2000,
+        assume_scheme="https",
+        help_text="Or a link to the ERP's invoice (https); Arrears never opens it.",
+    )
 
-    pointers = {"/document_id": "document_id", "/due_date": "due_date", "/amount": "external_total",
-                "/amount/total": "external_total", "/amount/currency": "currency", "/file": "file",
-                "/link": "link"}
+    pointers = {
+        "/document_id": "document_id",
+        "/due_date": "due_date",
+        "/amount": "external_total",
+        "/amount/total": "external_total",
+        "/amount/currency": "currency",
+        "/file": "file",
+        "/link": "link",
+    }
 
     def clean(self):
         cleaned = super().clean()
         total, currency = cleaned.get("external_total"), (cleaned.get("currency") or "").strip().upper()
         cleaned["currency"] = currency
         if currency and not total:
-            self.add_error("external_total", forms.ValidationError(
-                "Give the external total that goes with the currency.", code="INVOICE-0106"))
+            self.add_error(
+                "external_total",
+                forms.ValidationError("Give the external total that goes with the currency.", code="INVOICE-0106"),
+            )
         if total and not currency:
-            self.add_error("currency", forms.ValidationError(
-                "Give the currency of the external total.", code="INVOICE-0106"))
+            self.add_error(
+                "currency", forms.ValidationError("Give the currency of the external total.", code="INVOICE-0106")
+            )
         upload = cleaned.get("file")
         if upload is not None and upload.size > MAX_ATTACHMENT_BYTES:
-            self.add_error("file", forms.ValidationError("The file is larger than 10 MB.",
-                                                         code=AttachmentInvalid.code))
+            self.add_error("file", forms.ValidationError("The file is larger than 10 MB.", code=AttachmentInvalid.code))
         return cleaned
 
     def service_arguments(self) -> dict:
@@ -254,14 +350,20 @@ class ApproveInvoiceForm(PanelForm):
             encoded = base64.b64encode(upload.read()).decode("ascii")
             arguments["file"] = {"name": upload.name, "data": f"data:application/octet-stream;base64,{encoded}"}
         if data.get("link"):
-            arguments["link"] = {"name": data["link"].rstrip("/").rsplit("/", 1)[-1][:255] or data["document_id"],
-                                 "data": data["link"]}
+            arguments["link"] = {
+                "name": data["link"].rstrip("/").rsplit("/", 1)[-1][:255] or data["document_id"],
+                "data": data["link"],
+            }
         return arguments
 
 
 class RevokeApprovalForm(PanelForm):
-    reason = forms.CharField(label="Reason", max_length=1000, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text="Saved in the payment's comment and the invoice's log.")
+    reason = forms.CharField(
+        label="Reason",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Saved in the payment's comment and the invoice's log.",
+    )
     pointers = {"/comment": "reason"}
 
 
@@ -285,18 +387,37 @@ def _invoice_page(request, invoice: Invoice, *, approve_form=None, revoke_form=N
         line = tax_lines.setdefault(charge.tax_rate_bp, {"rate_bp": charge.tax_rate_bp, "net": 0, "tax": 0})
         line["net"] += charge.net_amount
         line["tax"] += charge.tax_amount
-    can_approve = (invoice.status == Invoice.Status.CLOSED and invoice.managed_externally and not invoice.approved
-                   and invoice.total > 0 and payment is not None and payment.due_date is None
-                   and payment.status == Payment.Status.WAITING_FOR_PAYMENT)
-    can_revoke = (invoice.managed_externally and invoice.approved and payment is not None
-                  and payment.status in (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED))
+    can_approve = (
+        invoice.status == Invoice.Status.CLOSED
+        and invoice.managed_externally
+        and not invoice.approved
+        and invoice.total > 0
+        and payment is not None
+        and payment.due_date is None
+        and payment.status == Payment.Status.WAITING_FOR_PAYMENT
+    )
+    can_revoke = (
+        invoice.managed_externally
+        and invoice.approved
+        and payment is not None
+        and payment.status in (Payment.Status.WAITING_FOR_PAYMENT, Payment.Status.EXPIRED)
+    )
     downloadable = invoice.status == Invoice.Status.CLOSED and (not invoice.managed_externally or invoice.approved)
     return page(
-        request, "operator/invoice.html", section="invoices", title=invoice.document_id or f"#{invoice.pk}",
-        status=status, invoice=invoice, payment=payment, charges=charges, subscriptions=subscriptions,
+        request,
+        "operator/invoice.html",
+        section="invoices",
+        title=invoice.document_id or f"#{invoice.pk}",
+        status=status,
+        invoice=invoice,
+        payment=payment,
+        charges=charges,
+        subscriptions=subscriptions,
         tax_lines=sorted(tax_lines.values(), key=lambda line: line["rate_bp"]),
-        events=timeline_of(request.operator.reseller, invoice, payment), tz=request.operator.reseller.timezone,
-        can_approve=can_approve and request.operator.can_bill, can_revoke=can_revoke and request.operator.can_bill,
+        events=timeline_of(request.operator.reseller, invoice, payment),
+        tz=request.operator.reseller.timezone,
+        can_approve=can_approve and request.operator.can_bill,
+        can_revoke=can_revoke and request.operator.can_bill,
         downloadable=downloadable,
         approve_form=approve_form or ApproveInvoiceForm(initial={"currency": ""}),
         revoke_form=revoke_form or RevokeApprovalForm(),
@@ -318,15 +439,21 @@ def invoice_approve(request, invoice_id: int):
     form = ApproveInvoiceForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            approved = approve_invoice(invoice, billing_date=invoice.billing_date, **form.service_arguments(),
-                                       actor=request.operator.actor, now=clock.wall_clock())
+            approved = approve_invoice(
+                invoice,
+                billing_date=invoice.billing_date,
+                **form.service_arguments(),
+                actor=request.operator.actor,
+                now=clock.wall_clock(),
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
             due_date = approved.payment.due_date
             assert due_date is not None, "approving an invoice gives its payment a due date"
-            messages.success(request, f"Invoice {approved.document_id} is approved; its payment is due on "
-                                      f"{due_date.isoformat()}.")
+            messages.success(
+                request, f"Invoice {approved.document_id} is approved; its payment is due on {due_date.isoformat()}."
+            )
             return redirect("operator:invoice", invoice_id=invoice.pk)
     return _invoice_page(request, invoice, approve_form=form, status=400)
 
@@ -339,14 +466,21 @@ def invoice_revoke(request, invoice_id: int):
     form = RevokeApprovalForm(request.POST)
     if form.is_valid():
         try:
-            revoked = revoke_invoice_approval(invoice, document_id=invoice.document_id or "",
-                                              billing_date=invoice.billing_date, comment=form.cleaned_data["reason"],
-                                              actor=request.operator.actor, now=clock.wall_clock())
+            revoked = revoke_invoice_approval(
+                invoice,
+                document_id=invoice.document_id or "",
+                billing_date=invoice.billing_date,
+                comment=form.cleaned_data["reason"],
+                actor=request.operator.actor,
+                now=clock.wall_clock(),
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
-            messages.success(request, f"The approval is revoked: the invoice is {revoked.document_id} again and "
-                                      "waits for a new approval.")
+            messages.success(
+                request,
+                f"The approval is revoked: the invoice is {revoked.document_id} again and waits for a new approval.",
+            )
             return redirect("operator:invoice", invoice_id=invoice.pk)
     return _invoice_page(request, invoice, revoke_form=form, status=400)
 

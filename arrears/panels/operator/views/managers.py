@@ -34,8 +34,10 @@ from arrears.tenants.services import (
 
 ROLE_CHOICES = [(value, label.capitalize()) for value, label in Manager.Role.choices]  # "Billing manager"
 ROLE_LABELS = dict(ROLE_CHOICES)
-ROLE_HELP = "Admin: everything, managers and tokens included. Billing manager: invoices, payments, accounts, " \
-            "handlers. Viewer: reads only."
+ROLE_HELP = (
+    "Admin: everything, managers and tokens included. Billing manager: invoices, payments, accounts, "
+    "handlers. Viewer: reads only."
+)
 
 
 # --- The list ----------------------------------------------------------------------------------------------
@@ -44,8 +46,9 @@ ROLE_HELP = "Admin: everything, managers and tokens included. Billing manager: i
 class ManagerFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(label="E-mail", field_name="user__email", lookup_expr="icontains")
     role = django_filters.ChoiceFilter(label="Role", choices=ROLE_CHOICES, empty_label="Any")
-    active = django_filters.ChoiceFilter(label="Active", choices=(("yes", "Active"), ("no", "Deactivated")),
-                                         method="filter_active", empty_label="Any")
+    active = django_filters.ChoiceFilter(
+        label="Active", choices=(("yes", "Active"), ("no", "Deactivated")), method="filter_active", empty_label="Any"
+    )
 
     class Meta:
         model = Manager
@@ -58,10 +61,12 @@ class ManagerFilter(django_filters.FilterSet):
 class ManagerTable(tables.Table):
     email = tables.Column(verbose_name="E-mail", accessor="user__email", order_by=("user__email", "id"))
     role = tables.Column(verbose_name="Role", order_by=("role", "id"), attrs={"td": {"class": "nowrap"}})
-    active = tables.Column(verbose_name="Active", accessor="user__is_active", empty_values=(),
-                           order_by=("user__is_active", "id"))
-    last_login = tables.Column(verbose_name="Last login", accessor="user__last_login", empty_values=(),
-                               order_by=("user__last_login", "id"))
+    active = tables.Column(
+        verbose_name="Active", accessor="user__is_active", empty_values=(), order_by=("user__is_active", "id")
+    )
+    last_login = tables.Column(
+        verbose_name="Last login", accessor="user__last_login", empty_values=(), order_by=("user__last_login", "id")
+    )
     created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
     actions = tables.Column(verbose_name="Actions", empty_values=(), orderable=False)
 
@@ -88,23 +93,35 @@ class ManagerTable(tables.Table):
     def render_role(self, record):
         if record.pk == self.me or not record.user.is_active:
             return ROLE_LABELS[record.role]
-        options = format_html_join("", '<option value="{}"{}>{}</option>', (
-            (value, " selected" if value == record.role else "", label) for value, label in ROLE_CHOICES))
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((value, " selected" if value == record.role else "", label) for value, label in ROLE_CHOICES),
+        )
         return format_html(
             '<form method="post" action="{}" class="row-actions" data-confirm="Change the role of {}? A token of '
             'theirs holding scopes the new role does not allow is revoked." data-confirm-title="Change role">'
             '<input type="hidden" name="csrfmiddlewaretoken" value="{}"><label class="sr-only" for="role-{}">Role of '
             '{}</label><select name="role" id="role-{}">{}</select><button type="submit" class="small">Change role'
-            '</button></form>',
-            reverse("operator:manager_role", args=[record.pk]), record.user.email, get_token(self.request),
-            record.pk, record.user.email, record.pk, options)
+            "</button></form>",
+            reverse("operator:manager_role", args=[record.pk]),
+            record.user.email,
+            get_token(self.request),
+            record.pk,
+            record.user.email,
+            record.pk,
+            options,
+        )
 
     def render_active(self, record):
         return badge("active", "Active") if record.user.is_active else badge("inactive", "Deactivated")
 
     def render_last_login(self, record):
-        return moment(record.user.last_login, self.tz) if record.user.last_login else format_html(
-            '<span class="muted">{}</span>', "Never")
+        return (
+            moment(record.user.last_login, self.tz)
+            if record.user.last_login
+            else format_html('<span class="muted">{}</span>', "Never")
+        )
 
     def render_created_at(self, value):
         return day(value.astimezone(ZoneInfo(self.tz)).date())
@@ -119,14 +136,19 @@ class ManagerTable(tables.Table):
             'sign in, and their API tokens stop working." data-confirm-title="Deactivate manager">'
             '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
             '<button type="submit" class="small danger">Deactivate</button></form>',
-            reverse("operator:manager_deactivate", args=[record.pk]), record.user.email, get_token(self.request))
+            reverse("operator:manager_deactivate", args=[record.pk]),
+            record.user.email,
+            get_token(self.request),
+        )
 
 
 class InviteManagerForm(PanelForm):
-    email = forms.EmailField(label="E-mail", max_length=254,
-                             help_text="They get a link to choose their password; it works once.")
-    role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, initial=Manager.Role.BILLING_MANAGER,
-                             help_text=ROLE_HELP)
+    email = forms.EmailField(
+        label="E-mail", max_length=254, help_text="They get a link to choose their password; it works once."
+    )
+    role = forms.ChoiceField(
+        label="Role", choices=ROLE_CHOICES, initial=Manager.Role.BILLING_MANAGER, help_text=ROLE_HELP
+    )
 
     pointers = {"/email": "email", "/role": "role"}
 
@@ -139,12 +161,24 @@ def _list_page(request, *, form=None, status=200):
     operator = request.operator
     rows = Manager.objects.filter(reseller=operator.reseller).select_related("user")
     manager_filter = ManagerFilter(request.GET, queryset=rows)
-    table = ManagerTable(manager_filter.qs if manager_filter.is_valid() else Manager.objects.none(), request=request,
-                         tz=operator.reseller.timezone, me=operator.manager.pk)
+    table = ManagerTable(
+        manager_filter.qs if manager_filter.is_valid() else Manager.objects.none(),
+        request=request,
+        tz=operator.reseller.timezone,
+        me=operator.manager.pk,
+    )
     table.paginate(page=page_number(request), per_page=page_size(request))
     template = "operator/managers_results.html" if request.htmx else "operator/managers.html"
-    return page(request, template, section="managers", title="Managers", status=status, filter=manager_filter,
-                table=table, form=form or InviteManagerForm())
+    return page(
+        request,
+        template,
+        section="managers",
+        title="Managers",
+        status=status,
+        filter=manager_filter,
+        table=table,
+        form=form or InviteManagerForm(),
+    )
 
 
 @operator_view(ADMIN)
@@ -159,8 +193,13 @@ def _invite(request):
     form = InviteManagerForm(request.POST)
     if form.is_valid():
         try:
-            manager = invite_manager(reseller=operator.reseller, email=form.cleaned_data["email"],
-                                     role=form.cleaned_data["role"], actor=operator.actor, now=clock.wall_clock())
+            manager = invite_manager(
+                reseller=operator.reseller,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                actor=operator.actor,
+                now=clock.wall_clock(),
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
@@ -169,11 +208,17 @@ def _invite(request):
             try:
                 send_invitation(manager, link=link, invited_by=operator.manager.user.email)
             except OSError as exc:  # the mail server refused or is down: the manager exists, the mail did not go
-                messages.error(request, f"{manager.user.email} is added, but the invitation could not be sent "
-                                        f"({type(exc).__name__}). Check the mail settings.")
+                messages.error(
+                    request,
+                    f"{manager.user.email} is added, but the invitation could not be sent "
+                    f"({type(exc).__name__}). Check the mail settings.",
+                )
             else:
-                messages.success(request, f"{manager.user.email} is invited as {manager.get_role_display().lower()}"
-                                          ": the e-mail with their set-password link is on its way.")
+                messages.success(
+                    request,
+                    f"{manager.user.email} is invited as {manager.get_role_display().lower()}"
+                    ": the e-mail with their set-password link is on its way.",
+                )
             return redirect("operator:managers")
     return _list_page(request, form=form, status=400)
 
@@ -198,8 +243,12 @@ def manager_role(request, manager_id: int):
     if changed.role == old:
         messages.info(request, f"{manager.user.email} already is {changed.get_role_display().lower()}.")
     else:
-        note = f" Their {len(revoked)} token{'s' if len(revoked) != 1 else ''} with scopes beyond the new role " \
-               f"{'are' if len(revoked) != 1 else 'is'} revoked." if revoked else ""
+        note = (
+            f" Their {len(revoked)} token{'s' if len(revoked) != 1 else ''} with scopes beyond the new role "
+            f"{'are' if len(revoked) != 1 else 'is'} revoked."
+            if revoked
+            else ""
+        )
         messages.success(request, f"{manager.user.email} is now {changed.get_role_display().lower()}.{note}")
     return redirect("operator:managers")
 
@@ -225,9 +274,13 @@ def manager_deactivate(request, manager_id: int):
 @never_cache
 @sensitive_post_parameters("new_password1", "new_password2")
 def set_password(request, uidb64: str, token: str):
-    return choose_password(request, user_of_link(uidb64, token, manager__isnull=False), panel="operator",
-                           title="Set password",
-                           done="Your password is set. Sign in with your e-mail and that password.")
+    return choose_password(
+        request,
+        user_of_link(uidb64, token, manager__isnull=False),
+        panel="operator",
+        title="Set password",
+        done="Your password is set. Sign in with your e-mail and that password.",
+    )
 
 
 urlpatterns = [

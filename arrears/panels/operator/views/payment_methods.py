@@ -47,8 +47,9 @@ class PaymentMethodTable(tables.Table):
         orderable = True
 
     noun_plural = "payment methods"
-    empty_hint = ("Add a bank transfer for payments a manager approves, or a connector's method so customers can "
-                  "pay online.")
+    empty_hint = (
+        "Add a bank transfer for payments a manager approves, or a connector's method so customers can pay online."
+    )
 
     def __init__(self, *args, reseller, csrf_token: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,26 +76,40 @@ class PaymentMethodTable(tables.Table):
         if not self._own(record):
             return format_html('<span class="small muted">{}</span>', "Changed by the parent reseller")
         if record.active:
-            whom = ("customers can no longer choose it" if record.kind == PaymentMethod.Kind.GATEWAY
-                    else "managers can no longer approve payments with it")
+            whom = (
+                "customers can no longer choose it"
+                if record.kind == PaymentMethod.Kind.GATEWAY
+                else "managers can no longer approve payments with it"
+            )
             return format_html(
                 '<form method="post" action="{}" class="inline-form" data-confirm="Deactivate the payment method '
                 '{}? {}; payments already made with it keep it." data-confirm-title="Deactivate payment method">'
                 '<input type="hidden" name="csrfmiddlewaretoken" value="{}"><button type="submit" '
                 'class="small danger" aria-label="Deactivate {}">Deactivate</button></form>',
-                reverse("operator:payment_method_deactivate", args=[record.pk]), record.name,
-                whom[:1].upper() + whom[1:], self.csrf_token, record.name)
+                reverse("operator:payment_method_deactivate", args=[record.pk]),
+                record.name,
+                whom[:1].upper() + whom[1:],
+                self.csrf_token,
+                record.name,
+            )
         return format_html(
             '<form method="post" action="{}" class="inline-form"><input type="hidden" name="csrfmiddlewaretoken" '
             'value="{}"><button type="submit" class="small" aria-label="Activate {}">Activate</button></form>',
-            reverse("operator:payment_method_activate", args=[record.pk]), self.csrf_token, record.name)
+            reverse("operator:payment_method_activate", args=[record.pk]),
+            self.csrf_token,
+            record.name,
+        )
 
 
 class PaymentMethodForm(PanelForm):
-    name = forms.CharField(label="Name", max_length=200,
-                           help_text="As managers and customers see it, e.g. “Bank transfer” or “Card”.")
-    kind = forms.ChoiceField(label="Kind", help_text="A bank transfer is approved by a manager when the money "
-                                                     "arrives; a connector's method lets customers pay online.")
+    name = forms.CharField(
+        label="Name", max_length=200, help_text="As managers and customers see it, e.g. “Bank transfer” or “Card”."
+    )
+    kind = forms.ChoiceField(
+        label="Kind",
+        help_text="A bank transfer is approved by a manager when the money "
+        "arrives; a connector's method lets customers pay online.",
+    )
 
     pointers = {"/name": "name", "/connector_id": "kind", "/kind": "kind"}
 
@@ -103,8 +118,11 @@ class PaymentMethodForm(PanelForm):
         self.connectors = {str(connector.pk): connector for connector in connectors}
         self.choice_field("kind").choices = [
             (BANK_TRANSFER, BANK_TRANSFER_LABEL),
-            *((key, f"Connector: {connector.name}{'' if connector.active else ' (inactive)'}")
-              for key, connector in self.connectors.items())]
+            *(
+                (key, f"Connector: {connector.name}{'' if connector.active else ' (inactive)'}")
+                for key, connector in self.connectors.items()
+            ),
+        ]
 
     @property
     def connector(self):
@@ -118,8 +136,16 @@ def _list_page(request, *, form=None, status=200):
     table = PaymentMethodTable(rows, request=request, reseller=reseller, csrf_token=get_token(request))
     table.paginate(page=page_number(request), per_page=page_size(request))
     connectors = list(connectors_of(reseller))
-    return page(request, "operator/payment_methods.html", section=SECTION, title="Payment methods", table=table,
-                form=form or PaymentMethodForm(connectors=connectors), connectors=connectors, status=status)
+    return page(
+        request,
+        "operator/payment_methods.html",
+        section=SECTION,
+        title="Payment methods",
+        table=table,
+        form=form or PaymentMethodForm(connectors=connectors),
+        connectors=connectors,
+        status=status,
+    )
 
 
 @operator_view(ADMIN)
@@ -133,8 +159,13 @@ def payment_method_list(request):
         raise ConnectorNotFound(f"no connector {posted_kind} in this reseller")  # another reseller's: a 404
     if form.is_valid():
         try:
-            method = create_payment_method(operator.reseller, name=form.cleaned_data["name"],
-                                           connector=form.connector, actor=operator.actor, now=clock.wall_clock())
+            method = create_payment_method(
+                operator.reseller,
+                name=form.cleaned_data["name"],
+                connector=form.connector,
+                actor=operator.actor,
+                now=clock.wall_clock(),
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
@@ -146,8 +177,12 @@ def payment_method_list(request):
 def _own_method(request, method_id: int) -> PaymentMethod:
     """One of the current reseller's own methods; anyone else's, a parent's included, is a 404 here."""
     reseller = request.operator.reseller
-    method = (selectors.payment_methods_of(reseller).filter(reseller=reseller, pk=method_id)
-              .select_related("connector").first())
+    method = (
+        selectors.payment_methods_of(reseller)
+        .filter(reseller=reseller, pk=method_id)
+        .select_related("connector")
+        .first()
+    )
     if method is None:
         raise NotFound(f"no payment method {method_id} of this reseller")
     return method
@@ -179,8 +214,10 @@ def payment_method_deactivate(request, method_id: int):
 
 urlpatterns = [
     path("settings/payment-methods/", payment_method_list, name="payment_methods"),
-    path("settings/payment-methods/<int:method_id>/activate/", payment_method_activate,
-         name="payment_method_activate"),
-    path("settings/payment-methods/<int:method_id>/deactivate/", payment_method_deactivate,
-         name="payment_method_deactivate"),
+    path("settings/payment-methods/<int:method_id>/activate/", payment_method_activate, name="payment_method_activate"),
+    path(
+        "settings/payment-methods/<int:method_id>/deactivate/",
+        payment_method_deactivate,
+        name="payment_method_deactivate",
+    ),
 ]

@@ -39,10 +39,12 @@ class PaymentFilter(django_filters.FilterSet):
     number = django_filters.CharFilter(label="Number", method="filter_number")
     status = django_filters.ChoiceFilter(label="Status", choices=Payment.Status.choices, empty_label="Any")
     type = django_filters.ChoiceFilter(label="Type", choices=tuple(TYPE_LABELS.items()), empty_label="Any")
-    due_from = django_filters.DateFilter(label="Due from", field_name="due_date", lookup_expr="gte",
-                                         widget=forms.DateInput(attrs={"type": "date"}))
-    due_to = django_filters.DateFilter(label="Due to", field_name="due_date", lookup_expr="lte",
-                                       widget=forms.DateInput(attrs={"type": "date"}))
+    due_from = django_filters.DateFilter(
+        label="Due from", field_name="due_date", lookup_expr="gte", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    due_to = django_filters.DateFilter(
+        label="Due to", field_name="due_date", lookup_expr="lte", widget=forms.DateInput(attrs={"type": "date"})
+    )
     account = django_filters.NumberFilter(label="Account id", field_name="account_id")
     method = django_filters.ChoiceFilter(label="Method", method="filter_method", empty_label="Any")
 
@@ -59,8 +61,7 @@ class PaymentFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(Q(document_id=value) | Q(document_id__startswith=value)
-                               | Q(invoice__document_id=value))
+        return queryset.filter(Q(document_id=value) | Q(document_id__startswith=value) | Q(invoice__document_id=value))
 
     def filter_method(self, queryset, name, value):
         if value == "none":
@@ -73,14 +74,16 @@ def _num(**extra):
 
 
 class PaymentTable(tables.Table):
-    number = tables.Column(verbose_name="Number", accessor="document_id", order_by=("document_id", "id"),
-                           attrs={"td": {"class": "nowrap"}})
+    number = tables.Column(
+        verbose_name="Number", accessor="document_id", order_by=("document_id", "id"), attrs={"td": {"class": "nowrap"}}
+    )
     account = tables.Column(verbose_name="Account", accessor="account__name", order_by=("account__name", "id"))
     type = tables.Column(verbose_name="Type", order_by=("type", "id"))
     status = tables.Column(verbose_name="Status", order_by=("status", "id"), attrs={"td": {"class": "nowrap"}})
     due_date = tables.Column(verbose_name="Due date", empty_values=(), order_by=("due_date", "id"))
-    method = tables.Column(verbose_name="Method", accessor="payment_method__name", empty_values=(),
-                           order_by=("payment_method__name", "id"))
+    method = tables.Column(
+        verbose_name="Method", accessor="payment_method__name", empty_values=(), order_by=("payment_method__name", "id")
+    )
     total = tables.Column(verbose_name="Total", attrs=_num(), order_by=("total", "id"))
     created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
 
@@ -101,12 +104,17 @@ class PaymentTable(tables.Table):
         if record.invoice_id is None:
             return link
         invoice = record.invoice
-        return format_html('{}<span class="sub">for <a href="{}">{}</a></span>', link,
-                           reverse("operator:invoice", args=[invoice.pk]), invoice.document_id or f"#{invoice.pk}")
+        return format_html(
+            '{}<span class="sub">for <a href="{}">{}</a></span>',
+            link,
+            reverse("operator:invoice", args=[invoice.pk]),
+            invoice.document_id or f"#{invoice.pk}",
+        )
 
     def render_account(self, record):
-        return format_html('<a href="{}">{}</a>', reverse("operator:account", args=[record.account_id]),
-                           record.account.name)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("operator:account", args=[record.account_id]), record.account.name
+        )
 
     def render_type(self, record):
         return "Top-up" if record.type == Payment.Type.TOP_UP else "Services"
@@ -117,8 +125,7 @@ class PaymentTable(tables.Table):
     def render_due_date(self, record):
         if record.due_date is None:
             return "—"
-        return format_html('{}<span class="sub">expires {}</span>', day(record.due_date),
-                           day(record.expiration_date))
+        return format_html('{}<span class="sub">expires {}</span>', day(record.due_date), day(record.expiration_date))
 
     def render_method(self, value):
         return value or "—"
@@ -127,8 +134,11 @@ class PaymentTable(tables.Table):
         total = format_money(record.total, record.currency)
         if record.external_total is None:
             return total
-        return format_html('{}<span class="sub">External total {}</span>', total,
-                           format_money(record.external_total, record.external_currency))
+        return format_html(
+            '{}<span class="sub">External total {}</span>',
+            total,
+            format_money(record.external_total, record.external_currency),
+        )
 
     def _local_day(self, moment):
         return day(moment.astimezone(self.tz).date())
@@ -136,46 +146,103 @@ class PaymentTable(tables.Table):
     def render_created_at(self, record):
         if record.closed_at is None:
             return self._local_day(record.created_at)
-        return format_html('{}<span class="sub">closed {}</span>', self._local_day(record.created_at),
-                           self._local_day(record.closed_at))
+        return format_html(
+            '{}<span class="sub">closed {}</span>',
+            self._local_day(record.created_at),
+            self._local_day(record.closed_at),
+        )
 
 
 def _filtered(request) -> PaymentFilter:
     reseller = request.operator.reseller
-    queryset = (selectors.payments_of(reseller).select_related("account", "invoice", "payment_method")
-                .order_by("-id"))
+    queryset = selectors.payments_of(reseller).select_related("account", "invoice", "payment_method").order_by("-id")
     return PaymentFilter(request.GET, queryset=queryset, reseller=reseller)
 
 
 @operator_view()
 def payment_list(request):
     payment_filter = _filtered(request)
-    table = PaymentTable(payment_filter.qs if payment_filter.is_valid() else Payment.objects.none(),
-                         request=request, tz=request.operator.reseller.timezone)
+    table = PaymentTable(
+        payment_filter.qs if payment_filter.is_valid() else Payment.objects.none(),
+        request=request,
+        tz=request.operator.reseller.timezone,
+    )
     table.paginate(page=page_number(request), per_page=page_size(request))
     template = "operator/payments_results.html" if request.htmx else "operator/payments.html"
-    return page(request, template, section="payments", title="Payments", filter=payment_filter, table=table,
-                page_sizes=PAGE_SIZES, per_page=page_size(request),
-                export_url=f"{reverse('operator:payments_csv')}?{request.GET.urlencode()}")
+    return page(
+        request,
+        template,
+        section="payments",
+        title="Payments",
+        filter=payment_filter,
+        table=table,
+        page_sizes=PAGE_SIZES,
+        per_page=page_size(request),
+        export_url=f"{reverse('operator:payments_csv')}?{request.GET.urlencode()}",
+    )
 
 
-CSV_HEADER = ["id", "number", "account_id", "account", "invoice_id", "invoice_number", "type", "status", "total",
-              "currency", "external_total", "external_currency", "due_date", "expiration_date", "payment_method",
-              "created_at", "closed_at"]
-CSV_COLUMNS = ("pk", "document_id", "account_id", "account__name", "invoice_id", "invoice__document_id", "type",
-               "status", "total", "currency", "external_total", "external_currency", "due_date", "expiration_date",
-               "payment_method__name", "created_at", "closed_at")
+CSV_HEADER = [
+    "id",
+    "number",
+    "account_id",
+    "account",
+    "invoice_id",
+    "invoice_number",
+    "type",
+    "status",
+    "total",
+    "currency",
+    "external_total",
+    "external_currency",
+    "due_date",
+    "expiration_date",
+    "payment_method",
+    "created_at",
+    "closed_at",
+]
+CSV_COLUMNS = (
+    "pk",
+    "document_id",
+    "account_id",
+    "account__name",
+    "invoice_id",
+    "invoice__document_id",
+    "type",
+    "status",
+    "total",
+    "currency",
+    "external_total",
+    "external_currency",
+    "due_date",
+    "expiration_date",
+    "payment_method__name",
+    "created_at",
+    "closed_at",
+)
 
 
 def _csv_rows(queryset):
     for row in queryset.order_by("pk").values_list(*CSV_COLUMNS).iterator(chunk_size=CSV_CHUNK):
         v = dict(zip(CSV_COLUMNS, row, strict=True))
         yield [
-            v["pk"], v["document_id"], v["account_id"], v["account__name"], v["invoice_id"] or "",
-            v["invoice__document_id"] or "", v["type"], v["status"], csv_amount(v["total"], v["currency"]),
-            v["currency"], csv_amount(v["external_total"], v["external_currency"]), v["external_currency"] or "",
-            csv_date(v["due_date"]), csv_date(v["expiration_date"]), v["payment_method__name"] or "",
-            csv_date(v["created_at"]), csv_date(v["closed_at"]),
+            v["pk"],
+            v["document_id"],
+            v["account_id"],
+            v["account__name"],
+            v["invoice_id"] or "",
+            v["invoice__document_id"] or "",
+            v["type"],
+            v["status"],
+            csv_amount(v["total"], v["currency"]),
+            v["currency"],
+            csv_amount(v["external_total"], v["external_currency"]),
+            v["external_currency"] or "",
+            csv_date(v["due_date"]),
+            csv_date(v["expiration_date"]),
+            v["payment_method__name"] or "",
+            csv_date(v["created_at"]),
+            csv_date(v["closed_at"]),
         ]
 
 
@@ -203,14 +270,18 @@ class ApprovePaymentForm(PanelForm):
         empty = "No method (the ERP's invoice)" if erp_payment else "Choose a method"
         field = self.fields["payment_method"]
         field.widget.choices = [("", empty), *((key, method.name) for key, method in self.methods.items())]
-        field.help_text = ("Optional: the ERP approved the invoice, so no method is needed." if erp_payment
-                           else "How the money came in; required when the platform issues the invoices.")
+        field.help_text = (
+            "Optional: the ERP approved the invoice, so no method is needed."
+            if erp_payment
+            else "How the money came in; required when the platform issues the invoices."
+        )
 
     def clean_payment_method(self):
         value = self.cleaned_data.get("payment_method") or ""
         if value and value not in self.methods:  # refused with the service's code, not Django's generic one
-            raise forms.ValidationError("The payment method is inactive or belongs to another reseller.",
-                                        code=PaymentMethodInvalid.code)
+            raise forms.ValidationError(
+                "The payment method is inactive or belongs to another reseller.", code=PaymentMethodInvalid.code
+            )
         return value
 
     @property
@@ -219,9 +290,13 @@ class ApprovePaymentForm(PanelForm):
 
 
 class CancelPaymentForm(PanelForm):
-    comment = forms.CharField(label="Comment", required=False, max_length=1000,
-                              widget=forms.Textarea(attrs={"rows": 3}),
-                              help_text="Optional: saved in the payment's comment and its log.")
+    comment = forms.CharField(
+        label="Comment",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: saved in the payment's comment and its log.",
+    )
     pointers = {"/comment": "comment"}
 
 
@@ -232,8 +307,12 @@ class PayFromBalanceForm(PanelForm):
 def _payment(request, payment_id: int) -> Payment:
     """The payment within the manager's current reseller, with its account, invoice and method: another
     reseller's id is a 404."""
-    payment = (selectors.payments_of(request.operator.reseller)
-               .select_related("account", "invoice", "payment_method").filter(pk=payment_id).first())
+    payment = (
+        selectors.payments_of(request.operator.reseller)
+        .select_related("account", "invoice", "payment_method")
+        .filter(pk=payment_id)
+        .first()
+    )
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id} is visible here")
     return payment
@@ -267,11 +346,15 @@ def _why_not_pay_from_balance(payment: Payment) -> str:
     if payment.due_date is None:
         return "No due date yet: the payment can be paid once the ERP approves its invoice."
     if not payment.balance_payment_allowed:
-        return (f"The ERP's external total ({format_money(payment.external_total, payment.external_currency)}) "
-                f"differs from the payment's total, so the balance cannot pay it; use another payment method.")
+        return (
+            f"The ERP's external total ({format_money(payment.external_total, payment.external_currency)}) "
+            f"differs from the payment's total, so the balance cannot pay it; use another payment method."
+        )
     if payment.account.balance < payment.total:
-        return (f"The balance ({format_money(payment.account.balance, payment.currency)}) is lower than the "
-                f"total ({format_money(payment.total, payment.currency)}); top the account up first.")
+        return (
+            f"The balance ({format_money(payment.account.balance, payment.currency)}) is lower than the "
+            f"total ({format_money(payment.total, payment.currency)}); top the account up first."
+        )
     return ""
 
 
@@ -284,15 +367,30 @@ def _payment_page(request, payment: Payment, *, approve_form=None, cancel_form=N
     can_bill = operator.can_bill
     subtitle_invoice = payment.invoice.document_id or f"#{payment.invoice.pk}" if payment.invoice else ""
     return page(
-        request, "operator/payment.html", section="payments", title=payment.document_id, status=status,
-        payment=payment, invoice=payment.invoice, account=payment.account, type_label=TYPE_LABELS[payment.type],
-        erp_payment=erp_payment, subtitle_invoice=subtitle_invoice, ledger=ledger, attempts=attempts_of(payment),
-        events=timeline_of(operator.reseller, payment, payment.invoice), tz=operator.reseller.timezone,
-        can_approve=_can_approve(payment) and can_bill, can_cancel=_can_cancel(payment) and can_bill,
-        can_pay=not why_not and can_bill, why_not_pay=why_not, payable=payment.status in state.PAYABLE,
+        request,
+        "operator/payment.html",
+        section="payments",
+        title=payment.document_id,
+        status=status,
+        payment=payment,
+        invoice=payment.invoice,
+        account=payment.account,
+        type_label=TYPE_LABELS[payment.type],
+        erp_payment=erp_payment,
+        subtitle_invoice=subtitle_invoice,
+        ledger=ledger,
+        attempts=attempts_of(payment),
+        events=timeline_of(operator.reseller, payment, payment.invoice),
+        tz=operator.reseller.timezone,
+        can_approve=_can_approve(payment) and can_bill,
+        can_cancel=_can_cancel(payment) and can_bill,
+        can_pay=not why_not and can_bill,
+        why_not_pay=why_not,
+        payable=payment.status in state.PAYABLE,
         balance_after=payment.account.balance - payment.total,
         approve_form=approve_form or ApprovePaymentForm(methods=methods, erp_payment=erp_payment),
-        cancel_form=cancel_form or CancelPaymentForm(), pay_form=pay_form or PayFromBalanceForm(),
+        cancel_form=cancel_form or CancelPaymentForm(),
+        pay_form=pay_form or PayFromBalanceForm(),
         show_approve=approve_form is not None and bool(approve_form.errors),
         show_cancel=cancel_form is not None and bool(cancel_form.errors),
         show_pay=pay_form is not None and bool(pay_form.errors),
@@ -309,19 +407,26 @@ def payment_approve(request, payment_id: int):
     payment = _payment(request, payment_id)
     if request.method != "POST":
         return redirect("operator:payment", payment_id=payment.pk)
-    form = ApprovePaymentForm(request.POST, methods=list(selectors.usable_payment_methods(request.operator.reseller)),
-                              erp_payment=_is_erp_payment(payment))
+    form = ApprovePaymentForm(
+        request.POST,
+        methods=list(selectors.usable_payment_methods(request.operator.reseller)),
+        erp_payment=_is_erp_payment(payment),
+    )
     if form.is_valid():
         try:
-            approved = approve_payment(payment, payment_method=form.method, actor=request.operator.actor,
-                                       now=clock.wall_clock())
+            approved = approve_payment(
+                payment, payment_method=form.method, actor=request.operator.actor, now=clock.wall_clock()
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
             how = f" by {approved.payment_method.name}" if approved.payment_method else ""
-            messages.success(request, f"Payment {approved.document_id} of "
-                                      f"{format_money(approved.total, approved.currency)} is approved{how}: "
-                                      "it is completed.")
+            messages.success(
+                request,
+                f"Payment {approved.document_id} of "
+                f"{format_money(approved.total, approved.currency)} is approved{how}: "
+                "it is completed.",
+            )
             return redirect("operator:payment", payment_id=payment.pk)
     return _payment_page(request, payment, approve_form=form, status=400)
 
@@ -334,13 +439,15 @@ def payment_cancel(request, payment_id: int):
     form = CancelPaymentForm(request.POST)
     if form.is_valid():
         try:
-            cancelled = cancel_payment(payment, comment=form.cleaned_data["comment"], actor=request.operator.actor,
-                                       now=clock.wall_clock())
+            cancelled = cancel_payment(
+                payment, comment=form.cleaned_data["comment"], actor=request.operator.actor, now=clock.wall_clock()
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
-            messages.success(request, f"Payment {cancelled.document_id} is cancelled; the customer will not be "
-                                      "asked to pay it.")
+            messages.success(
+                request, f"Payment {cancelled.document_id} is cancelled; the customer will not be asked to pay it."
+            )
             return redirect("operator:payment", payment_id=payment.pk)
     return _payment_page(request, payment, cancel_form=form, status=400)
 
@@ -357,9 +464,12 @@ def payment_pay_from_balance(request, payment_id: int):
         except ArrearsError as error:
             form.add_service_error(error)
         else:
-            messages.success(request, f"Payment {paid.document_id} of {format_money(paid.total, paid.currency)} "
-                                      f"is paid from the balance of {paid.account.name}; the balance is now "
-                                      f"{format_money(paid.account.balance, paid.currency)}.")
+            messages.success(
+                request,
+                f"Payment {paid.document_id} of {format_money(paid.total, paid.currency)} "
+                f"is paid from the balance of {paid.account.name}; the balance is now "
+                f"{format_money(paid.account.balance, paid.currency)}.",
+            )
             return redirect("operator:payment", payment_id=payment.pk)
     return _payment_page(request, payment, pay_form=form, status=400)
 

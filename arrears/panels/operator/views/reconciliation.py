@@ -1,7 +1,6 @@
 """Reconciliation: per billing period, the platform's total against the total the ERP stated for every approved
 invoice, the differences, and the invoices whose stated total or currency blocks paying from the balance (R18)."""
 
-
 import django_filters
 import django_tables2 as tables
 from django import forms
@@ -22,10 +21,14 @@ class ReconciliationFilter(django_filters.FilterSet):
 
     period = django_filters.ChoiceFilter(label="Billing period", method="filter_period", empty_label=None)
     differences = django_filters.ChoiceFilter(
-        label="Show", choices=(("", "All approved invoices"), ("yes", "Only differences")),
-        method="filter_differences", empty_label=None)
-    account = django_filters.NumberFilter(label="Account id", field_name="account_id",
-                                          widget=forms.NumberInput(attrs={"min": 1}))
+        label="Show",
+        choices=(("", "All approved invoices"), ("yes", "Only differences")),
+        method="filter_differences",
+        empty_label=None,
+    )
+    account = django_filters.NumberFilter(
+        label="Account id", field_name="account_id", widget=forms.NumberInput(attrs={"min": 1})
+    )
 
     class Meta:
         model = Invoice
@@ -53,17 +56,25 @@ def _number_cell(record):
 
 class ReconciliationTable(tables.Table):
     number = tables.Column(verbose_name="Number (ERP)", accessor="document_id", order_by=("document_id", "id"))
-    original = tables.Column(verbose_name="Original number", accessor="original_document_id",
-                             order_by=("original_document_id", "id"))
+    original = tables.Column(
+        verbose_name="Original number", accessor="original_document_id", order_by=("original_document_id", "id")
+    )
     account = tables.Column(verbose_name="Account", accessor="account__name", order_by=("account__name", "id"))
-    total = tables.Column(verbose_name="Platform total", attrs={"td": {"class": "num"}, "th": {"class": "num"}},
-                          order_by=("total", "id"))
-    stated_total = tables.Column(verbose_name="ERP total", empty_values=(),
-                                 attrs={"td": {"class": "num"}, "th": {"class": "num"}},
-                                 order_by=("stated_currency", "stated_total", "id"))
-    difference = tables.Column(verbose_name="Difference", empty_values=(),
-                               attrs={"td": {"class": "num"}, "th": {"class": "num"}},
-                               order_by=("same_currency", "difference", "id"))
+    total = tables.Column(
+        verbose_name="Platform total", attrs={"td": {"class": "num"}, "th": {"class": "num"}}, order_by=("total", "id")
+    )
+    stated_total = tables.Column(
+        verbose_name="ERP total",
+        empty_values=(),
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+        order_by=("stated_currency", "stated_total", "id"),
+    )
+    difference = tables.Column(
+        verbose_name="Difference",
+        empty_values=(),
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+        order_by=("same_currency", "difference", "id"),
+    )
     blocks_balance = tables.Column(verbose_name="Balance", empty_values=(), order_by=("blocks_balance", "id"))
 
     class Meta:
@@ -81,9 +92,12 @@ class ReconciliationTable(tables.Table):
         return value
 
     def render_account(self, record):
-        return format_html('<a href="{}">{}</a><span class="sub">#{}</span>',
-                           reverse("operator:account", args=[record.account_id]), record.account.name,
-                           record.account_id)
+        return format_html(
+            '<a href="{}">{}</a><span class="sub">#{}</span>',
+            reverse("operator:account", args=[record.account_id]),
+            record.account.name,
+            record.account_id,
+        )
 
     def render_total(self, record):
         return format_money(record.total, record.currency)
@@ -136,25 +150,67 @@ def reconciliation(request):
     if period is not None:
         query["period"] = period.isoformat()
     query.pop("page", None)
-    return page(request, template, section="reconciliation", title="Reconciliation", filter=bound, table=table,
-                periods=periods, period=period, totals=totals,
-                export_url=f"{reverse('operator:reconciliation_csv')}?{query.urlencode()}")
+    return page(
+        request,
+        template,
+        section="reconciliation",
+        title="Reconciliation",
+        filter=bound,
+        table=table,
+        periods=periods,
+        period=period,
+        totals=totals,
+        export_url=f"{reverse('operator:reconciliation_csv')}?{query.urlencode()}",
+    )
 
 
-CSV_HEADER = ["id", "number", "original_number", "account_id", "account", "billing_date", "platform_total",
-              "currency", "erp_total", "erp_currency", "difference", "blocks_balance"]
+CSV_HEADER = [
+    "id",
+    "number",
+    "original_number",
+    "account_id",
+    "account",
+    "billing_date",
+    "platform_total",
+    "currency",
+    "erp_total",
+    "erp_currency",
+    "difference",
+    "blocks_balance",
+]
 
 
 def _csv_rows(queryset, ordering):
-    columns = ("pk", "document_id", "original_document_id", "account_id", "account__name", "billing_date", "total",
-               "currency", "external_total", "external_currency", "same_currency", "difference", "blocks_balance")
+    columns = (
+        "pk",
+        "document_id",
+        "original_document_id",
+        "account_id",
+        "account__name",
+        "billing_date",
+        "total",
+        "currency",
+        "external_total",
+        "external_currency",
+        "same_currency",
+        "difference",
+        "blocks_balance",
+    )
     for row in queryset.order_by(*ordering).values_list(*columns).iterator(chunk_size=CSV_CHUNK):
         v = dict(zip(columns, row, strict=True))
         difference = csv_amount(v["difference"], v["currency"]) if v["same_currency"] else "other currency"
         yield [
-            v["pk"], v["document_id"] or "", v["original_document_id"] or "", v["account_id"], v["account__name"],
-            v["billing_date"].isoformat(), csv_amount(v["total"], v["currency"]), v["currency"],
-            csv_amount(v["external_total"], v["external_currency"]), v["external_currency"] or "", difference,
+            v["pk"],
+            v["document_id"] or "",
+            v["original_document_id"] or "",
+            v["account_id"],
+            v["account__name"],
+            v["billing_date"].isoformat(),
+            csv_amount(v["total"], v["currency"]),
+            v["currency"],
+            csv_amount(v["external_total"], v["external_currency"]),
+            v["external_currency"] or "",
+            difference,
             "yes" if v["blocks_balance"] else "no",
         ]
 

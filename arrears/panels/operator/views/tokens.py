@@ -25,16 +25,20 @@ from arrears.tenants.errors import TokenFieldInvalid
 from arrears.tenants.models import ApiToken, Manager
 from arrears.tenants.tokens import SCOPES, create_api_token, revoke_api_token, token_of, tokens_of
 
-SCOPE_LABELS = {"read": "read — the GET routes", "erp": "erp — approve, complete and revoke invoices",
-                "platform": "platform — accounts, subscriptions, usage charges"}
+SCOPE_LABELS = {
+    "read": "read — the GET routes",
+    "erp": "erp — approve, complete and revoke invoices",
+    "platform": "platform — accounts, subscriptions, usage charges",
+}
 
 
 # --- The list ----------------------------------------------------------------------------------------------
 
 
 class TokenFilter(django_filters.FilterSet):
-    state = django_filters.ChoiceFilter(label="State", choices=(("live", "Live"), ("revoked", "Revoked")),
-                                        method="filter_state", empty_label="Any")
+    state = django_filters.ChoiceFilter(
+        label="State", choices=(("live", "Live"), ("revoked", "Revoked")), method="filter_state", empty_label="Any"
+    )
     name = django_filters.CharFilter(label="Name or prefix", method="filter_name")
 
     class Meta:
@@ -54,8 +58,9 @@ class TokenFilter(django_filters.FilterSet):
 class TokenTable(tables.Table):
     name = tables.Column(verbose_name="Name", order_by=("name", "id"), attrs={"td": {"class": "nowrap"}})
     prefix = tables.Column(verbose_name="Prefix", orderable=False)
-    owner = tables.Column(verbose_name="Owner", accessor="manager__user__email",
-                          order_by=("manager__user__email", "id"))
+    owner = tables.Column(
+        verbose_name="Owner", accessor="manager__user__email", order_by=("manager__user__email", "id")
+    )
     scopes = tables.Column(verbose_name="Scopes", orderable=False)
     created_at = tables.Column(verbose_name="Created", order_by=("created_at", "id"))
     last_used_at = tables.Column(verbose_name="Last used", empty_values=(), order_by=("last_used_at", "id"))
@@ -79,8 +84,10 @@ class TokenTable(tables.Table):
         return format_html("<code>{}…</code>", value)
 
     def render_scopes(self, value):
-        return format_html('<span class="nowrap">{}</span>', format_html_join(
-            " ", '<span class="badge badge--none">{}</span>', ((scope,) for scope in value)))
+        return format_html(
+            '<span class="nowrap">{}</span>',
+            format_html_join(" ", '<span class="badge badge--none">{}</span>', ((scope,) for scope in value)),
+        )
 
     def render_created_at(self, value):
         return day(value.astimezone(ZoneInfo(self.tz)).date())
@@ -101,23 +108,35 @@ class TokenTable(tables.Table):
             'integration using it gets 401 from its next request on; this cannot be undone." '
             'data-confirm-title="Revoke token"><input type="hidden" name="csrfmiddlewaretoken" value="{}">'
             '<button type="submit" class="small danger">Revoke</button></form>',
-            reverse("operator:api_token_revoke", args=[record.pk]), record.name, record.prefix,
-            get_token(self.request))
+            reverse("operator:api_token_revoke", args=[record.pk]),
+            record.name,
+            record.prefix,
+            get_token(self.request),
+        )
 
 
 # --- Create ------------------------------------------------------------------------------------------------
 
 
 class CreateTokenForm(PanelForm):
-    name = forms.CharField(label="Name", required=False, max_length=200,
-                           help_text="Tells the tokens apart, e.g. “ERP sync”. Empty: “API token”.")
-    scopes = forms.MultipleChoiceField(label="Scopes", required=False, widget=forms.CheckboxSelectMultiple,
-                                       choices=[(scope, SCOPE_LABELS[scope]) for scope in SCOPES],
-                                       help_text="An admin's or billing manager's token may hold any scope; a "
-                                                 "viewer's may only read.")
-    owner = forms.TypedChoiceField(label="Owner", coerce=int,
-                                   help_text="The token acts as this manager and never does more than their role "
-                                             "allows.")
+    name = forms.CharField(
+        label="Name",
+        required=False,
+        max_length=200,
+        help_text="Tells the tokens apart, e.g. “ERP sync”. Empty: “API token”.",
+    )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(scope, SCOPE_LABELS[scope]) for scope in SCOPES],
+        help_text="An admin's or billing manager's token may hold any scope; a viewer's may only read.",
+    )
+    owner = forms.TypedChoiceField(
+        label="Owner",
+        coerce=int,
+        help_text="The token acts as this manager and never does more than their role allows.",
+    )
 
     pointers = {"/name": "name", "/scopes": "scopes", "/manager": "owner"}
 
@@ -126,7 +145,8 @@ class CreateTokenForm(PanelForm):
         super().__init__(data, auto_id="create_%s", **kwargs)
         self.owners = {manager.pk: manager for manager in owners}
         self.choice_field("owner").choices = [
-            (manager.pk, f"{manager.user.email} · {manager.get_role_display().capitalize()}") for manager in owners]
+            (manager.pk, f"{manager.user.email} · {manager.get_role_display().capitalize()}") for manager in owners
+        ]
 
     def clean_scopes(self):
         scopes = self.cleaned_data["scopes"]
@@ -140,8 +160,9 @@ class CreateTokenForm(PanelForm):
 
 def _owners(reseller) -> list[Manager]:
     """The managers a token may belong to: the reseller's active ones."""
-    return list(Manager.objects.filter(reseller=reseller, user__is_active=True).select_related("user")
-                .order_by("user__email"))
+    return list(
+        Manager.objects.filter(reseller=reseller, user__is_active=True).select_related("user").order_by("user__email")
+    )
 
 
 def _create_form(request, data=None) -> CreateTokenForm:
@@ -154,12 +175,24 @@ def _create_form(request, data=None) -> CreateTokenForm:
 def _list_page(request, *, form=None, status=200):
     operator = request.operator
     token_filter = TokenFilter(request.GET, queryset=tokens_of(operator.reseller))
-    table = TokenTable(token_filter.qs if token_filter.is_valid() else ApiToken.objects.none(), request=request,
-                       tz=operator.reseller.timezone)
+    table = TokenTable(
+        token_filter.qs if token_filter.is_valid() else ApiToken.objects.none(),
+        request=request,
+        tz=operator.reseller.timezone,
+    )
     table.paginate(page=page_number(request), per_page=page_size(request))
     template = "operator/tokens_results.html" if request.htmx else "operator/tokens.html"
-    return page(request, template, section="api_tokens", title="API tokens", status=status, filter=token_filter,
-                table=table, form=form or _create_form(request), show_create=form is not None)
+    return page(
+        request,
+        template,
+        section="api_tokens",
+        title="API tokens",
+        status=status,
+        filter=token_filter,
+        table=table,
+        form=form or _create_form(request),
+        show_create=form is not None,
+    )
 
 
 @operator_view(ADMIN)
@@ -179,16 +212,27 @@ def _create(request):
             raise Http404("no such manager in this reseller")
     if form.is_valid():
         try:
-            token, secret = create_api_token(manager=form.owner_manager(), name=form.cleaned_data["name"],
-                                             scopes=form.cleaned_data["scopes"], actor=operator.actor,
-                                             now=clock.wall_clock())
+            token, secret = create_api_token(
+                manager=form.owner_manager(),
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                actor=operator.actor,
+                now=clock.wall_clock(),
+            )
         except ArrearsError as error:
             form.add_service_error(error)
         else:
             # Shown in this answer only: the database keeps the secret's sha256, the session nothing.
             api_url = request.build_absolute_uri(f"/api/v3/resellers/{operator.reseller.pk}/invoices")
-            response = page(request, "operator/token_created.html", section="api_tokens",
-                            title=f"Token {token.name} created", token=token, secret=secret, api_url=api_url)
+            response = page(
+                request,
+                "operator/token_created.html",
+                section="api_tokens",
+                title=f"Token {token.name} created",
+                token=token,
+                secret=secret,
+                api_url=api_url,
+            )
             response["Cache-Control"] = "no-store"
             return response
     return _list_page(request, form=form, status=400)

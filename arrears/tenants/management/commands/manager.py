@@ -16,7 +16,12 @@ class Command(JsonCommand):
         create.add_argument("--role", choices=Manager.Role.values, default=Manager.Role.ADMIN)
 
     def handle(self, *args, **options):
-        manager = create_manager(reseller=lookup(Reseller, options["reseller"], "reseller"), email=options["email"],
-                                 password=options["password"], role=options["role"], actor=CLI_ACTOR,
-                                 now=self.now())
+        manager = create_manager(
+            reseller=lookup(Reseller, options["reseller"], "reseller"),
+            email=options["email"],
+            password=options["password"],
+            role=options["role"],
+            actor=CLI_ACTOR,
+            now=self.now(),
+        )
         self.print_json(manager_dict(manager))

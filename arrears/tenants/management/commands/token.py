@@ -25,8 +25,13 @@ class Command(JsonCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="create a token; its secret is printed once and never again")
         create.add_argument("--manager", required=True, help="e-mail of the manager the token acts as")
-        create.add_argument("--scope", action="append", choices=SCOPES, dest="scopes",
-                            help="repeat for several scopes; default: all the manager's role allows")
+        create.add_argument(
+            "--scope",
+            action="append",
+            choices=SCOPES,
+            dest="scopes",
+            help="repeat for several scopes; default: all the manager's role allows",
+        )
         create.add_argument("--name", default="", help="a label to tell tokens apart")
         listing = sub.add_parser("list", help="list tokens (without secrets)")
         listing.add_argument("--manager", help="only the tokens of the manager with this e-mail")
@@ -37,8 +42,9 @@ class Command(JsonCommand):
         tokens = ApiToken.objects.select_related("manager__user")
         if options["action"] == "create":
             actor, manager = manager_actor(options["manager"])
-            token, secret = create_api_token(manager=manager, name=options["name"], scopes=options["scopes"],
-                                             actor=actor, now=self.now())
+            token, secret = create_api_token(
+                manager=manager, name=options["name"], scopes=options["scopes"], actor=actor, now=self.now()
+            )
             created = api_token_dict(token)
             del created["last_used_at"], created["revoked_at"]
             self.print_json({**created, "token": secret})
