@@ -204,9 +204,8 @@ class TopUpForm(PanelForm):
         super().__init__(*args, **kwargs)
         self.currency = reseller.currency
         self.fields["payment_method"].queryset = usable_payment_methods(reseller)
-        self.fields["amount"].help_text = (
-            f"The money received in {self.currency}, e.g. 100.00; it is added to the balance at once."
-        )
+        amount = self.fields["amount"]
+        amount.help_text = f"The money received in {self.currency}, e.g. 100.00; it is added to the balance at once."
 
     def clean_amount(self):
         text = self.cleaned_data["amount"]
