@@ -7,12 +7,11 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 
 import pytest
 
 from arrears.core.checks import CSRF_MIDDLEWARE, csrf_middleware_installed
-from tests.e2e.live_server import BIN, REPO
+from tests.e2e.live_server import BIN, python
 
 VISITS = """
 import json, django
@@ -53,11 +52,7 @@ def environment(tmp_path) -> dict:
 
 
 def visits(env: dict) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", VISITS], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(python(env, VISITS).strip().splitlines()[-1])
 
 
 def test_https_redirects_plain_http_sends_hsts_and_keeps_cookies_to_https(environment):

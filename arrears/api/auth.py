@@ -4,13 +4,15 @@ from django.http import HttpRequest
 from ninja.security import APIKeyHeader
 
 from arrears.api.errors import ScopeMissing
-from arrears.api.throttling import LOOKED_UP_TOKEN, TOKEN_META_KEY
 from arrears.core import clock
 from arrears.core.actors import Actor
 from arrears.core.principals import Principal
 from arrears.tenants.models import Reseller
 from arrears.tenants.selectors import reseller_visible_to
 from arrears.tenants.tokens import authenticate_token
+
+TOKEN_META_KEY = "HTTP_X_API_TOKEN"
+LOOKED_UP_TOKEN = "arrears_api_token"  # the request attribute that keeps the token once it was looked up
 
 
 class TokenAuth(APIKeyHeader):
@@ -52,8 +54,8 @@ def caller_reseller(request: HttpRequest, reseller_id: int, scope: str) -> Resel
 
 
 def looked_up_token(request: HttpRequest):
-    """The request's live token, as the throttle looked it up before anything else of the API ran (once a
-    request), or looked up now where the throttle did not run."""
+    """The request's live token, looked up once a request: by the throttle, which runs first, and read again by
+    the idempotency middleware and the operations' auth."""
     if hasattr(request, LOOKED_UP_TOKEN):
         return getattr(request, LOOKED_UP_TOKEN)
     token = authenticate_token(request.META.get(TOKEN_META_KEY), now=clock.wall_clock())

@@ -28,16 +28,14 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 
+from arrears.api.auth import looked_up_token
 from arrears.api.errors import TooManyRequests
 from arrears.api.jsonapi import render_error
 from arrears.core import clock
 from arrears.core.sqlite_backend.base import WriterBusy
-from arrears.tenants.tokens import authenticate_token
 
 logger = logging.getLogger(__name__)
 
-TOKEN_META_KEY = "HTTP_X_API_TOKEN"
-LOOKED_UP_TOKEN = "arrears_api_token"  # the request attribute the middleware leaves for the API's auth
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 RATE = re.compile(r"^([1-9][0-9]{0,8})/([smhd])$")
 
@@ -196,8 +194,7 @@ class ApiThrottle:
             and self._count(store.peek, address_key, address_budget, now) >= address_budget.calls
         ):
             return _throttled(address_budget, now, "this address's")
-        token = authenticate_token(request.META.get(TOKEN_META_KEY), now=clock.wall_clock())
-        setattr(request, LOOKED_UP_TOKEN, token)
+        token = looked_up_token(request)
         if token is None:
             if address_budget and store is not None:
                 self._count(store.hit, address_key, address_budget, now)

@@ -22,7 +22,7 @@ from arrears.api.models import IdempotencyKey
 from arrears.api.throttling import Budget, counters, purge_rate_counters
 from tests.api.conftest import ApiClient, api_snapshot, refused_over_http, token_for
 from tests.conftest import at
-from tests.e2e.live_server import REPO, separate_database
+from tests.e2e.live_server import REPO, python, separate_database
 from tests.service_support import APPROVAL_DAY, closed_erp_invoice
 
 NOW = at(APPROVAL_DAY)
@@ -168,12 +168,8 @@ print(json.dumps([client.get(f"/api/v3/resellers/{reseller}/invoices").status_co
 """
 
 
-def in_a_process(env: dict, script: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+def last_line(output: str) -> str:
+    return output.strip().splitlines()[-1]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -185,7 +181,7 @@ def test_the_token_budget_is_one_for_all_processes(tmp_path, store):
         if store == "redis":
             redis.Redis.from_url(REDIS_URL).flushdb()
             env["ARREARS_CACHE_URL"] = REDIS_URL
-        reseller, secret = in_a_process(env, MAKE_TOKEN).split()
-        first = json.loads(in_a_process(env, CALLS, reseller, secret, "3"))
-        second = json.loads(in_a_process(env, CALLS, reseller, secret, "3"))
+        reseller, secret = last_line(python(env, MAKE_TOKEN)).split()
+        first = json.loads(last_line(python(env, CALLS, reseller, secret, "3")))
+        second = json.loads(last_line(python(env, CALLS, reseller, secret, "3")))
     assert (first, second) == ([200, 200, 200], [200, 200, 429])
