@@ -15,6 +15,7 @@ Idempotency-Key is claimed, so a throttled call writes nothing.
 """
 
 import contextlib
+import functools
 import logging
 import math
 import re
@@ -147,13 +148,10 @@ def counters():
     return DatabaseCounters()
 
 
-_SQLITE_COUNTERS: dict[str, SqliteFileCounters] = {}
-
-
+@functools.cache
 def _sqlite_counters(path: str) -> SqliteFileCounters:
-    if path not in _SQLITE_COUNTERS:
-        _SQLITE_COUNTERS[path] = SqliteFileCounters(path)
-    return _SQLITE_COUNTERS[path]
+    """One store per file and process, so that each thread keeps its connection."""
+    return SqliteFileCounters(path)
 
 
 def client_address(request: HttpRequest) -> str:
