@@ -264,6 +264,10 @@ CACHES = {
 }
 
 HUEY = _huey_from_url(os.environ.get("HUEY_URL"))
+# Accounts per billing chunk: one chunk is one transaction and one task, billed by whichever worker takes it.
+ARREARS_BILLING_CHUNK_ACCOUNTS = int(os.environ.get("ARREARS_BILLING_CHUNK_ACCOUNTS", "5000"))
+if ARREARS_BILLING_CHUNK_ACCOUNTS < 1:
+    raise ValueError("ARREARS_BILLING_CHUNK_ACCOUNTS must be a positive number of accounts")
 
 
 def _mail_from_url(url: str | None) -> dict:

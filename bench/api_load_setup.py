@@ -62,6 +62,7 @@ def build(accounts: int, out: Path) -> dict:
     from arrears.core.actors import SYSTEM
     from arrears.customers.models import AccountClass
     from arrears.invoices.models import Invoice
+    from arrears.tenants.models import Reseller
     from arrears.tenants.services import create_manager, create_reseller
     from arrears.tenants.tokens import create_api_token
 
@@ -89,6 +90,7 @@ def build(accounts: int, out: Path) -> dict:
     )
     account_class = AccountClass.objects.get(reseller=reseller, is_default=True)
     BillingRun.objects.create(reseller=reseller, date=LAST_BILLED, counts={}, started_at=BUILT_AT, finished_at=BUILT_AT)
+    Reseller.objects.filter(pk=reseller.pk).update(billed_through=LAST_BILLED)
 
     stamp = sql.db_datetime(BUILT_AT)
     start, end = sql.db_date(PERIOD_START), sql.db_date(PERIOD_END)
@@ -153,7 +155,7 @@ def build(accounts: int, out: Path) -> dict:
             cursor.execute("VACUUM ANALYZE")
 
     for day in BILLING_DAYS:
-        result = run_billing_day(reseller, day)
+        result = run_billing_day(reseller, day, wall_clock=lambda: BUILT_AT)
         say(f"billed {day}: {result.counts}")
 
     closed = list(

@@ -212,6 +212,7 @@ def build(target: Target, accounts: int, per_account: int, recurring: bool) -> N
     from arrears.core import sql
     from arrears.core.actors import SYSTEM
     from arrears.customers.models import AccountClass
+    from arrears.tenants.models import Reseller
     from arrears.tenants.services import create_reseller
 
     started = time.perf_counter()
@@ -233,6 +234,7 @@ def build(target: Target, accounts: int, per_account: int, recurring: bool) -> N
     )
     account_class = AccountClass.objects.get(reseller=reseller, is_default=True)
     BillingRun.objects.create(reseller=reseller, date=LAST_BILLED, counts={}, started_at=BUILT_AT, finished_at=BUILT_AT)
+    Reseller.objects.filter(pk=reseller.pk).update(billed_through=LAST_BILLED)
 
     stamp = sql.db_datetime(BUILT_AT)
     start, end, close = sql.db_date(PERIOD_START), sql.db_date(PERIOD_END), sql.db_date(PERIOD_END)

@@ -131,6 +131,7 @@ def build(accounts: int, postgres: bool) -> None:
             started_at=datetime.combine(end, datetime.min.time(), UTC),
             finished_at=datetime.combine(end, datetime.min.time(), UTC),
         )
+    Reseller.objects.filter(pk=reseller.pk).update(billed_through=spans[2][1])
     stamp = sql.db_datetime(built_at)
     with connection.cursor() as cursor:
         if postgres:

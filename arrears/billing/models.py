@@ -65,3 +65,51 @@ class BillingRequest(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return (100 * self.days_done // self.days_total) if self.days_total else 0
+
+
+class BillingDayPlan(models.Model):
+    """A begun billing day of one reseller: its accounts split into chunks that workers bill independently.
+
+    The plan and its chunks are written in one short transaction under the reseller's lock, which also reserves
+    the day's document numbers: each chunk gets its own consecutive range, sized by counts taken then, so the
+    numbers do not depend on how many workers bill the chunks, in what order, or how often a crashed chunk is
+    re-run. The day is complete when every chunk is; the chunk that completes it writes the ``BillingRun``.
+    """
+
+    reseller = models.ForeignKey("tenants.Reseller", on_delete=models.PROTECT, related_name="billing_plans")
+    date = models.DateField()
+    started_at = models.DateTimeField()
+    # The reseller's settings the whole day runs with, read when it began (R10: the mode of every invoice that
+    # closes today is the mode in force when the day starts): currency, external_invoices, number prefixes, zone.
+    settings = models.JSONField()
+    chunk_count = models.PositiveIntegerField()
+    chunks_finished = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["reseller", "date"]
+        constraints = [models.UniqueConstraint(fields=["reseller", "date"], name="billing_plan_once_per_day")]
+
+    @property
+    def finished(self) -> bool:
+        return self.chunks_finished == self.chunk_count
+
+
+class BillingChunk(models.Model):
+    """The accounts ``after_account_id < id <= last_account_id`` of a planned day, billed in one transaction."""
+
+    plan = models.ForeignKey(BillingDayPlan, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    after_account_id = models.BigIntegerField()
+    last_account_id = models.BigIntegerField()
+    # The invoices this chunk closes today, and the payments it creates for those with a positive total, are
+    # numbered first_…_number onwards in account order; the counts were taken when the day was planned.
+    first_invoice_number = models.BigIntegerField()
+    invoice_count = models.PositiveIntegerField()
+    first_payment_number = models.BigIntegerField()
+    payment_count = models.PositiveIntegerField()
+    finished_at = models.DateTimeField(null=True)
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["plan", "position"]
+        constraints = [models.UniqueConstraint(fields=["plan", "position"], name="billing_chunk_position_unique")]

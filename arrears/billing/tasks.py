@@ -6,13 +6,15 @@ time zone is billed within a quarter of an hour.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.cache import cache
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
 from arrears.billing import services
-from arrears.billing.engine import dates_to_bill, run_billing, run_billing_day
+from arrears.billing.engine import dates_to_bill, plan_billing_day, run_billing, run_billing_chunk, run_billing_day
 from arrears.billing.models import BillingRequest
 from arrears.core import clock
 from arrears.core.tasks import RETRY_DELAY_SECONDS, TRANSIENT_RETRIES, retrying_transient_errors_only
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def _bill_due_days(reseller_ids: list[int] | None = None) -> None:
-    results = run_billing(wall_now=clock.wall_clock(), reseller_ids=reseller_ids)
+    results = run_billing(wall_now=clock.wall_clock(), wall_clock=clock.wall_clock, reseller_ids=reseller_ids)
     billed = sum(not result.skipped for result in results)
     if results:
         log.info("billing: %d day(s) billed, %d skipped", billed, len(results) - billed)
@@ -36,16 +38,43 @@ def bill_due_days_periodically() -> None:
         bill_reseller(reseller_id)
 
 
-@db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
-def bill_reseller(reseller_id: int) -> None:
-    """Bill one reseller's due days. A failure is logged and recorded as a ``billing.failed`` event, then raised so
-    that Huey retries it; the engine's days are idempotent, so a retry bills only what is still due."""
+@contextmanager
+def _recording_failures(reseller_id: int, what: str) -> Iterator[None]:
+    """A failure is logged and recorded as a ``billing.failed`` event, then raised so that Huey retries it."""
     try:
-        _bill_due_days([reseller_id])
+        yield
     except Exception as exc:
-        log.exception("billing reseller %s failed", reseller_id)
+        log.exception("billing %s failed", what)
         services.record_billing_failure(reseller_id, error=f"{type(exc).__name__}: {exc}", now=clock.wall_clock())
         raise
+
+
+@db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
+def bill_reseller(reseller_id: int) -> None:
+    """Begin the reseller's next due billing day: plan it and queue its chunks, which any worker bills (on one
+    machine or several); the chunk that completes the day queues this task again for the day after. A day already
+    planned (a crashed worker's) is taken up where it stopped: its unfinished chunks are queued again, and a chunk
+    queued twice is billed once. The engine's days are idempotent, so a retry bills only what is still due."""
+    reseller = Reseller.objects.filter(pk=reseller_id).first()
+    if reseller is None:
+        return
+    with _recording_failures(reseller_id, f"reseller {reseller_id}"):
+        for day in dates_to_bill(reseller, clock.local_date(clock.wall_clock(), reseller.timezone)):
+            plan = plan_billing_day(reseller_id, day, now=clock.wall_clock())
+            if plan is None:
+                continue  # complete already, or nothing to bill
+            for chunk_id in plan.chunks.filter(finished_at=None).order_by("position").values_list("pk", flat=True):
+                bill_chunk(reseller_id, chunk_id)
+            return
+
+
+@db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
+def bill_chunk(reseller_id: int, chunk_id: int) -> None:
+    """Bill one chunk of a planned day of the reseller; if it was the day's last, begin the next due day."""
+    with _recording_failures(reseller_id, f"chunk {chunk_id}"):
+        result = run_billing_chunk(chunk_id, wall_clock=clock.wall_clock)
+    if result.day_finished:
+        bill_reseller(result.reseller_id)
 
 
 @db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
@@ -82,7 +111,7 @@ def run_billing_request(request_id: int) -> None:
 
     try:
         for index, day in enumerate(dates):
-            result = run_billing_day(reseller, day, progress=progress)
+            result = run_billing_day(reseller, day, wall_clock=clock.wall_clock, progress=progress)
             counts = services.add_counts(counts, result.counts)
             services.record_billing_progress(
                 request, dates=dates, days_done=index + 1, counts=counts, now=clock.wall_clock()

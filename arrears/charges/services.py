@@ -4,7 +4,6 @@ from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
-from arrears.billing.models import BillingRun
 from arrears.charges.errors import ChargeFieldInvalid, SubscriptionNotChargeable
 from arrears.charges.models import Charge
 from arrears.core import clock, money
@@ -16,9 +15,9 @@ from arrears.subscriptions.models import Subscription
 from arrears.tenants.locks import wait_for_billing_day
 
 
-def _charges_closed(reseller_id: int, period: tuple[date, date]) -> bool:
+def _charges_closed(billed_through: date | None, period: tuple[date, date]) -> bool:
     """The engine closes a period's charges on its billing day, the period's end."""
-    return BillingRun.objects.filter(reseller_id=reseller_id, date__gte=period[1]).exists()
+    return billed_through is not None and billed_through >= period[1]
 
 
 def post_usage_charge(
@@ -78,9 +77,9 @@ def post_usage_charge(
             # The usage belongs to the period of its date while that period's charges are open (e.g. usage of
             # the 31st posted after midnight, or during downtime before the engine catches up); once they
             # closed, it goes to the current period, marked late. The engine's day must not run meanwhile.
-            wait_for_billing_day(reseller.pk)
+            billed_through = wait_for_billing_day(reseller.pk)
             period = clock.period_containing(usage_date, subscription.billing_day)
-            late = _charges_closed(reseller.pk, period)
+            late = _charges_closed(billed_through, period)
             if late:
                 period = clock.period_containing(today, subscription.billing_day)
             invoice = open_invoice_for(

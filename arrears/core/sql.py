@@ -177,3 +177,14 @@ def conditional_update(model, *, where: dict, values: dict) -> int:
         for field, value in zip(fields, given, strict=True)
     ]
     return execute(text, params)
+
+
+def in_accounts(alias: str = "") -> str:
+    """SQL for "a row of the reseller's accounts ``lo < id <= hi``" (a billing chunk's), with the parameters
+    ``[reseller id, lo, hi]``, that is found through the row's account index.
+
+    The unary plus keeps the reseller-led indexes (a reseller's every open invoice, every blocked charge) out of
+    the plan: without statistics SQLite prefers their equality to the account range and would walk the whole
+    reseller once per chunk, which grows with the square of the accounts."""
+    column = f"{alias}." if alias else ""
+    return f"+{column}reseller_id = %s AND {column}account_id > %s AND {column}account_id <= %s"

@@ -7,7 +7,6 @@ chunk one query finds what is not yet announced, one bulk insert writes the even
 one more their reminders, named by the event ids the first returned.
 """
 
-from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 
 from arrears.core import sql
@@ -25,9 +24,6 @@ BILLING_DAY_COMING = "billing_day.coming"
 REMINDER_HORIZON_DAYS = 30
 # Billing days are announced 1 to 7 days ahead.
 BILLING_DAY_HORIZON_DAYS = 7
-
-# The engine's chunker: (model, where, params, step name) → consecutive id ranges (lo, hi].
-Chunks = Callable[[type, str, list, str], Iterator[tuple[int, int]]]
 
 
 def _days_until(date_sql: str) -> str:
@@ -54,54 +50,49 @@ def _remember(kind: str, written: list[tuple[int, int]], due_on_of: dict[int, da
     )
 
 
-def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, chunks: Chunks) -> int:
-    """``payment.due_date_coming`` for the reseller's unpaid payments due 0..30 days after ``day``, each
-    (payment, due date, days left) once. ``chunks`` is the engine's id-range chunker."""
+def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, accounts: tuple[int, int]) -> int:
+    """``payment.due_date_coming`` for the unpaid payments of the reseller's accounts ``lo < id <= hi`` (a billing
+    chunk's) due 0..30 days after ``day``, each (payment, due date, days left) once."""
     if not handlers_for(reseller.pk, DUE_DATE_COMING):
         return 0
     payment, reminder = sql.table(Payment), sql.table(Reminder)
     sql_day = sql.db_date(day)
     horizon = sql.db_date(day + timedelta(days=REMINDER_HORIZON_DAYS))
-    where = "reseller_id = %s AND status = 'waiting_for_payment' AND due_date >= %s AND due_date <= %s"
-    where_params = [reseller.pk, sql_day, horizon]
-    announced = 0
-    for lo, hi in chunks(Payment, where, where_params, "announcing due dates"):
-        rows = sql.fetch_all(
-            f"SELECT p.id, p.account_id, p.document_id, p.invoice_id, p.due_date FROM {payment} p"
-            " WHERE p.reseller_id = %s AND p.status = 'waiting_for_payment' AND p.due_date >= %s"
-            " AND p.due_date <= %s AND p.id > %s AND p.id <= %s"
-            f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.kind = %s AND r.subject_id = p.id"
-            f"  AND r.due_on = p.due_date AND r.days_left = {_days_until('p.due_date')}) ORDER BY p.id",
-            [*where_params, lo, hi, DUE_DATE_COMING, sql_day],
-        )
-        if not rows:
-            continue
-        events, due_on_of, days_left_of = [], {}, {}
-        for payment_id, account_id, document_id, invoice_id, due_date in rows:
-            due_on_of[payment_id] = due_on = date.fromisoformat(str(due_date))
-            days_left_of[payment_id] = (due_on - day).days
-            events.append(
-                (
-                    reseller.pk,
-                    payment_id,
-                    account_id,
-                    {
-                        "document_id": document_id,
-                        "invoice_id": invoice_id,
-                        "due_date": due_on.isoformat(),
-                        "days_left": days_left_of[payment_id],
-                    },
-                )
+    rows = sql.fetch_all(
+        f"SELECT p.id, p.account_id, p.document_id, p.invoice_id, p.due_date FROM {payment} p"
+        f" WHERE {sql.in_accounts('p')} AND p.status = 'waiting_for_payment'"
+        " AND p.due_date >= %s AND p.due_date <= %s"
+        f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.kind = %s AND r.subject_id = p.id"
+        f"  AND r.due_on = p.due_date AND r.days_left = {_days_until('p.due_date')}) ORDER BY p.id",
+        [reseller.pk, *accounts, sql_day, horizon, DUE_DATE_COMING, sql_day],
+    )
+    if not rows:
+        return 0
+    events, due_on_of, days_left_of = [], {}, {}
+    for payment_id, account_id, document_id, invoice_id, due_date in rows:
+        due_on_of[payment_id] = due_on = date.fromisoformat(str(due_date))
+        days_left_of[payment_id] = (due_on - day).days
+        events.append(
+            (
+                reseller.pk,
+                payment_id,
+                account_id,
+                {
+                    "document_id": document_id,
+                    "invoice_id": invoice_id,
+                    "due_date": due_on.isoformat(),
+                    "days_left": days_left_of[payment_id],
+                },
             )
-        written = record_events_in_bulk(DUE_DATE_COMING, "payment", events, actor=SYSTEM, now=now)
-        _remember(DUE_DATE_COMING, written, due_on_of, days_left_of)
-        announced += len(rows)
-    return announced
+        )
+    written = record_events_in_bulk(DUE_DATE_COMING, "payment", events, actor=SYSTEM, now=now)
+    _remember(DUE_DATE_COMING, written, due_on_of, days_left_of)
+    return len(rows)
 
 
-def announce_billing_days(reseller: Reseller, day: date, *, now: datetime, chunks: Chunks) -> int:
-    """``billing_day.coming`` for each account with active subscriptions whose billing date is 1..7 days after
-    ``day``, once per (account, billing date, days left)."""
+def announce_billing_days(reseller: Reseller, day: date, *, now: datetime, accounts: tuple[int, int]) -> int:
+    """``billing_day.coming`` for each of the reseller's accounts ``lo < id <= hi`` with active subscriptions whose
+    billing date is 1..7 days after ``day``, once per (account, billing date, days left)."""
     if not handlers_for(reseller.pk, BILLING_DAY_COMING):
         return 0
     subscription, reminder = sql.table(Subscription), sql.table(Reminder)
@@ -111,41 +102,36 @@ def announce_billing_days(reseller: Reseller, day: date, *, now: datetime, chunk
         if billing_date.day > 28:  # billing days are 1..28
             continue
         sql_billing_date = sql.db_date(billing_date)
-        where = "reseller_id = %s AND billing_day = %s AND status = 'active' AND start_date <= %s"
-        where_params = [reseller.pk, billing_date.day, sql.db_date(day)]
-        for lo, hi in chunks(Subscription, where, where_params, "announcing billing days"):
-            # An account with subscriptions in two chunks is found again in the second one; by then the first
-            # one's reminder exists, so it is announced once.
-            account_ids = [
-                row[0]
-                for row in sql.fetch_all(
-                    f"SELECT DISTINCT s.account_id FROM {subscription} s WHERE s.reseller_id = %s"
-                    " AND s.billing_day = %s AND s.status = 'active' AND s.start_date <= %s"
-                    " AND s.id > %s AND s.id <= %s"
-                    f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.kind = %s AND r.subject_id = s.account_id"
-                    "  AND r.due_on = %s AND r.days_left = %s) ORDER BY s.account_id",
-                    [*where_params, lo, hi, BILLING_DAY_COMING, sql_billing_date, days_left],
-                )
-            ]
-            if not account_ids:
-                continue
-            payload = {
-                "billing_day": billing_date.day,
-                "billing_date": billing_date.isoformat(),
-                "days_left": days_left,
-            }
-            written = record_events_in_bulk(
-                BILLING_DAY_COMING,
-                "account",
-                [(reseller.pk, account_id, account_id, payload) for account_id in account_ids],
-                actor=SYSTEM,
-                now=now,
+        account_ids = [
+            row[0]
+            for row in sql.fetch_all(
+                f"SELECT DISTINCT s.account_id FROM {subscription} s WHERE {sql.in_accounts('s')}"
+                " AND s.billing_day = %s AND s.status = 'active' AND s.start_date <= %s"
+                f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.kind = %s AND r.subject_id = s.account_id"
+                "  AND r.due_on = %s AND r.days_left = %s) ORDER BY s.account_id",
+                [
+                    reseller.pk,
+                    *accounts,
+                    billing_date.day,
+                    sql.db_date(day),
+                    BILLING_DAY_COMING,
+                    sql_billing_date,
+                    days_left,
+                ],
             )
-            _remember(
-                BILLING_DAY_COMING,
-                written,
-                dict.fromkeys(account_ids, billing_date),
-                dict.fromkeys(account_ids, days_left),
-            )
-            announced += len(account_ids)
+        ]
+        if not account_ids:
+            continue
+        payload = {"billing_day": billing_date.day, "billing_date": billing_date.isoformat(), "days_left": days_left}
+        written = record_events_in_bulk(
+            BILLING_DAY_COMING,
+            "account",
+            [(reseller.pk, account_id, account_id, payload) for account_id in account_ids],
+            actor=SYSTEM,
+            now=now,
+        )
+        _remember(
+            BILLING_DAY_COMING, written, dict.fromkeys(account_ids, billing_date), dict.fromkeys(account_ids, days_left)
+        )
+        announced += len(account_ids)
     return announced

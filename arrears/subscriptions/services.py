@@ -3,9 +3,7 @@
 from datetime import date, datetime
 
 from django.db import transaction
-from django.db.models import Max
 
-from arrears.billing.models import BillingRun
 from arrears.catalog.models import Plan
 from arrears.charges.models import Charge
 from arrears.core import clock, sql
@@ -18,20 +16,16 @@ from arrears.subscriptions.models import Subscription
 from arrears.tenants.locks import wait_for_billing_day
 
 
-def last_billed_date(reseller_id: int) -> date | None:
-    return BillingRun.objects.filter(reseller_id=reseller_id).aggregate(last=Max("date"))["last"]
-
-
 def create_subscription(*, account: Account, plan: Plan, start_date: date, actor: Actor, now: datetime) -> Subscription:
     if plan.reseller_id != account.reseller_id:
         raise SubscriptionFieldInvalid("the plan belongs to another reseller", pointer="/plan_id")
     if not isinstance(start_date, date):
         raise SubscriptionFieldInvalid("start_date must be a date (YYYY-MM-DD)", pointer="/start_date")
     with transaction.atomic(durable=True):
-        # The billing engine's lock on the reseller: a day being billed right now finishes first, and the check
-        # below then sees it (without the lock, a subscription created mid-day would never get its first charge).
-        wait_for_billing_day(account.reseller_id)
-        billed = last_billed_date(account.reseller_id)
+        # The billing engine's lock on the reseller: a day being planned right now is seen by the check below, and
+        # a day already begun counts as billed (without it, a subscription created mid-day would never get its
+        # first charge).
+        billed = wait_for_billing_day(account.reseller_id)
         if billed is not None and start_date <= billed:
             # The engine has already passed that day, so the first period's fee would never be charged.
             raise StartDateAlreadyBilled(
@@ -59,43 +53,51 @@ def create_subscription(*, account: Account, plan: Plan, start_date: date, actor
 
 
 def _subscriptions_held_by_expired_payments(account_scoped: bool) -> str:
-    """SQL selecting subscriptions that have an expired payment whose grace period has passed (R44)."""
+    """SQL selecting subscriptions that have an expired payment whose grace period has passed (R44), of the
+    accounts ``lo < id <= hi`` when ``account_scoped``."""
     expired_since = sql.add_days("p.expiration_date", "ac.grace_days")
-    # For one account, SQLite (without statistics) would otherwise walk all the reseller's payments.
-    hint = " INDEXED BY payment_account_status_idx" if account_scoped and not sql.is_postgres() else ""
+    scope = sql.in_accounts("p") if account_scoped else "p.reseller_id = %s"
     return (
-        f"SELECT c.subscription_id FROM {sql.table(Payment)} p{hint}"
+        f"SELECT c.subscription_id FROM {sql.table(Payment)} p"
         f" JOIN {sql.table(Charge)} c ON c.invoice_id = p.invoice_id"
         f" JOIN {sql.table(Account)} a ON a.id = p.account_id"
         f" JOIN {sql.table(AccountClass)} ac ON ac.id = a.account_class_id"
-        f" WHERE p.reseller_id = %s AND p.status = 'expired' AND {expired_since} <= %s"
-        + (" AND p.account_id = %s" if account_scoped else "")
+        f" WHERE {scope} AND p.status = 'expired' AND {expired_since} <= %s"
     )
 
 
 def refresh_subscription_blocks(
-    *, reseller_id: int, today: date, account_id: int | None = None, actor: Actor, now: datetime
+    *,
+    reseller_id: int,
+    today: date,
+    account_id: int | None = None,
+    accounts: tuple[int, int] | None = None,
+    actor: Actor,
+    now: datetime,
 ) -> tuple[int, int]:
-    """Block subscriptions held by an expired payment past its grace; unblock those no longer held.
+    """Block subscriptions held by an expired payment past its grace; unblock those no longer held — of one
+    account, of the accounts ``lo < id <= hi`` (a billing chunk's), or of the whole reseller.
 
     Blocking is derived from payments, so every change to a payment's status calls this; a
     cancelled ERP payment is not expired and so never blocks (R34). Returns (blocked, unblocked).
     """
-    scope = " AND account_id = %s" if account_id is not None else ""
-    held = _subscriptions_held_by_expired_payments(account_id is not None)
-    held_params = [reseller_id, sql.db_date(today)] + ([account_id] if account_id is not None else [])
-    scope_params = [account_id] if account_id is not None else []
+    if account_id is not None:
+        accounts = (account_id - 1, account_id)
+    scope = sql.in_accounts() if accounts is not None else "reseller_id = %s"
+    scope_params = [reseller_id, *accounts] if accounts is not None else [reseller_id]
+    held = _subscriptions_held_by_expired_payments(accounts is not None)
+    held_params = [*scope_params, sql.db_date(today)]
     stamp = sql.db_datetime(now)
     table = sql.table(Subscription)
     blocked = sql.fetch_all(
-        f"UPDATE {table} SET status = 'blocked', updated_at = %s WHERE reseller_id = %s AND status = 'active'"
-        f"{scope} AND id IN ({held}) RETURNING id, account_id",
-        [stamp, reseller_id, *scope_params, *held_params],
+        f"UPDATE {table} SET status = 'blocked', updated_at = %s WHERE {scope} AND status = 'active'"
+        f" AND id IN ({held}) RETURNING id, account_id",
+        [stamp, *scope_params, *held_params],
     )
     unblocked = sql.fetch_all(
-        f"UPDATE {table} SET status = 'active', updated_at = %s WHERE reseller_id = %s AND status = 'blocked'"
-        f"{scope} AND id NOT IN ({held}) RETURNING id, account_id",
-        [stamp, reseller_id, *scope_params, *held_params],
+        f"UPDATE {table} SET status = 'active', updated_at = %s WHERE {scope} AND status = 'blocked'"
+        f" AND id NOT IN ({held}) RETURNING id, account_id",
+        [stamp, *scope_params, *held_params],
     )
     for event_type, rows, change in (
         ("subscription.blocked", blocked, ["active", "blocked"]),

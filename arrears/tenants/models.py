@@ -20,6 +20,10 @@ class Reseller(models.Model):
     payment_number_prefix = models.CharField(max_length=20, default="PAY")
     next_invoice_number = models.BigIntegerField(default=1)
     next_payment_number = models.BigIntegerField(default=1)
+    # The last date whose billing day has begun (its plan is written; its chunks may still be running). Writes
+    # into the billing calendar (a new subscription's start, a usage charge's period) treat every date up to it
+    # as billed, so what a running day decided before it began cannot change under it (tenants/locks.py).
+    billed_through = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from django.db.models import Q
 
-from arrears.billing.models import BillingRun
+from arrears.billing.models import BillingDayPlan, BillingRun
 from arrears.catalog.models import Plan, ServiceTerm
 from arrears.charges.models import Charge
 from arrears.charges.services import post_usage_charge
@@ -199,3 +199,10 @@ def build_busy_world(erp: bool) -> Reseller:
     _usage(metered, date(2026, 2, 5), date(2026, 1, 31), "10", 75)
     _usage(metered, date(2026, 3, 1), date(2026, 2, 28), "0.5", 999)
     return reseller
+
+
+def forget_billing_day(reseller: Reseller, day: date) -> None:
+    """Lose every record that ``day`` was billed (its run and its plan), as if the day had never run: billing it
+    again then re-runs every step on what the first run left."""
+    BillingRun.objects.filter(reseller=reseller, date=day).delete()
+    BillingDayPlan.objects.filter(reseller=reseller, date=day).delete()

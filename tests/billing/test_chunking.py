@@ -1,11 +1,10 @@
-"""Architecture rule 8: the engine works over id-range chunks; how the rows fall into chunks must
+"""Architecture rule 8: the engine bills a day in chunks of accounts; how the accounts fall into chunks must
 not change what it writes."""
 
 from datetime import date
 
 import pytest
 
-from arrears.billing import engine
 from arrears.customers.models import AccountClass
 from arrears.payments.models import Payment
 from tests.billing.helpers import BUSY_LAST, build_busy_world, refreshed, world_snapshot
@@ -19,24 +18,26 @@ def _events_in_a_stable_order(snapshot: dict) -> dict:
     return snapshot
 
 
-def test_one_row_chunks_write_the_same_rows_and_events_as_one_big_chunk(db, monkeypatch):
+def test_one_account_chunks_write_the_same_rows_and_events_as_one_big_chunk(db, settings):
     # Given two identical worlds
     whole, in_pieces = build_busy_world(erp=False), build_busy_world(erp=False)
 
-    # When one is billed with the usual chunk size and the other with chunks of a single row
+    # When one is billed with the usual chunk size and the other with chunks of a single account
     bill(whole, BUSY_LAST)
-    monkeypatch.setattr(engine, "CHUNK_SIZE", 1)
+    settings.ARREARS_BILLING_CHUNK_ACCOUNTS = 1
     bill(in_pieces, BUSY_LAST)
 
     # Then both hold the same rows, numbers, totals, statuses and events
     assert _events_in_a_stable_order(world_snapshot(in_pieces)) == _events_in_a_stable_order(world_snapshot(whole))
 
 
-@pytest.mark.parametrize("chunk_size", [engine.CHUNK_SIZE, 1])
+@pytest.mark.parametrize("chunk_accounts", [5_000, 1])
 def test_R21_same_day_payments_are_taken_oldest_first_whatever_the_chunks(
-    reseller, make_account, make_subscription, monkeypatch, chunk_size
+    reseller, make_account, make_subscription, settings, chunk_accounts
 ):
-    # Given an account with a 60.00 and a 30.00 payment both due on 11 February, and 40.00 on its balance
+    # Given an account with a 60.00 and a 30.00 payment both due on 11 February, and 40.00 on its balance (after
+    # another account, so that with one-account chunks it is not the first chunk's)
+    make_subscription(account=make_account(reseller=reseller), fee=1_000, billing_day=1, start_date=date(2026, 1, 1))
     account = make_account(reseller=reseller, expiration_days=10, balance=4_000)
     make_subscription(account=account, fee=6_000, billing_day=1, start_date=date(2026, 1, 1))
     make_subscription(account=account, fee=3_000, billing_day=5, start_date=date(2026, 1, 5))
@@ -48,7 +49,7 @@ def test_R21_same_day_payments_are_taken_oldest_first_whatever_the_chunks(
     assert (older.due_date, newer.due_date) == (date(2026, 2, 11), date(2026, 2, 11))
 
     # When the due date is billed, with the payments falling into one chunk or into separate ones
-    monkeypatch.setattr(engine, "CHUNK_SIZE", chunk_size)
+    settings.ARREARS_BILLING_CHUNK_ACCOUNTS = chunk_accounts
     bill(reseller, date(2026, 2, 11))
 
     # Then the balance pays oldest first while the running total fits: the older payment does not

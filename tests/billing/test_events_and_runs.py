@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from arrears.billing.engine import run_billing
+from arrears.billing.engine import last_billed_date, run_billing
 from arrears.billing.models import BillingRun
 from arrears.charges.models import Charge
 from arrears.charges.services import post_usage_charge
@@ -14,7 +14,6 @@ from arrears.core.actors import Actor
 from arrears.events.models import Event
 from arrears.invoices.models import Invoice
 from arrears.payments.models import Payment
-from arrears.subscriptions.services import last_billed_date
 from tests.billing.helpers import business_time, events
 from tests.conftest import at, bill
 from tests.factories import ResellerFactory

@@ -28,14 +28,14 @@ def test_a_failing_reseller_is_recorded_and_retried_while_the_others_are_billed(
     failing, healthy = ResellerFactory(name="Broken"), ResellerFactory(name="Healthy")
     for reseller in (failing, healthy):
         SubscriptionFactory(account=AccountFactory(reseller=reseller), start_date=date(2026, 3, 1))
-    real_day = engine.run_billing_day
+    real_run = engine._BillingDay.run
 
-    def run_billing_day(reseller, day, **options):
-        if reseller.pk == failing.pk:
+    def run(day):
+        if day.reseller.pk == failing.pk:
             raise RuntimeError("a plan of this reseller has no price")
-        return real_day(reseller, day, **options)
+        return real_run(day)
 
-    monkeypatch.setattr(engine, "run_billing_day", run_billing_day)
+    monkeypatch.setattr(engine._BillingDay, "run", run)
     with time_machine.travel(datetime(2026, 3, 2, 12, tzinfo=UTC), tick=False):
         bill_due_days_periodically.call_local()
 
@@ -46,10 +46,11 @@ def test_a_failing_reseller_is_recorded_and_retried_while_the_others_are_billed(
     assert not BillingRun.objects.filter(reseller=failing).exists()
     failure = Event.objects.get(type="billing.failed")
     assert failure.reseller_id == failing.pk and "has no price" in failure.payload["error"]
-    retries = [task for task in immediate_huey.scheduled() if task.name.endswith("bill_reseller")]
-    assert [task.args for task in retries] == [(failing.pk,)], "the failing reseller's task is retried on its own"
+    retries = immediate_huey.scheduled()
+    assert [task.args[0] for task in retries] == [failing.pk], "the failing reseller's chunk is retried on its own"
+    assert all(task.name.endswith("bill_chunk") for task in retries)
 
-    monkeypatch.setattr(engine, "run_billing_day", real_day)
+    monkeypatch.setattr(engine._BillingDay, "run", real_run)
     with time_machine.travel(datetime(2026, 3, 2, 12, 15, tzinfo=UTC), tick=False):
         bill_due_days_periodically.call_local()
     assert BillingRun.objects.filter(reseller=failing).count() == 2

@@ -7,7 +7,7 @@ from arrears.billing.models import BillingRun
 from arrears.charges.services import post_usage_charge
 from arrears.core import clock
 from arrears.core.actors import SYSTEM
-from tests.billing.helpers import table_snapshot
+from tests.billing.helpers import forget_billing_day, table_snapshot
 from tests.conftest import at, bill
 
 EVENTFUL_DAY = date(2026, 2, 7)
@@ -50,7 +50,7 @@ def test_running_the_same_date_twice_changes_nothing(any_mode_reseller, make_acc
 
     # When that day, earlier days and the whole range are billed again
     again = [
-        run_billing_day(any_mode_reseller, day)
+        run_billing_day(any_mode_reseller, day, wall_clock=lambda: at(EVENTFUL_DAY))
         for day in (EVENTFUL_DAY, date(2026, 2, 2), date(2026, 2, 1), date(2026, 1, 1))
     ]
     again += bill(any_mode_reseller, EVENTFUL_DAY)
@@ -70,8 +70,8 @@ def test_each_step_is_a_conditional_change_even_without_the_day_marker(
     before = table_snapshot()
 
     # When the day's run record is lost and the day is billed again
-    BillingRun.objects.filter(reseller=any_mode_reseller, date=EVENTFUL_DAY).delete()
-    result = run_billing_day(any_mode_reseller, EVENTFUL_DAY)
+    forget_billing_day(any_mode_reseller, EVENTFUL_DAY)
+    result = run_billing_day(any_mode_reseller, EVENTFUL_DAY, wall_clock=lambda: at(EVENTFUL_DAY))
 
     # Then the steps found nothing left to do: no row and no event changed
     assert not result.skipped
@@ -88,7 +88,8 @@ def test_days_are_billed_once_even_when_the_range_overlaps(reseller, make_accoun
     before = table_snapshot()
 
     # When an older date is billed
-    results = bill(reseller, date(2026, 2, 1)) + [run_billing_day(reseller, date(2026, 1, 15))]
+    older = run_billing_day(reseller, date(2026, 1, 15), wall_clock=lambda: at(date(2026, 2, 10)))
+    results = bill(reseller, date(2026, 2, 1)) + [older]
 
     # Then nothing is billed again
     assert [r.skipped for r in results] == [True]

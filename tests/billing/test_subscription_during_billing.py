@@ -35,7 +35,7 @@ def test_a_subscription_created_mid_billing_day_waits_for_the_day_and_is_refused
 
     def bill():
         try:
-            run_billing_day(reseller, DAY, progress=progress)
+            run_billing_day(reseller, DAY, wall_clock=lambda: at(DAY), progress=progress)
         except Exception as exc:  # handed to the assertion below
             errors.append(exc)
         finally:

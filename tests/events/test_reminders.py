@@ -8,6 +8,7 @@ from arrears.events.handlers import create_event_handler
 from arrears.events.models import Event, PendingDispatch, Reminder
 from arrears.events.reminders import BILLING_DAY_COMING, DUE_DATE_COMING
 from arrears.invoices.services import revoke_invoice_approval
+from tests.billing.helpers import forget_billing_day
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import T0, AccountFactory, SubscriptionFactory
 from tests.service_support import approved, invoice_of
@@ -90,8 +91,8 @@ def test_R41_running_a_day_twice_announces_nothing_twice(reseller):
     assert {DUE_DATE_COMING, BILLING_DAY_COMING} <= {event_type for _, event_type in before[0]}
 
     # When the day's run record is lost and the day runs again
-    BillingRun.objects.filter(reseller=reseller, date=date(2026, 2, 3)).delete()
-    again = run_billing_day(reseller, date(2026, 2, 3))
+    forget_billing_day(reseller, date(2026, 2, 3))
+    again = run_billing_day(reseller, date(2026, 2, 3), wall_clock=lambda: at(date(2026, 2, 3)))
 
     # Then nothing was announced again
     assert (again.counts["due_date_reminders"], again.counts["billing_day_reminders"]) == (0, 0)
@@ -159,10 +160,10 @@ def test_R41_nothing_is_announced_when_no_handler_serves_the_event(reseller):
 # --- billing days --------------------------------------------------------------------------------------
 
 
-def test_billing_days_are_announced_1_to_7_days_ahead_once_per_account(reseller, monkeypatch):
+def test_billing_days_are_announced_1_to_7_days_ahead_once_per_account(reseller, settings):
     # Given an account with two subscriptions on billing day 15 and another account on day 20;
-    # chunks of one subscription, so the account's two subscriptions fall into different chunks
-    monkeypatch.setattr("arrears.billing.engine.CHUNK_SIZE", 1)
+    # chunks of one account, so the accounts are announced by different chunks
+    settings.ARREARS_BILLING_CHUNK_ACCOUNTS = 1
     two = AccountFactory(reseller=reseller)
     SubscriptionFactory(account=two, billing_day=15, start_date=date(2026, 1, 1))
     SubscriptionFactory(account=two, billing_day=15, start_date=date(2026, 1, 1))

@@ -36,7 +36,12 @@ class Command(JsonCommand):
             self.stderr.write(f"{reseller.name} {result.date}: {done or 'nothing to do'}")
 
         results = run_billing(
-            wall_now=self.now(), until=until, reseller_ids=reseller_ids, progress=progress, on_day=on_day
+            wall_now=self.now(),
+            wall_clock=self.now,
+            until=until,
+            reseller_ids=reseller_ids,
+            progress=progress,
+            on_day=on_day,
         )
         billed = [r for r in results if not r.skipped]
         totals: dict[str, int] = {}
