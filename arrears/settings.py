@@ -230,12 +230,14 @@ def _huey_from_url(url: str | None):
     from huey import PostgresHuey, RedisHuey, SqliteHuey
 
     immediate = os.environ.get("ARREARS_HUEY_IMMEDIATE", "0") == "1"
+    # The queue's name: installations (or test runs) sharing one Redis or PostgreSQL keep their tasks apart by it.
+    name = os.environ.get("ARREARS_QUEUE_NAME", "arrears")
     if not url:
-        return SqliteHuey("arrears", filename=str(DATA_DIR / "huey.sqlite3"), immediate=immediate)
+        return SqliteHuey(name, filename=str(DATA_DIR / "huey.sqlite3"), immediate=immediate)
     if url.startswith(("redis://", "rediss://")):
-        return RedisHuey("arrears", url=url, immediate=immediate)
+        return RedisHuey(name, url=url, immediate=immediate)
     if url.startswith(("postgres://", "postgresql://")):
-        return PostgresHuey("arrears", dsn=url, immediate=immediate)
+        return PostgresHuey(name, dsn=url, immediate=immediate)
     raise ValueError(f"HUEY_URL must start with redis:// or postgres://, got {url!r}")
 
 

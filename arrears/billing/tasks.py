@@ -6,6 +6,7 @@ time zone is billed within a quarter of an hour.
 """
 
 import logging
+from datetime import date
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -50,31 +51,34 @@ def _recording_failures(reseller_id: int, what: str) -> Iterator[None]:
 
 
 @db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
-def bill_reseller(reseller_id: int) -> None:
-    """Begin the reseller's next due billing day: plan it and queue its chunks, which any worker bills (on one
-    machine or several); the chunk that completes the day queues this task again for the day after. A day already
-    planned (a crashed worker's) is taken up where it stopped: its unfinished chunks are queued again, and a chunk
-    queued twice is billed once. The engine's days are idempotent, so a retry bills only what is still due."""
+def bill_reseller(reseller_id: int, until: str | None = None) -> None:
+    """Begin the reseller's next due billing day up to ``until`` (an ISO date; default: the reseller's today): plan
+    it and queue its chunks, which any worker bills (on one machine or several); the chunk that completes the day
+    queues this task again for the day after. A day already planned (a crashed worker's) is taken up where it
+    stopped: its unfinished chunks are queued again, and a chunk queued twice is billed once. The engine's days are
+    idempotent, so a retry bills only what is still due."""
     reseller = Reseller.objects.filter(pk=reseller_id).first()
     if reseller is None:
         return
+    last_day = date.fromisoformat(until) if until else clock.local_date(clock.wall_clock(), reseller.timezone)
     with _recording_failures(reseller_id, f"reseller {reseller_id}"):
-        for day in dates_to_bill(reseller, clock.local_date(clock.wall_clock(), reseller.timezone)):
+        for day in dates_to_bill(reseller, last_day):
             plan = plan_billing_day(reseller_id, day, now=clock.wall_clock())
             if plan is None:
                 continue  # complete already, or nothing to bill
             for chunk_id in plan.chunks.filter(finished_at=None).order_by("position").values_list("pk", flat=True):
-                bill_chunk(reseller_id, chunk_id)
+                bill_chunk(reseller_id, chunk_id, until)
             return
 
 
 @db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
-def bill_chunk(reseller_id: int, chunk_id: int) -> None:
-    """Bill one chunk of a planned day of the reseller; if it was the day's last, begin the next due day."""
+def bill_chunk(reseller_id: int, chunk_id: int, until: str | None = None) -> None:
+    """Bill one chunk of a planned day of the reseller; if it was the day's last, begin the next due day (up to
+    ``until``, as ``bill_reseller``)."""
     with _recording_failures(reseller_id, f"chunk {chunk_id}"):
         result = run_billing_chunk(chunk_id, wall_clock=clock.wall_clock)
     if result.day_finished:
-        bill_reseller(result.reseller_id)
+        bill_reseller(result.reseller_id, until)
 
 
 @db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
