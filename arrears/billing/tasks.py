@@ -6,9 +6,9 @@ time zone is billed within a quarter of an hour.
 """
 
 import logging
-from datetime import date
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 
 from django.core.cache import cache
 from huey import crontab

@@ -68,13 +68,14 @@ for name, (erp, accounts) in json.loads(sys.argv[1]).items():
                                  account_class=short_terms if n % 3 == 0 else None, actor=SETUP, now=T0)
         if n % 2:
             top_up_balance(account, 15_000, actor=SETUP, now=T0)
-        first = create_subscription(account=account, plan=monthly, start_date=date(2026, 1, 1), actor=SETUP, now=T0)
-        create_subscription(account=account, plan=mid_month, start_date=date(2026, 1, 10), actor=SETUP, now=T0)
+        first = create_subscription(account=account, plan=monthly, start_date=date(2026, 1, 20), actor=SETUP, now=T0)
+        create_subscription(account=account, plan=mid_month, start_date=date(2026, 1, 21), actor=SETUP, now=T0)
         if n % 5 == 0:
-            create_subscription(account=account, plan=free, start_date=date(2026, 1, 3), actor=SETUP, now=T0)
+            create_subscription(account=account, plan=free, start_date=date(2026, 1, 22), actor=SETUP, now=T0)
         if n % 4 == 1:
             post_usage_charge(first, description="Traffic", quantity=f"{n}.5", unit_price=37,
-                              usage_date=date(2026, 1, 1), actor=SETUP, now=T0)
+                              usage_date=date(2026, 1, 20), actor=SETUP,
+                              now=datetime(2026, 1, 20, 12, tzinfo=timezone.utc))
 """
 
 ENQUEUE = """
@@ -377,7 +378,7 @@ def test_a_worker_killed_mid_day_and_a_rerun_bill_what_one_process_bills(databas
             database.value(
                 env,
                 "SELECT COUNT(*) FROM billing_billingchunk c JOIN billing_billingdayplan p ON p.id = c.plan_id"
-                " WHERE c.finished_at IS NOT NULL AND p.chunks_finished < p.chunk_count AND p.date > '2026-01-20'",
+                " WHERE c.finished_at IS NOT NULL AND p.chunks_finished < p.chunk_count AND p.date > '2026-01-28'",
             )
             > 0
         )
