@@ -26,6 +26,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -117,7 +118,7 @@ def load_average() -> str:
 class Target:
     """Where the engine's database and the floor's copy live."""
 
-    def __init__(self, database_url: str | None, workdir: Path):
+    def __init__(self, database_url: str | None, workdir: Path, workers: int = 0):
         self.workdir = workdir
         if database_url is None:
             database_url = f"sqlite:///{workdir / 'engine.sqlite3'}"
@@ -128,6 +129,9 @@ class Target:
             self.name = parts.path.lstrip("/")
             self.floor_name = f"{self.name}_floor"
             self.floor_url = urlunsplit(parts._replace(path=f"/{self.floor_name}"))
+            # With --workers N: the 1-worker run bills NAME, the N-worker run a copy, NAME_workers.
+            self.workers_name = f"{self.name}_workers" if workers > 1 else ""
+            self.workers_url = urlunsplit(parts._replace(path=f"/{self.workers_name}"))
             self.admin_url = urlunsplit(parts._replace(path="/postgres"))
         elif parts.scheme == "sqlite":
             self.path = Path(database_url.removeprefix("sqlite:///")).resolve()
@@ -146,6 +150,7 @@ class Target:
         if self.postgres:
             self._admin(
                 f'DROP DATABASE IF EXISTS "{self.floor_name}" WITH (FORCE)',
+                f'DROP DATABASE IF EXISTS "{self.name}_workers" WITH (FORCE)',
                 f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)',
                 f'CREATE DATABASE "{self.name}"',
             )
@@ -159,6 +164,8 @@ class Target:
         """Called after every connection to the built database is closed."""
         if self.postgres:
             self._admin(f'CREATE DATABASE "{self.floor_name}" TEMPLATE "{self.name}"')
+            if self.workers_name:
+                self._admin(f'CREATE DATABASE "{self.workers_name}" TEMPLATE "{self.name}"')
         else:
             shutil.copyfile(self.path, self.floor_path)
 
@@ -166,6 +173,7 @@ class Target:
         if self.postgres:
             self._admin(
                 f'DROP DATABASE IF EXISTS "{self.floor_name}" WITH (FORCE)',
+                f'DROP DATABASE IF EXISTS "{self.name}_workers" WITH (FORCE)',
                 f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)',
             )
         else:
@@ -173,12 +181,12 @@ class Target:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
 
-    def raw_connect(self, floor: bool):
+    def raw_connect(self, floor: bool, url: str | None = None):
         """A plain DB-API connection (no Django) in autocommit; the caller issues BEGIN/COMMIT."""
         if self.postgres:
             import psycopg
 
-            return psycopg.connect(self.floor_url if floor else self.url, autocommit=True)
+            return psycopg.connect(url or (self.floor_url if floor else self.url), autocommit=True)
         conn = sqlite3.connect(self.floor_path if floor else self.path, isolation_level=None, timeout=120)
         # The same pragmas the application's connections use (arrears/settings.py).
         conn.execute("PRAGMA journal_mode=WAL")
@@ -344,9 +352,88 @@ def run_engine() -> tuple[float, list]:
 
     results = []
     for day in (CHARGES_DAY, INVOICES_DAY):
-        results.append(run_billing_day(reseller, day, progress=progress))
+        results.append(run_billing_day(reseller, day, wall_clock=lambda: datetime.now(UTC), progress=progress))
         print(f"  [{time.perf_counter() - started:6.1f} s] billed {day}: {results[-1].counts}", flush=True)
     return time.perf_counter() - started, results
+
+
+# --- the engine in worker processes -------------------------------------------------------------
+
+
+def _status_of(pid: int, field: str) -> int:
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    return int(match.group(1)) if match else 0
+
+
+def run_workers(target: Target, database_url: str, count: int) -> tuple[float, list[float]]:
+    """Both days through the task queue: ``arrears run_huey`` consumers (one worker thread each) bill the chunks
+    that ``bill_reseller`` fans out; timed from the enqueue until the second day's ``BillingRun`` is written.
+    Returns the seconds and each consumer's peak RSS in MB."""
+    import uuid
+
+    import psycopg
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "HUEY_URL": os.environ.get("HUEY_URL", "redis://127.0.0.1:6379/0"),
+        "ARREARS_QUEUE_NAME": f"arrears-bench-{uuid.uuid4().hex[:12]}",
+        "ARREARS_DATA_DIR": str(target.workdir),
+        "ARREARS_LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "arrears.settings",
+    }
+    command = [str(Path(sys.executable).parent / "arrears"), "run_huey", "--workers", "1", "--no-periodic"]
+    command += ["--delay", "0.01", "--max-delay", "0.1"]
+    logs = [open(target.workdir / f"worker-{count}-{n}.log", "w") for n in range(count)]  # noqa: SIM115
+    workers = [
+        subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for log in logs
+    ]
+    try:
+        time.sleep(4)  # Django is loaded and the consumers poll before the clock starts
+        for worker in workers:
+            if worker.poll() is not None:
+                raise SystemExit(f"a worker exited ({worker.returncode}): see {target.workdir}")
+        enqueue = (
+            "import django; django.setup()\n"
+            "from arrears.billing.tasks import bill_reseller\n"
+            "from arrears.tenants.models import Reseller\n"
+            f"bill_reseller(Reseller.objects.get().pk, '{INVOICES_DAY.isoformat()}')\n"
+        )
+        conn = psycopg.connect(database_url, autocommit=True)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", enqueue], env=env, check=True, cwd=REPO)
+        last_report = 0.0
+        while True:
+            done = conn.execute("SELECT COUNT(*) FROM billing_billingrun WHERE date = %s", [INVOICES_DAY]).fetchone()[0]
+            if done:
+                break
+            now = time.perf_counter() - started
+            if now - last_report >= 15:
+                last_report = now
+                plans = conn.execute(
+                    "SELECT date, chunks_finished, chunk_count FROM billing_billingdayplan ORDER BY date"
+                ).fetchall()
+                print(f"  [{now:6.1f} s] " + ", ".join(f"{d}: {f}/{c} chunks" for d, f, c in plans), flush=True)
+            for worker in workers:
+                if worker.poll() is not None:
+                    raise SystemExit(f"a worker exited ({worker.returncode}): see {target.workdir}")
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+        conn.close()
+        peaks = [_status_of(worker.pid, "VmHWM") / 1024 for worker in workers]
+        return elapsed, peaks
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+        for log in logs:
+            log.close()
 
 
 # --- the floor ----------------------------------------------------------------------------------
@@ -489,31 +576,36 @@ def run_floor(target: Target) -> tuple[float, dict[str, int]]:
 
 # --- checks -------------------------------------------------------------------------------------
 
+# Each table's compared columns and the order of its rows: natural keys, not ids, because rows the engine inserts
+# get their ids in the order their chunks commit, which depends on the number of workers.
 COMPARED = {
-    "tenants_reseller": "id, next_invoice_number, next_payment_number",
-    "billing_billingrun": "id, reseller_id, date",
+    "tenants_reseller": ("id, next_invoice_number, next_payment_number", "id"),
+    "billing_billingrun": ("reseller_id, date", "reseller_id, date"),
     "invoices_invoice": (
-        "id, account_id, billing_day, billing_date, from_date, to_date, status, currency, total,"
+        "account_id, billing_day, billing_date, from_date, to_date, status, currency, total,"
         " number, document_id, original_document_id, managed_externally, created_at, updated_at,"
-        " closed_at"
+        " closed_at",
+        "account_id, billing_day, billing_date",
     ),
     "charges_charge": (
-        "id, account_id, subscription_id, invoice_id, kind, description, net_amount, tax_amount,"
-        " amount, period_from, period_to, close_date, status, created_at, closed_at"
+        "account_id, subscription_id, kind, description, net_amount, tax_amount,"
+        " amount, period_from, period_to, close_date, status, created_at, closed_at",
+        "account_id, subscription_id, period_from, kind, description, net_amount",
     ),
     "payments_payment": (
-        "id, account_id, invoice_id, type, status, number, document_id, total, initial_total,"
-        " amount_paid_from_balance, currency, due_date, expiration_date, created_at, updated_at"
+        "account_id, invoice_id, type, status, number, document_id, total, initial_total,"
+        " amount_paid_from_balance, currency, due_date, expiration_date, created_at, updated_at",
+        "invoice_id",
     ),
 }
 
 
-def table_digests(target: Target, floor: bool) -> dict[str, tuple[int, str]]:
-    conn = target.raw_connect(floor=floor)
+def table_digests(target: Target, floor: bool, url: str | None = None) -> dict[str, tuple[int, str]]:
+    conn = target.raw_connect(floor=floor, url=url)
     digests = {}
-    for table, columns in COMPARED.items():
+    for table, (columns, order) in COMPARED.items():
         cursor = conn.cursor()
-        cursor.execute(f"SELECT {columns} FROM {table} ORDER BY id")
+        cursor.execute(f"SELECT {columns} FROM {table} ORDER BY {order}")
         digest, rows = hashlib.sha256(), 0
         while batch := cursor.fetchmany(20_000):
             rows += len(batch)
@@ -523,9 +615,11 @@ def table_digests(target: Target, floor: bool) -> dict[str, tuple[int, str]]:
     return digests
 
 
-def check_engine_results(target: Target, accounts: int, per_account: int, recurring: bool) -> list[str]:
+def check_engine_results(
+    target: Target, accounts: int, per_account: int, recurring: bool, url: str | None = None
+) -> list[str]:
     """Absolute checks on the engine's database: what this data must produce."""
-    conn = target.raw_connect(floor=False)
+    conn = target.raw_connect(floor=False, url=url)
     cursor = conn.cursor()
 
     def value(statement: str, params=()):
@@ -629,6 +723,13 @@ def main() -> int:
         help="active subscriptions: 2026-11-01 also opens next period's invoices and creates its "
         "recurring charges (the floor does the same inserts)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="PostgreSQL: bill through the task queue (HUEY_URL, default redis://127.0.0.1:6379/0) with 1 worker"
+        " process, then with N on a copy, instead of in this process",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases (and print where they are)")
     parser.add_argument("--no-check", action="store_true", help="skip the result checks after the timings")
     parser.add_argument("--build-into", help=argparse.SUPPRESS)
@@ -636,13 +737,15 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.build_into:  # the child process
-        target = Target(args.build_into, Path(args.workdir))
+        target = Target(args.build_into, Path(args.workdir), workers=args.workers)
         setup_django(target)
         build(target, args.accounts, args.charges_per_account, args.recurring)
         return 0
 
     workdir = Path(tempfile.mkdtemp(prefix="arrears-bench-"))
-    target = Target(args.database_url, workdir)
+    target = Target(args.database_url, workdir, workers=args.workers)
+    if args.workers and not target.postgres:
+        raise SystemExit("--workers needs a postgres:// --database-url (SQLite has one writer: it bills in process)")
     backend = "PostgreSQL" if target.postgres else "SQLite"
     print(
         f"Arrears billing-day benchmark: {args.accounts:,} accounts x {args.charges_per_account} blocked charges,"
@@ -666,6 +769,8 @@ def main() -> int:
                 str(args.accounts),
                 "--charges-per-account",
                 str(args.charges_per_account),
+                "--workers",
+                str(args.workers),
                 *(["--recurring"] if args.recurring else []),
             ],
             check=True,
@@ -676,16 +781,26 @@ def main() -> int:
         setup_django(target)
         from django.db import connection
 
-        connection.ensure_connection()
-        rss_before = current_rss_mb()
-        reset_peak_rss()
-        print("engine: run_billing_day 2026-11-01 and 2026-11-02 ...", flush=True)
-        cpu_started = cpu_seconds()
-        engine_seconds, _ = run_engine()
-        engine_cpu = cpu_seconds() - cpu_started
-        engine_peak = peak_rss_mb()
-        process_peak_after_engine = ru_maxrss_mb()
-        connection.close()
+        worker_runs: dict[int, tuple[float, list[float]]] = {}
+        engine_seconds = engine_cpu = engine_peak = rss_before = process_peak_after_engine = 0.0
+        if args.workers:
+            for count, url in sorted({1: target.url, args.workers: target.workers_url or target.url}.items()):
+                print(f"engine: {count} worker process(es), both days through the queue ...", flush=True)
+                worker_runs[count] = run_workers(target, url, count)
+                seconds, peaks = worker_runs[count]
+                print(f"  {count} worker(s): {seconds:.2f} s, peak RSS per worker {[round(p) for p in peaks]} MB")
+            engine_seconds = worker_runs[1][0]
+        else:
+            connection.ensure_connection()
+            rss_before = current_rss_mb()
+            reset_peak_rss()
+            print("engine: run_billing_day 2026-11-01 and 2026-11-02 ...", flush=True)
+            cpu_started = cpu_seconds()
+            engine_seconds, _ = run_engine()
+            engine_cpu = cpu_seconds() - cpu_started
+            engine_peak = peak_rss_mb()
+            process_peak_after_engine = ru_maxrss_mb()
+            connection.close()
 
         print("floor: raw SQL on the copy ...", flush=True)
         reset_peak_rss()
@@ -698,18 +813,24 @@ def main() -> int:
 
         failures: list[str] = []
         if not args.no_check:
-            print("checks: engine results ...", flush=True)
-            failures = check_engine_results(target, args.accounts, args.charges_per_account, args.recurring)
-            print("checks: engine database vs floor database, row by row ...", flush=True)
-            engine_digests, floor_digests = table_digests(target, False), table_digests(target, True)
-            for table, (rows, digest) in engine_digests.items():
-                same = floor_digests[table][1] == digest
-                print(
-                    f"  {'ok  ' if same else 'FAIL'} {table}: {rows:,} rows {'identical' if same else 'DIFFER'}"
-                    f" (floor: {floor_digests[table][0]:,} rows)"
+            engine_urls = {"engine": None}
+            if args.workers > 1:
+                engine_urls = {"engine, 1 worker": target.url, f"engine, {args.workers} workers": target.workers_url}
+            floor_digests = table_digests(target, True)
+            for label, url in engine_urls.items():
+                print(f"checks: {label}: results ...", flush=True)
+                failures += check_engine_results(
+                    target, args.accounts, args.charges_per_account, args.recurring, url=url
                 )
-                if not same:
-                    failures.append(f"{table} differs from the floor")
+                print(f"checks: {label}: database vs floor database, row by row ...", flush=True)
+                for table, (rows, digest) in table_digests(target, False, url=url).items():
+                    same = floor_digests[table][1] == digest
+                    print(
+                        f"  {'ok  ' if same else 'FAIL'} {table}: {rows:,} rows {'identical' if same else 'DIFFER'}"
+                        f" (floor: {floor_digests[table][0]:,} rows)"
+                    )
+                    if not same:
+                        failures.append(f"{label}: {table} differs from the floor")
 
         ratio = engine_seconds / floor_seconds
         result = {
@@ -731,6 +852,11 @@ def main() -> int:
             "build_child_peak_rss_mb": round(build_peak),
             "checks_failed": failures,
         }
+        if worker_runs:
+            result["workers"] = {
+                str(count): {"s": round(seconds, 2), "peak_rss_mb_per_worker": [round(p) for p in peaks]}
+                for count, (seconds, peaks) in worker_runs.items()
+            }
         print()
         print(f"build (child process)     {build_seconds:8.1f} s   peak RSS {build_peak:6.0f} MB")
         print(
@@ -746,6 +872,14 @@ def main() -> int:
             f" load average now {load_average()})"
         )
         print(f"peak RSS of this process  {process_peak:8.0f} MB   (ru_maxrss; the build ran in a child)")
+        if worker_runs:
+            one = worker_runs[1][0]
+            for count, (seconds, peaks) in worker_runs.items():
+                print(
+                    f"engine, {count} worker(s)       {seconds:8.2f} s   x{seconds / one:.2f} of 1 worker,"
+                    f" x{seconds / floor_seconds:.2f} of the floor; peak RSS per worker"
+                    f" {', '.join(f'{p:.0f}' for p in peaks)} MB"
+                )
         print(f"RESULT {json.dumps(result)}")
         if failures:
             print(f"CHECKS FAILED: {', '.join(failures)}")
