@@ -357,6 +357,65 @@ def run_engine() -> tuple[float, list]:
     return time.perf_counter() - started, results
 
 
+# --- what the server spends its time on (PostgreSQL, --profile) ---------------------------------
+
+
+class ServerProfile:
+    """Every statement of the engine's connection explained by the server itself: auto_explain with ANALYZE and
+    BUFFERS (no per-node timing, which would slow the run), its plans sent to this client as notices and summed
+    per statement (the first words of its text): server time, rows, and shared buffers hit / read / dirtied /
+    written. The figures bench/README.md quotes."""
+
+    def __init__(self):
+        self.totals: dict[str, list[float]] = {}
+
+    def attach(self, connection) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("LOAD 'auto_explain'")
+            for name, value in (
+                ("log_min_duration", "0"),
+                ("log_analyze", "on"),
+                ("log_buffers", "on"),
+                ("log_timing", "off"),
+                ("log_wal", "on"),
+                ("log_level", "notice"),
+            ):
+                cursor.execute(f"SET auto_explain.{name} = {value}")
+        connection.connection.add_notice_handler(self._notice)
+
+    def _notice(self, diagnostic) -> None:
+        text = diagnostic.message_primary or ""
+        match = re.search(r"duration: ([0-9.]+) ms", text)
+        query = re.search(r"Query Text: (.*)", text)
+        if not match or not query:
+            return
+        words = " ".join(query.group(1).split())
+        key = re.sub(r"\s+", " ", words)[:80]
+        totals = self.totals.setdefault(key, [0, 0.0, 0, 0, 0, 0, 0, 0])
+        totals[0] += 1
+        totals[1] += float(match.group(1))
+        top = re.search(r"\(actual rows=(\d+)", text)
+        totals[2] += int(top.group(1)) if top else 0
+        buffers = re.search(r"Buffers: shared ([^\n]*)", text)
+        if buffers:
+            for position, name in enumerate(("hit", "read", "dirtied", "written"), start=3):
+                found = re.search(rf"{name}=(\d+)", buffers.group(1))
+                totals[position] += int(found.group(1)) if found else 0
+        wal = re.search(r"WAL: records=(\d+)(?: fpi=\d+)? bytes=(\d+)", text)
+        if wal:
+            totals[7] += int(wal.group(2))
+
+    def report(self, wall_seconds: float) -> None:
+        server = sum(t[1] for t in self.totals.values()) / 1000
+        print(f"\nserver time by statement (auto_explain; {server:.1f} s of {wall_seconds:.1f} s wall):")
+        print(f"  {'s':>7} {'share':>6} {'calls':>6} {'rows':>10} {'hit':>10} {'read':>8} {'dirtied':>8} {'WAL MB':>7}")
+        for key, t in sorted(self.totals.items(), key=lambda item: -item[1][1])[:16]:
+            print(
+                f"  {t[1] / 1000:7.2f} {t[1] / 10 / wall_seconds:5.1f}% {t[0]:6d} {t[2]:10,d} {t[3]:10,d} {t[4]:8,d}"
+                f" {t[5]:8,d} {t[7] / 1e6:7.1f}  {key}"
+            )
+
+
 # --- the engine in worker processes -------------------------------------------------------------
 
 
@@ -724,6 +783,11 @@ def main() -> int:
         "recurring charges (the floor does the same inserts)",
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="PostgreSQL, in process: print the server's time, rows and buffers per statement (auto_explain)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=0,
@@ -792,6 +856,9 @@ def main() -> int:
             engine_seconds = worker_runs[1][0]
         else:
             connection.ensure_connection()
+            profile = ServerProfile() if args.profile and target.postgres else None
+            if profile:
+                profile.attach(connection)
             rss_before = current_rss_mb()
             reset_peak_rss()
             print("engine: run_billing_day 2026-11-01 and 2026-11-02 ...", flush=True)
@@ -800,6 +867,8 @@ def main() -> int:
             engine_cpu = cpu_seconds() - cpu_started
             engine_peak = peak_rss_mb()
             process_peak_after_engine = ru_maxrss_mb()
+            if profile:
+                profile.report(engine_seconds)
             connection.close()
 
         print("floor: raw SQL on the copy ...", flush=True)
