@@ -5,10 +5,13 @@ from datetime import date
 
 import pytest
 
+from arrears.billing import engine
+from arrears.billing.errors import BillingPlanMismatch
 from arrears.customers.models import AccountClass
+from arrears.invoices.models import Invoice
 from arrears.payments.models import Payment
 from tests.billing.helpers import BUSY_LAST, build_busy_world, refreshed, world_snapshot
-from tests.conftest import bill
+from tests.conftest import at, bill
 
 
 def _events_in_a_stable_order(snapshot: dict) -> dict:
@@ -56,3 +59,23 @@ def test_R21_same_day_payments_are_taken_oldest_first_whatever_the_chunks(
     # fit, so neither is paid, however the rows were chunked
     assert (refreshed(older).status, refreshed(newer).status) == ("waiting_for_payment", "waiting_for_payment")
     assert refreshed(account).balance == 4_000
+
+
+def test_a_chunk_that_finds_other_work_than_its_plan_counted_writes_nothing(reseller, make_account, make_subscription):
+    # Given a day planned to close one invoice (numbered 1) and create its payment
+    account = make_account(reseller=reseller)
+    make_subscription(account=account, fee=5_000, billing_day=1, start_date=date(2026, 1, 1))
+    bill(reseller, date(2026, 2, 1))
+    plan = engine.plan_billing_day(reseller.pk, date(2026, 2, 2), now=at(date(2026, 2, 2)))
+    chunk = plan.chunks.get()
+    assert (chunk.invoice_count, chunk.payment_count) == (1, 1)
+
+    # When something closes that invoice behind the engine's back before the chunk runs
+    Invoice.objects.filter(account=account, status="open", to_date=date(2026, 2, 1)).update(status="closed")
+
+    # Then the chunk refuses, and writes nothing: no payment, no number given, the chunk still to run
+    with pytest.raises(BillingPlanMismatch):
+        engine.run_billing_chunk(chunk.pk, wall_clock=lambda: at(date(2026, 2, 2)))
+    assert not Payment.objects.filter(account=account).exists()
+    assert refreshed(chunk).finished_at is None
+    assert not Invoice.objects.filter(account=account).exclude(number=None).exists()
