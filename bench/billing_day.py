@@ -146,13 +146,13 @@ class Target:
             for statement in statements:
                 conn.execute(statement)
 
-    def recreate(self) -> None:
+    def recreate(self, template: str | None = None) -> None:
         if self.postgres:
             self._admin(
                 f'DROP DATABASE IF EXISTS "{self.floor_name}" WITH (FORCE)',
                 f'DROP DATABASE IF EXISTS "{self.name}_workers" WITH (FORCE)',
                 f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)',
-                f'CREATE DATABASE "{self.name}"',
+                f'CREATE DATABASE "{self.name}"' + (f' TEMPLATE "{template}"' if template else ""),
             )
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -329,8 +329,6 @@ def build(target: Target, accounts: int, per_account: int, recurring: bool) -> N
         else:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
-    target.copy_for_floor()
-    say("copied the database for the floor")
 
 
 # --- the engine ---------------------------------------------------------------------------------
@@ -794,6 +792,16 @@ def main() -> int:
         help="PostgreSQL: bill through the task queue (HUEY_URL, default redis://127.0.0.1:6379/0) with 1 worker"
         " process, then with N on a copy, instead of in this process",
     )
+    parser.add_argument(
+        "--build-only",
+        action="store_true",
+        help="PostgreSQL: build the data into --database-url's NAME and stop (for --built NAME later)",
+    )
+    parser.add_argument(
+        "--built",
+        metavar="NAME",
+        help="PostgreSQL: start from a copy of the database NAME made by --build-only instead of building",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases (and print where they are)")
     parser.add_argument("--no-check", action="store_true", help="skip the result checks after the timings")
     parser.add_argument("--build-into", help=argparse.SUPPRESS)
@@ -818,27 +826,36 @@ def main() -> int:
         flush=True,
     )
     try:
-        target.recreate()
-        print("building (child process) ...", flush=True)
         build_started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--build-into",
-                target.url,
-                "--workdir",
-                str(workdir),
-                "--accounts",
-                str(args.accounts),
-                "--charges-per-account",
-                str(args.charges_per_account),
-                "--workers",
-                str(args.workers),
-                *(["--recurring"] if args.recurring else []),
-            ],
-            check=True,
-        )
+        if args.built:
+            target.recreate(template=args.built)
+            print(f"copied the database {args.built} built earlier", flush=True)
+        else:
+            target.recreate()
+            print("building (child process) ...", flush=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--build-into",
+                    target.url,
+                    "--workdir",
+                    str(workdir),
+                    "--accounts",
+                    str(args.accounts),
+                    "--charges-per-account",
+                    str(args.charges_per_account),
+                    "--workers",
+                    str(args.workers),
+                    *(["--recurring"] if args.recurring else []),
+                ],
+                check=True,
+            )
+        if args.build_only:
+            print(f"built {target.url}")
+            args.keep = True
+            return 0
+        target.copy_for_floor()
         build_seconds = time.perf_counter() - build_started
         build_peak = ru_maxrss_mb(resource.RUSAGE_CHILDREN)
 
