@@ -9,7 +9,7 @@ as long as the deadline, and Django's own ASGI handler cost seven times the CPU 
 gunicorn's ``asgi`` worker (asyncio) reads heads and bodies of any number of connections side by side, this
 adapter keeps the body until the last byte has come, and only then does one of ``threads`` threads run the
 unchanged WSGI application (one per process by default: on SQLite a request is CPU work, see
-``arrears.core.management.commands.web``). A stalled upload holds a coroutine, not a worker, and is answered
+``arrears.server.management.commands.web``). A stalled upload holds a coroutine, not a worker, and is answered
 408 after ``BODY_IDLE_SECONDS`` without a byte or ``BODY_DEADLINE_SECONDS`` in all.
 
 A body declared larger than ``settings.DATA_UPLOAD_MAX_MEMORY_SIZE`` is not read: the application gets the

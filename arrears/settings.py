@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "arrears.events",
     "arrears.billing",
     "arrears.demo",
+    "arrears.server",
     "arrears.api",
     "arrears.panels",
     "arrears.panels.operator",

@@ -69,11 +69,11 @@ def build(invoices: int) -> list[int]:
 
     from arrears.billing.engine import run_billing
     from arrears.catalog.services import create_plan
-    from arrears.charges.services import post_usage_charge
     from arrears.core.actors import SYSTEM
     from arrears.customers.models import AccountClass
     from arrears.customers.services import create_account
     from arrears.invoices.models import Invoice
+    from arrears.invoices.services import post_usage_charge
     from arrears.subscriptions.services import create_subscription
     from arrears.tenants.services import create_reseller
 

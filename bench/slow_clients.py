@@ -5,7 +5,7 @@
     .venv/bin/python bench/slow_clients.py --app arrears.wsgi:application --server-arg=--worker-class=sync
 
 The server is started as ``arrears web`` starts it (``gunicorn_command`` and ``web_environment`` of
-arrears/core/management/commands/web.py) on 127.0.0.1, on a migrated SQLite database in a fresh temporary
+arrears/server/management/commands/web.py) on 127.0.0.1, on a migrated SQLite database in a fresh temporary
 ``ARREARS_DATA_DIR``, with a reseller and an API token made through the services. Then:
 
 1. ``--slow-clients`` connections (default: one more than the server's request slots, workers × threads + 1)
@@ -175,7 +175,7 @@ def probe_healthz(port: int, duration: float, probe_timeout: float) -> dict:
 def start_server(
     port: int, workers: int, threads: int, app: str | None, extra: list[str], data_dir: Path, log_path: Path
 ):
-    from arrears.core.management.commands.web import gunicorn_command, web_environment
+    from arrears.server.management.commands.web import gunicorn_command, web_environment
 
     command = gunicorn_command(host=HOST, port=port, workers=workers, threads=threads) + extra
     if app:

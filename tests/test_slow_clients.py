@@ -16,8 +16,8 @@ import time
 import pytest
 
 from arrears.asgi import BODY_IDLE_SECONDS
-from arrears.core.management.commands.web import add_web_arguments
 from arrears.customers.models import Account
+from arrears.server.management.commands.web import add_web_arguments
 from tests.api.conftest import MEDIA_TYPE, token_for
 from tests.factories import ResellerFactory
 from tests.loopback import free_port

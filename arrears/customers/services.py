@@ -13,6 +13,13 @@ from arrears.events.services import record_event
 from arrears.tenants.models import Reseller
 
 
+def create_default_account_class(reseller: Reseller, *, actor: Actor, now: datetime) -> AccountClass:
+    """The account class a new reseller starts with, so that an account always has terms (registered for
+    ``arrears.tenants.services.reseller_created`` in ``arrears.customers.apps``; inside its transaction). It is part
+    of the reseller's creation, whose event it shares."""
+    return AccountClass.objects.create(reseller=reseller, name="Default", is_default=True, created_at=now)
+
+
 def create_account_class(
     *,
     reseller: Reseller,

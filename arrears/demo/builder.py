@@ -29,7 +29,6 @@ from django.db.models import Count, Max
 from arrears.billing.engine import run_billing
 from arrears.billing.models import BillingRun
 from arrears.catalog.services import create_plan
-from arrears.charges.services import post_usage_charge
 from arrears.core import clock, money
 from arrears.core.actors import Actor
 from arrears.customers.models import Account, AccountClass, CustomerUser
@@ -37,7 +36,12 @@ from arrears.customers.services import create_account, create_account_class, cre
 from arrears.gateways.models import PaymentConnector
 from arrears.gateways.services import create_connector, create_payment_method
 from arrears.invoices.models import Invoice
-from arrears.invoices.services import approve_invoice, complete_invoice_payment, revoke_invoice_approval
+from arrears.invoices.services import (
+    approve_invoice,
+    complete_invoice_payment,
+    post_usage_charge,
+    revoke_invoice_approval,
+)
 from arrears.payments.models import Payment, PaymentMethod
 from arrears.payments.services import (
     approve_payment,

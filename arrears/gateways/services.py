@@ -47,11 +47,11 @@ from arrears.payments.models import Payment, PaymentMethod
 from arrears.payments.services import (
     _move_balance,
     _new_top_up,
-    _refresh_blocks,
     _require_settleable,
     _reread,
     cancel_payment,
     change_status,
+    payment_status_changed,
     record_payment_received,
 )
 
@@ -594,7 +594,7 @@ def _settle(attempt: PaymentAttempt, payment: Payment, *, actor: Actor, now: dat
             payment.account_id, payment.total, payment=payment, kind=BalanceEntry.Kind.TOP_UP, now=now
         )
     record_payment_received(payment, from_status, S.COMPLETED, how="gateway", actor=actor, now=now, extra=extra)
-    _refresh_blocks(payment, actor=actor, now=now)
+    payment_status_changed(payment, actor=actor, now=now)
 
 
 def _credit_second_charge(attempt: PaymentAttempt, payment: Payment, *, actor: Actor, now: datetime) -> None:

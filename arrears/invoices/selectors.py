@@ -99,9 +99,9 @@ _RESELLERS, _ACCOUNTS, _ACCOUNT_CLASSES = sql.RowLoader(Reseller), sql.RowLoader
 
 
 def invoice_with_terms(invoice_id: int, *, reseller_id: int | None = None) -> Invoice:
-    """The invoice with its payment, reseller, account, account class and ``charge_refs``, as the ERP operations
-    need them: hand-written like ``invoice_of``. With ``reseller_id``, an invoice of another reseller is not
-    found."""
+    """The invoice with its payment, reseller, account, account class and ``charge_refs`` (the payment with the
+    same reseller and account), as the ERP operations need them: hand-written like ``invoice_of``. With
+    ``reseller_id``, an invoice of another reseller is not found."""
     rows = sql.fetch_all(
         f"SELECT {_INVOICES.columns('i')}, {_PAYMENTS.columns('p')}, {_RESELLERS.columns('r')},"
         f" {_ACCOUNTS.columns('a')}, {_ACCOUNT_CLASSES.columns('ac')}, {_charge_refs_column()}"
@@ -120,6 +120,8 @@ def invoice_with_terms(invoice_id: int, *, reseller_id: int | None = None) -> In
     account_class, start = _ACCOUNT_CLASSES.load(rows[0], start)
     account._state.fields_cache["account_class"] = account_class
     invoice._state.fields_cache.update(payment=payment, reseller=reseller, account=account)
+    if payment is not None:
+        payment._state.fields_cache.update(reseller=reseller, account=account)
     _keep_charge_refs(invoice, rows[0][start])
     return invoice
 

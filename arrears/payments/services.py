@@ -7,6 +7,7 @@ from django.db.models import F
 
 from arrears.core import sql
 from arrears.core.actors import Actor
+from arrears.core.reactions import Reactions
 from arrears.customers.models import Account, BalanceEntry
 from arrears.events.services import record_event
 from arrears.payments import state
@@ -22,7 +23,6 @@ from arrears.payments.errors import (
     PaymentStatusForbids,
 )
 from arrears.payments.models import Payment, PaymentMethod
-from arrears.subscriptions.services import refresh_account_blocks
 from arrears.tenants.services import document_number, reserve_numbers
 
 S = Payment.Status
@@ -107,9 +107,14 @@ def record_payment_received(
     )
 
 
-def _refresh_blocks(payment: Payment, *, actor: Actor, now: datetime) -> None:
-    if payment.type == Payment.Type.RENDERED_SERVICES:
-        refresh_account_blocks(account_id=payment.account_id, reseller=payment.reseller, actor=actor, now=now)
+@Reactions
+def payment_status_changed(payment: Payment, *, actor: Actor, now: datetime) -> None:
+    """Called by the services that settle ``payment`` or send it back from expired to waiting, inside their
+    transaction: changes that can hold or release subscriptions (R44), which subscriptions react to by re-deriving
+    the blocking of the payment's account (``arrears.subscriptions.apps``). ``payment`` is as the service read it,
+    so a reaction reads its status from the database. Waiting ↔ processing and cancelling a waiting payment hold
+    nothing, and the billing engine, which expires payments in bulk, refreshes the whole reseller's blocking itself.
+    """
 
 
 def pay_from_balance(payment: Payment, *, actor: Actor, now: datetime) -> Payment:
@@ -137,7 +142,7 @@ def pay_from_balance(payment: Payment, *, actor: Actor, now: datetime) -> Paymen
             now=now,
             extra={"balance_after": balance},
         )
-        _refresh_blocks(payment, actor=actor, now=now)
+        payment_status_changed(payment, actor=actor, now=now)
     return _reread(payment)
 
 
@@ -163,7 +168,7 @@ def approve_payment(
         record_payment_received(
             payment, from_status, S.COMPLETED, how="manager_approval", actor=actor, now=now, extra=extra
         )
-        _refresh_blocks(payment, actor=actor, now=now)
+        payment_status_changed(payment, actor=actor, now=now)
     return _reread(payment)
 
 

@@ -78,7 +78,8 @@ def refresh_subscription_blocks(
     """Block subscriptions held by an expired payment past its grace; unblock those no longer held — of one
     account, of the accounts ``lo < id <= hi`` (a billing chunk's), or of the whole reseller.
 
-    Blocking is derived from payments, so every change to a payment's status calls this; a
+    Blocking is derived from payments, so every change to a payment's status reaches this: the billing engine
+    calls it for a reseller's day, the payment services through ``refresh_blocks_after_payment_change``. A
     cancelled ERP payment is not expired and so never blocks (R34). Returns (blocked, unblocked).
     """
     if account_id is not None:
@@ -113,12 +114,17 @@ def refresh_subscription_blocks(
     return len(blocked), len(unblocked)
 
 
-def refresh_account_blocks(*, account_id: int, reseller, actor: Actor, now: datetime) -> tuple[int, int]:
-    """Re-derive the blocking of one account's subscriptions after one of its payments changed."""
-    return refresh_subscription_blocks(
+def refresh_blocks_after_payment_change(payment: Payment, *, actor: Actor, now: datetime) -> None:
+    """Re-derive the blocking of the account's subscriptions after a service changed one of its payments
+    (``arrears.payments.services.payment_status_changed``; registered in ``arrears.subscriptions.apps``). A top-up
+    never holds a subscription, so its changes release none either."""
+    if payment.type != Payment.Type.RENDERED_SERVICES:
+        return
+    reseller = payment.reseller
+    refresh_subscription_blocks(
         reseller_id=reseller.pk,
         today=clock.local_date(now, reseller.timezone),
-        account_id=account_id,
+        account_id=payment.account_id,
         actor=actor,
         now=now,
     )

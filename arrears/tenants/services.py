@@ -13,8 +13,8 @@ from django.utils.http import urlsafe_base64_encode
 
 from arrears.core import money, sql
 from arrears.core.actors import Actor
+from arrears.core.reactions import Reactions
 from arrears.core.validation import clean_email, clean_name
-from arrears.customers.models import AccountClass
 from arrears.events.services import record_event
 from arrears.tenants.errors import (
     ManagerFieldInvalid,
@@ -27,6 +27,12 @@ from arrears.tenants.models import Manager, Reseller
 from arrears.tenants.tokens import revoke_tokens_beyond_role
 
 _TIMEZONES = frozenset(available_timezones())
+
+
+@Reactions
+def reseller_created(reseller: Reseller, *, actor: Actor, now: datetime) -> None:
+    """Called by ``create_reseller`` inside its transaction, before the reseller's event: the domains above give
+    the new reseller the rows it starts with (customers its default account class, ``arrears.customers.apps``)."""
 
 
 def create_reseller(
@@ -56,8 +62,7 @@ def create_reseller(
         )
         reseller.path = f"{parent.path if parent else '/'}{reseller.pk}/"
         reseller.save(update_fields=["path"])
-        # Every reseller starts with a default account class so that an account always has terms.
-        AccountClass.objects.create(reseller=reseller, name="Default", is_default=True, created_at=now)
+        reseller_created(reseller, actor=actor, now=now)
         record_event(
             "reseller.created",
             subject=reseller,

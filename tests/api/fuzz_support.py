@@ -21,9 +21,8 @@ from schemathesis.core.parameters import ParameterLocation
 from arrears.api.schemas import MAX_ID
 from arrears.catalog.models import Plan
 from arrears.charges.models import Charge
-from arrears.charges.services import post_usage_charge
 from arrears.invoices.models import Invoice
-from arrears.invoices.services import complete_invoice_payment
+from arrears.invoices.services import complete_invoice_payment, post_usage_charge
 from arrears.payments.models import Payment
 from arrears.subscriptions.models import Subscription
 from arrears.tenants.models import Reseller

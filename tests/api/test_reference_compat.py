@@ -24,12 +24,11 @@ from arrears.api.schemas import (
 from arrears.catalog.models import Plan
 from arrears.catalog.services import create_plan
 from arrears.charges.models import Charge
-from arrears.charges.services import post_usage_charge
 from arrears.core.actors import SYSTEM
 from arrears.customers.models import Account
 from arrears.gateways.services import create_payment_method
 from arrears.invoices.models import Invoice
-from arrears.invoices.services import approve_invoice, complete_invoice_payment
+from arrears.invoices.services import approve_invoice, complete_invoice_payment, post_usage_charge
 from arrears.payments.models import Payment
 from arrears.payments.services import approve_payment, top_up_balance
 from arrears.subscriptions.models import Subscription

@@ -13,12 +13,12 @@ from django.db.models import Q
 from arrears.billing.models import BillingDayPlan, BillingRun
 from arrears.catalog.models import Plan, ServiceTerm
 from arrears.charges.models import Charge
-from arrears.charges.services import post_usage_charge
 from arrears.core import clock
 from arrears.core.actors import SYSTEM
 from arrears.customers.models import Account, AccountClass, BalanceEntry
 from arrears.events.models import Event
 from arrears.invoices.models import Invoice
+from arrears.invoices.services import post_usage_charge
 from arrears.payments.models import Payment
 from arrears.subscriptions.models import Subscription
 from arrears.tenants.models import Reseller

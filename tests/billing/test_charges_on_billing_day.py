@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 
 from arrears.charges.models import Charge
-from arrears.charges.services import post_usage_charge
 from arrears.core.actors import SYSTEM
 from arrears.invoices.models import Invoice
+from arrears.invoices.services import post_usage_charge
 from tests.billing.helpers import business_time
 from tests.conftest import at, bill
 

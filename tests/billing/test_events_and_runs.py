@@ -8,11 +8,11 @@ import pytest
 from arrears.billing.engine import last_billed_date, run_billing
 from arrears.billing.models import BillingRun
 from arrears.charges.models import Charge
-from arrears.charges.services import post_usage_charge
 from arrears.core import clock
 from arrears.core.actors import Actor
 from arrears.events.models import Event
 from arrears.invoices.models import Invoice
+from arrears.invoices.services import post_usage_charge
 from arrears.payments.models import Payment
 from tests.billing.helpers import business_time, events
 from tests.conftest import at, bill

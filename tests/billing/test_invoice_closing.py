@@ -8,9 +8,9 @@ import pytest
 from arrears.catalog.errors import PlanFieldInvalid
 from arrears.catalog.services import create_plan
 from arrears.charges.errors import SubscriptionNotChargeable
-from arrears.charges.services import post_usage_charge
 from arrears.core.actors import SYSTEM
 from arrears.invoices.models import Invoice
+from arrears.invoices.services import post_usage_charge
 from arrears.payments.models import Payment
 from arrears.tenants.models import Reseller
 from arrears.tenants.services import document_number, set_external_invoices

@@ -4,9 +4,9 @@ from datetime import date
 
 from arrears.billing.engine import run_billing, run_billing_day
 from arrears.billing.models import BillingRun
-from arrears.charges.services import post_usage_charge
 from arrears.core import clock
 from arrears.core.actors import SYSTEM
+from arrears.invoices.services import post_usage_charge
 from tests.billing.helpers import forget_billing_day, table_snapshot
 from tests.conftest import at, bill
 

@@ -46,7 +46,7 @@ import django
 django.setup()
 
 from arrears.catalog.services import create_plan
-from arrears.charges.services import post_usage_charge
+from arrears.invoices.services import post_usage_charge
 from arrears.core.actors import Actor
 from arrears.customers.services import create_account, create_account_class
 from arrears.payments.services import top_up_balance

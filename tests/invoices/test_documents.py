@@ -12,7 +12,6 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
 
-from arrears.charges.services import post_usage_charge
 from arrears.core.liquid import check_template
 from arrears.events.models import Event
 from arrears.invoices import documents
@@ -32,7 +31,7 @@ from arrears.invoices.documents import (
 )
 from arrears.invoices.models import Invoice, InvoiceDocument, InvoiceTemplate
 from arrears.invoices.selectors import invoice_with_terms
-from arrears.invoices.services import revoke_invoice_approval
+from arrears.invoices.services import post_usage_charge, revoke_invoice_approval
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
 from tests.sample_files import data_uri, docx_bytes, pdf_bytes

@@ -22,12 +22,12 @@ from arrears.api.schemas import (
 )
 from arrears.catalog.selectors import plans_of
 from arrears.charges.errors import ChargeFieldInvalid, SubscriptionNotChargeable
-from arrears.charges.services import post_usage_charge
 from arrears.core import clock, money
 from arrears.customers.errors import AccountFieldInvalid, AccountNotFound
 from arrears.customers.models import AccountClass
 from arrears.customers.selectors import account_of, accounts_of
 from arrears.customers.services import create_account
+from arrears.invoices.services import post_usage_charge
 from arrears.subscriptions.errors import StartDateAlreadyBilled, SubscriptionFieldInvalid, SubscriptionNotFound
 from arrears.subscriptions.selectors import subscription_of, subscriptions_of
 from arrears.subscriptions.services import create_subscription

@@ -1,7 +1,8 @@
-from arrears.core.management.base import JsonCommand, lookup, manager_actor, parse_date_option
+from arrears.core.management.base import JsonCommand, lookup, parse_date_option
 from arrears.core.serializers import invoice_dict
 from arrears.invoices.models import Invoice
 from arrears.invoices.services import approve_invoice, complete_invoice_payment, revoke_invoice_approval
+from arrears.tenants.management.base import manager_actor
 from arrears.tenants.roles import BILL
 
 

@@ -1,11 +1,12 @@
 from django.core.management.base import CommandError
 
 from arrears.core import money
-from arrears.core.management.base import JsonCommand, lookup, manager_actor
+from arrears.core.management.base import JsonCommand, lookup
 from arrears.core.serializers import payment_dict
 from arrears.customers.models import Account
 from arrears.payments.models import Payment, PaymentMethod
 from arrears.payments.services import approve_payment, cancel_payment, pay_from_balance, top_up_balance
+from arrears.tenants.management.base import manager_actor
 from arrears.tenants.roles import BILL
 
 

@@ -1,4 +1,5 @@
-from arrears.core.management.base import CLI_ACTOR, JsonCommand, lookup, manager_actor
+from arrears.core.management.base import CLI_ACTOR, JsonCommand, lookup
+from arrears.tenants.management.base import manager_actor
 from arrears.tenants.models import ApiToken
 from arrears.tenants.tokens import SCOPES, create_api_token, revoke_api_token
 

@@ -24,8 +24,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
-from arrears.core.management.commands.web import add_web_arguments, gunicorn_command, web_environment
+from arrears.billing.tasks import run_billing_now
+from arrears.core import clock
 from arrears.core.secret_key import require_secret_key
+from arrears.gateways.models import PaymentConnector
+from arrears.gateways.services import point_connector_at
+from arrears.server.management.commands.web import add_web_arguments, gunicorn_command, web_environment
 
 SHUTDOWN_TIMEOUT_SECONDS = 30
 POLL_SECONDS = 0.2
@@ -165,17 +169,11 @@ class Command(BaseCommand):
 
     def _enqueue_catch_up(self) -> None:
         # After downtime, bill the missed days now rather than at the next quarter-hour.
-        from arrears.billing.tasks import run_billing_now
-
         run_billing_now()
 
     def _start_gateways(self) -> list[Child]:
         """One reference gateway per active connector that runs with serve, each on a free loopback port, its
         connector pointed at it once it answers."""
-        from arrears.core import clock
-        from arrears.gateways.models import PaymentConnector
-        from arrears.gateways.services import point_connector_at
-
         gateways = []
         try:
             for connector in PaymentConnector.objects.filter(active=True, runs_with_serve=True).order_by("id"):
@@ -240,10 +238,6 @@ class Command(BaseCommand):
     def _follow_secret_rotations(self, children: list[Child]) -> None:
         """Restart, in place in ``children``, each gateway whose connector's secret was rotated: Arrears signs with
         the new secret at once, so the gateway must verify and sign with it too."""
-        from arrears.core import clock
-        from arrears.gateways.models import PaymentConnector
-        from arrears.gateways.services import point_connector_at
-
         gateways = {child.connector_id: index for index, child in enumerate(children) if child.connector_id}
         try:
             rotated = [

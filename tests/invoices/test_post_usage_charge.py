@@ -5,9 +5,9 @@ from datetime import date, datetime
 import pytest
 
 from arrears.charges.models import Charge
-from arrears.charges.services import post_usage_charge
 from arrears.events.models import Event
 from arrears.invoices.models import Invoice
+from arrears.invoices.services import post_usage_charge
 from tests.conftest import ERP, at, bill
 from tests.factories import AccountFactory, ResellerFactory, SubscriptionFactory
 from tests.service_support import refused, snapshot
