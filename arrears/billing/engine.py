@@ -20,12 +20,12 @@ from django.db import transaction
 from django.db.models import Min
 
 from arrears.billing.models import BillingRun
+from arrears.billing.reminders import announce_billing_days, announce_due_dates
 from arrears.catalog.models import Plan
 from arrears.charges.models import Charge
 from arrears.core import clock, money, sql
 from arrears.core.actors import SYSTEM
 from arrears.customers.models import Account, AccountClass, BalanceEntry
-from arrears.events.reminders import announce_billing_days, announce_due_dates
 from arrears.events.services import record_events_in_bulk
 from arrears.invoices.models import Invoice
 from arrears.payments import terms

@@ -65,3 +65,21 @@ class BillingRequest(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return (100 * self.days_done // self.days_total) if self.days_total else 0
+
+
+class Reminder(models.Model):
+    """A dated announcement already made: ``payment.due_date_coming`` for (payment, due date, days left) (R41)
+    and ``billing_day.coming`` for (account, billing date, days left). Unique, so the daily sweep can run any
+    number of times and each announcement is one event."""
+
+    kind = models.CharField(max_length=64)
+    subject_id = models.BigIntegerField()
+    due_on = models.DateField()
+    days_left = models.IntegerField()
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        db_table = "events_reminder"  # where it was written before billing took the reminders over
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "subject_id", "due_on", "days_left"], name="reminder_once"),
+        ]

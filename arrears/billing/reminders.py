@@ -4,16 +4,17 @@ Each announcement is an event plus a ``Reminder`` row unique per (kind, subject,
 day twice, or catching up many days at once, announces everything exactly once. A due date moved by a revoke and
 a new approval is a new date and is announced again. The work is set-based like the engine's other steps: per
 chunk one query finds what is not yet announced, one bulk insert writes the events (with their outbox rows) and
-one more their reminders, named by the event ids the first returned.
+one more their reminders, named by the event ids the first returned. Nothing is announced to a reseller for whom
+no subscriber of the outbox would react (no handler would send a reminder): the events would only fill the log.
 """
 
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 
+from arrears.billing.models import Reminder
 from arrears.core import sql
 from arrears.core.actors import SYSTEM
-from arrears.events.handlers import handlers_for
-from arrears.events.models import Reminder
+from arrears.events.outbox import anyone_reacts_to
 from arrears.events.services import record_events_in_bulk
 from arrears.payments.models import Payment
 from arrears.subscriptions.models import Subscription
@@ -57,7 +58,7 @@ def _remember(kind: str, written: list[tuple[int, int]], due_on_of: dict[int, da
 def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, chunks: Chunks) -> int:
     """``payment.due_date_coming`` for the reseller's unpaid payments due 0..30 days after ``day``, each
     (payment, due date, days left) once. ``chunks`` is the engine's id-range chunker."""
-    if not handlers_for(reseller.pk, DUE_DATE_COMING):
+    if not anyone_reacts_to(reseller.pk, DUE_DATE_COMING):
         return 0
     payment, reminder = sql.table(Payment), sql.table(Reminder)
     sql_day = sql.db_date(day)
@@ -102,7 +103,7 @@ def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, chunks: 
 def announce_billing_days(reseller: Reseller, day: date, *, now: datetime, chunks: Chunks) -> int:
     """``billing_day.coming`` for each account with active subscriptions whose billing date is 1..7 days after
     ``day``, once per (account, billing date, days left)."""
-    if not handlers_for(reseller.pk, BILLING_DAY_COMING):
+    if not anyone_reacts_to(reseller.pk, BILLING_DAY_COMING):
         return 0
     subscription, reminder = sql.table(Subscription), sql.table(Reminder)
     announced = 0

@@ -1,25 +1,20 @@
-"""The outbox and the fan-out: notifiable events wait in the outbox, dispatch writes one delivery per
-(event, handler, recipient) and sends nothing twice (R42, R43)."""
+"""The fan-out: the outbox hands the notifiable events over, and the dispatch writes one delivery per
+(event, handler, recipient) and sends nothing twice (R42, R43). The outbox itself: tests/events/test_outbox.py."""
 
 from datetime import date, timedelta
 
-import pytest
 from django.core import mail
-from django.db import transaction
 
-from arrears.core.actors import SYSTEM
-from arrears.events import services as event_services
-from arrears.events.catalog import NOTIFIABLE_EVENTS
-from arrears.events.dispatch import deliver_due, dispatch_pending_events
-from arrears.events.handlers import create_event_handler
-from arrears.events.models import Delivery, Event, EventHandler, PendingDispatch
-from arrears.events.services import record_event, record_events_in_bulk
-from arrears.invoices.models import InvoiceDocument
+from arrears.events.models import Event, PendingDispatch
+from arrears.events.outbox import dispatch_pending_events
+from arrears.notifications.handlers import create_event_handler
+from arrears.notifications.models import Delivery, EventHandler
+from arrears.notifications.sending import deliver_due
 from arrears.payments.services import top_up_balance
 from arrears.tenants.models import Reseller
 from tests.conftest import ERP, MANAGER, at
 from tests.factories import AccountFactory, ResellerFactory
-from tests.service_support import APPROVAL_DAY, approved, closed_erp_invoice, invoice_of
+from tests.service_support import APPROVAL_DAY, approved, closed_erp_invoice
 
 NOW = at(APPROVAL_DAY)
 
@@ -41,126 +36,6 @@ def own_handler(reseller: Reseller, event: str = "payment.received", **fields) -
 
 def mails_to(address: str) -> list:
     return [message for message in mail.outbox if message.to == [address]]
-
-
-# --- the outbox ------------------------------------------------------------------------------------------
-
-
-def test_a_notifiable_event_waits_in_the_outbox_and_others_do_not(erp_reseller):
-    # Given an ERP invoice closed by the billing engine (bulk events)
-    invoice = closed_erp_invoice(erp_reseller)
-    closed = Event.objects.get(type="invoice.closed", subject_id=invoice.pk)
-    opened = Event.objects.get(type="invoice.opened", subject_id=invoice.pk)
-
-    # When the ERP approves it (a single event)
-    approved(invoice)
-
-    # Then the notifiable events are in the outbox, the others are not
-    approval = Event.objects.get(type="invoice.approved", subject_id=invoice.pk)
-    outbox = set(PendingDispatch.objects.values_list("event_id", flat=True))
-    assert {closed.pk, approval.pk} <= outbox
-    assert opened.pk not in outbox
-    assert set(Event.objects.filter(pk__in=outbox).values_list("type", flat=True)) <= set(NOTIFIABLE_EVENTS)
-
-
-def test_record_event_costs_one_more_insert_and_registers_one_dispatch_per_transaction(
-    erp_reseller, django_assert_num_queries, django_capture_on_commit_callbacks
-):
-    account = AccountFactory(reseller=erp_reseller)
-    with django_capture_on_commit_callbacks() as callbacks:
-        with transaction.atomic():
-            # When a transaction writes several notifiable events, singly and in bulk
-            with django_assert_num_queries(2):  # the event and its outbox row; no SELECT
-                record_event(
-                    "payment.expired",
-                    subject=account,
-                    reseller_id=erp_reseller.pk,
-                    account_id=account.pk,
-                    payload={},
-                    actor=SYSTEM,
-                    now=NOW,
-                )
-            with django_assert_num_queries(1):
-                record_event(
-                    "account.updated",
-                    subject=account,
-                    reseller_id=erp_reseller.pk,
-                    account_id=account.pk,
-                    payload={},
-                    actor=SYSTEM,
-                    now=NOW,
-                )
-            with django_assert_num_queries(2):
-                record_events_in_bulk(
-                    "payment.expired",
-                    "account",
-                    [(erp_reseller.pk, account.pk, account.pk, {})] * 3,
-                    actor=SYSTEM,
-                    now=NOW,
-                )
-
-    # Then all four are in the outbox and one dispatch is asked for, after the commit
-    assert PendingDispatch.objects.filter(event__type="payment.expired", event__subject_id=account.pk).count() == 4
-    assert callbacks == [event_services._enqueue_dispatch]
-
-
-def test_a_rolled_back_savepoint_drops_its_dispatch_and_the_next_event_asks_again(
-    erp_reseller, django_capture_on_commit_callbacks
-):
-    account = AccountFactory(reseller=erp_reseller)
-    with django_capture_on_commit_callbacks() as callbacks:
-        with transaction.atomic():
-            with pytest.raises(RuntimeError), transaction.atomic():
-                record_event(
-                    "payment.expired",
-                    subject=account,
-                    reseller_id=erp_reseller.pk,
-                    account_id=account.pk,
-                    payload={},
-                    actor=SYSTEM,
-                    now=NOW,
-                )
-                raise RuntimeError("rolled back")
-            record_event(
-                "payment.expired",
-                subject=account,
-                reseller_id=erp_reseller.pk,
-                account_id=account.pk,
-                payload={},
-                actor=SYSTEM,
-                now=NOW,
-            )
-
-    assert callbacks == [event_services._enqueue_dispatch]
-    assert PendingDispatch.objects.filter(event__subject_id=account.pk, event__type="payment.expired").count() == 1
-
-
-def test_commits_within_a_second_share_one_scheduled_dispatch(monkeypatch, settings):
-    # Given a process whose clock we hold, and a queue that records what is scheduled
-    from types import SimpleNamespace
-
-    from arrears.events import tasks
-
-    scheduled = []
-    moment = SimpleNamespace(value=1000.0)
-    monkeypatch.setattr(settings.HUEY, "immediate", False)
-    monkeypatch.setattr(tasks.dispatch_events, "schedule", lambda delay: scheduled.append(delay))
-    monkeypatch.setattr(event_services, "time", SimpleNamespace(monotonic=lambda: moment.value))
-    monkeypatch.setattr(event_services, "_scheduled_until", 0.0)
-
-    # When three transactions commit within the coalescing window, then one after it
-    event_services._enqueue_dispatch()
-    moment.value += 0.3
-    event_services._enqueue_dispatch()
-    moment.value += 0.3
-    event_services._enqueue_dispatch()
-    first_window = list(scheduled)
-    moment.value += 0.3  # 0.1 s before the scheduled dispatch runs: too close to rely on it
-    event_services._enqueue_dispatch()
-
-    # Then the first three share one dispatch scheduled a moment ahead, and the late one schedules its own
-    assert first_window == [event_services.DISPATCH_COALESCE_SECONDS]
-    assert scheduled == [event_services.DISPATCH_COALESCE_SECONDS] * 2
 
 
 # --- fan-out ---------------------------------------------------------------------------------------------
@@ -261,15 +136,3 @@ def test_an_account_without_an_e_mail_address_gets_no_delivery(reseller):
     dispatch_and_send()
 
     assert not Delivery.objects.filter(event__account_id=account.pk).exists()
-
-
-def test_dispatching_invoice_events_asks_for_the_invoice_documents(reseller):
-    # Given a closed default-mode invoice, its event waiting in the outbox
-    invoice = invoice_of(AccountFactory(reseller=reseller))
-
-    # When it is dispatched
-    dispatch_pending_events(now=NOW)
-
-    # Then its standard PDF is due for rendering
-    document = InvoiceDocument.objects.get(invoice=invoice)
-    assert document.rendered_version < document.version
