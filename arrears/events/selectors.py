@@ -46,7 +46,7 @@ def feed_after(
     """
     if after and not Event.objects.filter(pk=after, reseller_id__in=reseller_ids).exists():
         raise FeedParameterInvalid(f"after={after} is not an event of this feed", parameter="after")
-    scope, scope_params = reseller_ids.query.sql_with_params()
+    scope, scope_params = reseller_ids.order_by().query.sql_with_params()  # an IN list has no order to keep
     conditions = [f"reseller_id IN ({scope})"]
     params: list = list(scope_params)
     if connection.vendor == "postgresql":
