@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "arrears.gateways",
     "arrears.events",
     "arrears.billing",
+    "arrears.notifications",
     "arrears.demo",
     "arrears.server",
     "arrears.api",

@@ -31,12 +31,12 @@ from django.db.models import F, Max, Min
 
 from arrears.billing.errors import BillingPlanMismatch
 from arrears.billing.models import BillingChunk, BillingDayPlan, BillingRun
+from arrears.billing.reminders import announce_billing_days, announce_due_dates
 from arrears.catalog.models import Plan
 from arrears.charges.models import Charge
 from arrears.core import clock, money, sql
 from arrears.core.actors import SYSTEM
 from arrears.customers.models import Account, AccountClass, BalanceEntry
-from arrears.events.reminders import announce_billing_days, announce_due_dates
 from arrears.events.services import record_events_in_bulk
 from arrears.invoices.models import Invoice
 from arrears.payments import terms

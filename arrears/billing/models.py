@@ -113,3 +113,21 @@ class BillingChunk(models.Model):
     class Meta:
         ordering = ["plan", "position"]
         constraints = [models.UniqueConstraint(fields=["plan", "position"], name="billing_chunk_position_unique")]
+
+
+class Reminder(models.Model):
+    """A dated announcement already made: ``payment.due_date_coming`` for (payment, due date, days left) (R41)
+    and ``billing_day.coming`` for (account, billing date, days left). Unique, so the daily sweep can run any
+    number of times and each announcement is one event."""
+
+    kind = models.CharField(max_length=64)
+    subject_id = models.BigIntegerField()
+    due_on = models.DateField()
+    days_left = models.IntegerField()
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        db_table = "events_reminder"  # where it was written before billing took the reminders over
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "subject_id", "due_on", "days_left"], name="reminder_once"),
+        ]

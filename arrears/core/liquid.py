@@ -24,8 +24,8 @@ _HTML_ENVIRONMENT = Environment(undefined=StrictUndefined, autoescape=True)
 
 class _ConditionEnvironment(Environment):
     """Conditions may group with parentheses (``(a and b) or c``): Liquid has no precedence between ``and`` and
-    ``or``, and a translated reference query (``arrears.events.conditions``) needs grouping to keep its meaning.
-    Without parentheses an expression means exactly what it means in the standard environment."""
+    ``or``, and a translated reference query (``arrears.notifications.conditions``) needs grouping to keep its
+    meaning. Without parentheses an expression means exactly what it means in the standard environment."""
 
     logical_parentheses = True
 

@@ -1,54 +1,54 @@
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+"""Reads of the audit log: the events of some subjects, and the change feed. The audit log knows no domain, so the
+scope — a reseller, a subtree of resellers — comes from the caller."""
+
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
 
 from arrears.core import sql
-from arrears.core.errors import NotFound
-from arrears.customers.models import Account, BalanceEntry
-from arrears.events.catalog import NOTIFIABLE_EVENTS
 from arrears.events.errors import FeedParameterInvalid
-from arrears.events.handlers import in_force_among
-from arrears.events.models import Event, EventHandler
-from arrears.gateways.models import PaymentAttempt
-from arrears.invoices.models import Invoice
-from arrears.payments.models import Payment
-from arrears.subscriptions.models import Subscription
-from arrears.tenants.models import Reseller
+from arrears.events.models import Event
 
 
 def events_of_subject(subject):
     return Event.objects.filter(subject_type=subject._meta.model_name, subject_id=subject.pk).order_by("id")
 
 
-def timeline_of(reseller: Reseller, *subjects) -> list[Event]:
-    """Every event of the given objects (an invoice and its payment, say) within ``reseller``, newest first: the
-    log the operator panel shows (R45)."""
+def timeline_of(reseller_id: int, *subjects) -> list[Event]:
+    """Every event of the given objects (an invoice and its payment, say) within the reseller ``reseller_id``,
+    newest first: the log the operator panel shows (R45)."""
     condition = Q()
     for subject in subjects:
         if subject is not None:
             condition |= Q(subject_type=subject._meta.model_name, subject_id=subject.pk)
     if not condition:
         return []
-    return list(Event.objects.filter(condition, reseller=reseller).order_by("-occurred_at", "-id"))
+    return list(Event.objects.filter(condition, reseller_id=reseller_id).order_by("-occurred_at", "-id"))
 
 
 def feed_after(
-    reseller: Reseller, after: int, *, limit: int, event_type: str | None = None, account_id: int | None = None
+    reseller_ids: QuerySet[Any, int],
+    after: int,
+    *,
+    limit: int,
+    event_type: str | None = None,
+    account_id: int | None = None,
 ) -> list[Event]:
-    """The change feed of ``reseller``'s subtree after the event ``after`` (0: from the start), gap-free.
+    """The change feed of the resellers ``reseller_ids`` — a query of their ids, a reseller's subtree
+    (``Reseller.subtree_ids``), read as a subquery however many they are — after the event ``after`` (0: from the
+    start), gap-free.
 
     SQLite serializes writers, so ids commit in order and the feed is simply ordered by id. On PostgreSQL
     ids are drawn before commit and a later id can commit first; there the feed is ordered by
     (transaction id, id) and shows only transactions older than every one still running (``tx_id``, see
     the events migration), so nothing can later appear before a position a reader has passed.
     """
-    if after and not Event.objects.filter(pk=after, reseller_id__in=reseller.subtree_ids()).exists():
+    if after and not Event.objects.filter(pk=after, reseller_id__in=reseller_ids).exists():
         raise FeedParameterInvalid(f"after={after} is not an event of this feed", parameter="after")
-    conditions = [f"reseller_id IN (SELECT id FROM {sql.table(Reseller)} WHERE path LIKE %s)"]
-    params: list = [reseller.path + "%"]
+    scope, scope_params = reseller_ids.order_by().query.sql_with_params()  # an IN list has no order to keep
+    conditions = [f"reseller_id IN ({scope})"]
+    params: list = list(scope_params)
     if connection.vendor == "postgresql":
         # The reader's own uncommitted events are visible to it too (tests, and a task reading what it wrote).
         conditions.append(
@@ -70,160 +70,3 @@ def feed_after(
         params.append(account_id)
     query = f"SELECT * FROM {sql.table(Event)} WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT %s"
     return list(Event.objects.raw(query, [*params, limit]))
-
-
-# --- event handlers, as the operator panel shows them ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HandlerRow:
-    """A handler that concerns a reseller: its own, an ancestor's (``origin`` "inherited", ``owner`` the
-    ancestor) or the platform's ("default"). ``in_force``: its level is the one that decides for its event and
-    channel (R43); ``serving``: it is in force and active, so it sends."""
-
-    handler: EventHandler
-    origin: str  # own, inherited, default
-    owner: Reseller | None
-    in_force: bool
-
-    @property
-    def serving(self) -> bool:
-        return self.in_force and self.handler.active
-
-
-def handler_overview(
-    reseller: Reseller, *, event: str | None = None, channel: str | None = None
-) -> dict[str, list[HandlerRow]]:
-    """Event → the handlers of ``reseller``, its ancestors and the platform for it, nearest level first, in the
-    order of ``NOTIFIABLE_EVENTS``; two queries however many handlers there are."""
-    lineage = [int(part) for part in reversed(reseller.path.strip("/").split("/"))]
-    owners = Reseller.objects.in_bulk(lineage)
-    handlers = EventHandler.objects.filter(Q(reseller_id__in=lineage) | Q(reseller__isnull=True)).select_related(
-        "endpoint"
-    )
-    if event:
-        handlers = handlers.filter(event=event)
-    if channel:
-        handlers = handlers.filter(channel=channel)
-    by_event: dict[str, list[EventHandler]] = {}
-    for handler in handlers.order_by("id"):
-        by_event.setdefault(handler.event, []).append(handler)
-    rank: dict[int | None, int] = {owner_id: depth for depth, owner_id in enumerate(lineage)}
-    overview = {}
-    for event_type in NOTIFIABLE_EVENTS:
-        if event and event_type != event:
-            continue
-        candidates = by_event.get(event_type, [])
-        in_force = in_force_among(candidates, lineage)
-        rows = [
-            HandlerRow(
-                handler=handler,
-                origin=(
-                    "default"
-                    if handler.reseller_id is None
-                    else "own"
-                    if handler.reseller_id == reseller.pk
-                    else "inherited"
-                ),
-                owner=owners.get(handler.reseller_id),
-                in_force=handler.pk in in_force,
-            )
-            for handler in candidates
-        ]
-        rows.sort(
-            key=lambda row: (rank.get(row.handler.reseller_id, len(lineage)), row.handler.channel, row.handler.pk)
-        )
-        overview[event_type] = rows
-    return overview
-
-
-def own_handler_of(reseller: Reseller, handler_id: int) -> EventHandler:
-    """A handler of ``reseller``'s own; an inherited, a platform or another reseller's handler is NotFound."""
-    try:
-        return EventHandler.objects.select_related("endpoint", "reseller").get(pk=handler_id, reseller=reseller)
-    except EventHandler.DoesNotExist as exc:
-        raise NotFound("no such event handler") from exc
-
-
-def visible_handler_of(reseller: Reseller, handler_id: int) -> EventHandler:
-    """A handler that concerns ``reseller``: its own, an ancestor's or a platform default; else NotFound."""
-    lineage = [int(part) for part in reseller.path.strip("/").split("/")]
-    handler = (
-        EventHandler.objects.select_related("endpoint", "reseller")
-        .filter(Q(reseller_id__in=lineage) | Q(reseller__isnull=True), pk=handler_id)
-        .first()
-    )
-    if handler is None:
-        raise NotFound("no such event handler")
-    return handler
-
-
-# --- what a preview renders on -----------------------------------------------------------------------------
-
-PREVIEW_CHOICES = 20
-_PAYMENT_FITS = {
-    "payment.due_date_coming": Q(status=Payment.Status.WAITING_FOR_PAYMENT, due_date__isnull=False),
-    "payment.received": Q(status__in=[Payment.Status.COMPLETED, Payment.Status.PAID_FROM_BALANCE]),
-    "payment.expired": Q(status=Payment.Status.EXPIRED),
-    # The gateway's events: payments that went through a connector; a second success, those paid twice.
-    "payment.attempt_started": Q(pk__in=PaymentAttempt.objects.values("payment_id")),
-    "payment.attempt_ended": Q(
-        pk__in=PaymentAttempt.objects.exclude(status=PaymentAttempt.Status.OPEN).values("payment_id")
-    ),
-    "payment.duplicate_success": Q(
-        pk__in=BalanceEntry.objects.filter(kind=BalanceEntry.Kind.DUPLICATE_SUCCESS).values("payment_id")
-    ),
-}
-_INVOICE_FITS = {
-    "invoice.closed": Q(),
-    "invoice.approved": Q(approved=True),
-    "invoice.revoked": Q(managed_externally=True),
-}
-
-
-PreviewSubject = Invoice | Payment | Account
-_Subject = TypeVar("_Subject", Invoice, Payment, Account)
-
-
-def preview_subjects(reseller: Reseller, event_type: str, *, limit: int = PREVIEW_CHOICES) -> Sequence[PreviewSubject]:
-    """Recent invoices, payments or (for ``billing_day.coming``) accounts of ``reseller`` to preview a handler
-    of ``event_type`` on, newest first: those the event could have happened to, or, without any, the newest of
-    their kind."""
-    if event_type.startswith("invoice."):
-        return _newest(
-            Invoice.objects.filter(reseller=reseller, status=Invoice.Status.CLOSED).select_related("account"),
-            _INVOICE_FITS.get(event_type, Q()),
-            limit,
-        )
-    if event_type.startswith("payment."):
-        return _newest(
-            Payment.objects.filter(reseller=reseller).select_related("account", "invoice"),
-            _PAYMENT_FITS.get(event_type, Q()),
-            limit,
-        )
-    return _newest(
-        Account.objects.filter(reseller=reseller),
-        Q(pk__in=Subscription.objects.filter(reseller=reseller, status="active").values("account_id")),
-        limit,
-    )
-
-
-def _newest(rows: QuerySet[_Subject], fits: Q, limit: int) -> list[_Subject]:
-    fitting = list(rows.filter(fits).order_by("-id")[:limit])
-    return fitting or list(rows.order_by("-id")[:limit])
-
-
-def preview_subject_of(reseller: Reseller, event_type: str, subject_id: int) -> PreviewSubject:
-    """The invoice, payment or account ``subject_id`` of ``reseller`` that ``event_type`` is about; NotFound
-    for another reseller's."""
-    rows: QuerySet[Invoice] | QuerySet[Payment] | QuerySet[Account]
-    if event_type.startswith("invoice."):
-        rows = Invoice.objects.select_related("account")
-    elif event_type.startswith("payment."):
-        rows = Payment.objects.select_related("account", "invoice")
-    else:
-        rows = Account.objects.all()
-    subject = rows.filter(reseller=reseller, pk=subject_id).first()
-    if subject is None:
-        raise NotFound("no such invoice, payment or account")
-    return subject

@@ -1,7 +1,7 @@
 """Writing events: one row per state change, in the transaction of the change (R45).
 
-An event of a notifiable type (``catalog.NOTIFIABLE_EVENTS``) also gets a ``PendingDispatch`` row — the outbox —
-and its transaction, once committed, asks the task queue to fan the outbox out to the event handlers.
+An event of a type something subscribed to (``arrears.events.outbox``) also gets a ``PendingDispatch`` row — the
+outbox — and its transaction, once committed, asks the task queue to hand the outbox to the subscribers.
 """
 
 import functools
@@ -14,8 +14,9 @@ from django.db import connection, transaction
 
 from arrears.core import sql
 from arrears.core.actors import Actor
-from arrears.events.catalog import NOTIFIABLE_EVENTS
+from arrears.events import outbox
 from arrears.events.models import Event, PendingDispatch
+from arrears.events.tasks import dispatch_events
 
 _COLUMNS = (
     "type",
@@ -40,9 +41,6 @@ _scheduled_until = 0.0
 
 def _enqueue_dispatch() -> None:
     global _scheduled_until
-    # Imported here: the tasks import the dispatcher, which imports the services that write events.
-    from arrears.events.tasks import dispatch_events
-
     if settings.HUEY.immediate:  # tests that run tasks in-process: no scheduler to wait for
         dispatch_events()
         return
@@ -96,7 +94,7 @@ def record_event(
         ],
     )
     event_id = row[0][0]
-    if event_type in NOTIFIABLE_EVENTS:
+    if outbox.is_queued(event_type):
         sql.execute(f"INSERT INTO {sql.table(PendingDispatch)} (event_id) VALUES (%s)", [event_id])
         _dispatch_after_commit()
     return event_id
@@ -170,14 +168,14 @@ def record_events_in_bulk(
     """Insert many events at once, in the order given; ``rows`` are ``(reseller_id, subject_id, account_id,
     payload)``. Returns ``(event id, subject id)`` of each."""
     occurred_at = sql.db_datetime(now)
-    notifiable = event_type in NOTIFIABLE_EVENTS
+    queued = outbox.is_queued(event_type)
     written: list[tuple[int, int]] = []
     per_statement = EVENT_ROWS_PER_DOCUMENT if sql.is_postgres() else EVENTS_PER_STATEMENT
     for start in range(0, len(rows), per_statement):
         inserted = _insert_events(event_type, subject_type, actor, occurred_at, rows[start : start + per_statement])
         written += inserted
-        if notifiable:
+        if queued:
             _queue_for_dispatch([event_id for event_id, _ in inserted])
-    if notifiable and rows:
+    if queued and rows:
         _dispatch_after_commit()
     return written

@@ -1,15 +1,14 @@
-"""Event delivery jobs for the Huey consumer. The task layer is where the wall clock is read.
+"""Outbox jobs for the Huey consumer. The task layer is where the wall clock is read.
 
-A commit that wrote notifiable events enqueues ``dispatch_events``; a dispatch enqueues the sending of the
-deliveries it wrote. The periodic ``dispatch_and_deliver`` is the safety net and the retry schedule: it fans out
-what a lost task left in the outbox and sends every delivery whose next attempt is due.
+A commit that wrote outboxed events enqueues ``dispatch_events`` (``arrears.events.services``), which hands them to
+their subscribers. The periodic ``dispatch_outbox`` is the safety net: it hands over what a lost task left.
 """
 
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
 from arrears.core import clock
-from arrears.events.dispatch import deliver, deliver_due, dispatch_pending_events
+from arrears.events.outbox import dispatch_pending_events
 
 
 @db_task()
@@ -17,14 +16,7 @@ def dispatch_events() -> None:
     dispatch_pending_events(now=clock.wall_clock())
 
 
-@db_task()
-def deliver_deliveries(delivery_ids: list[int]) -> None:
-    for delivery_id in delivery_ids:
-        deliver(delivery_id, now=clock.wall_clock())
-
-
 @db_periodic_task(crontab(minute="*"))
-@lock_task("events-dispatch-and-deliver")  # a slow run is not overtaken by the next minute's
-def dispatch_and_deliver() -> None:
+@lock_task("events-dispatch")  # a slow run is not overtaken by the next minute's
+def dispatch_outbox() -> None:
     dispatch_pending_events(now=clock.wall_clock())
-    deliver_due(now=clock.wall_clock())

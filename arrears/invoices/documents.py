@@ -26,12 +26,19 @@ from arrears.core import clock, sql
 from arrears.core.actors import Actor
 from arrears.core.liquid import ANY_FIELDS, CheckedTemplate, TemplateInvalid, check_template
 from arrears.core.money import format_amount, format_quantity, format_rate
-from arrears.events.catalog import ACCOUNT, INVOICE, RESELLER
-from arrears.events.placeholders import account_placeholders, invoice_placeholders, reseller_placeholders
+from arrears.events.models import Event
 from arrears.events.services import record_event
 from arrears.invoices.attachments import PDF
 from arrears.invoices.errors import DocumentNotAvailable, DocumentNotReady
 from arrears.invoices.models import Invoice, InvoiceAttachmentFile, InvoiceDocument, InvoiceTemplate
+from arrears.invoices.placeholders import (
+    ACCOUNT,
+    INVOICE,
+    RESELLER,
+    account_placeholders,
+    invoice_placeholders,
+    reseller_placeholders,
+)
 from arrears.invoices.selectors import invoice_with_terms
 from arrears.tenants.models import Reseller
 
@@ -41,9 +48,9 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parent / "templates" / "invoices" / 
 
 # --- placeholders ---------------------------------------------------------------------------------------------
 # In the format of ``arrears.core.liquid``: the notifications' account, reseller and invoice, built by the same code
-# (``arrears.events.placeholders``), so that a reseller writes ``invoice.document_number`` in both. Amounts are decimal
-# strings in the currency's precision ("120.00"), dates ISO strings "YYYY-MM-DD" (Liquid's ``date`` filter reads
-# them), absent values nil. ``document_context`` produces exactly these keys (a test holds the two together).
+# (``arrears.invoices.placeholders``), so that a reseller writes ``invoice.document_number`` in both. Amounts are
+# decimal strings in the currency's precision ("120.00"), dates ISO strings "YYYY-MM-DD" (Liquid's ``date`` filter
+# reads them), absent values nil. ``document_context`` produces exactly these keys (a test holds the two together).
 
 CHARGE_FIELDS = {
     "description": None,
@@ -262,6 +269,16 @@ def request_documents(invoice_ids, *, now: datetime) -> list[int]:
             # robust: a queue that cannot be reached must not undo the caller's work; the sweep renders them later.
             transaction.on_commit(partial(_enqueue_renders, stale), robust=True)
     return stale
+
+
+# The invoice events after which the invoice's document is (re)rendered. The invoices subscribe to them in the
+# outbox (InvoicesConfig.ready), which hands them over once their transaction has committed.
+DOCUMENT_EVENTS = frozenset({"invoice.closed", "invoice.approved", "invoice.revoked"})
+
+
+def request_documents_of(events: list[Event], *, now: datetime) -> None:
+    """The outbox's hand-over of document events: request the documents of their invoices."""
+    request_documents([event.subject_id for event in events], now=now)
 
 
 def _enqueue_renders(invoice_ids: list[int]) -> None:

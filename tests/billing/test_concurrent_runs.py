@@ -85,7 +85,8 @@ for reseller in Reseller.objects.order_by("id"):
     closed = invoices.filter(status="closed")
     payments = Payment.objects.filter(reseller=reseller)
     rendered = payments.filter(type="rendered_services")
-    # (the daily announcements repeat per subject by design, once per date and days left: see tests/events)
+    # (the daily announcements repeat per subject by design, once per date and days left: see
+    # tests/billing/test_reminders.py)
     engine_events = list(Event.objects.filter(reseller=reseller, actor_label="billing engine").exclude(
         type__in=["payment.due_date_coming", "billing_day.coming"]).values_list("type", "subject_type", "subject_id"))
     stats[reseller.name] = {

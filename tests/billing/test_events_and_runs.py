@@ -75,7 +75,7 @@ def test_R45_every_engine_change_writes_an_event_with_subject_and_system_actor(
         ("payment.expired", "payment", debtor_payment.pk, debtor.pk, day[date(2026, 2, 7)]),
         ("subscription.blocked", "subscription", debtor_subscription.pk, debtor.pk, day[date(2026, 2, 7)]),
     ]
-    # (the daily announcements of due dates and billing days are checked in tests/events/test_reminders.py)
+    # (the daily announcements of due dates and billing days are checked in tests/billing/test_reminders.py)
     written = (
         Event.objects.filter(reseller=reseller)
         .exclude(type__in=["payment.due_date_coming", "billing_day.coming"])

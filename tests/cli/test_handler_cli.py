@@ -6,8 +6,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from arrears.events.catalog import EVENTS_WITHOUT_DEFAULT, NOTIFIABLE_EVENTS
-from arrears.events.models import Event, EventHandler
+from arrears.events.models import Event
+from arrears.notifications.catalog import EVENTS_WITHOUT_DEFAULT, NOTIFIABLE_EVENTS
+from arrears.notifications.models import EventHandler
 from tests.factories import ResellerFactory
 
 

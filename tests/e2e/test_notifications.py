@@ -10,11 +10,12 @@ from standardwebhooks.webhooks import Webhook
 from werkzeug import Response
 
 from arrears.core import clock
-from arrears.events.catalog import NOTIFIABLE_EVENTS
-from arrears.events.dispatch import deliver_due, dispatch_pending_events
-from arrears.events.handlers import create_event_handler, create_webhook_endpoint
-from arrears.events.models import Delivery
+from arrears.events.outbox import dispatch_pending_events
 from arrears.invoices.services import approve_invoice, complete_invoice_payment, revoke_invoice_approval
+from arrears.notifications.catalog import NOTIFIABLE_EVENTS
+from arrears.notifications.handlers import create_event_handler, create_webhook_endpoint
+from arrears.notifications.models import Delivery
+from arrears.notifications.sending import deliver_due
 from arrears.payments.models import Payment
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import AccountFactory, ResellerFactory

@@ -197,7 +197,7 @@ def list_events(request, reseller_id: Id, query: Query[EventFeedQuery]):
     """
     reseller = caller_reseller(request, reseller_id, "read")
     events = feed_after(
-        reseller, query.after, limit=query.page_size, event_type=query.type, account_id=query.account_id
+        reseller.subtree_ids(), query.after, limit=query.page_size, event_type=query.type, account_id=query.account_id
     )
     next_cursor = events[-1].pk if events else query.after
     params = request.GET.copy()

@@ -1,12 +1,13 @@
 """The platform's default e-mail handlers, one per notifiable event, so a new reseller's customers get sensible
-mail without any configuration. Their texts live in ``arrears/events/templates/defaults``."""
+mail without any configuration. Their texts live in ``arrears/notifications/templates/defaults``."""
 
 from pathlib import Path
 
 from django.db import migrations
 from django.utils import timezone
 
-DEFAULTS = Path(__file__).resolve().parent.parent / "templates" / "defaults"
+# The texts moved with the notifications into an app of their own (arrears/notifications/migrations/0001).
+DEFAULTS = Path(__file__).resolve().parents[2] / "notifications" / "templates" / "defaults"
 
 # event → (name, condition). In ERP mode the ERP issues the invoice the customer pays, so the platform's own
 # closed invoice is announced only in default mode; reminders go out three days ahead.

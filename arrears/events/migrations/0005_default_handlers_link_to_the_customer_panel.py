@@ -1,6 +1,6 @@
 """The platform's default e-mails link to the Customer Control Panel and use its words (Pay from balance, Pay with
 …, Download, Top up); a second gateway success is announced to the reseller's managers. The texts live in
-``arrears/events/templates/defaults``; this refreshes those 0004 wrote on databases created before.
+``arrears/notifications/templates/defaults``; this refreshes those 0004 wrote on databases created before.
 
 Going back removes the managers' handler and leaves the refreshed texts: code from before this migration does not
 offer their link placeholders, so their deliveries would fail rendering until migrated forward again."""
@@ -10,10 +10,11 @@ from pathlib import Path
 from django.db import migrations
 from django.utils import timezone
 
-DEFAULTS = Path(__file__).resolve().parent.parent / "templates" / "defaults"
+# The texts moved with the notifications into an app of their own (arrears/notifications/migrations/0001).
+DEFAULTS = Path(__file__).resolve().parents[2] / "notifications" / "templates" / "defaults"
 REFRESHED = ("invoice.closed", "invoice.approved", "invoice.revoked", "payment.due_date_coming", "payment.received",
              "payment.expired", "billing_day.coming")
-# event → (name, recipients): addressed to the managers who can act on money (arrears.events.placeholders).
+# event → (name, recipients): addressed to the managers who can act on money (arrears.notifications.placeholders).
 MANAGER_HANDLERS = {"payment.duplicate_success": ("Second gateway success credited", "{{ reseller.manager_emails }}")}
 
 

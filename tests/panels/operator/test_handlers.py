@@ -6,9 +6,11 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from arrears.events.handlers import create_event_handler, create_webhook_endpoint, handlers_for
-from arrears.events.models import Delivery, Event, EventHandler
+from arrears.events.models import Event
 from arrears.invoices.models import Invoice
+from arrears.notifications.handlers import create_event_handler, create_webhook_endpoint, handlers_for
+from arrears.notifications.models import Delivery, EventHandler
+from arrears.notifications.selectors import handler_overview
 from arrears.tenants.models import Manager
 from tests.conftest import MANAGER
 from tests.factories import T0, ResellerFactory
@@ -79,11 +81,7 @@ def test_the_list_marks_own_inherited_and_default_handlers_with_the_reference_ev
     assert "Child&#x27;s approval mail" in body and "badge--own" in body
     assert "Parent&#x27;s closed mail" in body and "from Parent Cloud" in body
     assert 'badge--default">Platform default' in body
-    rows = {
-        row.handler.pk: row
-        for rows in __import__("arrears.events.selectors", fromlist=["x"]).handler_overview(family["child"]).values()
-        for row in rows
-    }
+    rows = {row.handler.pk: row for rows in handler_overview(family["child"]).values() for row in rows}
     assert rows[own.pk].origin == "own" and rows[own.pk].serving
     assert rows[family["inherited"].pk].origin == "inherited" and rows[family["inherited"].pk].serving
     # the default for closed invoices is replaced by the parent's handler; the approval default by the own one

@@ -11,11 +11,12 @@ from django.urls import URLPattern, get_resolver
 from arrears.core.actors import SYSTEM
 from arrears.customers.models import AccountClass
 from arrears.customers.services import create_account
-from arrears.events.handlers import create_event_handler, create_webhook_endpoint
-from arrears.events.models import Delivery, Event, EventHandler
+from arrears.events.models import Event
 from arrears.gateways.models import PaymentConnector
 from arrears.gateways.services import create_connector, create_payment_method
 from arrears.invoices.models import Invoice
+from arrears.notifications.handlers import create_event_handler, create_webhook_endpoint
+from arrears.notifications.models import Delivery, EventHandler
 from arrears.payments.models import PaymentMethod
 from arrears.tenants.models import ApiToken, Manager
 from arrears.tenants.services import create_manager

@@ -11,9 +11,10 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 from werkzeug import Response
 
-from arrears.events.dispatch import dispatch_pending_events
-from arrears.events.handlers import create_event_handler, create_webhook_endpoint
-from arrears.events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from arrears.events.models import Event
+from arrears.events.outbox import dispatch_pending_events
+from arrears.notifications.handlers import create_event_handler, create_webhook_endpoint
+from arrears.notifications.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from arrears.payments.services import top_up_balance
 from arrears.tenants.models import Manager
 from tests.conftest import MANAGER, at

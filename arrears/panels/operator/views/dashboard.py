@@ -11,8 +11,8 @@ from django.urls import path, reverse
 
 from arrears.billing.models import BillingRun
 from arrears.core import clock
-from arrears.events.models import Delivery
 from arrears.invoices.models import Invoice
+from arrears.notifications.models import Delivery
 from arrears.panels.operator.access import operator_view
 from arrears.panels.operator.pages import page
 from arrears.payments.models import Payment

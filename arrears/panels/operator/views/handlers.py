@@ -1,8 +1,8 @@
 """Event handlers and notification templates: the list (own, inherited, platform default), create and edit with
 a preview rendered on a real invoice or payment of the reseller, Send test, enable and disable.
 
-Every write goes through the handler services of ``arrears.events.handlers`` — the ones the CLI uses — so the
-rules, the reference-syntax conditions (``arrears.events.conditions``) and the error codes are the same.
+Every write goes through the handler services of ``arrears.notifications.handlers`` — the ones the CLI uses — so the
+rules, the reference-syntax conditions (``arrears.notifications.conditions``) and the error codes are the same.
 """
 
 from smtplib import SMTPException
@@ -15,9 +15,9 @@ from django.urls import path
 from arrears.core import clock
 from arrears.core.errors import ArrearsError
 from arrears.core.liquid import TemplateRenderFailed
-from arrears.events import selectors
-from arrears.events.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
-from arrears.events.handlers import (
+from arrears.notifications import selectors
+from arrears.notifications.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
+from arrears.notifications.handlers import (
     DEFAULT_RECIPIENTS,
     condition_holds_for,
     create_event_handler,
@@ -28,7 +28,7 @@ from arrears.events.handlers import (
     switch_off_event_handler,
     update_event_handler,
 )
-from arrears.events.models import EventHandler, WebhookEndpoint
+from arrears.notifications.models import EventHandler, WebhookEndpoint
 from arrears.panels.forms import PanelForm
 from arrears.panels.operator.access import BILL, operator_view
 from arrears.panels.operator.pages import page

@@ -414,7 +414,7 @@ def _invoice_page(request, invoice: Invoice, *, approve_form=None, revoke_form=N
         charges=charges,
         subscriptions=subscriptions,
         tax_lines=sorted(tax_lines.values(), key=lambda line: line["rate_bp"]),
-        events=timeline_of(request.operator.reseller, invoice, payment),
+        events=timeline_of(request.operator.reseller.pk, invoice, payment),
         tz=request.operator.reseller.timezone,
         can_approve=can_approve and request.operator.can_bill,
         can_revoke=can_revoke and request.operator.can_bill,

@@ -380,7 +380,7 @@ def _payment_page(request, payment: Payment, *, approve_form=None, cancel_form=N
         subtitle_invoice=subtitle_invoice,
         ledger=ledger,
         attempts=attempts_of(payment),
-        events=timeline_of(operator.reseller, payment, payment.invoice),
+        events=timeline_of(operator.reseller.pk, payment, payment.invoice),
         tz=operator.reseller.timezone,
         can_approve=_can_approve(payment) and can_bill,
         can_cancel=_can_cancel(payment) and can_bill,

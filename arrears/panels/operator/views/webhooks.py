@@ -18,11 +18,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from arrears.core import clock
 from arrears.core.errors import ArrearsError
-from arrears.events import webhooks as service
-from arrears.events.catalog import NOTIFIABLE_EVENTS
-from arrears.events.handlers import create_webhook_endpoint
-from arrears.events.models import Delivery, DeliveryAttempt, EventHandler, WebhookEndpoint
 from arrears.events.selectors import timeline_of
+from arrears.notifications import webhooks as service
+from arrears.notifications.catalog import NOTIFIABLE_EVENTS
+from arrears.notifications.handlers import create_webhook_endpoint
+from arrears.notifications.models import Delivery, DeliveryAttempt, EventHandler, WebhookEndpoint
 from arrears.panels.forms import PanelForm
 from arrears.panels.lists import page_number, page_size
 from arrears.panels.operator.access import ADMIN, operator_view
@@ -305,7 +305,7 @@ def _endpoint_page(request, endpoint: WebhookEndpoint, *, secret: str | None = N
         secret=secret,
         handlers=handlers,
         tz=_tz(request),
-        events=timeline_of(operator.reseller, endpoint)[:20],
+        events=timeline_of(operator.reseller.pk, endpoint)[:20],
     )
 
 

@@ -22,14 +22,14 @@ from standardwebhooks.webhooks import Webhook
 
 from arrears.core.actors import Actor
 from arrears.core.errors import NotFound
-from arrears.events.dispatch import WEBHOOK_TIMEOUT_SECONDS, enqueue_sending
-from arrears.events.errors import DeliveryChanged, WebhookEndpointDisabled, WebhookEndpointNotDisabled
-from arrears.events.models import Delivery, WebhookEndpoint
 from arrears.events.services import record_event
+from arrears.notifications.errors import DeliveryChanged, WebhookEndpointDisabled, WebhookEndpointNotDisabled
+from arrears.notifications.models import Delivery, WebhookEndpoint
+from arrears.notifications.sending import ERROR_TEXT_LIMIT, WEBHOOK_TIMEOUT_SECONDS
+from arrears.notifications.tasks import enqueue_sending
 from arrears.tenants.models import Reseller
 
 TEST_EVENT_TYPE = "test"
-_ERROR_TEXT_LIMIT = 500
 
 
 # --- reads ------------------------------------------------------------------------------------------------
@@ -172,11 +172,11 @@ def send_test_event(endpoint: WebhookEndpoint, *, actor: Actor, now: datetime) -
         response = httpx.post(endpoint.url, content=body.encode(), headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS)
     # Whatever went wrong is the test's answer, shown to the operator.
     except Exception as exc:  # noqa: BLE001
-        error = f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_LIMIT]
+        error = f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
     else:
         status_code = response.status_code
         if not response.is_success:
-            error = f"HTTP {response.status_code}: {response.text}"[:_ERROR_TEXT_LIMIT]
+            error = f"HTTP {response.status_code}: {response.text}"[:ERROR_TEXT_LIMIT]
     outcome = TestOutcome(
         message_id=message_id,
         succeeded=not error,

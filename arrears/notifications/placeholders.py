@@ -1,4 +1,4 @@
-"""Payload builders: the placeholders of a batch of events, as documented in ``arrears.events.catalog``.
+"""Payload builders: the placeholders of a batch of events, as documented in ``arrears.notifications.catalog``.
 
 Placeholders show the subject as it is when the batch is dispatched (right after the event's commit), except
 what the event itself fixed: a due-date reminder names the due date and the days left it announced, and the
@@ -15,39 +15,32 @@ gateway's events their attempt and credit, read from the payload the gateway's s
 A key that is missing gives a nil placeholder (a credit defaults to the payment's total), never an error: a
 handler's preview, which has no payload, renders too.
 
-Links point into the Customer Control Panel under ``settings.ARREARS_BASE_URL``, at the routes the issue fixed
-(``/customer/invoices/<id>/``, ``/customer/payments/<id>/``, ``/customer/balance/``).
+The account, the reseller and the invoice are built by ``arrears.invoices.placeholders``, as on the invoice
+document; links point into the Customer Control Panel under ``settings.ARREARS_BASE_URL`` (an e-mail to the managers
+also into the Operator Control Panel).
 """
 
-from datetime import date, datetime, timedelta
-
-from django.conf import settings
+from datetime import date, datetime
 
 from arrears.core import clock
 from arrears.core.money import format_amount
 from arrears.customers.models import Account
-from arrears.events.catalog import ATTEMPT_EVENTS
 from arrears.events.models import Event
 from arrears.invoices.models import Invoice
+from arrears.invoices.placeholders import (
+    account_placeholders,
+    customer_panel_link,
+    invoice_placeholders,
+    iso_date,
+    reseller_placeholders,
+    site_link,
+)
+from arrears.notifications.catalog import ATTEMPT_EVENTS
 from arrears.payments.models import Payment
 from arrears.tenants.models import Manager, Reseller
 
 # The managers a manager-addressed e-mail goes to: those who can act on money, not the viewers.
 _NOTIFIED_MANAGER_ROLES = (Manager.Role.ADMIN, Manager.Role.BILLING_MANAGER)
-
-
-def _iso(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def site_link(path: str) -> str:
-    """The absolute URL of a page of this site, for e-mails: ``site_link("customer/balance/")``."""
-    return f"{settings.ARREARS_BASE_URL}/{path}"
-
-
-def customer_panel_link(path: str = "") -> str:
-    """The absolute URL of a Customer Control Panel page: ``customer_panel_link(f"payments/{pk}/")``."""
-    return site_link(f"customer/{path}")
 
 
 class _Batch:
@@ -84,57 +77,6 @@ def _event(event: Event) -> dict:
     return {"id": event.pk, "type": event.type, "occurred_at": event.occurred_at.isoformat()}
 
 
-def account_placeholders(account: Account, currency: str) -> dict:
-    return {
-        "id": account.pk,
-        "name": account.name,
-        "email": account.email,
-        "address": account.address,
-        "balance": format_amount(account.balance, currency),
-        "currency": currency,
-        "panel_link": customer_panel_link(),
-        "balance_panel_link": customer_panel_link("balance/"),
-    }
-
-
-def reseller_placeholders(reseller: Reseller) -> dict:
-    return {"id": reseller.pk, "name": reseller.name, "currency": reseller.currency}
-
-
-def invoice_placeholders(invoice: Invoice, due_date: date | None, *, payment: Payment | None) -> dict:
-    """``invoice.*`` of the notifications; the invoice document adds its charges and tax summary. ``payment`` is
-    the invoice's (none for an invoice with a zero total, R6); ``due_date`` the one to show for it."""
-    is_file = invoice.attachment_kind == Invoice.AttachmentKind.FILE
-    is_link = invoice.attachment_kind == Invoice.AttachmentKind.LINK
-    return {
-        "id": invoice.pk,
-        "document_number": invoice.document_id,
-        "original_document_number": invoice.original_document_id,
-        "status": invoice.status,
-        "total": format_amount(invoice.total, invoice.currency),
-        "currency": invoice.currency,
-        "from_date": _iso(invoice.from_date),
-        "to_date": _iso(invoice.to_date),
-        "to_date_human": _iso(invoice.to_date - timedelta(days=1)),
-        "billing_date": _iso(invoice.billing_date),
-        "managed_externally": invoice.managed_externally,
-        "approved": invoice.approved,
-        "approval_date": _iso(invoice.approval_date),
-        "due_date": _iso(due_date),
-        "has_attached": invoice.has_attached,
-        "file": {"name": invoice.attachment_name if is_file else None},
-        "link": {
-            "name": invoice.attachment_name if is_link else None,
-            "data": invoice.attachment_url if is_link else None,
-        },
-        "external_total": format_amount(invoice.external_total, invoice.external_currency or invoice.currency),
-        "external_currency": invoice.external_currency,
-        "panel_link": customer_panel_link(f"invoices/{invoice.pk}/"),
-        "payment_panel_link": None if payment is None else customer_panel_link(f"payments/{payment.pk}/"),
-        "balance_payment_allowed": None if payment is None else payment.balance_payment_allowed,
-    }
-
-
 def _payment(payment: Payment, due_date: date | None, days_left: int | None) -> dict:
     return {
         "id": payment.pk,
@@ -143,8 +85,8 @@ def _payment(payment: Payment, due_date: date | None, days_left: int | None) -> 
         "status": payment.status,
         "total": format_amount(payment.total, payment.currency),
         "currency": payment.currency,
-        "due_date": _iso(due_date),
-        "expiration_date": _iso(payment.expiration_date),
+        "due_date": iso_date(due_date),
+        "expiration_date": iso_date(payment.expiration_date),
         "days_left": days_left,
         "external_total": format_amount(payment.external_total, payment.external_currency or payment.currency),
         "external_currency": payment.external_currency,

@@ -6,8 +6,9 @@ from datetime import date
 
 from django.test import override_settings
 
-from arrears.events.dispatch import deliver_due, dispatch_pending_events
+from arrears.events.outbox import dispatch_pending_events
 from arrears.invoices.services import revoke_invoice_approval
+from arrears.notifications.sending import deliver_due
 from arrears.payments.services import pay_from_balance
 from tests.conftest import ERP, at, bill
 from tests.factories import AccountFactory

@@ -8,16 +8,11 @@ from django.core import mail
 from standardwebhooks.webhooks import Webhook
 from werkzeug import Response
 
-from arrears.events.dispatch import (
-    DISABLE_AFTER_FAILED_EVENTS,
-    MAX_ATTEMPTS,
-    RETRY_DELAYS,
-    deliver,
-    deliver_due,
-    dispatch_pending_events,
-)
-from arrears.events.handlers import create_event_handler, create_webhook_endpoint
-from arrears.events.models import Delivery, DeliveryAttempt, Event
+from arrears.events.models import Event
+from arrears.events.outbox import dispatch_pending_events
+from arrears.notifications.handlers import create_event_handler, create_webhook_endpoint
+from arrears.notifications.models import Delivery, DeliveryAttempt
+from arrears.notifications.sending import DISABLE_AFTER_FAILED_EVENTS, MAX_ATTEMPTS, RETRY_DELAYS, deliver, deliver_due
 from arrears.payments.services import top_up_balance
 from tests.conftest import MANAGER, at
 from tests.factories import AccountFactory

@@ -25,13 +25,14 @@ from arrears.core.liquid import (
     check_template,
     condition_holds,
 )
-from arrears.events.catalog import ATTEMPT_EVENTS, NOTIFIABLE_EVENTS, PLACEHOLDERS
-from arrears.events.conditions import to_liquid
-from arrears.events.errors import HandlerFieldInvalid, PlatformHandlerReadOnly
-from arrears.events.models import Event, EventHandler, WebhookEndpoint
-from arrears.events.placeholders import placeholders_for
+from arrears.events.models import Event
 from arrears.events.services import record_event
 from arrears.gateways.models import PaymentAttempt
+from arrears.notifications.catalog import ATTEMPT_EVENTS, NOTIFIABLE_EVENTS, PLACEHOLDERS
+from arrears.notifications.conditions import to_liquid
+from arrears.notifications.errors import HandlerFieldInvalid, PlatformHandlerReadOnly
+from arrears.notifications.models import EventHandler, WebhookEndpoint
+from arrears.notifications.placeholders import placeholders_for
 from arrears.subscriptions.models import Subscription
 from arrears.tenants.models import Reseller
 
@@ -145,7 +146,7 @@ def _validated(reseller: Reseller, fields: dict) -> dict:
     if not isinstance(fields["active"], bool):
         raise HandlerFieldInvalid("active must be true or false", pointer="/active")
     placeholders = PLACEHOLDERS[event]
-    # A reference-syntax query is stored in its Liquid form (arrears.events.conditions explains why).
+    # A reference-syntax query is stored in its Liquid form (arrears.notifications.conditions explains why).
     fields = {**fields, "condition": to_liquid(fields["condition"] or "")}
     check_condition(fields["condition"], placeholders, pointer="/condition")
     endpoint = fields["endpoint"]

@@ -3,9 +3,11 @@
 Placeholder sets are in the format of ``arrears.core.liquid``: a ``None`` leaf is a value, a dict an object.
 Amounts are formatted decimal strings in the currency's minor-unit precision ("120.00"); dates are ISO strings
 "YYYY-MM-DD", which Liquid's ``date`` filter reads; booleans are booleans; links are absolute URLs under
-``settings.ARREARS_BASE_URL``. ``arrears.events.placeholders`` produces exactly these keys (a test holds the two
-together).
+``settings.ARREARS_BASE_URL``. ``arrears.notifications.placeholders`` produces exactly these keys (a test holds the
+two together).
 """
+
+from arrears.invoices.placeholders import ACCOUNT, INVOICE, RESELLER
 
 NOTIFIABLE_EVENTS: dict[str, str] = {
     "invoice.closed": "An invoice was closed after its billing period (a new invoice was issued).",
@@ -25,51 +27,17 @@ NOTIFIABLE_EVENTS: dict[str, str] = {
 }
 
 # The events whose platform default e-mail goes to the reseller's managers (``reseller.manager_emails``) rather
-# than to the customer, and those without a platform default (arrears/events/migrations).
+# than to the customer, and those without a platform default (arrears/events/migrations, where the defaults were
+# written before the notifications had an app of their own).
 MANAGER_EVENTS = frozenset({"payment.duplicate_success"})
 EVENTS_WITHOUT_DEFAULT = frozenset({"payment.attempt_started", "payment.attempt_ended"})
 # The events about a payment attempt through a gateway: their placeholders have an ``attempt``.
 ATTEMPT_EVENTS = frozenset({"payment.attempt_started", "payment.attempt_ended", "payment.duplicate_success"})
 
 _EVENT = {"id": None, "type": None, "occurred_at": None}
-# The account, reseller and invoice objects are also the invoice document's (arrears.invoices.documents); the
+# The account, reseller and invoice objects are the invoice document's too (arrears.invoices.placeholders); the
 # notifications' reseller adds its managers' addresses, which have no place on a customer's document.
-ACCOUNT = {
-    "id": None,
-    "name": None,
-    "email": None,
-    "address": None,
-    "balance": None,
-    "currency": None,
-    "panel_link": None,  # the Customer Control Panel's overview
-    "balance_panel_link": None,  # its balance page, where the customer tops up
-}
-RESELLER = {"id": None, "name": None, "currency": None}
 _NOTIFIED_RESELLER = {**RESELLER, "manager_emails": None}
-INVOICE = {
-    "id": None,
-    "document_number": None,  # the ERP's number once approved, else the platform's
-    "original_document_number": None,
-    "status": None,
-    "total": None,
-    "currency": None,
-    "from_date": None,
-    "to_date": None,  # exclusive: the next billing date
-    "to_date_human": None,  # the last day of the period
-    "billing_date": None,
-    "managed_externally": None,  # ERP mode: the ERP issues the invoice the customer pays (R10)
-    "approved": None,
-    "approval_date": None,
-    "due_date": None,  # the due date of the invoice's payment
-    "has_attached": None,
-    "file": {"name": None},
-    "link": {"name": None, "data": None},
-    "external_total": None,
-    "external_currency": None,
-    "panel_link": None,  # the invoice's page in the Customer Control Panel
-    "payment_panel_link": None,  # the page of the invoice's payment, where it is paid; nil without a payment
-    "balance_payment_allowed": None,  # whether the balance may pay the invoice's payment (R18); nil without one
-}
 _PAYMENT = {
     "id": None,
     "document_number": None,

@@ -7,8 +7,10 @@ import pytest
 
 from arrears.core.errors import ArrearsError
 from arrears.core.liquid import TemplateRenderFailed, check_template
-from arrears.events.catalog import EVENTS_WITHOUT_DEFAULT, MANAGER_EVENTS, NOTIFIABLE_EVENTS, PLACEHOLDERS
-from arrears.events.handlers import (
+from arrears.events.models import Event
+from arrears.invoices.services import revoke_invoice_approval
+from arrears.notifications.catalog import EVENTS_WITHOUT_DEFAULT, MANAGER_EVENTS, NOTIFIABLE_EVENTS, PLACEHOLDERS
+from arrears.notifications.handlers import (
     condition_holds_for,
     create_event_handler,
     create_webhook_endpoint,
@@ -16,9 +18,8 @@ from arrears.events.handlers import (
     message_for,
     update_event_handler,
 )
-from arrears.events.models import Event, EventHandler
-from arrears.events.placeholders import placeholders_for
-from arrears.invoices.services import revoke_invoice_approval
+from arrears.notifications.models import EventHandler
+from arrears.notifications.placeholders import placeholders_for
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import T0, AccountFactory, ResellerFactory, SubscriptionFactory
 from tests.service_support import APPROVAL_DAY, approved, invoice_of
@@ -342,7 +343,7 @@ def test_the_defaults_render_friendly_mail_from_real_events(erp_reseller):
             mails.setdefault(event.type, []).append(message_for(handler, placeholders[event.pk]))
 
     # Then each event type that should mail did, to the customer, in plain words with the values filled in (no
-    # gateway was used: tests/events/test_gateway_notifications.py has its events)
+    # gateway was used: tests/notifications/test_gateway_notifications.py has its events)
     customer_events = set(NOTIFIABLE_EVENTS) - MANAGER_EVENTS - EVENTS_WITHOUT_DEFAULT
     assert set(mails) == customer_events - {"invoice.closed"}  # ERP mode: the ERP issues the invoice
     assert all("{{" not in mail.body + mail.subject for sent in mails.values() for mail in sent)

@@ -9,19 +9,20 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from arrears.core.actors import SYSTEM
-from arrears.events.handlers import create_event_handler, message_for, preview_placeholders
-from arrears.events.models import Event, EventHandler
-from arrears.events.placeholders import placeholders_for
-from arrears.events.selectors import preview_subjects
+from arrears.events.models import Event
 from arrears.gateways.services import create_connector, create_payment_method, start_attempt, sweep_open_attempts
+from arrears.notifications.handlers import create_event_handler, message_for, preview_placeholders
+from arrears.notifications.models import EventHandler
+from arrears.notifications.placeholders import placeholders_for
+from arrears.notifications.selectors import preview_subjects
 from arrears.payments.services import request_top_up
 from arrears.tenants.models import Manager
 from arrears.tenants.services import create_manager
 from tests.conftest import MANAGER
-from tests.events.test_default_mail_links import SITE, sent
 from tests.factories import AccountFactory, ResellerFactory
 from tests.gateways.fake_connector import fake_connector
 from tests.gateways.test_attempts import CUSTOMER, NOW, RETURN, callback, outcome
+from tests.notifications.test_default_mail_links import SITE, sent
 from tests.service_support import CLOSING_DAY, invoice_of
 
 SECRET = "whsec_" + "A" * 32

@@ -1,5 +1,5 @@
 """Handler conditions in the reference platform's query syntax: translated to Liquid in one place
-(``arrears.events.conditions.to_liquid``), used by the services, the CLI and the panel alike."""
+(``arrears.notifications.conditions.to_liquid``), used by the services, the CLI and the panel alike."""
 
 import json
 from io import StringIO
@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 
 from arrears.core.liquid import TemplateInvalid, check_condition, condition_holds
-from arrears.events.catalog import PLACEHOLDERS
-from arrears.events.conditions import is_reference_syntax, to_liquid
-from arrears.events.handlers import create_event_handler, update_event_handler
+from arrears.notifications.catalog import PLACEHOLDERS
+from arrears.notifications.conditions import is_reference_syntax, to_liquid
+from arrears.notifications.handlers import create_event_handler, update_event_handler
 from tests.conftest import MANAGER
 from tests.factories import T0, ResellerFactory
 

@@ -9,9 +9,11 @@ from django.core import mail
 from django.core.management import call_command
 
 from arrears.core.actors import SYSTEM
-from arrears.events.dispatch import MAX_ATTEMPTS, RETRY_DELAYS, deliver_due, dispatch_pending_events
-from arrears.events.models import Delivery, Event, PendingDispatch
-from arrears.events.replay import replay_deliveries
+from arrears.events.models import Event, PendingDispatch
+from arrears.events.outbox import dispatch_pending_events
+from arrears.notifications.models import Delivery
+from arrears.notifications.replay import replay_deliveries
+from arrears.notifications.sending import MAX_ATTEMPTS, RETRY_DELAYS, deliver_due
 from arrears.payments.services import top_up_balance
 from tests.conftest import MANAGER, at
 from tests.factories import AccountFactory, ResellerFactory

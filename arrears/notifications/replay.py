@@ -7,9 +7,10 @@ from django.db import transaction
 from django.db.models import Count
 
 from arrears.core.actors import Actor
-from arrears.events.dispatch import dispatch_pending_events, enqueue_sending
-from arrears.events.models import Delivery
+from arrears.events.outbox import dispatch_pending_events
 from arrears.events.services import record_event
+from arrears.notifications.models import Delivery
+from arrears.notifications.tasks import enqueue_sending
 from arrears.tenants.models import Reseller
 
 

@@ -3,9 +3,9 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from arrears.core.management.base import CLI_ACTOR, JsonCommand, lookup, parse_on_off
-from arrears.events.catalog import NOTIFIABLE_EVENTS
-from arrears.events.handlers import DEFAULT_RECIPIENTS, create_event_handler, handlers_for, update_event_handler
-from arrears.events.models import EventHandler, WebhookEndpoint
+from arrears.notifications.catalog import NOTIFIABLE_EVENTS
+from arrears.notifications.handlers import DEFAULT_RECIPIENTS, create_event_handler, handlers_for, update_event_handler
+from arrears.notifications.models import EventHandler, WebhookEndpoint
 from arrears.tenants.models import Reseller
 
 

@@ -1,33 +1,24 @@
-"""From the outbox to the customers' mailboxes and the resellers' webhook receivers.
+"""Sending the deliveries: e-mails through the configured mail backend, webhooks as signed POSTs.
 
-``dispatch_pending_events`` fans each outboxed event out to the handlers that serve its reseller (R43) and
-writes one ``Delivery`` per (event, handler, recipient), rendered there and then; the unique constraint makes a
-repeated dispatch a no-op. ``deliver`` sends one delivery: claimed first by a conditional UPDATE, sent with no
-transaction open (a slow mail server must not hold the database), its outcome written with one attempt row in
-the log. A failure is retried on ``RETRY_DELAYS``; after the last attempt the delivery has FAILED, and a webhook
-endpoint whose deliveries failed for ``DISABLE_AFTER_FAILED_EVENTS`` events in a row is disabled.
+``deliver`` sends one delivery: claimed first by a conditional UPDATE, sent with no transaction open (a slow mail
+server must not hold the database), its outcome written with one attempt row in the log. A failure is retried on
+``RETRY_DELAYS``; after the last attempt the delivery has FAILED, and a webhook endpoint whose deliveries failed for
+``DISABLE_AFTER_FAILED_EVENTS`` events in a row is disabled.
 """
 
-import json
 import math
 import time
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import httpx
 from django.core.mail import EmailMessage
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F, Q
 from standardwebhooks.webhooks import Webhook
 
 from arrears.core.actors import SYSTEM
-from arrears.core.liquid import TemplateRenderFailed
-from arrears.events.handlers import condition_holds_for, handlers_for, message_for
-from arrears.events.models import Delivery, DeliveryAttempt, Event, EventHandler, PendingDispatch, WebhookEndpoint
-from arrears.events.placeholders import placeholders_for
 from arrears.events.services import record_event
-from arrears.invoices.documents import request_documents
+from arrears.notifications.models import Delivery, DeliveryAttempt, EventHandler, WebhookEndpoint
 
 # Waits after the 1st … 7th failed attempt: 8 attempts over 29 h 36 min, so a receiver down for a day still gets
 # everything.
@@ -46,117 +37,8 @@ DISABLE_AFTER_FAILED_EVENTS = 10
 # worker that died mid-send lets another one retry it, but no live worker loses its claim.
 CLAIM_DURATION = timedelta(minutes=15)
 WEBHOOK_TIMEOUT_SECONDS = 10
-# The invoice events after which the invoice's document is (re)rendered.
-DOCUMENT_EVENTS = frozenset({"invoice.closed", "invoice.approved", "invoice.revoked"})
-# Deliveries per sending task enqueued after a dispatch: one task per delivery would be thousands of queue writes
-# after a billing day, one task for all would send them one after another.
-DELIVERIES_PER_TASK = 20
-_ERROR_TEXT_LIMIT = 500
-
-
-# --- fan-out --------------------------------------------------------------------------------------------------
-
-
-def dispatch_pending_events(*, now: datetime, limit: int = 500) -> int:
-    """Fan out every outboxed event, ``limit`` per transaction, oldest first; returns how many were fanned out."""
-    dispatched = 0
-    while True:
-        with transaction.atomic(durable=True):
-            # Two dispatchers on PostgreSQL take different batches; SQLite serializes them anyway.
-            outbox = list(
-                PendingDispatch.objects.select_related("event")
-                .select_for_update(skip_locked=True, of=("self",))
-                .order_by("event_id")[:limit]
-            )
-            if not outbox:
-                return dispatched
-            events = [row.event for row in outbox]
-            delivery_ids = _fan_out(events, now=now)
-            PendingDispatch.objects.filter(pk__in=[event.pk for event in events]).delete()
-            transaction.on_commit(partial(enqueue_sending, delivery_ids), robust=True)
-        dispatched += len(events)
-        if len(outbox) < limit:
-            return dispatched
-
-
-def enqueue_sending(delivery_ids: list[int]) -> None:
-    """Ask the queue to send these deliveries (called after the commit that made them due)."""
-    # Imported here: the tasks module imports this one.
-    from arrears.events.tasks import deliver_deliveries
-
-    for start in range(0, len(delivery_ids), DELIVERIES_PER_TASK):
-        deliver_deliveries(delivery_ids[start : start + DELIVERIES_PER_TASK])
-
-
-def _fan_out(events: list[Event], *, now: datetime) -> list[int]:
-    """Write the deliveries of ``events``; returns the ids of those waiting to be sent."""
-    placeholders = placeholders_for(events, now=now)
-    handlers: dict[tuple[int, str], list[EventHandler]] = {}
-    deliveries = []
-    for event in events:
-        key = (event.reseller_id, event.type)
-        if key not in handlers:
-            handlers[key] = handlers_for(event.reseller_id, event.type)
-        for handler in handlers[key]:
-            deliveries += _deliveries_of(event, handler, placeholders[event.pk], now=now)
-    Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=500)
-    invoice_ids = sorted({event.subject_id for event in events if event.type in DOCUMENT_EVENTS})
-    if invoice_ids:
-        request_documents(invoice_ids, now=now)
-    return list(
-        Delivery.objects.filter(event_id__in=[event.pk for event in events], status=Delivery.Status.PENDING, attempts=0)
-        .order_by("id")
-        .values_list("pk", flat=True)
-    )
-
-
-def _deliveries_of(event: Event, handler: EventHandler, placeholders: dict, *, now: datetime) -> list[Delivery]:
-    """The deliveries of one handler for one event: none when its condition does not hold, one FAILED delivery
-    carrying the error when a template cannot be rendered (the batch goes on)."""
-    endpoint = handler.endpoint
-    common = {
-        "event": event,
-        "handler": handler,
-        "channel": handler.channel,
-        "endpoint": endpoint,
-        "created_at": now,
-        "updated_at": now,
-    }
-    try:
-        if not condition_holds_for(handler, placeholders):
-            return []
-        if handler.channel == EventHandler.Channel.WEBHOOK:
-            assert endpoint is not None, "the handler_endpoint_only_for_webhooks constraint gives webhooks one"
-            if not endpoint.active:
-                return []
-            body = json.dumps(
-                {
-                    "id": event.pk,
-                    "type": event.type,
-                    "occurred_at": event.occurred_at.isoformat(),
-                    "data": placeholders,
-                },
-                cls=DjangoJSONEncoder,
-                ensure_ascii=False,
-            )
-            return [Delivery(recipient=endpoint.url, body=body, **common)]
-        message = message_for(handler, placeholders)
-    except TemplateRenderFailed as exc:
-        return [
-            Delivery(
-                recipient=endpoint.url if endpoint else "",
-                status=Delivery.Status.FAILED,
-                last_error=f"template could not be rendered: {exc}"[:_ERROR_TEXT_LIMIT],
-                **common,
-            )
-        ]
-    return [
-        Delivery(recipient=address, subject=message.subject, body=message.body, **common)
-        for address in message.recipients
-    ]
-
-
-# --- sending --------------------------------------------------------------------------------------------------
+# The longest error text a delivery keeps.
+ERROR_TEXT_LIMIT = 500
 
 
 def _due(now: datetime) -> Q:
@@ -205,10 +87,10 @@ def _send(delivery: Delivery, *, now: datetime) -> tuple[int | None, str]:
     # Whatever went wrong is this attempt's failure, recorded and retried: an exception escaping here would
     # leave the delivery claimed and untried until the claim ran out, again and again.
     except Exception as exc:  # noqa: BLE001
-        return None, f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_LIMIT]
+        return None, f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
     if response.is_success:
         return response.status_code, ""
-    return response.status_code, f"HTTP {response.status_code}: {response.text}"[:_ERROR_TEXT_LIMIT]
+    return response.status_code, f"HTTP {response.status_code}: {response.text}"[:ERROR_TEXT_LIMIT]
 
 
 def webhook_message_id(delivery: Delivery) -> str:

@@ -2,10 +2,10 @@
 
 from datetime import date
 
-from arrears.events.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
 from arrears.events.models import Event
-from arrears.events.placeholders import placeholders_for
 from arrears.invoices.services import revoke_invoice_approval
+from arrears.notifications.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
+from arrears.notifications.placeholders import placeholders_for
 from tests.conftest import ERP, at, bill
 from tests.factories import AccountFactory, SubscriptionFactory
 from tests.service_support import APPROVAL_DAY, approved, invoice_of
@@ -19,7 +19,7 @@ R42_EVENTS = {
     "payment.expired",
     "billing_day.coming",
 }
-# Written by the gateway's services (arrears.gateways.services); tests/events/test_gateway_notifications.py.
+# Written by the gateway's services (arrears.gateways.services); tests/notifications/test_gateway_notifications.py.
 GATEWAY_EVENTS = {"payment.attempt_started", "payment.attempt_ended", "payment.duplicate_success"}
 
 

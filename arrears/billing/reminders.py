@@ -4,15 +4,16 @@ Each announcement is an event plus a ``Reminder`` row unique per (kind, subject,
 day twice, or catching up many days at once, announces everything exactly once. A due date moved by a revoke and
 a new approval is a new date and is announced again. The work is set-based like the engine's other steps: per
 chunk one query finds what is not yet announced, one bulk insert writes the events (with their outbox rows) and
-one more their reminders, named by the event ids the first returned.
+one more their reminders, named by the event ids the first returned. Nothing is announced to a reseller for whom
+no subscriber of the outbox would react (no handler would send a reminder): the events would only fill the log.
 """
 
 from datetime import date, datetime, timedelta
 
+from arrears.billing.models import Reminder
 from arrears.core import sql
 from arrears.core.actors import SYSTEM
-from arrears.events.handlers import handlers_for
-from arrears.events.models import Reminder
+from arrears.events.outbox import anyone_reacts_to
 from arrears.events.services import record_events_in_bulk
 from arrears.payments.models import Payment
 from arrears.subscriptions.models import Subscription
@@ -53,7 +54,7 @@ def _remember(kind: str, written: list[tuple[int, int]], due_on_of: dict[int, da
 def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, accounts: tuple[int, int]) -> int:
     """``payment.due_date_coming`` for the unpaid payments of the reseller's accounts ``lo < id <= hi`` (a billing
     chunk's) due 0..30 days after ``day``, each (payment, due date, days left) once."""
-    if not handlers_for(reseller.pk, DUE_DATE_COMING):
+    if not anyone_reacts_to(reseller.pk, DUE_DATE_COMING):
         return 0
     payment, reminder = sql.table(Payment), sql.table(Reminder)
     sql_day = sql.db_date(day)
@@ -93,7 +94,7 @@ def announce_due_dates(reseller: Reseller, day: date, *, now: datetime, accounts
 def announce_billing_days(reseller: Reseller, day: date, *, now: datetime, accounts: tuple[int, int]) -> int:
     """``billing_day.coming`` for each of the reseller's accounts ``lo < id <= hi`` with active subscriptions whose
     billing date is 1..7 days after ``day``, once per (account, billing date, days left)."""
-    if not handlers_for(reseller.pk, BILLING_DAY_COMING):
+    if not anyone_reacts_to(reseller.pk, BILLING_DAY_COMING):
         return 0
     subscription, reminder = sql.table(Subscription), sql.table(Reminder)
     announced = 0

@@ -1,6 +1,6 @@
 from arrears.core.management.base import CLI_ACTOR, JsonCommand, lookup
-from arrears.events.handlers import create_webhook_endpoint
-from arrears.events.models import WebhookEndpoint
+from arrears.notifications.handlers import create_webhook_endpoint
+from arrears.notifications.models import WebhookEndpoint
 from arrears.tenants.models import Reseller
 
 

@@ -3,11 +3,11 @@
 from datetime import date, timedelta
 
 from arrears.billing.engine import run_billing_day
-from arrears.billing.models import BillingRun
-from arrears.events.handlers import create_event_handler
-from arrears.events.models import Event, PendingDispatch, Reminder
-from arrears.events.reminders import BILLING_DAY_COMING, DUE_DATE_COMING
+from arrears.billing.models import BillingRun, Reminder
+from arrears.billing.reminders import BILLING_DAY_COMING, DUE_DATE_COMING
+from arrears.events.models import Event, PendingDispatch
 from arrears.invoices.services import revoke_invoice_approval
+from arrears.notifications.handlers import create_event_handler
 from tests.billing.helpers import forget_billing_day
 from tests.conftest import ERP, MANAGER, at, bill
 from tests.factories import T0, AccountFactory, SubscriptionFactory

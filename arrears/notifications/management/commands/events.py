@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from django.core.management.base import CommandError
 
 from arrears.core.management.base import CLI_ACTOR, JsonCommand, lookup
-from arrears.events.replay import replay_deliveries
+from arrears.notifications.replay import replay_deliveries
 from arrears.tenants.models import Reseller
 
 

@@ -3,11 +3,13 @@
 import pytest
 
 from arrears.core.errors import NotFound
-from arrears.events.dispatch import deliver, dispatch_pending_events
-from arrears.events.errors import WebhookEndpointDisabled, WebhookEndpointNotDisabled
-from arrears.events.handlers import create_event_handler, create_webhook_endpoint
-from arrears.events.models import Delivery, Event, WebhookEndpoint
-from arrears.events.webhooks import delivery_of, enable_webhook_endpoint, resend_delivery, send_test_event
+from arrears.events.models import Event
+from arrears.events.outbox import dispatch_pending_events
+from arrears.notifications.errors import WebhookEndpointDisabled, WebhookEndpointNotDisabled
+from arrears.notifications.handlers import create_event_handler, create_webhook_endpoint
+from arrears.notifications.models import Delivery, WebhookEndpoint
+from arrears.notifications.sending import deliver
+from arrears.notifications.webhooks import delivery_of, enable_webhook_endpoint, resend_delivery, send_test_event
 from arrears.payments.services import top_up_balance
 from tests.conftest import MANAGER, at
 from tests.factories import AccountFactory, ResellerFactory

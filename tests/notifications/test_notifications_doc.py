@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from arrears.events.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
+from arrears.notifications.catalog import NOTIFIABLE_EVENTS, PLACEHOLDERS
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "notifications.md").read_text()
 
