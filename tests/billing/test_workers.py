@@ -99,10 +99,10 @@ import django
 
 django.setup()
 
-from arrears.billing.models import BillingRun
+from arrears.billing.models import BillingRun, Reminder
 from arrears.charges.models import Charge
 from arrears.customers.models import Account, BalanceEntry
-from arrears.events.models import Event, Reminder
+from arrears.events.models import Event
 from arrears.invoices.models import Invoice
 from arrears.payments.models import Payment
 from arrears.subscriptions.models import Subscription
