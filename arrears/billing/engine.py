@@ -264,8 +264,9 @@ def _write_plan(reseller: Reseller, day: date, now: datetime) -> BillingDayPlan:
 def run_billing_chunk(chunk_id: int, *, wall_clock: WallClock) -> ChunkResult:
     """Bill one chunk's accounts for its day, in one durable transaction; the day's last chunk completes it."""
     with transaction.atomic(durable=True):
-        # The row lock makes a second worker given the same chunk wait, then find it finished.
-        chunk = BillingChunk.objects.select_for_update().select_related("plan").get(pk=chunk_id)
+        # The chunk's row lock makes a second worker given the same chunk wait, then find it finished. Only the
+        # chunk's row (of=self): locking the plan row joined to it too would run the day's chunks one at a time.
+        chunk = BillingChunk.objects.select_for_update(of=("self",)).select_related("plan").get(pk=chunk_id)
         plan = chunk.plan
         if chunk.finished_at is not None:
             return ChunkResult(plan.reseller_id, plan.date, ran=False, day_finished=False)

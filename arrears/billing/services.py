@@ -1,10 +1,11 @@
 """Billing on request: a manager's "Run billing now" is queued, then a task bills the due days and reports.
 
 The request row is the progress the panel shows. Every write here is a short durable transaction of its own, made
-between billing days, never inside one: a billing day is one long transaction (on SQLite it holds the writer lock,
-and a second connection of the same thread asking for it is refused).
+between billing days and their chunks, never inside one: a chunk is one transaction (on SQLite it holds the writer
+lock, and a second connection of the same thread asking for it is refused).
 """
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -35,8 +36,12 @@ def _event(event_type: str, request: BillingRequest, payload: dict, *, actor: Ac
     )
 
 
-def request_billing_run(reseller: Reseller, *, actor: Actor, now: datetime) -> BillingRequest:
-    """Queue a run of every due billing day of ``reseller``; the task starts once this commits.
+def request_billing_run(
+    reseller: Reseller, *, actor: Actor, now: datetime, start: Callable[[int], object]
+) -> BillingRequest:
+    """Queue a run of every due billing day of ``reseller``; ``start(request_id)`` (the caller's task,
+    ``billing.tasks.run_billing_request``: the tasks import this module, not the other way round) is called once
+    this commits.
 
     Refused while another request of the reseller is queued or running (``BILLING-0101``)."""
     with transaction.atomic(durable=True):
@@ -55,14 +60,8 @@ def request_billing_run(reseller: Reseller, *, actor: Actor, now: datetime) -> B
                 "billing is already queued or running for this reseller; wait until it is done"
             ) from exc
         _event("billing_request.queued", request, {"changes": {"status": [None, S.QUEUED]}}, actor=actor, now=now)
-        transaction.on_commit(lambda: _enqueue(request.pk), robust=True)
+        transaction.on_commit(lambda: start(request.pk), robust=True)
     return request
-
-
-def _enqueue(request_id: int) -> None:
-    from arrears.billing.tasks import run_billing_request  # the tasks import this module
-
-    run_billing_request(request_id)
 
 
 def _abandon_lost_requests(reseller: Reseller, *, now: datetime) -> None:

@@ -20,12 +20,14 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
+from huey.contrib.djhuey import db_task
 
 from arrears.charges.models import Charge
 from arrears.core import clock, sql
 from arrears.core.actors import Actor
 from arrears.core.liquid import ANY_FIELDS, CheckedTemplate, TemplateInvalid, check_template
 from arrears.core.money import format_amount, format_quantity, format_rate
+from arrears.core.tasks import RETRY_DELAY_SECONDS, TRANSIENT_RETRIES, retrying_transient_errors_only
 from arrears.events.models import Event
 from arrears.events.services import record_event
 from arrears.invoices.attachments import PDF
@@ -282,9 +284,6 @@ def request_documents_of(events: list[Event], *, now: datetime) -> None:
 
 
 def _enqueue_renders(invoice_ids: list[int]) -> None:
-    # Imported here: the tasks module imports this one.
-    from arrears.invoices.tasks import render_invoice_documents
-
     for start in range(0, len(invoice_ids), DOCUMENTS_PER_TASK):
         render_invoice_documents(invoice_ids[start : start + DOCUMENTS_PER_TASK])
 
@@ -467,3 +466,14 @@ def invoice_document_for_download(invoice: Invoice) -> Download:
     # The number as a file name: an ERP's number may hold spaces or slashes.
     stem = re.sub(r"[^\w.-]+", "_", invoice.document_id or "").strip("._") or f"invoice-{invoice.pk}"
     return Download(name=f"{stem}.pdf", content_type=document.content_type, data=data)
+
+
+# The render task is declared beside what it runs, because requesting documents enqueues it: the tasks module (the
+# periodic sweep) imports this one, never the other way round. The task layer is where the wall clock is read.
+@db_task(retries=TRANSIENT_RETRIES, retry_delay=RETRY_DELAY_SECONDS)
+def render_invoice_documents(invoice_ids: list[int]) -> None:
+    """Render the documents of these invoices that are still stale (enqueued by ``request_documents``); on a
+    retry the documents already rendered are skipped."""
+    with retrying_transient_errors_only(f"rendering the documents of invoices {invoice_ids}"):
+        for invoice_id in invoice_ids:
+            render_invoice_document(invoice_id, now=clock.wall_clock())

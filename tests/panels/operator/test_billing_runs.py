@@ -123,7 +123,7 @@ def test_a_second_request_is_refused_while_one_is_queued(reseller, sign_in, toda
 
 
 def test_a_request_of_another_reseller_does_not_block(erp_world, sign_in, today):
-    request_billing_run(erp_world["b"], actor=SYSTEM, now=TODAY)
+    request_billing_run(erp_world["b"], actor=SYSTEM, now=TODAY, start=tasks.run_billing_request)
     client = sign_in(erp_world["a"], Manager.Role.BILLING_MANAGER)
     assert client.post("/operator/billing-runs/run/").status_code == 302
     assert BillingRequest.objects.filter(reseller=erp_world["a"]).count() == 1
@@ -238,7 +238,7 @@ def test_the_engine_progress_of_a_day_is_written_to_the_cache_only(reseller, tod
     """The task writes nothing to the database inside a billing day: only between days."""
     account = AccountFactory(reseller=reseller)
     SubscriptionFactory(account=account, start_date=date(2026, 11, 4))
-    request = request_billing_run(reseller, actor=SYSTEM, now=TODAY)
+    request = request_billing_run(reseller, actor=SYSTEM, now=TODAY, start=tasks.run_billing_request)
     steps = []
     monkeypatch.setattr(tasks, "step_cache_key", lambda request_id: steps.append(request_id) or f"k{request_id}")
     tasks.run_billing_request.call_local(request.pk)

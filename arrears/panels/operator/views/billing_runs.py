@@ -11,7 +11,7 @@ from arrears.billing.engine import dates_to_bill
 from arrears.billing.errors import BillingRunAlreadyRequested
 from arrears.billing.models import BillingRequest, BillingRun
 from arrears.billing.services import request_billing_run
-from arrears.billing.tasks import step_cache_key
+from arrears.billing.tasks import run_billing_request, step_cache_key
 from arrears.core import clock
 from arrears.events.models import Event
 from arrears.panels.lists import page_number, page_size
@@ -158,7 +158,9 @@ def billing_run_request(request):
     if request.method != "POST":
         return redirect("operator:billing_runs")
     try:
-        request_billing_run(request.operator.reseller, actor=request.operator.actor, now=clock.wall_clock())
+        request_billing_run(
+            request.operator.reseller, actor=request.operator.actor, now=clock.wall_clock(), start=run_billing_request
+        )
     except BillingRunAlreadyRequested as error:
         messages.error(
             request,
