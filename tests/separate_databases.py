@@ -1,6 +1,9 @@
 """Throwaway databases for tests whose subprocesses (the CLI, gunicorn) need a committed database of their own."""
 
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
@@ -32,3 +35,18 @@ def postgres_database(prefix: str):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return url, drop
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_command(command: list[str], env: dict, timeout: int = 300) -> str:
+    """Run ``command`` in the repository with ``env``; its stdout, or a failed assertion with its output."""
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{command[:3]} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def run_python(script: str, env: dict, *args: str) -> str:
+    """Run a Python ``script`` (``python -c``) as ``run_command`` does."""
+    return run_command([sys.executable, "-c", script, *args], env)

@@ -74,11 +74,6 @@ def _no_progress(step: str, done: int, total: int) -> None:
     pass
 
 
-def chunk_accounts() -> int:
-    """Accounts per chunk (ARREARS_BILLING_CHUNK_ACCOUNTS): a chunk is one transaction and one task."""
-    return settings.ARREARS_BILLING_CHUNK_ACCOUNTS
-
-
 @dataclass
 class DayResult:
     reseller_id: int
@@ -92,7 +87,6 @@ class DayResult:
 class ChunkResult:
     reseller_id: int
     date: date
-    ran: bool  # False: the chunk had already been billed
     day_finished: bool  # this chunk was the day's last: its BillingRun is written
 
 
@@ -193,8 +187,9 @@ def plan_billing_day(reseller_id: int, day: date, *, now: datetime) -> BillingDa
 
 
 def _account_ranges(reseller_id: int) -> list[tuple[int, int]]:
-    """The reseller's accounts as consecutive id ranges ``(lo, hi]`` of ``chunk_accounts()`` accounts each."""
-    size = chunk_accounts()
+    """The reseller's accounts as consecutive id ranges ``(lo, hi]`` of ARREARS_BILLING_CHUNK_ACCOUNTS accounts each
+    (a chunk is one transaction and one task)."""
+    size = settings.ARREARS_BILLING_CHUNK_ACCOUNTS
     bounds = [
         row[0]
         for row in sql.fetch_all(
@@ -269,7 +264,7 @@ def run_billing_chunk(chunk_id: int, *, wall_clock: WallClock) -> ChunkResult:
         chunk = BillingChunk.objects.select_for_update(of=("self",)).select_related("plan").get(pk=chunk_id)
         plan = chunk.plan
         if chunk.finished_at is not None:
-            return ChunkResult(plan.reseller_id, plan.date, ran=False, day_finished=False)
+            return ChunkResult(plan.reseller_id, plan.date, day_finished=False)
         reseller = Reseller(pk=plan.reseller_id, **plan.settings)
         counts = _BillingDay(reseller, plan.date, chunk).run()
         chunk.finished_at = wall_clock()
@@ -295,7 +290,7 @@ def run_billing_chunk(chunk_id: int, *, wall_clock: WallClock) -> ChunkResult:
                 started_at=plan.started_at,
                 finished_at=chunk.finished_at,
             )
-    return ChunkResult(plan.reseller_id, plan.date, ran=True, day_finished=day_finished)
+    return ChunkResult(plan.reseller_id, plan.date, day_finished=day_finished)
 
 
 # --- one chunk of one billing day ------------------------------------------------------------------

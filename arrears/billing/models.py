@@ -89,10 +89,6 @@ class BillingDayPlan(models.Model):
         ordering = ["reseller", "date"]
         constraints = [models.UniqueConstraint(fields=["reseller", "date"], name="billing_plan_once_per_day")]
 
-    @property
-    def finished(self) -> bool:
-        return self.chunks_finished == self.chunk_count
-
 
 class BillingChunk(models.Model):
     """The accounts ``after_account_id < id <= last_account_id`` of a planned day, billed in one transaction."""

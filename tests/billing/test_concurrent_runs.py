@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.separate_databases import postgres_database
+from tests.separate_databases import postgres_database, run_command, run_python
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -125,26 +125,16 @@ def separate_database(tmp_path):
         "DJANGO_SETTINGS_MODULE": "arrears.settings",
     }
     try:
-        _run([str(BIN / "arrears"), "migrate", "-v", "0"], env)
+        run_command([str(BIN / "arrears"), "migrate", "-v", "0"], env)
         yield env
     finally:
         drop()
 
 
-def _run(command: list[str], env: dict) -> str:
-    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, f"{command[:3]} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def _python(script: str, env: dict, *args: str) -> str:
-    return _run([sys.executable, "-c", script, *args], env)
-
-
 def test_two_billing_processes_started_together_bill_nothing_twice(separate_database):
     env = separate_database
     # Given 300 accounts with two subscriptions each (billing days 1 and 15), under two resellers
-    _python(SETUP, env, json.dumps(RESELLERS))
+    run_python(SETUP, env, json.dumps(RESELLERS))
 
     # When two billing processes are started at the same moment for the same date
     command = [str(BIN / "arrears"), "billing", "run", "--date", UNTIL.isoformat()]
@@ -167,7 +157,7 @@ def test_two_billing_processes_started_together_bill_nothing_twice(separate_data
     summaries = [json.loads(stdout) for stdout, _ in outputs]
     assert sum(summary["days_billed"] for summary in summaries) == DAYS * len(RESELLERS)
 
-    stats = json.loads(_python(STATS, env))
+    stats = json.loads(run_python(STATS, env))
     assert sorted(stats) == sorted(RESELLERS)
     for name, (erp, accounts) in RESELLERS.items():
         seen = stats[name]

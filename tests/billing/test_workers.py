@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.separate_databases import postgres_database
+from tests.separate_databases import postgres_database, run_command, run_python
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -213,8 +213,8 @@ class Database:
             self._drops.append(drop)
         else:
             env["DATABASE_URL"] = f"sqlite:///{self.root / 'built' / 'arrears.sqlite3'}"
-        _run([str(BIN / "arrears"), "migrate", "-v", "0"], env)
-        _python(SETUP, env, json.dumps(RESELLERS))
+        run_command([str(BIN / "arrears"), "migrate", "-v", "0"], env)
+        run_python(SETUP, env, json.dumps(RESELLERS))
         self.built = env
         return env
 
@@ -262,16 +262,6 @@ class Database:
             drop()
 
 
-def _run(command: list[str], env: dict) -> str:
-    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"{command[:3]} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def _python(script: str, env: dict, *args: str) -> str:
-    return _run([sys.executable, "-c", script, *args], env)
-
-
 def _start_workers(count: int, env: dict) -> list[subprocess.Popen]:
     """Consumers of one worker thread each, logging to a file (a pipe nobody reads would fill and stall them)."""
     command = [str(BIN / "arrears"), "run_huey", "--workers", "1", "--no-periodic", "--delay", "0.01"]
@@ -316,7 +306,7 @@ def _billed_through_until(database: Database, env: dict) -> bool:
 
 
 def _bill_with_workers(database: Database, env: dict, count: int) -> None:
-    _python(ENQUEUE, env, UNTIL.isoformat())
+    run_python(ENQUEUE, env, UNTIL.isoformat())
     workers = _start_workers(count, env)
     try:
         _wait_for(lambda: _billed_through_until(database, env), workers, "the days to be billed")
@@ -325,7 +315,7 @@ def _bill_with_workers(database: Database, env: dict, count: int) -> None:
 
 
 def _snapshot(env: dict) -> dict:
-    return json.loads(_python(SNAPSHOT, env))
+    return json.loads(run_python(SNAPSHOT, env))
 
 
 @pytest.fixture(scope="module")
@@ -343,7 +333,7 @@ def database(tmp_path_factory, django_db_setup, django_db_blocker):
 def one_process(database):
     """What one process billing the days one after another writes: ``arrears billing run`` on a copy."""
     env = database.copy("one_process")
-    _run([str(BIN / "arrears"), "billing", "run", "--date", UNTIL.isoformat()], env)
+    run_command([str(BIN / "arrears"), "billing", "run", "--date", UNTIL.isoformat()], env)
     snapshot = _snapshot(env)
     # The data makes every step of the engine work, so the comparisons below compare something.
     totals: dict[str, int] = {}
@@ -369,7 +359,7 @@ def test_any_number_of_workers_bill_what_one_process_bills(database, one_process
 def test_a_worker_killed_mid_day_and_a_rerun_bill_what_one_process_bills(database, one_process):
     # Given two workers billing the days
     env = database.copy("killed")
-    _python(ENQUEUE, env, UNTIL.isoformat())
+    run_python(ENQUEUE, env, UNTIL.isoformat())
     workers = _start_workers(2, env)
 
     # When both are killed with SIGKILL while a day is half billed
